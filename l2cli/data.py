@@ -1,0 +1,221 @@
+"""Datasets: the built-in ones, user CSV files, and the seeded train/val/test split.
+
+Nothing is downloaded: the real datasets are the ones bundled with
+scikit-learn, the others are generated from a seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn import datasets as skd
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+from .errors import InputError
+
+TASKS = ("classification", "regression")
+
+
+@dataclass
+class Dataset:
+    """Raw features X (n, d) and targets y (n,), before any split or scaling."""
+
+    name: str
+    X: np.ndarray
+    y: np.ndarray
+    task: str
+    feature_names: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class BuiltIn:
+    task: str
+    description: str
+    synthetic: bool
+
+
+BUILTINS: dict[str, BuiltIn] = {
+    "iris": BuiltIn("classification", "Fisher's iris flowers, 3 classes (scikit-learn)", False),
+    "wine": BuiltIn("classification", "Wine cultivars, 3 classes (scikit-learn)", False),
+    "breast_cancer": BuiltIn("classification", "Wisconsin breast cancer, 2 classes (scikit-learn)", False),
+    "digits": BuiltIn("classification", "8x8 handwritten digits, 10 classes (scikit-learn)", False),
+    "diabetes": BuiltIn("regression", "Diabetes progression after one year (scikit-learn)", False),
+    "moons": BuiltIn("classification", "Two interleaving half circles; n_samples, noise", True),
+    "circles": BuiltIn("classification", "A circle inside a circle; n_samples, noise", True),
+    "classification": BuiltIn("classification", "Gaussian clusters; n_samples, n_features, n_classes, noise = label flip rate", True),
+    "regression": BuiltIn("regression", "Sparse linear target; n_samples, n_features, noise = target std", True),
+    "curve": BuiltIn("regression", "Noisy 1-D curve y = sin(2πx) + ε, x in [0, 1]; n_samples, noise", True),
+}
+
+
+def load_builtin(name: str, n_samples: int = 200, noise: float | None = None,
+                 n_features: int = 20, n_classes: int = 2, seed: int = 0) -> Dataset:
+    """Load or generate a built-in dataset. Options apply to the synthetic ones only."""
+    if name not in BUILTINS:
+        raise InputError(f"unknown dataset {name!r}; choose from {', '.join(BUILTINS)}")
+    task = BUILTINS[name].task
+    if not BUILTINS[name].synthetic:
+        bunch = getattr(skd, f"load_{name}")()
+        return Dataset(name, bunch.data.astype(np.float64), bunch.target, task, list(bunch.feature_names))
+    if name == "moons":
+        X, y = skd.make_moons(n_samples, noise=0.3 if noise is None else noise, random_state=seed)
+    elif name == "circles":
+        X, y = skd.make_circles(n_samples, noise=0.1 if noise is None else noise, factor=0.5, random_state=seed)
+    elif name == "classification":
+        X, y = skd.make_classification(
+            n_samples, n_features=n_features, n_informative=min(n_features, 5),
+            n_redundant=0, n_classes=n_classes, n_clusters_per_class=1,
+            flip_y=0.05 if noise is None else noise, random_state=seed)
+    elif name == "regression":
+        X, y = skd.make_regression(n_samples, n_features=n_features, n_informative=min(n_features, 5),
+                                   noise=10.0 if noise is None else noise, random_state=seed)
+    else:  # curve
+        rng = np.random.default_rng(seed)
+        x = rng.uniform(0.0, 1.0, n_samples)
+        y = np.sin(2 * np.pi * x) + rng.normal(0.0, 0.3 if noise is None else noise, n_samples)
+        X = x[:, None]
+    names = ["x"] if X.shape[1] == 1 else [f"x{j}" for j in range(X.shape[1])]
+    return Dataset(name, X.astype(np.float64), y, task, names)
+
+
+def load_csv(path: str | Path, target: str, task: str = "auto") -> Dataset:
+    """Load a CSV file; ``target`` names the column to predict, every other column is a feature.
+
+    Text feature columns are one-hot encoded. The task is inferred when
+    ``task = "auto"``: a non-numeric target, or an integer target with at most
+    20 distinct values, is a classification target; anything else is regression.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"data file not found: {path}")
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {path} as CSV: {str(exc).splitlines()[0]}") from None
+    if not target:
+        raise InputError("--target is required with --data: name the column to predict")
+    if target not in frame.columns:
+        raise InputError(f"target column {target!r} not in {path.name}; columns: {', '.join(map(str, frame.columns))}")
+    if frame.isna().any().any():
+        bad = [str(c) for c in frame.columns[frame.isna().any()]]
+        raise InputError(f"{path.name} has missing values in column(s) {', '.join(bad)}")
+    y = frame[target].to_numpy()
+    features = pd.get_dummies(frame.drop(columns=[target]), dtype=np.float64)
+    if features.shape[1] == 0:
+        raise InputError(f"{path.name} has no feature columns besides {target!r}")
+    if task == "auto":
+        task = infer_task(y)
+    elif task not in TASKS:
+        raise InputError(f"unknown task {task!r}; choose classification or regression")
+    if task == "regression":
+        if not pd.api.types.is_numeric_dtype(y.dtype):
+            raise InputError(f"target column {target!r} is not numeric, so it cannot be a regression target")
+        y = y.astype(np.float64)
+    return Dataset(path.stem, features.to_numpy(np.float64), y, task, [str(c) for c in features.columns])
+
+
+def infer_task(y: np.ndarray) -> str:
+    if not pd.api.types.is_numeric_dtype(y.dtype) or pd.api.types.is_bool_dtype(y.dtype):
+        return "classification"
+    if np.all(np.mod(y, 1) == 0) and len(np.unique(y)) <= 20:
+        return "classification"
+    return "regression"
+
+
+@dataclass
+class Split:
+    """Standardized arrays of one seeded split, ready for training.
+
+    X_* are (n, d) float arrays; Y_* are (n, K): one-hot rows for
+    classification (K = number of classes, 2 for binary), the standardized
+    target for regression (K = 1). ``y_*`` keep the raw labels / targets.
+    """
+
+    task: str
+    X_train: np.ndarray
+    Y_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    Y_test: np.ndarray
+    y_test: np.ndarray
+    X_val: np.ndarray | None = None
+    Y_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+    classes: np.ndarray | None = None
+    target_mean: float = 0.0
+    target_scale: float = 1.0
+
+    @property
+    def n_features(self) -> int:
+        return self.X_train.shape[1]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.Y_train.shape[1]
+
+    def fingerprint(self) -> str:
+        """SHA-256 over the bytes of every array of the split, in a fixed order."""
+        h = hashlib.sha256()
+        for a in (self.X_train, self.Y_train, self.X_val, self.Y_val, self.X_test, self.Y_test):
+            if a is not None:
+                h.update(str(a.shape).encode())
+                h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+        return h.hexdigest()
+
+    def astype(self, dtype) -> "Split":
+        cast = lambda a: None if a is None else a.astype(dtype)  # noqa: E731
+        return Split(self.task, cast(self.X_train), cast(self.Y_train), self.y_train,
+                     cast(self.X_test), cast(self.Y_test), self.y_test,
+                     cast(self.X_val), cast(self.Y_val), self.y_val,
+                     self.classes, self.target_mean, self.target_scale)
+
+
+def split_dataset(ds: Dataset, test_size: float = 0.5, val_size: float = 0.0, seed: int = 0,
+                  standardize: bool = True, standardize_target: bool = True) -> Split:
+    """Seeded train/val/test split (stratified for classification), scaled with training statistics.
+
+    test_size and val_size are fractions of all rows; the rest is training data.
+    """
+    if not 0 < test_size < 1 or not 0 <= val_size < 1 or test_size + val_size >= 1:
+        raise InputError(f"test_size ({test_size}) and val_size ({val_size}) must be fractions that leave training rows")
+    classification = ds.task == "classification"
+    rows = np.arange(len(ds.y))
+    try:
+        rest, test = train_test_split(rows, test_size=test_size, random_state=seed,
+                                      stratify=ds.y if classification else None)
+        val = rows[:0]
+        if val_size > 0:
+            rest, val = train_test_split(rest, test_size=val_size / (1 - test_size), random_state=seed,
+                                         stratify=ds.y[rest] if classification else None)
+    except ValueError as exc:
+        raise InputError(f"cannot split {ds.name} ({len(rows)} rows): {exc}") from None
+    train = rest
+    scaler = StandardScaler(with_mean=standardize, with_std=standardize).fit(ds.X[train])
+    X = {k: scaler.transform(ds.X[idx]) if len(idx) else ds.X[idx]
+         for k, idx in (("train", train), ("val", val), ("test", test))}
+
+    if classification:
+        classes = np.unique(ds.y)
+        if len(classes) < 2:
+            raise InputError(f"{ds.name}: a classification target needs at least 2 classes")
+        onehot = lambda y: (y[:, None] == classes[None, :]).astype(np.float64)  # noqa: E731
+        Y = {k: onehot(ds.y[idx]) for k, idx in (("train", train), ("val", val), ("test", test))}
+        mean, scale = 0.0, 1.0
+    else:
+        classes = None
+        y_train = ds.y[train].astype(np.float64)
+        mean = float(y_train.mean()) if standardize_target else 0.0
+        scale = float(y_train.std()) if standardize_target and y_train.std() > 0 else 1.0
+        Y = {k: ((ds.y[idx].astype(np.float64) - mean) / scale)[:, None]
+             for k, idx in (("train", train), ("val", val), ("test", test))}
+    has_val = len(val) > 0
+    return Split(
+        ds.task, X["train"], Y["train"], ds.y[train], X["test"], Y["test"], ds.y[test],
+        X["val"] if has_val else None, Y["val"] if has_val else None, ds.y[val] if has_val else None,
+        classes, mean, scale,
+    )

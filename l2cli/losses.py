@@ -1,0 +1,49 @@
+"""Data losses ℓ(ŷ, y) on the output-layer pre-activations Z (logits).
+
+    cross_entropy:  ŷ = softmax(Z),  ℓ_i = -Σ_k y_ik log ŷ_ik,  ∂ℓ_i/∂Z_i = ŷ_i - y_i
+    squared:        ŷ = Z,           ℓ_i = Σ_k (y_ik - ŷ_ik)²,  ∂ℓ_i/∂Z_i = 2 (ŷ_i - y_i)
+
+Binary classification uses the same softmax over two outputs. ``loss_sum``
+returns the *sum* over samples Σ_i ℓ_i per model; the reduction (mean or sum)
+is applied by :mod:`l2cli.objective`.
+
+Shapes: Z is (M, n, K) for M stacked models, n samples and K outputs; Y is the
+target matrix (n, K) shared by all models or (M, n, K) per model (one-hot rows
+for classification).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+LOSS_KINDS = ("cross_entropy", "squared")
+
+
+def log_softmax(Z: np.ndarray) -> np.ndarray:
+    """log softmax over the last axis: Z - max Z - log Σ exp(Z - max Z)."""
+    shifted = Z - Z.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def softmax(Z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax over the last axis, computed stably."""
+    E = np.exp(Z - Z.max(axis=-1, keepdims=True))
+    E /= E.sum(axis=-1, keepdims=True)
+    return E
+
+
+def loss_sum(Z: np.ndarray, Y: np.ndarray, kind: str) -> np.ndarray:
+    """Σ_i ℓ_i per model, shape Z.shape[:-2]."""
+    if kind == "cross_entropy":
+        return -np.einsum("...nk,...nk->...", np.broadcast_to(Y, Z.shape), log_softmax(Z))
+    residual = Z - Y
+    return np.einsum("...nk,...nk->...", residual, residual)
+
+
+def loss_grad(Z: np.ndarray, Y: np.ndarray, kind: str) -> np.ndarray:
+    """∂(Σ_i ℓ_i)/∂Z, shape of Z."""
+    if kind == "cross_entropy":
+        P = softmax(Z)
+        P -= Y
+        return P
+    return 2 * (Z - Y)

@@ -1,0 +1,134 @@
+"""A multilayer perceptron whose every parameter carries a leading model axis.
+
+A network with layer sizes (n_0, n_1, ..., n_L) has L layers. Layer l
+(1-based, as in the formulas) maps activations A_{l-1} to
+
+    Z_l = A_{l-1} W_l + b_l,      A_l = g(Z_l)   for l < L,    A_L = Z_L,
+
+where A_0 = X. The output layer is linear; the loss (softmax cross-entropy or
+squared error) lives in :mod:`l2cli.losses`.
+
+M models are stored together: W_l has shape (M, n_{l-1}, n_l) and b_l has shape
+(M, n_l). A single model is the case M = 1. Model m is initialised from its
+own seed, so a model's numbers do not depend on which other models it is
+stacked with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .activations import ACTIVATIONS
+
+
+@dataclass
+class Params:
+    """Stacked parameters: ``W[l-1]`` is W_l with shape (M, n_{l-1}, n_l), ``b[l-1]`` is b_l, (M, n_l)."""
+
+    W: list[np.ndarray]
+    b: list[np.ndarray]
+
+    @property
+    def n_models(self) -> int:
+        return self.W[0].shape[0]
+
+    @property
+    def layer_sizes(self) -> tuple[int, ...]:
+        return (self.W[0].shape[1],) + tuple(W.shape[2] for W in self.W)
+
+    def arrays(self) -> list[np.ndarray]:
+        """All parameter arrays, weights first: [W_1..W_L, b_1..b_L]."""
+        return self.W + self.b
+
+    def copy(self) -> "Params":
+        return Params([W.copy() for W in self.W], [b.copy() for b in self.b])
+
+    def take(self, models) -> "Params":
+        """The sub-stack of the given model indices (a copy)."""
+        return Params([W[models] for W in self.W], [b[models] for b in self.b])
+
+    @staticmethod
+    def concat(parts: list["Params"]) -> "Params":
+        """Stack the models of several Params along the model axis."""
+        L = len(parts[0].W)
+        return Params(
+            [np.concatenate([p.W[l] for p in parts]) for l in range(L)],
+            [np.concatenate([p.b[l] for p in parts]) for l in range(L)],
+        )
+
+
+def init_params(
+    layer_sizes: tuple[int, ...],
+    rngs: list[np.random.Generator],
+    init: str = "he",
+    dtype=np.float64,
+) -> Params:
+    """Initialise one model per generator in ``rngs``.
+
+    he:     W_l ~ N(0, 2 / n_{l-1})
+    glorot: W_l ~ U(-r, r),  r = sqrt(6 / (n_{l-1} + n_l))
+    Biases start at zero. Draws are made in float64 and then cast, so a
+    float32 model starts from the rounded float64 one.
+    """
+    W = [np.empty((len(rngs), n_in, n_out)) for n_in, n_out in zip(layer_sizes, layer_sizes[1:])]
+    for m, rng in enumerate(rngs):
+        for Wl in W:
+            n_in, n_out = Wl.shape[1:]
+            if init == "he":
+                Wl[m] = rng.normal(0.0, np.sqrt(2.0 / n_in), size=(n_in, n_out))
+            elif init == "glorot":
+                r = np.sqrt(6.0 / (n_in + n_out))
+                Wl[m] = rng.uniform(-r, r, size=(n_in, n_out))
+            else:
+                raise ValueError(f"unknown init {init!r}")
+    b = [np.zeros((len(rngs), Wl.shape[2])) for Wl in W]
+    return Params([Wl.astype(dtype) for Wl in W], [bl.astype(dtype) for bl in b])
+
+
+def forward(params: Params, X: np.ndarray, activation: str) -> list[np.ndarray]:
+    """Activations [A_0, A_1, ..., A_L] with A_0 = X and A_L the output logits Z_L.
+
+    X is (n, n_0), shared by all models, or (M, n, n_0), one batch per model.
+    A_l for l ≥ 1 has shape (M, n, n_l).
+    """
+    g, _ = ACTIVATIONS[activation]
+    A = [X]
+    L = len(params.W)
+    for l, (W, b) in enumerate(zip(params.W, params.b), start=1):
+        Z = A[-1] @ W
+        Z += b[:, None, :]
+        A.append(g(Z) if l < L else Z)
+    return A
+
+
+def backward(
+    params: Params, A: list[np.ndarray], dZ: np.ndarray, activation: str
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Backpropagate ∂L/∂Z_L through the network.
+
+    dZ is ∂L/∂Z_L with shape (M, n, n_L). Returns (∂L/∂W_l, ∂L/∂b_l) for
+    l = 1..L with the shapes of W_l and b_l:
+
+        ∂L/∂W_l = A_{l-1}ᵀ ∂L/∂Z_l
+        ∂L/∂b_l = Σ_i ∂L/∂Z_l[i]
+        ∂L/∂Z_{l-1} = (∂L/∂Z_l W_lᵀ) ⊙ g'(A_{l-1})
+    """
+    _, g_grad = ACTIVATIONS[activation]
+    L = len(params.W)
+    dW: list[np.ndarray] = [None] * L  # type: ignore[list-item]
+    db: list[np.ndarray] = [None] * L  # type: ignore[list-item]
+    for l in range(L, 0, -1):
+        A_prev = A[l - 1]
+        dW[l - 1] = np.swapaxes(A_prev, -1, -2) @ dZ
+        db[l - 1] = dZ.sum(axis=-2)
+        if l > 1:
+            dZ = dZ @ np.swapaxes(params.W[l - 1], -1, -2)
+            dZ *= g_grad(A_prev)
+    return dW, db
+
+
+def predict(params: Params, X: np.ndarray, activation: str) -> np.ndarray:
+    """Output logits Z_L, shape (M, n, n_L)."""
+    return forward(params, X, activation)[-1]

@@ -1,0 +1,96 @@
+"""The regularized objective J(θ) = L_data(θ) + λ·Ω(θ) and its gradient.
+
+    Ω(θ)    = Σ_l ‖W_l‖²_F            (+ Σ_l ‖b_l‖² when biases are penalized)
+    ∂Ω/∂W_l = 2 W_l
+    ∂J/∂W_l = ∂L_data/∂W_l + 2 λ W_l
+
+L_data is the reduction of the per-sample losses ℓ_i over the n training rows:
+``mean`` gives (1/n) Σ_i ℓ_i, ``sum`` gives Σ_i ℓ_i. On a mini-batch B of the
+n rows the data term is estimated without bias: (1/|B|) Σ_{i∈B} ℓ_i for mean,
+(n/|B|) Σ_{i∈B} ℓ_i for sum.
+
+λ has shape (M,): one strength per stacked model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .losses import loss_grad, loss_sum
+from .network import Params, backward, forward
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What defines the objective besides the data and λ."""
+
+    activation: str = "relu"
+    loss: str = "cross_entropy"  # or "squared"
+    reduction: str = "mean"  # or "sum"
+    penalize_bias: bool = False
+
+
+def layer_sq_norms(params: Params) -> np.ndarray:
+    """‖W_l‖²_F per model and layer, shape (M, L)."""
+    return np.stack([np.einsum("mij,mij->m", W, W) for W in params.W], axis=1)
+
+
+def penalty(params: Params, penalize_bias: bool = False) -> np.ndarray:
+    """Ω(θ) per model, shape (M,)."""
+    omega = layer_sq_norms(params).sum(axis=1)
+    if penalize_bias:
+        omega = omega + sum(np.einsum("mj,mj->m", b, b) for b in params.b)
+    return omega
+
+
+def penalty_grad(params: Params, penalize_bias: bool = False) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """∂Ω/∂W_l = 2 W_l (and ∂Ω/∂b_l = 2 b_l or 0)."""
+    dW = [2 * W for W in params.W]
+    db = [2 * b if penalize_bias else np.zeros_like(b) for b in params.b]
+    return dW, db
+
+
+def data_scale(reduction: str, n_batch: int, n_total: int) -> float:
+    """Factor turning Σ_{i∈B} ℓ_i into the estimate of L_data on n_total rows."""
+    return 1.0 / n_batch if reduction == "mean" else n_total / n_batch
+
+
+def data_loss(params: Params, X: np.ndarray, Y: np.ndarray, spec: Spec) -> np.ndarray:
+    """L_data on the whole of (X, Y), per model, shape (M,)."""
+    Z = forward(params, X, spec.activation)[-1]
+    return data_scale(spec.reduction, X.shape[-2], X.shape[-2]) * loss_sum(Z, Y, spec.loss)
+
+
+def objective(params: Params, X: np.ndarray, Y: np.ndarray, lam: np.ndarray, spec: Spec) -> np.ndarray:
+    """J(θ) = L_data + λ·Ω per model, shape (M,)."""
+    return data_loss(params, X, Y, spec) + lam * penalty(params, spec.penalize_bias)
+
+
+def objective_grad(
+    params: Params,
+    X: np.ndarray,
+    Y: np.ndarray,
+    lam: np.ndarray,
+    spec: Spec,
+    n_total: int | None = None,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(∂J/∂W_l, ∂J/∂b_l) for l = 1..L, estimated on the batch (X, Y).
+
+    X is (n, n_0) or (M, n, n_0); Y is (n, K) or (M, n, K). ``n_total`` is the
+    number of rows the data term is defined on (default: the batch itself).
+    """
+    A = forward(params, X, spec.activation)
+    n_batch = X.shape[-2]
+    scale = data_scale(spec.reduction, n_batch, n_total or n_batch)
+    dZ = loss_grad(A[-1], Y, spec.loss)
+    dZ *= scale
+    dW, db = backward(params, A, dZ, spec.activation)
+    two_lam = (2 * lam).astype(dW[0].dtype)
+    for l, W in enumerate(params.W):
+        dW[l] += two_lam[:, None, None] * W
+    if spec.penalize_bias:
+        for l, b in enumerate(params.b):
+            db[l] += two_lam[:, None] * b
+    return dW, db

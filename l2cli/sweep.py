@@ -1,0 +1,218 @@
+"""A sweep: one model per (λ, seed) point, trained in stacked chunks.
+
+Each point is an addressable unit of work: its numbers depend only on the
+experiment, its λ and its seed, never on which other points share its chunk
+(stacked and sequential engines agree to rounding, ~1e-12 relative). This
+module does no I/O; :mod:`l2cli.results` writes what it returns.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import accuracy_score, r2_score
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from .activations import DEFAULT_INIT
+from .config import Config
+from .data import Split, load_builtin, load_csv, split_dataset
+from .network import Params, init_params, predict
+from .objective import Spec, data_loss, layer_sq_norms, penalty
+from .train import Arrays, Schedule, init_rng, train
+
+
+@dataclass(frozen=True)
+class Point:
+    """One unit of work: the model with this λ and seed. ``index`` is its row in the outputs."""
+
+    index: int
+    lam: float
+    seed: int
+
+
+@dataclass
+class Experiment:
+    """Everything a point needs, resolved from a Config: data, network shape, objective, schedule."""
+
+    config: Config
+    split: Split
+    spec: Spec
+    schedule: Schedule
+    layer_sizes: tuple[int, ...]
+    init: str
+    dtype: np.dtype
+
+    @property
+    def arrays(self) -> Arrays:
+        s = self.split
+        return Arrays(s.X_train, s.Y_train, s.X_test, s.Y_test, s.X_val, s.Y_val)
+
+
+@dataclass
+class SweepResult:
+    """Trained models of a sweep, in point order, with their summary and history tables."""
+
+    points: list[Point]
+    params: Params
+    summary: pd.DataFrame
+    history: pd.DataFrame
+    threads: int
+    chunk_size: int
+
+
+def load_data(cfg: Config):
+    d = cfg.data
+    if d.path:
+        return load_csv(d.path, d.target, d.task)
+    ds = load_builtin(d.dataset, d.n_samples, d.noise, d.n_features, d.n_classes, d.seed)
+    if d.task != "auto" and d.task != ds.task:
+        ds.task = d.task
+    return ds
+
+
+def prepare(cfg: Config) -> Experiment:
+    """Load and split the data and fix the network and objective for a config."""
+    ds = load_data(cfg)
+    split = split_dataset(ds, cfg.data.test_size, cfg.data.val_size, cfg.data.seed,
+                          cfg.data.standardize, cfg.data.standardize_target)
+    dtype = np.dtype(cfg.train.dtype)
+    split = split.astype(dtype)
+    m, t = cfg.model, cfg.train
+    loss = m.loss if m.loss != "auto" else ("cross_entropy" if split.task == "classification" else "squared")
+    spec = Spec(activation=m.activation, loss=loss, reduction=m.reduction, penalize_bias=m.penalize_bias)
+    schedule = Schedule(t.optimizer, t.lr, t.epochs, t.batch_size, t.momentum, t.beta1, t.beta2, t.eps,
+                        t.tol, t.early_stopping, t.patience, t.history_every)
+    layer_sizes = (split.n_features, *m.hidden, split.n_outputs)
+    init = m.init if m.init != "auto" else DEFAULT_INIT[m.activation]
+    return Experiment(cfg, split, spec, schedule, layer_sizes, init, dtype)
+
+
+def plan(cfg: Config) -> list[Point]:
+    """The points of a sweep, λ-major: (λ₀, s₀), (λ₀, s₁), …, (λ₁, s₀), …"""
+    return [Point(i, lam, seed) for i, (lam, seed) in
+            enumerate((lam, seed) for lam in cfg.sweep.lambdas for seed in cfg.sweep.seeds)]
+
+
+def bytes_per_model(exp: Experiment) -> int:
+    """A generous estimate of the working memory of one stacked model."""
+    sizes = exp.layer_sizes
+    n_params = sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+    s = exp.split
+    rows = max(s.X_train.shape[0], s.X_test.shape[0], 0 if s.X_val is None else s.X_val.shape[0])
+    activations = 3 * rows * sum(sizes)
+    return exp.dtype.itemsize * (6 * n_params + activations)
+
+
+def auto_chunk_size(exp: Experiment, n_points: int) -> int:
+    cfg = exp.config.sweep
+    if cfg.engine == "sequential":
+        return 1
+    if cfg.chunk_size > 0:
+        return min(cfg.chunk_size, n_points)
+    budget = cfg.memory_mb * 2**20
+    return int(max(1, min(n_points, budget // bytes_per_model(exp))))
+
+
+def blas_threads(requested: int) -> int:
+    return requested if requested > 0 else (os.cpu_count() or 1)
+
+
+def train_points(exp: Experiment, points: list[Point]):
+    """Train the given points together as one stack; returns the TrainResult."""
+    rngs = [init_rng(p.seed) for p in points]
+    params = init_params(exp.layer_sizes, rngs, exp.init, exp.dtype)
+    lam = np.array([p.lam for p in points])
+    return train(params, lam, [p.seed for p in points], exp.arrays, exp.spec, exp.schedule)
+
+
+def run_sweep(exp: Experiment, points: list[Point] | None = None,
+              progress: Callable[[int], None] | None = None) -> SweepResult:
+    """Train every point in chunks and tabulate the results.
+
+    ``progress`` is called with the number of points finished after each chunk.
+    """
+    points = plan(exp.config) if points is None else points
+    size = auto_chunk_size(exp, len(points))
+    threads = blas_threads(exp.config.sweep.threads)
+    results = []
+    with threadpool_limits(limits=threads, user_api="blas"):
+        for start in range(0, len(points), size):
+            chunk = points[start:start + size]
+            results.append((chunk, train_points(exp, chunk)))
+            if progress:
+                progress(len(chunk))
+    params = Params.concat([r.params for _, r in results])
+    status = [s for _, r in results for s in r.status]
+    epochs = np.concatenate([r.epochs for _, r in results])
+    history = pd.concat([_history_frame(chunk, r.history) for chunk, r in results], ignore_index=True)
+    summary = summarize(exp, points, params, status, epochs)
+    return SweepResult(points, params, summary, history, threads, size)
+
+
+def _history_frame(chunk: list[Point], hist: dict[str, np.ndarray]) -> pd.DataFrame:
+    lam = np.array([p.lam for p in chunk])
+    seed = np.array([p.seed for p in chunk])
+    m = hist["model"]
+    cols = {"lambda": lam[m], "seed": seed[m], "epoch": hist["epoch"]}
+    cols.update({k: v for k, v in hist.items() if k not in ("model", "epoch")})
+    return pd.DataFrame(cols)
+
+
+def summarize(exp: Experiment, points: list[Point], params: Params, status: list[str],
+              epochs: np.ndarray) -> pd.DataFrame:
+    """One row per point: losses without the penalty, J, Ω, norms and scores."""
+    s, spec = exp.split, exp.spec
+    lam = np.array([p.lam for p in points])
+    with np.errstate(all="ignore"):
+        sq = layer_sq_norms(params)
+        omega = penalty(params, spec.penalize_bias)
+        train_loss = data_loss(params, s.X_train, s.Y_train, spec)
+        cols: dict[str, object] = {
+            "lambda": lam,
+            "seed": [p.seed for p in points],
+            "status": status,
+            "epochs": epochs,
+            "train_loss": train_loss,
+            "test_loss": data_loss(params, s.X_test, s.Y_test, spec),
+        }
+        if s.X_val is not None:
+            cols["val_loss"] = data_loss(params, s.X_val, s.Y_val, spec)
+        cols["objective"] = train_loss + lam * omega
+        cols["penalty"] = omega
+        cols["weight_norm"] = np.sqrt(sq.sum(axis=1))
+        for l in range(sq.shape[1]):
+            cols[f"norm_W{l + 1}"] = np.sqrt(sq[:, l])
+        for part, X, y in (("train", s.X_train, s.y_train), ("val", s.X_val, s.y_val), ("test", s.X_test, s.y_test)):
+            if X is not None:
+                name, values = _scores(exp, params, X, y)
+                cols[f"{part}_{name}"] = values
+    frame = pd.DataFrame(cols)
+    float_cols = frame.select_dtypes("number").columns.difference(["seed", "epochs"])
+    frame[float_cols] = frame[float_cols].astype(np.float64)
+    return frame
+
+
+def _scores(exp: Experiment, params: Params, X: np.ndarray, y: np.ndarray) -> tuple[str, np.ndarray]:
+    """Accuracy (classification) or R² on the original target scale (regression), per model."""
+    with np.errstate(all="ignore"):
+        Z = predict(params, X, exp.spec.activation)
+    s = exp.split
+    out = np.full(params.n_models, np.nan)
+    for m in range(params.n_models):
+        if not np.all(np.isfinite(Z[m])):
+            continue
+        if s.task == "classification":
+            out[m] = accuracy_score(y, s.classes[Z[m].argmax(axis=1)])
+        else:
+            out[m] = r2_score(y, Z[m][:, 0] * s.target_scale + s.target_mean)
+    return ("accuracy" if s.task == "classification" else "r2"), out
+
+
+def blas_info() -> list[dict]:
+    """The BLAS libraries numpy uses, with their thread counts (threadpoolctl)."""
+    return [{k: i.get(k) for k in ("internal_api", "version", "num_threads", "architecture")}
+            for i in threadpool_info() if i.get("user_api") == "blas"]

@@ -1,0 +1,209 @@
+"""Train a stack of M models together, one λ and one shuffling stream each.
+
+Every step estimates ∂J/∂θ on a mini-batch per model and hands it to the
+optimizer. Models stop on their own: at ``epochs``; when the relative change of
+J over one epoch falls below ``tol`` (if tol > 0); when the validation loss has
+not improved for ``patience`` epochs (early stopping); or when J stops being
+finite (``diverged``, numbers kept as NaN/inf, never hidden). A stopped model
+leaves the stack, so the others keep running at full speed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .network import Params
+from .objective import Spec, data_loss, objective_grad, penalty
+from .optim import make_optimizer
+
+#: Columns of the per-epoch history, in order.
+HISTORY_COLUMNS = ("train_loss", "test_loss", "val_loss", "penalty", "weight_norm", "objective")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How to train: optimizer, step size, batches and stopping rules."""
+
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    epochs: int = 200
+    batch_size: int = 32  # 0 means the full training set; ignored by gd
+    momentum: float = 0.9
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    tol: float = 0.0  # relative change of J per epoch; 0 disables
+    early_stopping: bool = False
+    patience: int = 10
+    history_every: int = 1  # record every k-th epoch; 0 records only the first and last
+
+
+@dataclass
+class Arrays:
+    """Training, validation and test arrays. X is (n, d); Y is (n, K)."""
+
+    X_train: np.ndarray
+    Y_train: np.ndarray
+    X_test: np.ndarray
+    Y_test: np.ndarray
+    X_val: np.ndarray | None = None
+    Y_val: np.ndarray | None = None
+
+
+@dataclass
+class TrainResult:
+    """Final parameters and history of M models, in the order they were given."""
+
+    params: Params
+    epochs: np.ndarray  # (M,) epochs whose parameters are kept
+    status: list[str]  # per model: completed, converged, early_stopped, diverged
+    history: dict[str, np.ndarray] = field(default_factory=dict)  # "model", "epoch" and HISTORY_COLUMNS, one entry per record
+
+
+def train(
+    params: Params,
+    lam: np.ndarray,
+    seeds: list[int] | np.ndarray,
+    data: Arrays,
+    spec: Spec,
+    schedule: Schedule,
+) -> TrainResult:
+    """Train the M stacked models in ``params`` (modified in place) and return the result.
+
+    lam: (M,) penalty strengths. seeds: (M,) seeds of the mini-batch shuffling
+    streams (a model's batch order depends on its seed only).
+    """
+    M = params.n_models
+    dtype = params.W[0].dtype
+    lam = np.asarray(lam, dtype=dtype)
+    n = data.X_train.shape[0]
+    B = n if schedule.optimizer == "gd" or schedule.batch_size <= 0 else min(schedule.batch_size, n)
+    shufflers = [shuffle_rng(s) for s in seeds]
+    optimizer = make_optimizer(schedule.optimizer, schedule.lr, schedule.momentum,
+                               schedule.beta1, schedule.beta2, schedule.eps)
+    use_val = schedule.early_stopping and data.X_val is not None
+
+    active = np.arange(M)  # original indices of the models still training
+    final = params.copy()
+    epochs = np.zeros(M, dtype=int)
+    status = ["completed"] * M
+    previous_J = np.full(M, np.nan)
+    best_val = np.full(M, np.inf)
+    best_epoch = np.zeros(M, dtype=int)
+    best = params.copy() if use_val else None
+    records: list[tuple[int, np.ndarray, dict[str, np.ndarray]]] = []
+
+    def measure(epoch: int) -> dict[str, np.ndarray]:
+        p = params
+        omega = penalty(p, spec.penalize_bias)
+        stats = {
+            "train_loss": data_loss(p, data.X_train, data.Y_train, spec),
+            "test_loss": data_loss(p, data.X_test, data.Y_test, spec),
+            "val_loss": data_loss(p, data.X_val, data.Y_val, spec) if data.X_val is not None else np.full(len(active), np.nan),
+            "penalty": omega,
+            "weight_norm": np.sqrt(penalty(p, False)),
+        }
+        stats["objective"] = stats["train_loss"] + lam * omega
+        return stats
+
+    def record(epoch: int, stats: dict[str, np.ndarray]) -> None:
+        records.append((epoch, active.copy(), stats))
+
+    stats = measure(0)
+    record(0, stats)
+    previous_J[:] = stats["objective"]
+    for epoch in range(1, schedule.epochs + 1):
+        if B == n:
+            batches = [(data.X_train, data.Y_train)]
+        else:
+            order = np.stack([rng.permutation(n) for rng in (shufflers[i] for i in active)])
+            batches = (
+                (data.X_train[idx], data.Y_train[idx])
+                for idx in (order[:, s:s + B] for s in range(0, n, B))
+            )
+        for Xb, Yb in batches:
+            dW, db = objective_grad(params, Xb, Yb, lam, spec, n_total=n)
+            optimizer.step(params.arrays(), dW + db)
+        epochs[active] = epoch
+
+        last = epoch == schedule.epochs
+        every = schedule.history_every
+        want_stats = last or schedule.tol > 0 or use_val or (every > 0 and epoch % every == 0)
+        omega = penalty(params, spec.penalize_bias)
+        stopping = ~np.isfinite(omega)
+        for i in np.flatnonzero(stopping):
+            status[active[i]] = "diverged"
+        if want_stats:
+            stats = measure(epoch)
+            J = stats["objective"]
+            bad = ~np.isfinite(J)
+            for i in np.flatnonzero(bad & ~stopping):
+                status[active[i]] = "diverged"
+            stopping |= bad
+            if last or (every > 0 and epoch % every == 0) or stopping.any():
+                record(epoch, stats)
+            if schedule.tol > 0:
+                prev = previous_J[active]
+                change = np.abs(prev - J) / np.maximum(np.abs(prev), np.finfo(dtype).tiny)
+                converged = (change < schedule.tol) & ~stopping
+                for i in np.flatnonzero(converged):
+                    status[active[i]] = "converged"
+                stopping |= converged
+                previous_J[active] = J
+            if use_val:
+                v = stats["val_loss"]
+                improved = v < best_val[active]
+                for i in np.flatnonzero(improved):
+                    m = active[i]
+                    best_val[m], best_epoch[m] = v[i], epoch
+                    for dst, src in zip(best.arrays(), params.arrays()):
+                        dst[m] = src[i]
+                patience_over = (epoch - best_epoch[active] >= schedule.patience) & ~stopping
+                for i in np.flatnonzero(patience_over):
+                    status[active[i]] = "early_stopped"
+                stopping |= patience_over
+        if last:
+            stopping[:] = True
+        if stopping.any():
+            for dst, src in zip(final.arrays(), params.arrays()):
+                dst[active[stopping]] = src[stopping]
+            keep = np.flatnonzero(~stopping)
+            active = active[keep]
+            if len(active) == 0:
+                break
+            params = params.take(keep)
+            lam = lam[keep]
+            optimizer.keep(keep)
+
+    if use_val:
+        for m in range(M):
+            if status[m] != "diverged" and np.isfinite(best_val[m]):
+                for dst, src in zip(final.arrays(), best.arrays()):
+                    dst[m] = src[m]
+                epochs[m] = best_epoch[m]
+    return TrainResult(final, epochs, status, _history(records))
+
+
+def shuffle_rng(seed: int) -> np.random.Generator:
+    """The mini-batch shuffling stream of a model; independent of its initialisation stream."""
+    return np.random.default_rng(np.random.SeedSequence(int(seed)).spawn(2)[1])
+
+
+def init_rng(seed: int) -> np.random.Generator:
+    """The initialisation stream of a model."""
+    return np.random.default_rng(np.random.SeedSequence(int(seed)).spawn(2)[0])
+
+
+def _history(records) -> dict[str, np.ndarray]:
+    """Flatten per-epoch records into columns with one entry per (model, epoch)."""
+    if not records:
+        return {}
+    model = np.concatenate([models for _, models, _ in records])
+    epoch = np.concatenate([np.full(len(models), e) for e, models, _ in records])
+    cols = {"model": model, "epoch": epoch}
+    for name in HISTORY_COLUMNS:
+        cols[name] = np.concatenate([stats[name] for _, _, stats in records]).astype(np.float64)
+    order = np.lexsort((epoch, model))
+    return {k: v[order] for k, v in cols.items()}

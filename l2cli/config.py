@@ -40,7 +40,7 @@ class DataConfig:
     target: str = opt("", "str", "target column of the CSV file")
     task: str = opt("auto", "str", "classification, regression or auto (inferred from the target)",
                     choices=("auto", "classification", "regression"))
-    n_samples: int = opt(200, "int", "rows generated for synthetic datasets", low=4)
+    n_samples: int = opt(100, "int", "rows generated for synthetic datasets", low=4)
     noise: float | None = opt(None, "float?", "noise of synthetic datasets (default: per dataset)", low=0)
     n_features: int = opt(20, "int", "features of the classification/regression generators", low=1)
     n_classes: int = opt(2, "int", "classes of the classification generator", low=2)
@@ -65,10 +65,10 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    optimizer: str = opt("sgd", "str", "gd (full batch), sgd, momentum or adam", choices=OPTIMIZERS)
-    lr: float = opt(0.1, "float", "learning rate η", low=0, low_open=True)
-    epochs: int = opt(200, "int", "maximum number of epochs", low=1)
-    batch_size: int = opt(32, "int", "mini-batch size; 0 for the full training set", low=0)
+    optimizer: str = opt("adam", "str", "gd (full batch), sgd, momentum or adam", choices=OPTIMIZERS)
+    lr: float = opt(0.01, "float", "learning rate η", low=0, low_open=True)
+    epochs: int = opt(2000, "int", "maximum number of epochs", low=1)
+    batch_size: int = opt(0, "int", "mini-batch size; 0 for the full training set", low=0)
     momentum: float = opt(0.9, "float", "momentum μ of the momentum optimizer", low=0, high=1)
     beta1: float = opt(0.9, "float", "Adam β₁", low=0, high=1)
     beta2: float = opt(0.999, "float", "Adam β₂", low=0, high=1)
@@ -76,15 +76,15 @@ class TrainConfig:
     tol: float = opt(0.0, "float", "stop when |ΔJ|/|J| over an epoch is below tol; 0 disables", low=0)
     early_stopping: bool = opt(False, "bool", "stop on the validation loss (needs data.val_size > 0)")
     patience: int = opt(10, "int", "epochs without validation improvement before stopping", low=1)
-    history_every: int = opt(1, "int", "record the history every k epochs; 0: first and last only", low=0)
+    history_every: int = opt(10, "int", "record the history every k epochs; 0: first and last only", low=0)
     dtype: str = opt("float64", "str", "float64 or float32", choices=("float64", "float32"))
 
 
 @dataclass
 class SweepConfig:
-    lambdas: list[float] = opt([0.0, 1e-4, 1e-3, 1e-2, 1e-1], "lambdas",
+    lambdas: list[float] = opt([1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0], "lambdas",
                                "λ grid: a list, or text such as '0,logspace(-6,0,13)'")
-    seeds: list[int] = opt([0, 1, 2], "ints", "model seeds (initialisation and batch order)", low=0)
+    seeds: list[int] = opt([0, 1, 2, 3, 4], "ints", "model seeds (initialisation and batch order)", low=0)
     engine: str = opt("stacked", "str", "stacked (all models at once) or sequential (one at a time)",
                       choices=("stacked", "sequential"))
     chunk_size: int = opt(0, "int", "models trained together; 0 chooses from the memory budget", low=0)
@@ -244,3 +244,14 @@ def check(cfg: Config) -> None:
         raise InputError("sweep.seeds: give at least one seed")
     if len(set(cfg.sweep.seeds)) != len(cfg.sweep.seeds):
         raise InputError("sweep.seeds: seeds must be distinct")
+
+
+def parse_int_list(text: str, what: str) -> list[int]:
+    """'64,64' -> [64, 64]; '' -> []."""
+    text = text.strip().strip("[]")
+    if not text:
+        return []
+    try:
+        return [int(t) for t in text.split(",")]
+    except ValueError:
+        raise InputError(f"{what}: expected comma-separated integers such as 64,64, got {text!r}") from None

@@ -219,3 +219,14 @@ def split_dataset(ds: Dataset, test_size: float = 0.5, val_size: float = 0.0, se
         X["val"] if has_val else None, Y["val"] if has_val else None, ds.y[val] if has_val else None,
         classes, mean, scale,
     )
+
+
+def describe_builtins() -> pd.DataFrame:
+    """One row per built-in dataset: name, task, rows, features, classes, description (default options)."""
+    rows = []
+    for name, info in BUILTINS.items():
+        ds = load_builtin(name)
+        classes = len(np.unique(ds.y)) if info.task == "classification" else None
+        rows.append({"name": name, "task": info.task, "rows": ds.X.shape[0], "features": ds.X.shape[1],
+                     "classes": classes, "description": info.description})
+    return pd.DataFrame(rows).astype({"classes": "Int64"})

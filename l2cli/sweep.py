@@ -121,19 +121,20 @@ def blas_threads(requested: int) -> int:
     return requested if requested > 0 else (os.cpu_count() or 1)
 
 
-def train_points(exp: Experiment, points: list[Point]):
+def train_points(exp: Experiment, points: list[Point], on_epoch: Callable[[int], None] | None = None):
     """Train the given points together as one stack; returns the TrainResult."""
     rngs = [init_rng(p.seed) for p in points]
     params = init_params(exp.layer_sizes, rngs, exp.init, exp.dtype)
     lam = np.array([p.lam for p in points])
-    return train(params, lam, [p.seed for p in points], exp.arrays, exp.spec, exp.schedule)
+    return train(params, lam, [p.seed for p in points], exp.arrays, exp.spec, exp.schedule, on_epoch)
 
 
 def run_sweep(exp: Experiment, points: list[Point] | None = None,
               progress: Callable[[int], None] | None = None) -> SweepResult:
     """Train every point in chunks and tabulate the results.
 
-    ``progress`` is called with the number of points finished after each chunk.
+    ``progress`` is called with the number of model-epochs done since its last
+    call; a sweep has len(points) × epochs of them in all.
     """
     points = plan(exp.config) if points is None else points
     size = auto_chunk_size(exp, len(points))
@@ -142,9 +143,15 @@ def run_sweep(exp: Experiment, points: list[Point] | None = None,
     with threadpool_limits(limits=threads, user_api="blas"):
         for start in range(0, len(points), size):
             chunk = points[start:start + size]
-            results.append((chunk, train_points(exp, chunk)))
-            if progress:
-                progress(len(chunk))
+            done = [0]
+
+            def on_epoch(n: int) -> None:
+                done[0] += n
+                progress(n)
+
+            results.append((chunk, train_points(exp, chunk, on_epoch if progress else None)))
+            if progress:  # models that stopped early count as done
+                progress(len(chunk) * exp.schedule.epochs - done[0])
     params = Params.concat([r.params for _, r in results])
     status = [s for _, r in results for s in r.status]
     epochs = np.concatenate([r.epochs for _, r in results])

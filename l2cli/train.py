@@ -11,6 +11,7 @@ leaves the stack, so the others keep running at full speed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -69,6 +70,7 @@ def train(
     data: Arrays,
     spec: Spec,
     schedule: Schedule,
+    on_epoch: Callable[[int], None] | None = None,
 ) -> TrainResult:
     """Train the M stacked models in ``params`` (modified in place) and return the result.
 
@@ -127,6 +129,8 @@ def train(
             dW, db = objective_grad(params, Xb, Yb, lam, spec, n_total=n)
             optimizer.step(params.arrays(), dW + db)
         epochs[active] = epoch
+        if on_epoch is not None:
+            on_epoch(len(active))
 
         last = epoch == schedule.epochs
         every = schedule.history_every

@@ -1,0 +1,36 @@
+"""Rendering tables for stdout: table (tabulate), csv, tsv, json, ndjson, markdown."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+from tabulate import tabulate
+
+FORMATS = ("table", "csv", "tsv", "json", "ndjson", "markdown")
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    rows = frame.to_dict(orient="records")
+    for row in rows:  # JSON has no NaN: write null
+        for k, v in row.items():
+            if isinstance(v, float) and not math.isfinite(v):
+                row[k] = None
+            elif hasattr(v, "item"):
+                row[k] = v.item()
+    return rows
+
+
+def render(frame: pd.DataFrame, fmt: str = "table", tablefmt: str = "simple", floatfmt: str = ".4g") -> str:
+    """The frame as text in the given format, ending with a newline."""
+    if fmt == "csv":
+        return frame.to_csv(index=False)
+    if fmt == "tsv":
+        return frame.to_csv(index=False, sep="\t")
+    if fmt == "json":
+        return json.dumps(_records(frame), indent=2) + "\n"
+    if fmt == "ndjson":
+        return "".join(json.dumps(r) + "\n" for r in _records(frame))
+    style = "github" if fmt == "markdown" else tablefmt
+    return tabulate(frame, headers="keys", tablefmt=style, floatfmt=floatfmt, showindex=False) + "\n"

@@ -63,7 +63,17 @@ class TrainResult:
     history: dict[str, np.ndarray] = field(default_factory=dict)  # "model", "epoch" and HISTORY_COLUMNS, one entry per record
 
 
-def train(
+def train(*args, **kwargs) -> TrainResult:
+    """Train the M stacked models in ``params`` (modified in place); see :func:`train_stack`.
+
+    numpy's overflow warnings are not printed: a model whose J stops being
+    finite is marked ``diverged`` instead, and its numbers stay NaN/inf.
+    """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        return train_stack(*args, **kwargs)
+
+
+def train_stack(
     params: Params,
     lam: np.ndarray,
     seeds: list[int] | np.ndarray,

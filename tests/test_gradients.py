@@ -1,0 +1,117 @@
+"""Analytic ∂J/∂θ against central finite differences, and the exact form of the penalty gradient."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from conftest import make_params
+from l2cli.activations import ACTIVATIONS
+from l2cli.network import backward, forward
+from l2cli.losses import loss_grad
+from l2cli.objective import Spec, data_scale, objective, objective_grad, penalty, penalty_grad
+
+ARCHS = [(), (5,), (4, 3)]
+
+
+def problem(loss, hidden, rng, n=7, d=3, K=3):
+    X = rng.standard_normal((n, d))
+    if loss == "cross_entropy":
+        Y = np.eye(K)[rng.integers(0, K, n)]
+    else:
+        Y = rng.standard_normal((n, K))
+    return X, Y, make_params((d, *hidden, K))
+
+
+def finite_difference(params, X, Y, lam, spec, h=1e-6):
+    """Central differences of Σ_m J_m: each entry only moves its own model's J."""
+    grads = []
+    for theta in params.arrays():
+        g = np.zeros_like(theta)
+        for idx in np.ndindex(theta.shape):
+            old = theta[idx]
+            theta[idx] = old + h
+            up = objective(params, X, Y, lam, spec)[idx[0]]
+            theta[idx] = old - h
+            down = objective(params, X, Y, lam, spec)[idx[0]]
+            theta[idx] = old
+            g[idx] = (up - down) / (2 * h)
+        grads.append(g)
+    return grads
+
+
+def rel_error(a, b):
+    return np.linalg.norm(a - b) / max(np.linalg.norm(a) + np.linalg.norm(b), 1e-300)
+
+
+@pytest.mark.parametrize("activation,loss,reduction,penalize_bias,hidden", list(itertools.product(
+    ACTIVATIONS, ["cross_entropy", "squared"], ["mean", "sum"], [False, True], ARCHS)))
+def test_gradient_matches_finite_differences(activation, loss, reduction, penalize_bias, hidden, rng):
+    X, Y, params = problem(loss, hidden, rng)
+    spec = Spec(activation, loss, reduction, penalize_bias)
+    lam = np.array([0.0, 0.3])  # two stacked models, two strengths
+    dW, db = objective_grad(params, X, Y, lam, spec)
+    numeric = finite_difference(params, X, Y, lam, spec)
+    for analytic, fd in zip(dW + db, numeric):
+        assert rel_error(analytic, fd) <= 1e-6
+
+
+def test_gradient_check_can_fail(rng):
+    """The check above detects a wrong gradient: drop the 2λW term and it fails."""
+    X, Y, params = problem("squared", (5,), rng)
+    spec = Spec("tanh", "squared")
+    lam = np.array([0.5, 0.5])
+    dW, _ = objective_grad(params, X, Y, np.zeros(2), spec)
+    numeric = finite_difference(params, X, Y, lam, spec)
+    assert rel_error(dW[0], numeric[0]) > 1e-3
+
+
+def test_zero_lambda_gives_exactly_the_data_gradient(rng):
+    X, Y, params = problem("cross_entropy", (4, 3), rng)
+    spec = Spec("relu", "cross_entropy", "mean", penalize_bias=True)
+    dW, db = objective_grad(params, X, Y, np.zeros(2), spec)
+    A = forward(params, X, spec.activation)
+    dZ = loss_grad(A[-1], Y, spec.loss) * data_scale("mean", len(X), len(X))
+    dW0, db0 = backward(params, A, dZ, spec.activation)
+    for a, b in zip(dW + db, dW0 + db0):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("penalize_bias", [False, True])
+def test_penalty_gradient_is_exactly_two_lambda_W(penalize_bias, rng):
+    X, Y, params = problem("squared", (5,), rng)
+    spec = Spec("tanh", "squared", "mean", penalize_bias)
+    pW, pb = penalty_grad(params, penalize_bias)
+    for W, g in zip(params.W, pW):
+        np.testing.assert_array_equal(g, 2 * W)
+    for b, g in zip(params.b, pb):
+        np.testing.assert_array_equal(g, 2 * b if penalize_bias else np.zeros_like(b))
+    lam = np.array([0.25, 3.0])
+    dW, db = objective_grad(params, X, Y, lam, spec)
+    dW0, db0 = objective_grad(params, X, Y, np.zeros(2), spec)
+    for l, W in enumerate(params.W):
+        np.testing.assert_array_equal(dW[l], dW0[l] + (2 * lam)[:, None, None] * W)
+        assert not np.array_equal(dW[l], dW0[l])
+    for l, b in enumerate(params.b):
+        expected = db0[l] + (2 * lam)[:, None] * b if penalize_bias else db0[l]
+        np.testing.assert_array_equal(db[l], expected)
+
+
+def test_penalty_is_sum_of_squares_of_every_weight(rng):
+    _, _, params = problem("squared", (4, 3), rng)
+    for m in range(params.n_models):
+        expected = sum(float((W[m] ** 2).sum()) for W in params.W)
+        assert penalty(params)[m] == pytest.approx(expected, rel=1e-14)
+        with_b = expected + sum(float((b[m] ** 2).sum()) for b in params.b)
+        assert penalty(params, True)[m] == pytest.approx(with_b, rel=1e-14)
+
+
+def test_minibatch_sum_reduction_is_an_unbiased_estimate(rng):
+    """With sum reduction a batch of b rows out of n scales its data gradient by n/b."""
+    X, Y, params = problem("squared", (5,), rng, n=8)
+    spec = Spec("tanh", "squared", "sum")
+    lam = np.zeros(2)
+    full, _ = objective_grad(params, X, Y, lam, spec)
+    halves = [objective_grad(params, X[i:i + 4], Y[i:i + 4], lam, spec, n_total=8)[0] for i in (0, 4)]
+    for l in range(len(full)):
+        np.testing.assert_allclose((halves[0][l] + halves[1][l]) / 2, full[l], rtol=1e-12)

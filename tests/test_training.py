@@ -1,0 +1,144 @@
+"""Training: closed-form ridge, stacked = sequential, stopping rules, NaN handling, sklearn agreement."""
+
+import numpy as np
+import pytest
+
+from l2cli.config import resolve
+from l2cli.data import load_builtin, split_dataset
+from l2cli.network import init_params
+from l2cli.objective import Spec
+from l2cli.sweep import plan, prepare, run_sweep
+from l2cli.train import Arrays, Schedule, init_rng, train
+
+
+def ridge(X, y, lam):
+    """argmin (1/n)‖y - Xw - b‖² + λ‖w‖², b unpenalized: w = (XcᵀXc + nλI)⁻¹ Xcᵀ yc."""
+    n, d = X.shape
+    Xc, yc = X - X.mean(0), y - y.mean()
+    w = np.linalg.solve(Xc.T @ Xc + n * lam * np.eye(d), Xc.T @ yc)
+    return w, y.mean() - X.mean(0) @ w
+
+
+def test_linear_model_converges_to_closed_form_ridge():
+    split = split_dataset(load_builtin("diabetes"), test_size=0.5, seed=0)
+    lams = np.array([0.0, 1e-3, 1e-1, 1.0])
+    params = init_params((10, 1), [init_rng(s) for s in range(4)], "glorot")
+    data = Arrays(split.X_train, split.Y_train, split.X_test, split.Y_test)
+    schedule = Schedule(optimizer="gd", lr=0.15, epochs=20000, history_every=0)  # η < 2/λ_max(∇²J) ≈ 0.19
+    result = train(params, lams, range(4), data, Spec("identity", "squared", "mean"), schedule)
+    assert result.status == ["completed"] * 4
+    for m, lam in enumerate(lams):
+        w, b = ridge(split.X_train, split.Y_train[:, 0], lam)
+        np.testing.assert_allclose(result.params.W[0][m, :, 0], w, rtol=1e-6, atol=0)
+        np.testing.assert_allclose(result.params.b[0][m, 0], b, atol=1e-9)
+
+
+def small_config(**flags):
+    base = {"data.dataset": "moons", "data.n_samples": 120, "model.hidden": [16, 16],
+            "train.optimizer": "sgd", "train.lr": 0.1, "train.batch_size": 16, "train.epochs": 15,
+            "train.history_every": 1, "sweep.lambdas": "0,logspace(-4,0,5)", "sweep.seeds": [0, 1, 2]}
+    base.update(flags)
+    return resolve(flags=base)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam", "gd"])
+def test_stacked_equals_one_at_a_time(optimizer):
+    stacked = run_sweep(prepare(small_config(**{"train.optimizer": optimizer})))
+    sequential = run_sweep(prepare(small_config(**{"train.optimizer": optimizer, "sweep.engine": "sequential"})))
+    assert stacked.chunk_size == 18 and sequential.chunk_size == 1
+    for a, b in zip(stacked.params.arrays(), sequential.params.arrays()):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+    numeric = stacked.summary.select_dtypes("number").columns
+    np.testing.assert_allclose(stacked.summary[numeric], sequential.summary[numeric], rtol=1e-10)
+    np.testing.assert_allclose(stacked.history.to_numpy(float), sequential.history.to_numpy(float),
+                               rtol=1e-10, equal_nan=True)
+
+
+def test_chunks_do_not_change_the_numbers():
+    whole = run_sweep(prepare(small_config()))
+    chunked = run_sweep(prepare(small_config(**{"sweep.chunk_size": 4})))
+    assert chunked.chunk_size == 4
+    for a, b in zip(whole.params.arrays(), chunked.params.arrays()):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+
+
+def test_a_point_is_addressable_on_its_own():
+    """Training one (λ, seed) point alone reproduces its row of the full sweep."""
+    exp = prepare(small_config())
+    full = run_sweep(exp)
+    point = plan(exp.config)[7]
+    alone = run_sweep(exp, [point])
+    row = full.summary.iloc[7]
+    assert (row["lambda"], row["seed"]) == (point.lam, point.seed)
+    np.testing.assert_allclose(alone.summary.iloc[0]["test_loss"], row["test_loss"], rtol=1e-12)
+
+
+def test_seeds_change_init_and_batch_order_but_lambda_does_not():
+    r = run_sweep(prepare(small_config(**{"train.epochs": 1, "sweep.lambdas": "0,1e-2"})))
+    h = r.history
+    start = h[h.epoch == 0].set_index(["lambda", "seed"])["weight_norm"]
+    assert start[(0.0, 0)] == start[(0.01, 0)]  # same seed, same initial weights
+    assert start[(0.0, 0)] != start[(0.0, 1)]
+
+
+def test_divergence_is_reported_not_hidden():
+    r = run_sweep(prepare(small_config(**{"data.dataset": "regression", "train.lr": 10.0,
+                                          "sweep.lambdas": "0,1e-3", "sweep.seeds": [0]})))
+    assert list(r.summary["status"]) == ["diverged", "diverged"]
+    assert (r.summary["epochs"] < 15).all()
+    assert not np.isfinite(r.summary["train_loss"]).any()
+    assert r.summary["train_r2"].isna().all()
+
+
+def test_tol_stops_converged_models_early():
+    cfg = small_config(**{"train.optimizer": "gd", "train.epochs": 3000, "train.tol": 1e-7,
+                          "model.hidden": [], "sweep.lambdas": "0.1,1", "sweep.seeds": [0]})
+    r = run_sweep(prepare(cfg))
+    assert list(r.summary["status"]) == ["converged", "converged"]
+    assert (r.summary["epochs"] < 3000).all()
+    last = r.history.groupby("lambda")["epoch"].max()
+    assert list(last) == list(r.summary["epochs"])
+
+
+def test_early_stopping_keeps_the_best_validation_epoch():
+    cfg = small_config(**{"data.val_size": 0.25, "train.early_stopping": True, "train.patience": 3,
+                          "train.epochs": 300, "train.lr": 0.5, "sweep.lambdas": "0", "sweep.seeds": [0]})
+    r = run_sweep(prepare(cfg))
+    row = r.summary.iloc[0]
+    h = r.history
+    assert row["status"] == "early_stopped"
+    best = h.loc[h["val_loss"].idxmin()]
+    assert row["epochs"] == best["epoch"]
+    assert row["val_loss"] == pytest.approx(best["val_loss"], rel=1e-12)
+    assert h["epoch"].max() == row["epochs"] + 3
+
+
+def test_float32_trains_in_float32_and_agrees_roughly():
+    r64 = run_sweep(prepare(small_config()))
+    r32 = run_sweep(prepare(small_config(**{"train.dtype": "float32"})))
+    assert r32.params.W[0].dtype == np.float32
+    np.testing.assert_allclose(r32.summary["test_loss"], r64.summary["test_loss"], rtol=2e-2)
+
+
+def test_one_gd_step_matches_scikit_learn_with_alpha_2nlambda():
+    """sklearn's MLPClassifier (softmax, mean log-loss, alpha/(2n)·‖W‖²) takes the same step as λ = alpha/(2n)."""
+    from sklearn.neural_network import MLPClassifier
+
+    split = split_dataset(load_builtin("iris"), test_size=0.5, seed=0)
+    n, lam, lr = split.X_train.shape[0], 0.05, 0.1
+    params = init_params((4, 8, 3), [init_rng(0)], "glorot")
+    clf = MLPClassifier(hidden_layer_sizes=(8,), activation="tanh", solver="sgd", alpha=2 * n * lam,
+                        batch_size=n, learning_rate_init=lr, momentum=0.0, max_iter=1, shuffle=False,
+                        warm_start=True, tol=0.0, n_iter_no_change=10**9)
+    with pytest.warns(Warning):  # max_iter=1 does not converge
+        clf.fit(split.X_train, split.y_train)  # sets up classes and shapes
+    clf.coefs_ = [W[0].copy() for W in params.W]
+    clf.intercepts_ = [b[0].copy() for b in params.b]
+    clf._optimizer = None
+    with pytest.warns(Warning):
+        clf.fit(split.X_train, split.y_train)
+    data = Arrays(split.X_train, split.Y_train, split.X_test, split.Y_test)
+    train(params, np.array([lam]), [0], data, Spec("tanh", "cross_entropy"),
+          Schedule(optimizer="gd", lr=lr, epochs=1, history_every=0))
+    for ours, theirs in zip(params.W + params.b, clf.coefs_ + clf.intercepts_):
+        np.testing.assert_allclose(ours[0], theirs, rtol=1e-12, atol=1e-14)

@@ -103,13 +103,11 @@ def sweep(config, dataset, data_path, target, task, lambdas, seeds, hidden, acti
         }
         cfg = resolve(config, overrides, flags)
         n_points = len(cfg.sweep.lambdas) * len(cfg.sweep.seeds)
-        if not quiet:
-            click.echo(f"l2cli: {n_points} models ({len(cfg.sweep.lambdas)} λ × {len(cfg.sweep.seeds)} seeds), "
-                       f"{cfg.train.epochs} epochs, {cfg.data.path or cfg.data.dataset}", err=True)
         show_bar = not quiet and sys.stderr.isatty()
         with click.progressbar(length=n_points * cfg.train.epochs, label="training", file=sys.stderr,
                                hidden=not show_bar) as bar:
-            run = run_experiment(cfg, argv=["l2cli", *sys.argv[1:]], progress=bar.update)
+            run = run_experiment(cfg, argv=["l2cli", *sys.argv[1:]], progress=bar.update,
+                                 log=None if quiet else lambda line: click.echo(line, err=True))
     except InputError as exc:
         raise CliError(str(exc)) from None
     columns = [c for c in SUMMARY_COLUMNS if c in run.result.summary.columns]

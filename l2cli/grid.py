@@ -47,7 +47,9 @@ def parse_grid(text: str) -> list[float]:
                     raise ValueError
             except (ValueError, IndexError):
                 raise InputError(f"bad λ grid term {term!r}: expected {fn}(start,stop,count)") from None
-            values.extend((np.logspace if fn == "logspace" else np.linspace)(a, b, n).tolist())
+            points = np.linspace(a, b, n).tolist()
+            # 10.0 ** e is correctly rounded for whole exponents (1e-05, not np.logspace's 9.999999999999999e-06)
+            values.extend([10.0 ** e for e in points] if fn == "logspace" else points)
         else:
             try:
                 values.append(float(term))

@@ -59,13 +59,24 @@ def manifest(exp: Experiment, result: SweepResult, argv: list[str], started: str
 
 
 def run_experiment(cfg: Config, out: str | Path | None = None, argv: list[str] | None = None,
-                   progress: Callable[[int], None] | None = None) -> Run:
-    """Prepare the data, train every (λ, seed) point, and write the run directory."""
+                   progress: Callable[[int], None] | None = None,
+                   log: Callable[[str], None] | None = None) -> Run:
+    """Prepare the data, train every (λ, seed) point, and write the run directory.
+
+    ``log`` receives one line describing the sweep once the data is loaded.
+    """
     path = check_run_dir(out or cfg.output.dir or default_run_dir(cfg.data.dataset if not cfg.data.path
                                                                  else Path(cfg.data.path).stem))
     started, t0 = now(), time.perf_counter()
     exp = prepare(cfg)
-    result = run_sweep(exp, plan(cfg), progress)
+    points = plan(cfg)
+    if log:
+        s = exp.split
+        rows = f"{len(s.X_train)} train / {len(s.X_test)} test" + (f" / {len(s.X_val)} val" if s.X_val is not None else "")
+        log(f"l2cli: {len(points)} models ({len(cfg.sweep.lambdas)} λ × {len(cfg.sweep.seeds)} seeds), "
+            f"{'-'.join(map(str, exp.layer_sizes))} {cfg.model.activation}, {cfg.train.optimizer}, "
+            f"{cfg.train.epochs} epochs, {cfg.data.path or cfg.data.dataset} ({rows} rows)")
+    result = run_sweep(exp, points, progress)
     seconds = time.perf_counter() - t0
     info = manifest(exp, result, argv or [], started, seconds)
     write_run(path, result, info, weights=cfg.output.weights)

@@ -1,0 +1,153 @@
+"""The real commands, run through click's test runner; files read back with pandas."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from l2cli.cli import cli
+
+FAST = ["--dataset", "moons", "--hidden", "8", "--optimizer", "sgd", "--lr", "0.1", "--batch-size", "16",
+        "--epochs", "5", "--lambdas", "0,1e-3,1e-1", "--seeds", "0,1"]
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, list(args))
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    out = tmp_path / "run"
+    result = invoke("sweep", *FAST, "--out", str(out), "--set", "train.history_every=1")
+    assert result.exit_code == 0, result.output
+    return out, result
+
+
+def test_sweep_writes_every_file(run_dir):
+    out, result = run_dir
+    assert sorted(p.name for p in out.iterdir()) == ["history.csv", "manifest.json", "summary.csv", "weights.npz"]
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary[["lambda", "seed"]].itertuples(index=False, name=None)) == [
+        (0.0, 0), (0.0, 1), (0.001, 0), (0.001, 1), (0.1, 0), (0.1, 1)]
+    for col in ["status", "epochs", "train_loss", "test_loss", "objective", "penalty", "weight_norm",
+                "norm_W1", "norm_W2", "train_accuracy", "test_accuracy"]:
+        assert col in summary.columns
+    np.testing.assert_allclose(summary["objective"], summary["train_loss"] + summary["lambda"] * summary["penalty"],
+                               rtol=1e-12)
+    np.testing.assert_allclose(summary["weight_norm"] ** 2, summary["norm_W1"] ** 2 + summary["norm_W2"] ** 2,
+                               rtol=1e-12)
+    history = pd.read_csv(out / "history.csv")
+    assert len(history) == 6 * 6  # epochs 0..5 for 6 models
+    assert set(history.columns) >= {"lambda", "seed", "epoch", "train_loss", "test_loss", "penalty", "weight_norm"}
+    last = history[history.epoch == 5].reset_index(drop=True)
+    np.testing.assert_allclose(last["test_loss"], summary["test_loss"], rtol=1e-12)
+
+
+def test_stdout_table_and_stderr_log(run_dir):
+    out, result = run_dir
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:4] == ["lambda", "seed", "status", "epochs"]
+    assert len(lines) == 2 + 6
+    assert "wrote" in result.stderr and "wrote" not in result.stdout
+
+
+def test_manifest_and_weights(run_dir):
+    out, _ = run_dir
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["train"]["epochs"] == 5
+    assert manifest["config"]["sweep"]["lambdas"] == [0.0, 0.001, 0.1]
+    assert manifest["command"][:2] == ["l2cli", "sweep"] or manifest["command"][0] == "l2cli"
+    assert len(manifest["data"]["fingerprint_sha256"]) == 64
+    eq = {e["lambda"]: e for e in manifest["lambda_equivalents"]}
+    n_train = manifest["data"]["n_train"]
+    assert eq[0.1]["sklearn_alpha_full_batch"] == pytest.approx(2 * n_train * 0.1)
+    assert eq[0.1]["sklearn_alpha_per_batch"] == pytest.approx(2 * 16 * 0.1)
+    assert eq[0.1]["torch_weight_decay"] == pytest.approx(0.2) and eq[0.1]["keras_l2"] == 0.1
+    assert {"numpy", "scikit-learn", "python"} <= set(manifest["versions"])
+    assert manifest["compute"]["blas_threads"] >= 1
+    with np.load(out / "weights.npz", allow_pickle=False) as w:
+        assert sorted(w.files) == ["W1", "W2", "b1", "b2", "lambda", "seed"]
+        assert w["W1"].shape == (6, 2, 8) and w["W2"].shape == (6, 8, 2) and w["b1"].shape == (6, 8)
+        summary = pd.read_csv(out / "summary.csv")
+        np.testing.assert_allclose(np.sqrt((w["W1"] ** 2).sum(axis=(1, 2))), summary["norm_W1"], rtol=1e-12)
+
+
+def test_same_seed_same_numbers(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert invoke("sweep", *FAST, "--out", str(a)).exit_code == 0
+    assert invoke("sweep", *FAST, "--out", str(b)).exit_code == 0
+    pd.testing.assert_frame_equal(pd.read_csv(a / "summary.csv"), pd.read_csv(b / "summary.csv"))
+
+
+def test_csv_data_regression(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((80, 3))
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    frame["y"] = X @ [1.0, -2.0, 0.5] + 0.1 * rng.standard_normal(80)
+    path = tmp_path / "data.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "run"
+    result = invoke("sweep", "--data", str(path), "--target", "y", "--hidden", "", "--optimizer", "gd",
+                    "--lr", "0.1", "--epochs", "300", "--lambdas", "0,1", "--seeds", "0", "--out", str(out), "-q")
+    assert result.exit_code == 0, result.output
+    summary = pd.read_csv(out / "summary.csv")
+    assert "test_r2" in summary.columns and "test_accuracy" not in summary.columns
+    assert summary.loc[0, "test_r2"] > 0.95 > summary.loc[1, "test_r2"]
+    assert json.loads((out / "manifest.json").read_text())["data"]["task"] == "regression"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--set", "train.lrr=0.1"], "did you mean 'train.lr'"),
+    (["--set", "train.epochs=abc"], "train.epochs: expected an integer"),
+    (["--lambdas", "logspace(-3,0)"], "bad λ grid term"),
+    (["--lambdas", "-1"], "λ must be finite and ≥ 0"),
+    (["--dataset", "moon"], "did you mean 'moons'"),
+    (["--epochs", "0"], "out of range"),
+    (["--data", "missing.csv", "--target", "y"], "data file not found"),
+    (["--epoch", "3"], "No such option"),
+    (["configs/nope.toml"], "config file not found"),
+])
+def test_input_errors_are_one_line_exit_2(tmp_path, args, message):
+    out = tmp_path / "run"
+    result = invoke("sweep", *args, "--out", str(out))
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0]
+    assert not out.exists()
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_existing_output_directory_is_refused(run_dir):
+    out, _ = run_dir
+    before = (out / "summary.csv").read_bytes()
+    result = invoke("sweep", *FAST, "--out", str(out))
+    assert result.exit_code == 2 and "already exists" in result.stderr
+    assert (out / "summary.csv").read_bytes() == before
+
+
+def test_divergence_exits_1_with_complete_files(tmp_path):
+    out = tmp_path / "run"
+    result = invoke("sweep", "--dataset", "regression", "--hidden", "8", "--optimizer", "sgd", "--lr", "10",
+                    "--epochs", "20", "--lambdas", "0", "--seeds", "0", "--out", str(out))
+    assert result.exit_code == 1
+    assert "diverged" in result.stderr
+    assert pd.read_csv(out / "summary.csv")["status"].tolist() == ["diverged"]
+
+
+def test_datasets_command():
+    result = invoke("datasets", "--format", "csv")
+    assert result.exit_code == 0
+    frame = pd.read_csv(__import__("io").StringIO(result.stdout))
+    assert {"iris", "digits", "diabetes", "moons", "curve"} <= set(frame["name"])
+    assert frame.set_index("name").loc["digits", "features"] == 64
+
+
+def test_version_and_module_entry_point():
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-m", "l2cli", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.startswith("l2cli, version")

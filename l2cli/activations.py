@@ -1,4 +1,4 @@
-"""Hidden-layer activations g and their derivatives g'.
+"""Hidden-layer activations g and the backward step through them.
 
 Each derivative is written in terms of the activation's *output* a = g(z), so
 the backward pass needs only the stored activations, never the pre-activations:
@@ -8,8 +8,10 @@ the backward pass needs only the stored activations, never the pre-activations:
     sigmoid:   g(z) = 1 / (1 + e^-z)       g'(z) = a (1 - a)
     identity:  g(z) = z                    g'(z) = 1
 
-All functions work elementwise on arrays of any shape, e.g. (M, n, h) for M
-stacked models, n samples and h hidden units.
+``g(z)`` overwrites z (the training loop owns it) and returns it;
+``chain(dA, a)`` overwrites dA = ∂L/∂A with ∂L/∂Z = dA ⊙ g'(z) and returns it.
+Both work elementwise on arrays of any shape, e.g. (M, n, h) for M stacked
+models, n samples and h hidden units.
 """
 
 from __future__ import annotations
@@ -19,39 +21,45 @@ from scipy.special import expit
 
 
 def relu(z: np.ndarray) -> np.ndarray:
-    return np.maximum(z, 0)
+    return np.maximum(z, 0, out=z)
 
 
-def relu_grad(a: np.ndarray) -> np.ndarray:
-    return (a > 0).astype(a.dtype)
+def relu_chain(dA: np.ndarray, a: np.ndarray) -> np.ndarray:
+    return np.multiply(dA, a > 0, out=dA)
 
 
-def tanh_grad(a: np.ndarray) -> np.ndarray:
-    return 1 - a * a
+def tanh(z: np.ndarray) -> np.ndarray:
+    return np.tanh(z, out=z)
+
+
+def tanh_chain(dA: np.ndarray, a: np.ndarray) -> np.ndarray:
+    dA *= 1 - a * a
+    return dA
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
-    return expit(z)
+    return expit(z, out=z)
 
 
-def sigmoid_grad(a: np.ndarray) -> np.ndarray:
-    return a * (1 - a)
+def sigmoid_chain(dA: np.ndarray, a: np.ndarray) -> np.ndarray:
+    dA *= a * (1 - a)
+    return dA
 
 
 def identity(z: np.ndarray) -> np.ndarray:
     return z
 
 
-def identity_grad(a: np.ndarray) -> np.ndarray:
-    return np.ones_like(a)
+def identity_chain(dA: np.ndarray, a: np.ndarray) -> np.ndarray:
+    return dA
 
 
-#: name -> (g, g' as a function of a = g(z))
+#: name -> (g, chain rule through g)
 ACTIVATIONS = {
-    "relu": (relu, relu_grad),
-    "tanh": (np.tanh, tanh_grad),
-    "sigmoid": (sigmoid, sigmoid_grad),
-    "identity": (identity, identity_grad),
+    "relu": (relu, relu_chain),
+    "tanh": (tanh, tanh_chain),
+    "sigmoid": (sigmoid, sigmoid_chain),
+    "identity": (identity, identity_chain),
 }
 
 #: Initialisation that suits each activation when ``init = "auto"``.

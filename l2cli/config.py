@@ -89,7 +89,8 @@ class SweepConfig:
                       choices=("stacked", "sequential"))
     chunk_size: int = opt(0, "int", "models trained together; 0 chooses from the memory budget", low=0)
     memory_mb: int = opt(2048, "int", "memory budget of one chunk of stacked models, MiB", low=1)
-    threads: int = opt(0, "int", "BLAS threads; 0 uses every core", low=0)
+    workers: int = opt(0, "int", "processes training chunks in parallel; 0: one per core", low=0)
+    threads: int = opt(0, "int", "BLAS threads per process; 0: cores / processes", low=0)
 
 
 @dataclass

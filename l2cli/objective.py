@@ -68,6 +68,25 @@ def objective(params: Params, X: np.ndarray, Y: np.ndarray, lam: np.ndarray, spe
     return data_loss(params, X, Y, spec) + lam * penalty(params, spec.penalize_bias)
 
 
+def data_grad(
+    params: Params,
+    X: np.ndarray,
+    Y: np.ndarray,
+    spec: Spec,
+    n_total: int | None = None,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(∂L_data/∂W_l, ∂L_data/∂b_l) for l = 1..L, estimated on the batch (X, Y).
+
+    X is (n, n_0) or (M, n, n_0); Y is (n, K) or (M, n, K). ``n_total`` is the
+    number of rows the data term is defined on (default: the batch itself).
+    """
+    A = forward(params, X, spec.activation)
+    n_batch = X.shape[-2]
+    dZ = loss_grad(A[-1], Y, spec.loss)
+    dZ *= data_scale(spec.reduction, n_batch, n_total or n_batch)
+    return backward(params, A, dZ, spec.activation)
+
+
 def objective_grad(
     params: Params,
     X: np.ndarray,
@@ -76,21 +95,10 @@ def objective_grad(
     spec: Spec,
     n_total: int | None = None,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """(∂J/∂W_l, ∂J/∂b_l) for l = 1..L, estimated on the batch (X, Y).
-
-    X is (n, n_0) or (M, n, n_0); Y is (n, K) or (M, n, K). ``n_total`` is the
-    number of rows the data term is defined on (default: the batch itself).
-    """
-    A = forward(params, X, spec.activation)
-    n_batch = X.shape[-2]
-    scale = data_scale(spec.reduction, n_batch, n_total or n_batch)
-    dZ = loss_grad(A[-1], Y, spec.loss)
-    dZ *= scale
-    dW, db = backward(params, A, dZ, spec.activation)
-    two_lam = (2 * lam).astype(dW[0].dtype)
-    for l, W in enumerate(params.W):
-        dW[l] += two_lam[:, None, None] * W
-    if spec.penalize_bias:
-        for l, b in enumerate(params.b):
-            db[l] += two_lam[:, None] * b
+    """(∂J/∂W_l, ∂J/∂b_l) = ∂L_data/∂θ + λ·∂Ω/∂θ, with the shapes of W_l and b_l."""
+    dW, db = data_grad(params, X, Y, spec, n_total)
+    pW, pb = penalty_grad(params, spec.penalize_bias)
+    lam = np.asarray(lam, dtype=dW[0].dtype)
+    dW = [g + lam[:, None, None] * p for g, p in zip(dW, pW)]
+    db = [g + lam[:, None] * p for g, p in zip(db, pb)] if spec.penalize_bias else db
     return dW, db

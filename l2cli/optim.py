@@ -1,15 +1,17 @@
 """Optimizers that update every stacked model in one array operation.
 
-Each parameter array θ has a leading model axis; so does every piece of state.
-With g = ∂J/∂θ (which already contains the 2λW term):
+Each parameter array θ has a leading model axis; so does every piece of state
+and the penalty strength λ. The optimizer receives the data gradient
+∂L_data/∂θ and adds the penalty's 2λθ itself, so g = ∂J/∂θ below:
 
-    gd, sgd:   θ ← θ - η g
+    gd, sgd:   θ ← θ - η g  =  (1 - 2ηλ) θ - η ∂L_data/∂θ   (L2 is weight decay here)
     momentum:  v ← μ v - η g;  θ ← θ + v
     adam:      m ← β₁ m + (1-β₁) g;  v ← β₂ v + (1-β₂) g²;
                θ ← θ - η m̂ / (√v̂ + ε),  m̂ = m / (1-β₁ᵗ),  v̂ = v / (1-β₂ᵗ)
 
 ``gd`` and ``sgd`` share the update; they differ in the batch (full data or a
-mini-batch), which the training loop chooses.
+mini-batch), which the training loop chooses. Biases are penalized only when
+``penalize_bias`` is set.
 """
 
 from __future__ import annotations
@@ -20,28 +22,50 @@ OPTIMIZERS = ("gd", "sgd", "momentum", "adam")
 
 
 class Optimizer:
-    """Plain gradient descent: θ ← θ - η g."""
+    """Plain gradient descent on J: θ ← (1 - 2ηλ) θ - η ∂L_data/∂θ."""
 
-    def __init__(self, lr: float):
+    def __init__(self, lr: float, lam: np.ndarray, penalize_bias: bool = False):
         self.lr = lr
+        self.lam = np.asarray(lam)
+        self.penalize_bias = penalize_bias
         self.state: list[list[np.ndarray]] = []
 
-    def step(self, thetas: list[np.ndarray], grads: list[np.ndarray]) -> None:
-        for theta, g in zip(thetas, grads):
+    def _per_model(self, values: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        """(M,) values shaped to broadcast against θ of shape (M, ...)."""
+        return values.reshape((-1,) + (1,) * (theta.ndim - 1)).astype(theta.dtype, copy=False)
+
+    def _penalized(self, k: int, thetas: list[np.ndarray]) -> bool:
+        """Weights (the first half of θ) always, biases only when asked."""
+        return k < len(thetas) // 2 or self.penalize_bias
+
+    def objective_grads(self, thetas: list[np.ndarray], data_grads: list[np.ndarray]) -> list[np.ndarray]:
+        """g = ∂L_data/∂θ + 2λθ, in place of the data gradients."""
+        for k, (theta, g) in enumerate(zip(thetas, data_grads)):
+            if self._penalized(k, thetas):
+                g += self._per_model(2 * self.lam, theta) * theta
+        return data_grads
+
+    def step(self, thetas: list[np.ndarray], data_grads: list[np.ndarray]) -> None:
+        """Update every θ in place from its data gradient."""
+        for k, (theta, g) in enumerate(zip(thetas, data_grads)):
+            if self._penalized(k, thetas):
+                theta *= self._per_model(1 - 2 * self.lr * self.lam, theta)
             g *= self.lr
             theta -= g
 
     def keep(self, models: np.ndarray) -> None:
-        """Drop the state of every model not listed in ``models``."""
+        """Drop λ and the state of every model not listed in ``models``."""
+        self.lam = self.lam[models]
         self.state = [[s[models] for s in group] for group in self.state]
 
 
 class Momentum(Optimizer):
-    def __init__(self, lr: float, momentum: float = 0.9):
-        super().__init__(lr)
+    def __init__(self, lr, lam, penalize_bias=False, momentum: float = 0.9):
+        super().__init__(lr, lam, penalize_bias)
         self.momentum = momentum
 
-    def step(self, thetas, grads):
+    def step(self, thetas, data_grads):
+        grads = self.objective_grads(thetas, data_grads)
         if not self.state:
             self.state = [[np.zeros_like(t) for t in thetas]]
         for theta, g, v in zip(thetas, grads, self.state[0]):
@@ -52,12 +76,13 @@ class Momentum(Optimizer):
 
 
 class Adam(Optimizer):
-    def __init__(self, lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
-        super().__init__(lr)
+    def __init__(self, lr, lam, penalize_bias=False, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
+        super().__init__(lr, lam, penalize_bias)
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.t = 0
 
-    def step(self, thetas, grads):
+    def step(self, thetas, data_grads):
+        grads = self.objective_grads(thetas, data_grads)
         if not self.state:
             self.state = [[np.zeros_like(t) for t in thetas], [np.zeros_like(t) for t in thetas]]
         self.t += 1
@@ -73,12 +98,12 @@ class Adam(Optimizer):
             theta -= self.lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
 
 
-def make_optimizer(name: str, lr: float, momentum: float = 0.9, beta1: float = 0.9,
-                   beta2: float = 0.999, eps: float = 1e-8) -> Optimizer:
+def make_optimizer(name: str, lr: float, lam: np.ndarray, penalize_bias: bool = False, momentum: float = 0.9,
+                   beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> Optimizer:
     if name in ("gd", "sgd"):
-        return Optimizer(lr)
+        return Optimizer(lr, lam, penalize_bias)
     if name == "momentum":
-        return Momentum(lr, momentum)
+        return Momentum(lr, lam, penalize_bias, momentum)
     if name == "adam":
-        return Adam(lr, beta1, beta2, eps)
+        return Adam(lr, lam, penalize_bias, beta1, beta2, eps)
     raise ValueError(f"unknown optimizer {name!r}")

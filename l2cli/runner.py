@@ -52,8 +52,8 @@ def manifest(exp: Experiment, result: SweepResult, argv: list[str], started: str
         "network": {"layer_sizes": list(exp.layer_sizes), "init": exp.init, "loss": exp.spec.loss},
         "lambda_equivalents": [equivalents(lam, s.task, exp.spec.reduction, int(s.X_train.shape[0]), B)
                                for lam in cfg.sweep.lambdas],
-        "compute": {"engine": cfg.sweep.engine, "chunk_size": result.chunk_size,
-                    "blas_threads": result.threads, "blas": blas_info(), "dtype": cfg.train.dtype},
+        "compute": {"engine": cfg.sweep.engine, "chunk_size": result.chunk_size, "workers": result.workers,
+                    "blas_threads_per_worker": result.threads, "blas": blas_info(), "dtype": cfg.train.dtype},
         "status_counts": result.summary["status"].value_counts().to_dict(),
     }
 

@@ -8,7 +8,9 @@ module does no I/O; :mod:`l2cli.results` writes what it returns.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Callable
 
@@ -62,6 +64,7 @@ class SweepResult:
     history: pd.DataFrame
     threads: int
     chunk_size: int
+    workers: int = 1
 
 
 def load_data(cfg: Config):
@@ -107,18 +110,26 @@ def bytes_per_model(exp: Experiment) -> int:
     return exp.dtype.itemsize * (6 * n_params + activations)
 
 
-def auto_chunk_size(exp: Experiment, n_points: int) -> int:
+def layout(exp: Experiment, n_points: int) -> tuple[int, int, int]:
+    """(chunk size, worker processes, BLAS threads per process) for a sweep of n_points models.
+
+    Chunks are as large as the memory budget allows (or ``sweep.chunk_size``)
+    and are cut smaller so that every worker has one: small stacked products
+    run at the same speed on one BLAS thread as on two, so separate processes
+    are what turn a second core into speed.
+    """
     cfg = exp.config.sweep
+    cores = os.cpu_count() or 1
+    workers = min(cfg.workers or cores, n_points)
     if cfg.engine == "sequential":
-        return 1
-    if cfg.chunk_size > 0:
-        return min(cfg.chunk_size, n_points)
-    budget = cfg.memory_mb * 2**20
-    return int(max(1, min(n_points, budget // bytes_per_model(exp))))
-
-
-def blas_threads(requested: int) -> int:
-    return requested if requested > 0 else (os.cpu_count() or 1)
+        size = 1
+    elif cfg.chunk_size > 0:
+        size = min(cfg.chunk_size, n_points)
+    else:
+        size = int(max(1, min(n_points, cfg.memory_mb * 2**20 // bytes_per_model(exp))))
+        size = min(size, -(-n_points // workers))
+    threads = cfg.threads or max(1, cores // workers)
+    return size, workers, threads
 
 
 def train_points(exp: Experiment, points: list[Point], on_epoch: Callable[[int], None] | None = None):
@@ -129,35 +140,63 @@ def train_points(exp: Experiment, points: list[Point], on_epoch: Callable[[int],
     return train(params, lam, [p.seed for p in points], exp.arrays, exp.spec, exp.schedule, on_epoch)
 
 
+def _train_chunk_in_worker(exp: Experiment, points: list[Point], threads: int):
+    with threadpool_limits(limits=threads, user_api="blas"):
+        return train_points(exp, points)
+
+
 def run_sweep(exp: Experiment, points: list[Point] | None = None,
               progress: Callable[[int], None] | None = None) -> SweepResult:
-    """Train every point in chunks and tabulate the results.
+    """Train every point in chunks, in parallel processes when there are several, and tabulate the results.
 
     ``progress`` is called with the number of model-epochs done since its last
     call; a sweep has len(points) × epochs of them in all.
     """
     points = plan(exp.config) if points is None else points
-    size = auto_chunk_size(exp, len(points))
-    threads = blas_threads(exp.config.sweep.threads)
-    results = []
-    with threadpool_limits(limits=threads, user_api="blas"):
-        for start in range(0, len(points), size):
-            chunk = points[start:start + size]
-            done = [0]
+    size, workers, threads = layout(exp, len(points))
+    chunks = [points[i:i + size] for i in range(0, len(points), size)]
+    epochs = exp.schedule.epochs
+    if workers > 1 and len(chunks) > 1:
+        trained = _run_parallel(exp, chunks, min(workers, len(chunks)), threads, progress)
+    else:
+        workers = 1
+        trained = []
+        with threadpool_limits(limits=threads, user_api="blas"):
+            for chunk in chunks:
+                done = [0]
 
-            def on_epoch(n: int) -> None:
-                done[0] += n
-                progress(n)
+                def on_epoch(n: int) -> None:
+                    done[0] += n
+                    progress(n)
 
-            results.append((chunk, train_points(exp, chunk, on_epoch if progress else None)))
-            if progress:  # models that stopped early count as done
-                progress(len(chunk) * exp.schedule.epochs - done[0])
-    params = Params.concat([r.params for _, r in results])
-    status = [s for _, r in results for s in r.status]
-    epochs = np.concatenate([r.epochs for _, r in results])
-    history = pd.concat([_history_frame(chunk, r.history) for chunk, r in results], ignore_index=True)
-    summary = summarize(exp, points, params, status, epochs)
-    return SweepResult(points, params, summary, history, threads, size)
+                trained.append(train_points(exp, chunk, on_epoch if progress else None))
+                if progress:  # models that stopped early count as done
+                    progress(len(chunk) * epochs - done[0])
+    params = Params.concat([r.params for r in trained])
+    status = [s for r in trained for s in r.status]
+    stopped = np.concatenate([r.epochs for r in trained])
+    history = pd.concat([_history_frame(c, r.history) for c, r in zip(chunks, trained)], ignore_index=True)
+    summary = summarize(exp, points, params, status, stopped)
+    return SweepResult(points, params, summary, history, threads, size, workers)
+
+
+def _run_parallel(exp, chunks, workers, threads, progress):
+    """Train chunks in forked worker processes; results come back in chunk order."""
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+    results = [None] * len(chunks)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {pool.submit(_train_chunk_in_worker, exp, chunk, threads): k for k, chunk in enumerate(chunks)}
+        try:
+            for future in as_completed(futures):
+                k = futures[future]
+                results[k] = future.result()
+                if progress:
+                    progress(len(chunks[k]) * exp.schedule.epochs)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return results
 
 
 def _history_frame(chunk: list[Point], hist: dict[str, np.ndarray]) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from .network import Params
-from .objective import Spec, data_loss, objective_grad, penalty
+from .objective import Spec, data_grad, data_loss, penalty
 from .optim import make_optimizer
 
 #: Columns of the per-epoch history, in order.
@@ -93,7 +93,7 @@ def train_stack(
     n = data.X_train.shape[0]
     B = n if schedule.optimizer == "gd" or schedule.batch_size <= 0 else min(schedule.batch_size, n)
     shufflers = [shuffle_rng(s) for s in seeds]
-    optimizer = make_optimizer(schedule.optimizer, schedule.lr, schedule.momentum,
+    optimizer = make_optimizer(schedule.optimizer, schedule.lr, lam, spec.penalize_bias, schedule.momentum,
                                schedule.beta1, schedule.beta2, schedule.eps)
     use_val = schedule.early_stopping and data.X_val is not None
 
@@ -136,7 +136,7 @@ def train_stack(
                 for idx in (order[:, s:s + B] for s in range(0, n, B))
             )
         for Xb, Yb in batches:
-            dW, db = objective_grad(params, Xb, Yb, lam, spec, n_total=n)
+            dW, db = data_grad(params, Xb, Yb, spec, n_total=n)
             optimizer.step(params.arrays(), dW + db)
         epochs[active] = epoch
         if on_epoch is not None:

@@ -67,7 +67,7 @@ def test_manifest_and_weights(run_dir):
     assert eq[0.1]["sklearn_alpha_per_batch"] == pytest.approx(2 * 16 * 0.1)
     assert eq[0.1]["torch_weight_decay"] == pytest.approx(0.2) and eq[0.1]["keras_l2"] == 0.1
     assert {"numpy", "scikit-learn", "python"} <= set(manifest["versions"])
-    assert manifest["compute"]["blas_threads"] >= 1
+    assert manifest["compute"]["blas_threads_per_worker"] >= 1 and manifest["compute"]["workers"] >= 1
     with np.load(out / "weights.npz", allow_pickle=False) as w:
         assert sorted(w.files) == ["W1", "W2", "b1", "b2", "lambda", "seed"]
         assert w["W1"].shape == (6, 2, 8) and w["W2"].shape == (6, 8, 2) and w["b1"].shape == (6, 8)

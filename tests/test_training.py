@@ -1,6 +1,7 @@
 """Training: closed-form ridge, stacked = sequential, stopping rules, NaN handling, sklearn agreement."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from l2cli.config import resolve
@@ -43,9 +44,10 @@ def small_config(**flags):
 
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam", "gd"])
 def test_stacked_equals_one_at_a_time(optimizer):
-    stacked = run_sweep(prepare(small_config(**{"train.optimizer": optimizer})))
-    sequential = run_sweep(prepare(small_config(**{"train.optimizer": optimizer, "sweep.engine": "sequential"})))
-    assert stacked.chunk_size == 18 and sequential.chunk_size == 1
+    stacked = run_sweep(prepare(small_config(**{"train.optimizer": optimizer, "sweep.workers": 1})))
+    sequential = run_sweep(prepare(small_config(**{"train.optimizer": optimizer, "sweep.engine": "sequential",
+                                                   "sweep.workers": 1})))
+    assert (stacked.chunk_size, stacked.workers) == (18, 1) and sequential.chunk_size == 1
     for a, b in zip(stacked.params.arrays(), sequential.params.arrays()):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
     numeric = stacked.summary.select_dtypes("number").columns
@@ -54,12 +56,18 @@ def test_stacked_equals_one_at_a_time(optimizer):
                                rtol=1e-10, equal_nan=True)
 
 
-def test_chunks_do_not_change_the_numbers():
-    whole = run_sweep(prepare(small_config()))
-    chunked = run_sweep(prepare(small_config(**{"sweep.chunk_size": 4})))
-    assert chunked.chunk_size == 4
+@pytest.mark.parametrize("flags", [{"sweep.chunk_size": 4, "sweep.workers": 1},
+                                   {"sweep.chunk_size": 5, "sweep.workers": 2},
+                                   {"sweep.workers": 2}])
+def test_chunks_and_worker_processes_do_not_change_the_numbers(flags):
+    whole = run_sweep(prepare(small_config(**{"sweep.workers": 1})))
+    assert whole.chunk_size == 18
+    chunked = run_sweep(prepare(small_config(**flags)))
+    assert chunked.chunk_size == flags.get("sweep.chunk_size", 9)
+    assert chunked.workers == flags["sweep.workers"]
     for a, b in zip(whole.params.arrays(), chunked.params.arrays()):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+    pd.testing.assert_frame_equal(whole.history, chunked.history, rtol=1e-10)
 
 
 def test_a_point_is_addressable_on_its_own():

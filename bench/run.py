@@ -1,0 +1,254 @@
+"""Benchmarks of the stacked engine against a scikit-learn loop and a PyTorch loop, in one process run.
+
+    python bench/run.py            # everything: W1, W2, scaling; writes bench/results/*.csv
+    python bench/run.py --quick    # a smoke run with few epochs (numbers not meaningful)
+
+Workloads (plain SGD, no momentum, same data, split, epochs, batch size and learning rate):
+  W1  moons n=1000 (half train), noise 0.3, 2-64-64-2 relu, batch 32, 200 epochs, 16 λ in logspace(-5,0,16)
+  W2  digits (half train), 64-128-10 relu, batch 64, 100 epochs, the same 16 λ
+
+scikit-learn's MLP scales its penalty by the rows of the batch each gradient is averaged over
+(``alpha / (2·batch) · ‖W‖²`` per step), so the λ-equivalent for mini-batch SGD is alpha = 2·batch·λ.
+PyTorch takes weight_decay = 2λ on the weights only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+import time
+import tracemalloc
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPClassifier
+from threadpoolctl import threadpool_info, threadpool_limits
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from l2cli.config import resolve  # noqa: E402
+from l2cli.sweep import prepare, run_sweep  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "results"
+LAMBDAS = "logspace(-5,0,16)"
+SEEDS = (0, 1, 2)
+CORES = os.cpu_count() or 1
+
+
+@dataclass
+class Workload:
+    name: str
+    flags: dict
+    hidden: tuple[int, ...]
+    batch: int
+    epochs: int
+    lr: float
+
+
+def workloads(quick: bool) -> list[Workload]:
+    e1, e2 = (10, 5) if quick else (200, 100)
+    common = {"train.optimizer": "sgd", "train.history_every": 0, "sweep.lambdas": LAMBDAS, "model.init": "glorot",
+              "model.activation": "relu", "data.test_size": 0.5, "data.seed": 0}
+    return [
+        Workload("W1", {**common, "data.dataset": "moons", "data.n_samples": 1000, "data.noise": 0.3,
+                        "model.hidden": [64, 64], "train.batch_size": 32, "train.epochs": e1, "train.lr": 0.05},
+                 (64, 64), 32, e1, 0.05),
+        Workload("W2", {**common, "data.dataset": "digits", "model.hidden": [128], "train.batch_size": 64,
+                        "train.epochs": e2, "train.lr": 0.05}, (128,), 64, e2, 0.05),
+    ]
+
+
+def flops_per_model(layer_sizes, n_train, epochs) -> float:
+    """Forward 2·Σ n_in·n_out per row, backward ∂W the same again, ∂A for every layer but the first."""
+    pairs = list(zip(layer_sizes, layer_sizes[1:]))
+    fwd = sum(2 * a * b for a, b in pairs)
+    dA = sum(2 * a * b for a, b in pairs[1:])
+    return (2 * fwd + dA) * n_train * epochs
+
+
+def gemm_peak(dtype, n=2048, reps=5) -> float:
+    """Best GFLOP/s of an n×n matrix product with every core's BLAS threads."""
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(dtype)
+    b = a.T.copy()
+    with threadpool_limits(limits=CORES, user_api="blas"):
+        a @ b
+        best = min(_timed(lambda: a @ b) for _ in range(reps))
+    return 2 * n**3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def l2cli_run(w: Workload, dtype: str, lambdas=LAMBDAS, seeds=(0,), **extra):
+    cfg = resolve(flags={**w.flags, "train.dtype": dtype, "sweep.lambdas": lambdas, "sweep.seeds": list(seeds), **extra})
+    exp = prepare(cfg)
+    t = time.perf_counter()
+    result = run_sweep(exp)
+    return time.perf_counter() - t, result, exp
+
+
+def l2cli_peak_memory(w: Workload, dtype: str) -> float:
+    """Peak traced memory (MiB) of one stack of all 16 models in this process."""
+    gc.collect()
+    tracemalloc.start()
+    l2cli_run(w, dtype, **{"sweep.workers": 1})
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak / 2**20
+
+
+def sklearn_loop(w: Workload, split, lambdas, seed: int, dtype) -> tuple[float, list[float]]:
+    """Fit one MLPClassifier per λ; returns wall time and test accuracies."""
+    X_train, X_test = split.X_train.astype(dtype), split.X_test.astype(dtype)
+    accs = []
+    t = time.perf_counter()
+    for lam in lambdas:
+        clf = MLPClassifier(hidden_layer_sizes=w.hidden, activation="relu", solver="sgd",
+                            alpha=2 * w.batch * lam, batch_size=w.batch, learning_rate="constant",
+                            learning_rate_init=w.lr, momentum=0.0, nesterovs_momentum=False,
+                            max_iter=w.epochs, tol=0.0, n_iter_no_change=10**9, early_stopping=False,
+                            shuffle=True, random_state=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(X_train, split.y_train)
+        accs.append(float(clf.score(X_test, split.y_test)))
+    return time.perf_counter() - t, accs
+
+
+def torch_loop(w: Workload, split, lambdas, seed: int, dtype) -> tuple[float, list[float]] | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    tdtype = torch.float64 if dtype == np.float64 else torch.float32
+    X = torch.tensor(split.X_train, dtype=tdtype)
+    y = torch.tensor(np.searchsorted(split.classes, split.y_train))
+    Xt = torch.tensor(split.X_test, dtype=tdtype)
+    yt = torch.tensor(np.searchsorted(split.classes, split.y_test))
+    sizes = (X.shape[1], *w.hidden, len(split.classes))
+    accs = []
+    t = time.perf_counter()
+    for lam in lambdas:
+        torch.manual_seed(seed)
+        layers = []
+        for a, b in zip(sizes, sizes[1:]):
+            layers += [torch.nn.Linear(a, b, dtype=tdtype), torch.nn.ReLU()]
+        net = torch.nn.Sequential(*layers[:-1])
+        weights = [p for n, p in net.named_parameters() if n.endswith("weight")]
+        biases = [p for n, p in net.named_parameters() if n.endswith("bias")]
+        opt = torch.optim.SGD([{"params": weights, "weight_decay": 2 * lam},
+                               {"params": biases, "weight_decay": 0.0}], lr=w.lr, momentum=0.0)
+        loss_fn = torch.nn.CrossEntropyLoss()
+        gen = torch.Generator().manual_seed(seed)
+        for _ in range(w.epochs):
+            perm = torch.randperm(len(X), generator=gen)
+            for s in range(0, len(X), w.batch):
+                idx = perm[s:s + w.batch]
+                opt.zero_grad(set_to_none=True)
+                loss_fn(net(X[idx]), y[idx]).backward()
+                opt.step()
+        with torch.no_grad():
+            accs.append(float((net(Xt).argmax(1) == yt).double().mean()))
+    return time.perf_counter() - t, accs
+
+
+def test_accuracy(result) -> list[float]:
+    return result.summary["test_accuracy"].tolist()
+
+
+def compare(w: Workload, peaks: dict, quick: bool) -> tuple[list[dict], list[dict]]:
+    rows, acc_rows = [], []
+    for dtype in ("float64", "float32"):
+        npdt = np.dtype(dtype)
+        t16 = min(l2cli_run(w, dtype)[0] for _ in range(2 if quick else 3))
+        t1 = min(l2cli_run(w, dtype, lambdas="1e-3")[0] for _ in range(2 if quick else 3))
+        _, res, exp = l2cli_run(w, dtype)
+        lambdas = res.summary["lambda"].tolist()
+        flops = flops_per_model(exp.layer_sizes, exp.split.X_train.shape[0], w.epochs) * len(lambdas)
+        t_sk, _ = sklearn_loop(w, exp.split, lambdas, 0, npdt)
+        tl = torch_loop(w, exp.split, lambdas, 0, npdt)
+        mem = l2cli_peak_memory(w, dtype)
+        gflops = flops / t16 / 1e9
+        rows.append({
+            "workload": w.name, "dtype": dtype, "models": len(lambdas),
+            "l2cli_s": round(t16, 3), "l2cli_1_lambda_s": round(t1, 3), "cost_16_vs_1": round(t16 / t1, 2),
+            "sklearn_s": round(t_sk, 3), "speedup_vs_sklearn": round(t_sk / t16, 1),
+            "torch_s": None if tl is None else round(tl[0], 3),
+            "speedup_vs_torch": None if tl is None else round(tl[0] / t16, 1),
+            "gflops": round(gflops, 1), "peak_gflops": round(peaks[dtype], 1),
+            "fraction_of_peak": round(gflops / peaks[dtype], 3),
+            "peak_mem_mib": round(mem, 1),
+        })
+        print(rows[-1], flush=True)
+        if dtype == "float64":
+            # test accuracy of every model beside scikit-learn's, over seeds
+            _, res3, _ = l2cli_run(w, dtype, seeds=SEEDS)
+            ours = res3.summary.pivot(index="lambda", columns="seed", values="test_accuracy")
+            theirs = np.array([sklearn_loop(w, exp.split, lambdas, s, npdt)[1] for s in SEEDS]).T
+            n_test = exp.split.X_test.shape[0]
+            for k, lam in enumerate(lambdas):
+                o, s = ours.loc[lam].to_numpy(), theirs[k]
+                spread = 2 * np.sqrt(o.std(ddof=1) ** 2 + s.std(ddof=1) ** 2) + 1 / n_test
+                acc_rows.append({"workload": w.name, "lambda": lam,
+                                 "l2cli_mean": round(o.mean(), 4), "l2cli_std": round(o.std(ddof=1), 4),
+                                 "sklearn_mean": round(s.mean(), 4), "sklearn_std": round(s.std(ddof=1), 4),
+                                 "sklearn_alpha": 2 * w.batch * lam,
+                                 "difference": round(o.mean() - s.mean(), 4), "allowed": round(spread, 4),
+                                 "equivalent": bool(abs(o.mean() - s.mean()) <= spread)})
+    return rows, acc_rows
+
+
+def scaling(quick: bool) -> list[dict]:
+    """Time of the W1 network (50 epochs) against #λ, training rows and width."""
+    epochs = 5 if quick else 50
+    base = workloads(quick)[0]
+    base.flags = {**base.flags, "train.epochs": epochs}
+    rows = []
+    for n in (1, 2, 4, 8, 16, 32, 64):
+        t, _, _ = l2cli_run(base, "float64", lambdas=f"logspace(-5,0,{n})")
+        rows.append({"axis": "lambdas", "value": n, "seconds": round(t, 3)})
+    for n in (250, 500, 1000, 2000, 4000):
+        t, _, _ = l2cli_run(base, "float64", **{"data.n_samples": 2 * n})
+        rows.append({"axis": "train_rows", "value": n, "seconds": round(t, 3)})
+    for h in (16, 32, 64, 128, 256):
+        t, _, _ = l2cli_run(base, "float64", **{"model.hidden": [h, h]})
+        rows.append({"axis": "width", "value": h, "seconds": round(t, 3)})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="few epochs: checks the script, not the machine")
+    parser.add_argument("--skip-scaling", action="store_true")
+    args = parser.parse_args()
+    OUT.mkdir(exist_ok=True)
+    blas = [i for i in threadpool_info() if i["user_api"] == "blas"]
+    print(f"cores={CORES} blas={[(b['internal_api'], b['version'], b.get('architecture')) for b in blas]}", flush=True)
+    peaks = {"float64": gemm_peak(np.float64), "float32": gemm_peak(np.float32)}
+    print(f"GEMM peak: {peaks['float64']:.1f} GFLOP/s float64, {peaks['float32']:.1f} GFLOP/s float32", flush=True)
+    rows, acc = [], []
+    for w in workloads(args.quick):
+        r, a = compare(w, peaks, args.quick)
+        rows += r
+        acc += a
+    suffix = "-quick" if args.quick else ""
+    pd.DataFrame(rows).to_csv(OUT / f"speed{suffix}.csv", index=False)
+    pd.DataFrame(acc).to_csv(OUT / f"accuracy{suffix}.csv", index=False)
+    print(pd.DataFrame(rows).to_markdown(index=False))
+    print(pd.DataFrame(acc).to_markdown(index=False))
+    if not args.skip_scaling:
+        sc = pd.DataFrame(scaling(args.quick))
+        sc.to_csv(OUT / f"scaling{suffix}.csv", index=False)
+        print(sc.to_markdown(index=False))
+
+
+if __name__ == "__main__":
+    main()

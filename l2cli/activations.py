@@ -25,7 +25,7 @@ def relu(z: np.ndarray) -> np.ndarray:
 
 
 def relu_chain(dA: np.ndarray, a: np.ndarray) -> np.ndarray:
-    return np.multiply(dA, a > 0, out=dA)
+    return np.multiply(dA, np.greater(a, 0), out=dA)
 
 
 def tanh(z: np.ndarray) -> np.ndarray:

@@ -25,9 +25,10 @@ def log_softmax(Z: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def softmax(Z: np.ndarray) -> np.ndarray:
-    """Row-wise softmax over the last axis, computed stably."""
-    E = np.exp(Z - Z.max(axis=-1, keepdims=True))
+def softmax(Z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Row-wise softmax over the last axis, computed stably; ``out=Z`` works in place."""
+    E = np.subtract(Z, Z.max(axis=-1, keepdims=True), out=out)
+    np.exp(E, out=E)
     E /= E.sum(axis=-1, keepdims=True)
     return E
 
@@ -40,10 +41,12 @@ def loss_sum(Z: np.ndarray, Y: np.ndarray, kind: str) -> np.ndarray:
     return np.einsum("...nk,...nk->...", residual, residual)
 
 
-def loss_grad(Z: np.ndarray, Y: np.ndarray, kind: str) -> np.ndarray:
-    """∂(Σ_i ℓ_i)/∂Z, shape of Z."""
+def loss_grad(Z: np.ndarray, Y: np.ndarray, kind: str, out: np.ndarray | None = None) -> np.ndarray:
+    """∂(Σ_i ℓ_i)/∂Z, shape of Z; written into ``out`` when given (``out=Z`` overwrites the logits)."""
     if kind == "cross_entropy":
-        P = softmax(Z)
+        P = softmax(Z, out)
         P -= Y
         return P
-    return 2 * (Z - Y)
+    residual = np.subtract(Z, Y, out=out)
+    residual *= 2
+    return residual

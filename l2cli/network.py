@@ -87,24 +87,53 @@ def init_params(
     return Params([Wl.astype(dtype) for Wl in W], [bl.astype(dtype) for bl in b])
 
 
-def forward(params: Params, X: np.ndarray, activation: str) -> list[np.ndarray]:
+@dataclass
+class Workspace:
+    """Preallocated arrays for M models on batches of n rows, reused by every step.
+
+    Z[l-1] holds Z_l (then A_l), dZ[l-1] holds ∂L/∂Z_l, dW and db the gradients,
+    WT[l-1] a C-ordered copy of W_lᵀ, ones the (n,) vector that sums over rows.
+    """
+
+    Z: list[np.ndarray]
+    dZ: list[np.ndarray]
+    dW: list[np.ndarray]
+    db: list[np.ndarray]
+    WT: list[np.ndarray]
+    ones: np.ndarray
+
+    @staticmethod
+    def create(layer_sizes: tuple[int, ...], M: int, n: int, dtype) -> "Workspace":
+        pairs = list(zip(layer_sizes, layer_sizes[1:]))
+        return Workspace(
+            Z=[np.empty((M, n, b), dtype) for _, b in pairs],
+            dZ=[np.empty((M, n, b), dtype) for _, b in pairs],
+            dW=[np.empty((M, a, b), dtype) for a, b in pairs],
+            db=[np.empty((M, b), dtype) for _, b in pairs],
+            WT=[np.empty((M, b, a), dtype) for a, b in pairs],
+            ones=np.ones(n, dtype),
+        )
+
+
+def forward(params: Params, X: np.ndarray, activation: str, ws: Workspace | None = None) -> list[np.ndarray]:
     """Activations [A_0, A_1, ..., A_L] with A_0 = X and A_L the output logits Z_L.
 
     X is (n, n_0), shared by all models, or (M, n, n_0), one batch per model.
-    A_l for l ≥ 1 has shape (M, n, n_l).
+    A_l for l ≥ 1 has shape (M, n, n_l). With a workspace the A_l are its
+    arrays, valid until its next use.
     """
     g, _ = ACTIVATIONS[activation]
     A = [X]
     L = len(params.W)
     for l, (W, b) in enumerate(zip(params.W, params.b), start=1):
-        Z = A[-1] @ W
+        Z = np.matmul(A[-1], W, out=None if ws is None else ws.Z[l - 1])
         Z += b[:, None, :]
         A.append(g(Z) if l < L else Z)
     return A
 
 
 def backward(
-    params: Params, A: list[np.ndarray], dZ: np.ndarray, activation: str
+    params: Params, A: list[np.ndarray], dZ: np.ndarray, activation: str, ws: Workspace | None = None
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Backpropagate ∂L/∂Z_L through the network.
 
@@ -114,19 +143,29 @@ def backward(
         ∂L/∂W_l = A_{l-1}ᵀ ∂L/∂Z_l
         ∂L/∂b_l = Σ_i ∂L/∂Z_l[i]
         ∂L/∂Z_{l-1} = (∂L/∂Z_l W_lᵀ) ⊙ g'(A_{l-1})
+
+    With a workspace the results are its arrays, valid until its next use.
     """
     _, chain = ACTIVATIONS[activation]
     L = len(params.W)
+    ones = np.ones(dZ.shape[-2], dZ.dtype) if ws is None else ws.ones
     dW: list[np.ndarray] = [None] * L  # type: ignore[list-item]
     db: list[np.ndarray] = [None] * L  # type: ignore[list-item]
     for l in range(L, 0, -1):
         A_prev = A[l - 1]
-        dW[l - 1] = np.swapaxes(A_prev, -1, -2) @ dZ
-        db[l - 1] = dZ.sum(axis=-2)
+        dW[l - 1] = np.matmul(np.swapaxes(A_prev, -1, -2), dZ, out=None if ws is None else ws.dW[l - 1])
+        db[l - 1] = np.matmul(ones, dZ, out=None if ws is None else ws.db[l - 1])  # Σ over rows, as a product
         if l > 1:
-            # W_lᵀ copied to C order: BLAS runs (n×k)(k×m) products faster than with a transposed operand
-            dZ = chain(dZ @ np.ascontiguousarray(np.swapaxes(params.W[l - 1], -1, -2)), A_prev)
+            # W_lᵀ copied to C order: BLAS multiplies by it faster than by a transposed view
+            W_T = np.swapaxes(params.W[l - 1], -1, -2)
+            W_T = np.ascontiguousarray(W_T) if ws is None else _copy(ws.WT[l - 1], W_T)
+            dZ = chain(np.matmul(dZ, W_T, out=None if ws is None else ws.dZ[l - 2]), A_prev)
     return dW, db
+
+
+def _copy(dst: np.ndarray, src: np.ndarray) -> np.ndarray:
+    np.copyto(dst, src)
+    return dst
 
 
 def predict(params: Params, X: np.ndarray, activation: str) -> np.ndarray:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .losses import loss_grad, loss_sum
-from .network import Params, backward, forward
+from .network import Params, Workspace, backward, forward
 
 
 @dataclass(frozen=True)
@@ -74,17 +74,19 @@ def data_grad(
     Y: np.ndarray,
     spec: Spec,
     n_total: int | None = None,
+    ws: Workspace | None = None,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """(∂L_data/∂W_l, ∂L_data/∂b_l) for l = 1..L, estimated on the batch (X, Y).
 
     X is (n, n_0) or (M, n, n_0); Y is (n, K) or (M, n, K). ``n_total`` is the
     number of rows the data term is defined on (default: the batch itself).
+    ``ws`` holds preallocated arrays for this batch shape (see network.Workspace).
     """
-    A = forward(params, X, spec.activation)
+    A = forward(params, X, spec.activation, ws)
     n_batch = X.shape[-2]
-    dZ = loss_grad(A[-1], Y, spec.loss)
+    dZ = loss_grad(A[-1], Y, spec.loss, out=None if ws is None else ws.dZ[-1])
     dZ *= data_scale(spec.reduction, n_batch, n_total or n_batch)
-    return backward(params, A, dZ, spec.activation)
+    return backward(params, A, dZ, spec.activation, ws)
 
 
 def objective_grad(

@@ -29,6 +29,7 @@ class Optimizer:
         self.lam = np.asarray(lam)
         self.penalize_bias = penalize_bias
         self.state: list[list[np.ndarray]] = []
+        self._shrink: list[np.ndarray | None] | None = None  # (1 - 2ηλ) per model, shaped per θ
 
     def _per_model(self, values: np.ndarray, theta: np.ndarray) -> np.ndarray:
         """(M,) values shaped to broadcast against θ of shape (M, ...)."""
@@ -47,15 +48,19 @@ class Optimizer:
 
     def step(self, thetas: list[np.ndarray], data_grads: list[np.ndarray]) -> None:
         """Update every θ in place from its data gradient."""
-        for k, (theta, g) in enumerate(zip(thetas, data_grads)):
-            if self._penalized(k, thetas):
-                theta *= self._per_model(1 - 2 * self.lr * self.lam, theta)
+        if self._shrink is None:
+            self._shrink = [self._per_model(1 - 2 * self.lr * self.lam, t) if self._penalized(k, thetas) else None
+                            for k, t in enumerate(thetas)]
+        for theta, g, shrink in zip(thetas, data_grads, self._shrink):
+            if shrink is not None:
+                theta *= shrink
             g *= self.lr
             theta -= g
 
     def keep(self, models: np.ndarray) -> None:
         """Drop λ and the state of every model not listed in ``models``."""
         self.lam = self.lam[models]
+        self._shrink = None
         self.state = [[s[models] for s in group] for group in self.state]
 
 

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from .network import Params
+from .network import Params, Workspace
 from .objective import Spec, data_grad, data_loss, penalty
 from .optim import make_optimizer
 
@@ -106,6 +106,7 @@ def train_stack(
     best_epoch = np.zeros(M, dtype=int)
     best = params.copy() if use_val else None
     records: list[tuple[int, np.ndarray, dict[str, np.ndarray]]] = []
+    workspaces: dict[tuple[int, int], Workspace] = {}  # by (models, batch rows)
 
     def measure(epoch: int) -> dict[str, np.ndarray]:
         p = params
@@ -129,14 +130,16 @@ def train_stack(
     for epoch in range(1, schedule.epochs + 1):
         if B == n:
             batches = [(data.X_train, data.Y_train)]
-        else:
-            order = np.stack([rng.permutation(n) for rng in (shufflers[i] for i in active)])
-            batches = (
-                (data.X_train[idx], data.Y_train[idx])
-                for idx in (order[:, s:s + B] for s in range(0, n, B))
-            )
+        else:  # each model's rows in its own shuffled order; batches are views of one gather
+            order = np.stack([shufflers[i].permutation(n) for i in active])
+            X_perm, Y_perm = data.X_train[order], data.Y_train[order]
+            batches = [(X_perm[:, s:s + B], Y_perm[:, s:s + B]) for s in range(0, n, B)]
         for Xb, Yb in batches:
-            dW, db = data_grad(params, Xb, Yb, spec, n_total=n)
+            rows = Xb.shape[-2]
+            ws = workspaces.get((len(active), rows))
+            if ws is None:
+                ws = workspaces[len(active), rows] = Workspace.create(params.layer_sizes, len(active), rows, dtype)
+            dW, db = data_grad(params, Xb, Yb, spec, n, ws)
             optimizer.step(params.arrays(), dW + db)
         epochs[active] = epoch
         if on_epoch is not None:

@@ -7,9 +7,12 @@ Workloads (plain SGD, no momentum, same data, split, epochs, batch size and lear
   W1  moons n=1000 (half train), noise 0.3, 2-64-64-2 relu, batch 32, 200 epochs, 16 λ in logspace(-5,0,16)
   W2  digits (half train), 64-128-10 relu, batch 64, 100 epochs, the same 16 λ
 
-scikit-learn's MLP scales its penalty by the rows of the batch each gradient is averaged over
-(``alpha / (2·batch) · ‖W‖²`` per step), so the λ-equivalent for mini-batch SGD is alpha = 2·batch·λ.
-PyTorch takes weight_decay = 2λ on the weights only.
+scikit-learn's MLP scales its penalty by the rows of each batch (``alpha / (2·rows) · ‖W‖²`` per
+step), so its last, partial batch of an epoch is penalized more strongly than the others (for W2,
+2 rows against 64: 32 times). No single alpha reproduces λ at every step; ``sklearn_alpha`` picks
+the one that applies the same total shrinkage per epoch, alpha = 2λ · n_batches / Σ_k 1/rows_k
+(2·batch·λ when the batches divide the rows evenly). PyTorch takes weight_decay = 2λ on the
+weights only; its batches are the same size as ours, so no correction is needed.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from l2cli.config import resolve  # noqa: E402
+from l2cli.conventions import sklearn_alpha  # noqa: E402
 from l2cli.sweep import prepare, run_sweep  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results"
@@ -112,7 +116,7 @@ def sklearn_loop(w: Workload, split, lambdas, seed: int, dtype) -> tuple[float, 
     t = time.perf_counter()
     for lam in lambdas:
         clf = MLPClassifier(hidden_layer_sizes=w.hidden, activation="relu", solver="sgd",
-                            alpha=2 * w.batch * lam, batch_size=w.batch, learning_rate="constant",
+                            alpha=sklearn_alpha(lam, "classification", len(X_train), w.batch), batch_size=w.batch, learning_rate="constant",
                             learning_rate_init=w.lr, momentum=0.0, nesterovs_momentum=False,
                             max_iter=w.epochs, tol=0.0, n_iter_no_change=10**9, early_stopping=False,
                             shuffle=True, random_state=seed)
@@ -175,6 +179,8 @@ def compare(w: Workload, peaks: dict, quick: bool) -> tuple[list[dict], list[dic
         flops = flops_per_model(exp.layer_sizes, exp.split.X_train.shape[0], w.epochs) * len(lambdas)
         t_sk, _ = sklearn_loop(w, exp.split, lambdas, 0, npdt)
         tl = torch_loop(w, exp.split, lambdas, 0, npdt)
+        if tl is not None and dtype == "float64":
+            torch_acc = dict(zip(lambdas, tl[1]))
         mem = l2cli_peak_memory(w, dtype)
         gflops = flops / t16 / 1e9
         rows.append({
@@ -200,9 +206,10 @@ def compare(w: Workload, peaks: dict, quick: bool) -> tuple[list[dict], list[dic
                 acc_rows.append({"workload": w.name, "lambda": lam,
                                  "l2cli_mean": round(o.mean(), 4), "l2cli_std": round(o.std(ddof=1), 4),
                                  "sklearn_mean": round(s.mean(), 4), "sklearn_std": round(s.std(ddof=1), 4),
-                                 "sklearn_alpha": 2 * w.batch * lam,
+                                 "sklearn_alpha": round(sklearn_alpha(lam, "classification", exp.split.X_train.shape[0], w.batch), 6),
                                  "difference": round(o.mean() - s.mean(), 4), "allowed": round(spread, 4),
-                                 "equivalent": bool(abs(o.mean() - s.mean()) <= spread)})
+                                 "equivalent": bool(abs(o.mean() - s.mean()) <= spread),
+                                 "torch_seed0": None if tl is None else round(torch_acc[lam], 4)})
     return rows, acc_rows
 
 

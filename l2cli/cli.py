@@ -1,24 +1,31 @@
 """The ``l2cli`` command line: parses options, calls the library, formats output.
 
-Exit codes: 0 success; 1 run failure (a model diverged, or an internal error);
-2 usage or input error, reported on one line.
+Exit codes: 0 success; 1 run failure (a model diverged, a gradient check
+failed, or an internal error); 2 usage or input error, reported on one line.
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
 from . import __version__
 from .config import parse_int_list, resolve
-from .data import BUILTINS, describe_builtins
+from .data import describe_builtins
 from .errors import InputError
 from .formats import FORMATS, render
-from .runner import run_experiment
+from .results import list_runs, read_run
+from .runner import run_experiment, total_model_epochs
 
-SUMMARY_COLUMNS = ("lambda", "seed", "status", "epochs", "train_loss", "test_loss", "val_loss",
-                   "penalty", "weight_norm", "train_accuracy", "test_accuracy", "train_r2", "test_r2")
+#: Columns of the compact table (formats table and markdown); csv, tsv and json carry every column.
+TABLE_COLUMNS = ("lambda", "seed", "status", "epochs", "train_loss", "val_loss", "test_loss",
+                 "penalty", "weight_norm", "train_accuracy", "val_accuracy", "test_accuracy",
+                 "train_r2", "val_r2", "test_r2")
+AGGREGATE_COLUMNS = ("lambda", "n_seeds", "train_loss_mean", "val_loss_mean", "val_loss_ci95", "test_loss_mean",
+                     "test_loss_ci95", "weight_norm_mean", "test_accuracy_mean", "test_r2_mean")
+HISTORY_COLUMNS = ("lambda", "seed", "epoch", "train_loss", "val_loss", "test_loss", "penalty", "weight_norm")
 
 
 class CliError(click.ClickException):
@@ -39,7 +46,11 @@ class OneLineUsage:
 
 
 class Command(OneLineUsage, click.Command):
-    pass
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except InputError as exc:
+            raise CliError(str(exc)) from None
 
 
 class Group(OneLineUsage, click.Group):
@@ -55,76 +66,205 @@ class Group(OneLineUsage, click.Group):
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="l2cli")
 def cli():
-    """See what L2 regularization does: sweep λ over a NumPy MLP, write loss and weight-norm tables."""
+    """See what L2 regularization does: sweep λ over a NumPy MLP, write loss and weight-norm tables.
+
+    Exit codes: 0 success, 1 run failure (a model diverged, a gradient check
+    failed), 2 usage or input error.
+    """
 
 
 LAMBDAS_HELP = ("λ grid: a list '0,1e-4,1e-3', a log grid 'logspace(-6,0,13)' "
-                "(10^-6 … 10^0, 13 values), or both: '0,logspace(-6,0,13)'")
+                "(10^-6 … 10^0, 13 values), or both: '0,logspace(-6,0,13)'. Quote it in the shell.")
+
+
+def format_options(f):
+    f = click.option("--fmt", "tablefmt", default="simple", show_default=True,
+                     help="tabulate style for --format table (github, grid, plain, …).")(f)
+    f = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+                     help="What to print on stdout; csv, tsv and json carry every column.")(f)
+    return f
+
+
+def experiment_options(f):
+    """Options shared by sweep and gradcheck: a config file, --set and the dedicated flags."""
+    options = [
+        click.argument("config", required=False, type=click.Path(dir_okay=False)),
+        click.option("--dataset", help="Built-in dataset (see 'l2cli datasets')."),
+        click.option("--data", "data_path", type=click.Path(dir_okay=False), help="CSV file to use instead."),
+        click.option("--target", help="Target column of the CSV file."),
+        click.option("--task", type=click.Choice(["auto", "classification", "regression"]),
+                     help="Override the inferred task."),
+        click.option("--lambdas", help=LAMBDAS_HELP),
+        click.option("--seeds", help="Model seeds, e.g. '0,1,2'."),
+        click.option("--hidden", help="Hidden widths, e.g. '64,64'; '' for none (linear/logistic model)."),
+        click.option("--activation", type=click.Choice(["relu", "tanh", "sigmoid", "identity"])),
+        click.option("--optimizer", type=click.Choice(["gd", "sgd", "momentum", "adam"])),
+        click.option("--lr", type=float, help="Learning rate."),
+        click.option("--epochs", type=int, help="Maximum epochs."),
+        click.option("--batch-size", type=int, help="Mini-batch size; 0 for full batch."),
+        click.option("--dtype", type=click.Choice(["float64", "float32"])),
+        click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
+                     help="Set any config key; the value is a TOML literal. Repeatable."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def experiment_config(config, dataset, data_path, target, task, lambdas, seeds, hidden, activation, optimizer,
+                      lr, epochs, batch_size, dtype, overrides, grid=(), **more):
+    flags = {
+        "data.dataset": dataset, "data.path": data_path, "data.target": target, "data.task": task,
+        "sweep.lambdas": lambdas,
+        "sweep.seeds": None if seeds is None else parse_int_list(seeds, "--seeds"),
+        "model.hidden": None if hidden is None else parse_int_list(hidden, "--hidden"),
+        "model.activation": activation, "train.optimizer": optimizer, "train.lr": lr,
+        "train.epochs": epochs, "train.batch_size": batch_size, "train.dtype": dtype, **more,
+    }
+    return resolve(config, overrides, flags, grid)
+
+
+def table_view(frame, fmt, columns, axes):
+    """Compact columns (plus axes and the selection mark) for people; every column for pipes."""
+    if fmt not in ("table", "markdown"):
+        return frame
+    keep = [c for c in columns if c in frame.columns]
+    at = keep.index("seed") + 1 if "seed" in keep else 1
+    keep[at:at] = [a for a in axes if a in frame.columns]
+    view = frame[keep].copy()
+    if "selected" in frame.columns and frame["selected"].any():
+        view.insert(0, "sel", frame["selected"].map({True: "*", False: ""}))
+    return view
 
 
 @cli.command()
-@click.argument("config", required=False, type=click.Path(dir_okay=False))
-@click.option("--dataset", help="Built-in dataset (see 'l2cli datasets').")
-@click.option("--data", "data_path", type=click.Path(dir_okay=False), help="CSV file to use instead.")
-@click.option("--target", help="Target column of the CSV file.")
-@click.option("--task", type=click.Choice(["auto", "classification", "regression"]), help="Override the inferred task.")
-@click.option("--lambdas", help=LAMBDAS_HELP)
-@click.option("--seeds", help="Model seeds, e.g. '0,1,2'.")
-@click.option("--hidden", help="Hidden widths, e.g. '64,64'; '' for none (linear/logistic model).")
-@click.option("--activation", type=click.Choice(["relu", "tanh", "sigmoid", "identity"]))
-@click.option("--optimizer", type=click.Choice(["gd", "sgd", "momentum", "adam"]))
-@click.option("--lr", type=float, help="Learning rate.")
-@click.option("--epochs", type=int, help="Maximum epochs.")
-@click.option("--batch-size", type=int, help="Mini-batch size; 0 for full batch.")
-@click.option("--dtype", type=click.Choice(["float64", "float32"]))
+@experiment_options
+@click.option("--grid", "grid", multiple=True, metavar="SECTION.KEY=V1,V2,...",
+              help="An extra sweep axis, e.g. 'model.hidden=[8],[16]' or 'data.n_train=50,200,800'; "
+                   "repeat for a full product.")
+@click.option("--cv", type=int, help="Select λ by k-fold cross-validation on the training part.")
+@click.option("--select", "rule", type=click.Choice(["min", "1se"]),
+              help="Selection rule: lowest mean validation loss, or the largest λ within one standard error.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (must not exist or be empty).")
-@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
-              help="Set any config key; the value is a TOML literal. Repeatable.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
-              help="What to print on stdout.")
-@click.option("--fmt", "tablefmt", default="simple", show_default=True, help="tabulate style for --format table.")
+@format_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress or log lines on stderr.")
-def sweep(config, dataset, data_path, target, task, lambdas, seeds, hidden, activation, optimizer,
-          lr, epochs, batch_size, dtype, out, overrides, fmt, tablefmt, quiet):
-    """Train one model per (λ, seed) and write summary.csv, history.csv, manifest.json, weights.npz.
+def sweep(out, fmt, tablefmt, quiet, cv, rule, **options):
+    """Train one model per (λ, seed) and write the run directory.
 
     CONFIG is a TOML experiment file; without one the default experiment
     (configs/default.toml) runs. Precedence: defaults < CONFIG < --set < flags.
+    Files: summary.csv, history.csv, aggregate.csv, selection.json,
+    manifest.json, weights.npz (and cv.csv with --cv).
     """
-    try:
-        flags = {
-            "data.dataset": dataset, "data.path": data_path, "data.target": target, "data.task": task,
-            "sweep.lambdas": lambdas,
-            "sweep.seeds": None if seeds is None else parse_int_list(seeds, "--seeds"),
-            "model.hidden": None if hidden is None else parse_int_list(hidden, "--hidden"),
-            "model.activation": activation, "train.optimizer": optimizer, "train.lr": lr,
-            "train.epochs": epochs, "train.batch_size": batch_size, "train.dtype": dtype,
-            "output.dir": out,
-        }
-        cfg = resolve(config, overrides, flags)
-        n_points = len(cfg.sweep.lambdas) * len(cfg.sweep.seeds)
-        show_bar = not quiet and sys.stderr.isatty()
-        with click.progressbar(length=n_points * cfg.train.epochs, label="training", file=sys.stderr,
-                               hidden=not show_bar) as bar:
-            run = run_experiment(cfg, argv=["l2cli", *sys.argv[1:]], progress=bar.update,
-                                 log=None if quiet else lambda line: click.echo(line, err=True))
-    except InputError as exc:
-        raise CliError(str(exc)) from None
-    columns = [c for c in SUMMARY_COLUMNS if c in run.result.summary.columns]
-    click.echo(render(run.result.summary[columns], fmt, tablefmt), nl=False)
+    cfg = experiment_config(**options, **{"sweep.cv": cv, "sweep.select": rule, "output.dir": out})
+    show_bar = not quiet and sys.stderr.isatty()
+    with click.progressbar(length=total_model_epochs(cfg), label="training", file=sys.stderr,
+                           hidden=not show_bar) as bar:
+        run = run_experiment(cfg, argv=["l2cli", *sys.argv[1:]], progress=bar.update,
+                             log=None if quiet else lambda line: click.echo(line, err=True))
+    click.echo(render(table_view(run.summary, fmt, TABLE_COLUMNS, run.axes), fmt, tablefmt), nl=False)
     if not quiet:
-        click.echo(f"l2cli: wrote {run.path} in {run.seconds:.1f} s", err=True)
+        chosen = run.selection.get("lambda")
+        note = f"; selected λ = {chosen:g} ({run.selection['source']}, rule {run.selection['rule']})" \
+            if chosen is not None else ""
+        click.echo(f"l2cli: wrote {run.path} in {run.seconds:.1f} s{note}", err=True)
     if run.failed:
-        n_bad = int((run.result.summary["status"] == "diverged").sum())
+        n_bad = int((run.summary["status"] == "diverged").sum())
         click.echo(f"l2cli: {n_bad} model(s) diverged (NaN/inf); lower --lr or check the data", err=True)
         sys.exit(1)
 
 
 @cli.command()
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
-def datasets(fmt):
+@click.argument("run", type=click.Path(file_okay=False))
+@click.option("--history", "what", flag_value="history", help="The per-epoch history instead of the summary.")
+@click.option("--aggregate", "what", flag_value="aggregate", help="Means and 95 % intervals over seeds.")
+@format_options
+def show(run, what, fmt, tablefmt):
+    """Print a table of the run directory RUN (the summary unless asked otherwise)."""
+    files = read_run(run)
+    what = what or "summary"
+    frame = getattr(files, what)
+    columns = {"summary": TABLE_COLUMNS, "aggregate": AGGREGATE_COLUMNS, "history": HISTORY_COLUMNS}[what]
+    click.echo(render(table_view(frame, fmt, columns, files.axes), fmt, tablefmt), nl=False)
+
+
+@cli.command()
+@click.argument("run", type=click.Path(file_okay=False))
+def best(run):
+    """Print the λ selected by validation loss in RUN, and nothing else: lam=$(l2cli best RUN)."""
+    selection = read_run(run).selection
+    if selection.get("lambda") is None:
+        raise CliError(f"{run}: no λ was selected ({selection.get('reason', 'no validation data')})")
+    click.echo(repr(selection["lambda"]))
+
+
+@cli.command()
+@click.argument("directory", required=False, default="runs", type=click.Path(file_okay=False))
+@format_options
+def runs(directory, fmt, tablefmt):
+    """List the runs in DIRECTORY (default: runs/) from their manifests."""
+    import pandas as pd
+
+    rows = []
+    for r in list_runs(directory):
+        cfg, sel = r.manifest.get("config", {}), r.selection
+        rows.append({
+            "run": r.path.name,
+            "dataset": r.manifest.get("data", {}).get("name"),
+            "lambdas": len(cfg.get("sweep", {}).get("lambdas", [])),
+            "seeds": len(cfg.get("sweep", {}).get("seeds", [])),
+            "models": r.manifest.get("models", len(r.summary)),
+            "selected_lambda": sel.get("lambda"),
+            "started": r.manifest.get("started"),
+        })
+    frame = pd.DataFrame(rows, columns=["run", "dataset", "lambdas", "seeds", "models", "selected_lambda", "started"])
+    click.echo(render(frame, fmt, tablefmt), nl=False)
+
+
+@cli.command()
+@click.argument("run", type=click.Path(file_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="PNG file (default: RUN/plot.png).")
+def plot(run, output):
+    """Plot loss and weight norm against λ, and learning curves, for RUN (needs matplotlib)."""
+    try:
+        from .plot import plot_run
+    except ImportError:
+        raise CliError("l2cli plot needs matplotlib: pip install 'l2cli[plot]'") from None
+    files = read_run(run)
+    path = Path(output) if output else files.path / "plot.png"
+    plot_run(files, path)
+    click.echo(str(path))
+
+
+@cli.command()
+@experiment_options
+@click.option("--rows", default=16, show_default=True, help="Training rows used for the check.")
+@click.option("--lambda", "lam", type=float, help="λ of the checked objective (default: the largest of the grid).")
+@click.option("--threshold", default=1e-6, show_default=True, help="Largest relative error that passes.")
+@format_options
+def gradcheck(rows, lam, threshold, fmt, tablefmt, **options):
+    """Compare the analytic gradient of J with central finite differences, layer by layer.
+
+    Uses the configured network and data (first --rows training rows), in
+    float64. Exit 1 when any relative error exceeds --threshold.
+    """
+    from .gradcheck import check_gradients
+
+    cfg = experiment_config(**options)
+    report = check_gradients(cfg, rows=rows, lam=lam)
+    click.echo(render(report, fmt, tablefmt, floatfmt=".3g"), nl=False)
+    worst = float(report["rel_error"].max())
+    if worst > threshold:
+        click.echo(f"l2cli: gradient check FAILED: worst relative error {worst:.3g} > {threshold:g}", err=True)
+        sys.exit(1)
+    click.echo(f"l2cli: gradient check passed: worst relative error {worst:.3g} ≤ {threshold:g}", err=True)
+
+
+@cli.command()
+@format_options
+def datasets(fmt, tablefmt):
     """List the built-in datasets with their task, rows and features."""
-    click.echo(render(describe_builtins(), fmt), nl=False)
+    click.echo(render(describe_builtins(), fmt, tablefmt), nl=False)
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ from typing import Any
 from .activations import ACTIVATIONS
 from .data import BUILTINS
 from .errors import InputError
-from .grid import check_lambdas, parse_grid
+from .grid import check_lambdas, parse_grid, split_top_level
 from .optim import OPTIMIZERS
 
 
@@ -46,6 +46,7 @@ class DataConfig:
     n_classes: int = opt(2, "int", "classes of the classification generator", low=2)
     test_size: float = opt(0.5, "float", "fraction of rows held out for testing", low=0, high=1, low_open=True)
     val_size: float = opt(0.0, "float", "fraction of rows held out for validation", low=0, high=1)
+    n_train: int = opt(0, "int", "training rows to use, drawn from the training part; 0: all", low=0)
     seed: int = opt(0, "int", "seed of the dataset generator and of the split", low=0)
     standardize: bool = opt(True, "bool", "scale features to zero mean, unit variance (training statistics)")
     standardize_target: bool = opt(True, "bool", "scale a regression target likewise")
@@ -91,6 +92,9 @@ class SweepConfig:
     memory_mb: int = opt(2048, "int", "memory budget of one chunk of stacked models, MiB", low=1)
     workers: int = opt(0, "int", "processes training chunks in parallel; 0: one per core", low=0)
     threads: int = opt(0, "int", "BLAS threads per process; 0: cores / processes", low=0)
+    cv: int = opt(0, "int", "k-fold cross-validation on the training part to select λ; 0: off", low=0)
+    select: str = opt("min", "str", "selection rule: min (lowest mean validation loss) or 1se "
+                      "(largest λ within one standard error of it)", choices=("min", "1se"))
 
 
 @dataclass
@@ -103,6 +107,10 @@ SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig,
             "sweep": SweepConfig, "output": OutputConfig}
 
 
+#: Sections whose keys can be extra sweep axes (``--grid``); sweep and output keys cannot.
+GRID_SECTIONS = ("data", "model", "train")
+
+
 @dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
@@ -110,9 +118,28 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    #: extra sweep axes beside λ and seed: "section.key" -> values, trained as a full product
+    grid: dict[str, list] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, dict[str, Any]]:
-        return {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
+        out["grid"] = {k: list(v) for k, v in self.grid.items()}
+        return out
+
+    def replace(self, values: dict[str, Any]) -> "Config":
+        """A copy with ``section.key`` values set (already validated)."""
+        new = Config(**{name: dataclasses.replace(getattr(self, name)) for name in SECTIONS}, grid=dict(self.grid))
+        for key, value in values.items():
+            section, _, name = key.partition(".")
+            setattr(getattr(new, section), name, value)
+        return new
+
+    def axes(self) -> list[dict[str, Any]]:
+        """Every combination of the grid's values (one empty dict without a grid)."""
+        combos: list[dict[str, Any]] = [{}]
+        for key, values in self.grid.items():
+            combos = [{**c, key: v} for c in combos for v in values]
+        return combos
 
 
 def all_keys() -> list[str]:
@@ -197,6 +224,30 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, value
 
 
+def coerce_axis(key: str, values: Any) -> list:
+    """Validate the values of an extra sweep axis ``key``."""
+    section = key.partition(".")[0]
+    if section in SECTIONS and section not in GRID_SECTIONS:
+        raise InputError(f"grid: {key} cannot be a sweep axis; grid keys come from "
+                         f"{', '.join('[' + s + ']' for s in GRID_SECTIONS)} (λ and seeds are axes already)")
+    if not isinstance(values, list) or not values:
+        raise InputError(f"grid: {key} needs a non-empty list of values")
+    out = [coerce(key, v) for v in values]
+    if len({repr(v) for v in out}) != len(out):
+        raise InputError(f"grid: {key} lists a value twice")
+    return out
+
+
+def parse_grid_option(text: str) -> tuple[str, list]:
+    """``section.key=V1,V2,...`` (values are TOML literals; commas inside [] separate nothing)."""
+    key, eq, raw = text.partition("=")
+    key = key.strip()
+    if not eq or "." not in key or not raw.strip():
+        raise InputError(f"--grid expects section.key=value1,value2,..., got {text!r}")
+    values = [parse_override(f"{key}={term}")[1] for term in split_top_level(raw.strip())]
+    return key, coerce_axis(key, values)
+
+
 def load_toml(path: str | Path) -> dict[str, Any]:
     """Read an experiment file into flat ``section.key -> value`` pairs."""
     path = Path(path)
@@ -212,13 +263,17 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         if not isinstance(table, dict):
             raise InputError(f"{path}: top-level key {section!r} must be a [section]{_suggest(section, SECTIONS)}")
         for key, value in table.items():
-            flat[f"{section}.{key}"] = value
+            flat[f"grid:{key}" if section == "grid" else f"{section}.{key}"] = value
     return flat
 
 
 def resolve(config_file: str | Path | None = None, overrides: list[str] = (),
-            flags: dict[str, Any] | None = None) -> Config:
-    """Defaults < config file < ``--set`` overrides < flags, validated key by key."""
+            flags: dict[str, Any] | None = None, grid: list[str] = ()) -> Config:
+    """Defaults < config file < ``--set`` overrides < flags, validated key by key.
+
+    ``grid`` holds ``--grid section.key=v1,v2`` options; they replace a config
+    file's ``[grid]`` entry for the same key.
+    """
     pairs: list[tuple[str, Any]] = []
     if config_file is not None:
         pairs += list(load_toml(config_file).items())
@@ -226,10 +281,19 @@ def resolve(config_file: str | Path | None = None, overrides: list[str] = (),
     pairs += [(k, v) for k, v in (flags or {}).items() if v is not None]
     cfg = Config()
     for key, value in pairs:
+        if key.startswith("grid:"):
+            axis = key[len("grid:"):]
+            cfg.grid[axis] = coerce_axis(axis, value)
+            continue
         value = coerce(key, value)
         section, _, name = key.partition(".")
         setattr(getattr(cfg, section), name, value)
+    for option in grid:
+        key, values = parse_grid_option(option)
+        cfg.grid[key] = values
     check(cfg)
+    for axes in cfg.axes():
+        check(cfg.replace(axes))
     return cfg
 
 
@@ -245,6 +309,12 @@ def check(cfg: Config) -> None:
         raise InputError("sweep.seeds: give at least one seed")
     if len(set(cfg.sweep.seeds)) != len(cfg.sweep.seeds):
         raise InputError("sweep.seeds: seeds must be distinct")
+    if cfg.sweep.cv == 1:
+        raise InputError("sweep.cv: cross-validation needs at least 2 folds (0 turns it off)")
+    if cfg.sweep.cv and cfg.data.val_size > 0:
+        raise InputError("choose one way to select λ: data.val_size (a validation split) or sweep.cv (k-fold)")
+    if cfg.sweep.cv and cfg.train.early_stopping:
+        raise InputError("train.early_stopping uses a validation split; it cannot be combined with sweep.cv")
 
 
 def parse_int_list(text: str, what: str) -> list[int]:

@@ -1,32 +1,49 @@
 """λ in other libraries' terms.
 
-l2cli minimizes J = L_data + λ Σ‖W‖² with L_data the mean (or sum) of the
-per-sample losses. Other libraries write the same penalty differently:
+l2cli minimizes J = L_data + λ·Σ‖W‖², with L_data the mean of the per-sample
+losses (reduction = mean). Other libraries write the same penalty differently:
 
-- scikit-learn MLP: loss/N + (alpha / 2N)·Σ‖W‖², N = rows of the batch the
-  gradient is averaged over (n_train for lbfgs, batch_size for sgd/adam), and
-  its squared error carries a factor ½. Hence alpha = 2·N·λ for
-  classification and N·λ for regression under mean reduction.
-- PyTorch SGD/Adam ``weight_decay`` adds wd·W to the gradient: wd = 2λ, on the
-  weights only (put the biases in a parameter group with weight_decay=0).
-  AdamW's decoupled decay is a different rule, not an L2 penalty.
+- PyTorch ``weight_decay`` (SGD, momentum, Adam) adds wd·W to the gradient:
+  wd = 2λ, on the weights only (put the biases in a parameter group with
+  weight_decay=0). AdamW's decoupled decay is a different rule, not an L2 penalty.
 - Keras ``kernel_regularizer=l2(l)`` adds l·Σw² to the loss: l = λ.
+- scikit-learn's MLP adds (alpha / 2N)·Σ‖W‖² to a loss averaged over N rows,
+  where N is the rows of the batch at hand (all n_train rows for lbfgs), and
+  its squared error carries a factor ½. So alpha = 2·N·λ (N·λ for regression).
+  With mini-batches whose sizes differ (a partial last batch), no single alpha
+  is exact; the one below gives the same total shrinkage per epoch:
+  alpha = c·λ·n_batches / Σ_k 1/N_k, with c = 2 (classification) or 1 (regression).
+
+With reduction = sum, J = n·(mean form at λ/n): the equivalents are those of
+λ/n_train, and the other library's learning rate must be n_train times larger.
 """
 
 from __future__ import annotations
 
 
+def batch_rows(n_train: int, batch_size: int) -> list[int]:
+    """Rows of each mini-batch of an epoch; the last one may be partial."""
+    batch_size = n_train if batch_size <= 0 else min(batch_size, n_train)
+    return [min(batch_size, n_train - s) for s in range(0, n_train, batch_size)]
+
+
+def sklearn_alpha(lam: float, task: str, n_train: int, batch_size: int) -> float:
+    """scikit-learn MLP ``alpha`` with the same penalty shrinkage per epoch as λ (mean reduction)."""
+    c = 1.0 if task == "regression" else 2.0  # sklearn's squared error is ½·mean
+    rows = batch_rows(n_train, batch_size)
+    return c * lam * len(rows) / sum(1.0 / r for r in rows)
+
+
 def equivalents(lam: float, task: str, reduction: str, n_train: int, batch_size: int) -> dict[str, float]:
-    """The settings of other libraries that give the same objective (up to a constant factor) as λ."""
-    half = 1.0 if task == "regression" else 2.0  # sklearn's squared error is ½·mean
-    if reduction == "mean":
-        alpha_full, alpha_batch = half * n_train * lam, half * batch_size * lam
-    else:  # J = Σℓ + λΩ = N·(mean ℓ + (λ/N)Ω)
-        alpha_full = alpha_batch = half * lam
+    """Settings of other libraries that give the same objective as λ (see the module docstring).
+
+    batch_size: rows per mini-batch of the run (0 or ≥ n_train: full batch).
+    """
+    mean_lam = lam if reduction == "mean" else lam / n_train
     return {
         "lambda": lam,
-        "sklearn_alpha_full_batch": alpha_full,
-        "sklearn_alpha_per_batch": alpha_batch,
-        "torch_weight_decay": 2.0 * lam,
-        "keras_l2": lam,
+        "sklearn_alpha_full_batch": sklearn_alpha(mean_lam, task, n_train, 0),
+        "sklearn_alpha_this_batch_size": sklearn_alpha(mean_lam, task, n_train, batch_size),
+        "torch_weight_decay": 2.0 * mean_lam,
+        "keras_l2": mean_lam,
     }

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn import datasets as skd
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from .errors import InputError
@@ -140,9 +140,9 @@ class Split:
     X_train: np.ndarray
     Y_train: np.ndarray
     y_train: np.ndarray
-    X_test: np.ndarray
-    Y_test: np.ndarray
-    y_test: np.ndarray
+    X_test: np.ndarray | None
+    Y_test: np.ndarray | None
+    y_test: np.ndarray | None
     X_val: np.ndarray | None = None
     Y_val: np.ndarray | None = None
     y_val: np.ndarray | None = None
@@ -176,10 +176,12 @@ class Split:
 
 
 def split_dataset(ds: Dataset, test_size: float = 0.5, val_size: float = 0.0, seed: int = 0,
-                  standardize: bool = True, standardize_target: bool = True) -> Split:
+                  standardize: bool = True, standardize_target: bool = True, n_train: int = 0) -> Split:
     """Seeded train/val/test split (stratified for classification), scaled with training statistics.
 
-    test_size and val_size are fractions of all rows; the rest is training data.
+    test_size and val_size are fractions of all rows; the rest is training
+    data, of which the first ``n_train`` rows of a seeded (stratified) draw are
+    used when n_train > 0. The test and validation rows do not depend on n_train.
     """
     if not 0 < test_size < 1 or not 0 <= val_size < 1 or test_size + val_size >= 1:
         raise InputError(f"test_size ({test_size}) and val_size ({val_size}) must be fractions that leave training rows")
@@ -195,6 +197,15 @@ def split_dataset(ds: Dataset, test_size: float = 0.5, val_size: float = 0.0, se
     except ValueError as exc:
         raise InputError(f"cannot split {ds.name} ({len(rows)} rows): {exc}") from None
     train = rest
+    if n_train:
+        if n_train > len(rest):
+            raise InputError(f"data.n_train = {n_train} but the training part of {ds.name} has {len(rest)} rows")
+        if n_train < len(rest):
+            try:
+                train, _ = train_test_split(rest, train_size=n_train, random_state=seed,
+                                            stratify=ds.y[rest] if classification else None)
+            except ValueError as exc:
+                raise InputError(f"cannot draw data.n_train = {n_train} rows from {ds.name}: {exc}") from None
     scaler = StandardScaler(with_mean=standardize, with_std=standardize).fit(ds.X[train])
     X = {k: scaler.transform(ds.X[idx]) if len(idx) else ds.X[idx]
          for k, idx in (("train", train), ("val", val), ("test", test))}
@@ -219,6 +230,31 @@ def split_dataset(ds: Dataset, test_size: float = 0.5, val_size: float = 0.0, se
         X["val"] if has_val else None, Y["val"] if has_val else None, ds.y[val] if has_val else None,
         classes, mean, scale,
     )
+
+
+def cv_folds(split: Split, k: int, seed: int = 0, standardize: bool = True) -> list[Split]:
+    """k (train, validation) splits of the *training part* of ``split``; its test rows are in none of them.
+
+    Folds are seeded and stratified for classification. Features are
+    re-standardized with each fold's training rows; a regression target keeps
+    the training part's scaling, so fold losses share one unit.
+    """
+    classification = split.task == "classification"
+    folder = (StratifiedKFold if classification else KFold)(n_splits=k, shuffle=True, random_state=seed)
+    folds = []
+    try:
+        pieces = list(folder.split(split.X_train, split.y_train))
+    except ValueError as exc:
+        raise InputError(f"cannot make {k} cross-validation folds of {len(split.y_train)} training rows: {exc}") from None
+    for train, val in pieces:
+        scaler = StandardScaler(with_mean=standardize, with_std=standardize).fit(split.X_train[train])
+        folds.append(Split(
+            split.task,
+            scaler.transform(split.X_train[train]).astype(split.X_train.dtype), split.Y_train[train],
+            split.y_train[train], None, None, None,
+            scaler.transform(split.X_train[val]).astype(split.X_train.dtype), split.Y_train[val], split.y_train[val],
+            split.classes, split.target_mean, split.target_scale))
+    return folds
 
 
 def describe_builtins() -> pd.DataFrame:

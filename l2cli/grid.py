@@ -17,11 +17,12 @@ from .errors import InputError
 _CALL = re.compile(r"^(logspace|linspace)\(([^()]*)\)$")
 
 
-def _terms(text: str) -> list[str]:
+def split_top_level(text: str) -> list[str]:
+    """Split at commas that are outside (), [] and {}."""
     terms, depth, current = [], 0, ""
     for ch in text:
-        depth += ch == "("
-        depth -= ch == ")"
+        depth += ch in "([{"
+        depth -= ch in ")]}"
         if ch == "," and depth == 0:
             terms.append(current)
             current = ""
@@ -34,7 +35,7 @@ def _terms(text: str) -> list[str]:
 def parse_grid(text: str) -> list[float]:
     """Parse a λ grid expression into a sorted list of distinct floats."""
     values: list[float] = []
-    for term in _terms(str(text).replace(" ", "")):
+    for term in split_top_level(str(text).replace(" ", "")):
         if not term:
             raise InputError(f"empty term in λ grid {text!r}")
         call = _CALL.match(term)

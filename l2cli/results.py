@@ -1,7 +1,7 @@
 """Writing a run directory: the one place l2cli writes results.
 
-A run directory holds summary.csv, history.csv, manifest.json and
-weights.npz. It is built in a hidden sibling directory and renamed into place
+A run directory holds summary.csv, history.csv, aggregate.csv, manifest.json,
+selection.json, weights.npz and, with cross-validation, cv.csv. It is built in a hidden sibling directory and renamed into place
 only when every file is complete, so an interrupted or failed run leaves no
 half-written directory behind.
 """
@@ -12,15 +12,17 @@ import json
 import os
 import platform
 import shutil
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from .errors import InputError
 
-FILES = ("summary.csv", "history.csv", "manifest.json", "weights.npz")
+FILES = ("summary.csv", "history.csv", "aggregate.csv", "manifest.json", "selection.json", "weights.npz")
 
 
 def default_run_dir(dataset: str, root: str | Path = "runs") -> Path:
@@ -60,18 +62,9 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def weight_arrays(result) -> dict[str, np.ndarray]:
-    """weights.npz content: lambda and seed (M,), W1..WL (M, n_in, n_out), b1..bL (M, n_out); row m = summary row m."""
-    arrays = {"lambda": np.array([p.lam for p in result.points]),
-              "seed": np.array([p.seed for p in result.points])}
-    for l, (W, b) in enumerate(zip(result.params.W, result.params.b), start=1):
-        arrays[f"W{l}"] = W
-        arrays[f"b{l}"] = b
-    return arrays
-
-
-def write_run(path: str | Path, result, manifest: dict, weights: bool = True) -> Path:
-    """Write the run files of a SweepResult atomically into ``path``."""
+def write_run(path: str | Path, tables: dict[str, pd.DataFrame], documents: dict[str, dict],
+              arrays: dict[str, np.ndarray] | None = None) -> Path:
+    """Write a run directory atomically: CSV tables, JSON documents and an optional weights.npz."""
     path = check_run_dir(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.partial-{os.getpid()}"
@@ -79,11 +72,12 @@ def write_run(path: str | Path, result, manifest: dict, weights: bool = True) ->
         shutil.rmtree(tmp)
     tmp.mkdir()
     try:
-        result.summary.to_csv(tmp / "summary.csv", index=False)
-        result.history.to_csv(tmp / "history.csv", index=False)
-        if weights:
-            np.savez(tmp / "weights.npz", **weight_arrays(result))
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=_json_default) + "\n")
+        for name, frame in tables.items():
+            frame.to_csv(tmp / name, index=False)
+        for name, doc in documents.items():
+            (tmp / name).write_text(json.dumps(doc, indent=2, default=_json_default) + "\n")
+        if arrays is not None:
+            np.savez(tmp / "weights.npz", **arrays)
         if path.exists():
             path.rmdir()
         tmp.rename(path)
@@ -91,6 +85,51 @@ def write_run(path: str | Path, result, manifest: dict, weights: bool = True) ->
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+@dataclass
+class RunFiles:
+    """The tables and documents of a run directory, as written by :func:`write_run`."""
+
+    path: Path
+    summary: pd.DataFrame
+    history: pd.DataFrame
+    aggregate: pd.DataFrame
+    selection: dict
+    manifest: dict
+
+    @property
+    def axes(self) -> list[str]:
+        return list(self.manifest.get("config", {}).get("grid", {}))
+
+
+def read_run(path: str | Path) -> RunFiles:
+    """Read a run directory back; a missing or foreign directory is an InputError."""
+    path = Path(path)
+    if not (path / "manifest.json").is_file():
+        raise InputError(f"{path} is not an l2cli run directory (no manifest.json)")
+    try:
+        manifest = json.loads((path / "manifest.json").read_text())
+        selection = json.loads((path / "selection.json").read_text())
+        frames = {name: pd.read_csv(path / f"{name}.csv") for name in ("summary", "history", "aggregate")}
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read run {path}: {exc}") from None
+    return RunFiles(path, frames["summary"], frames["history"], frames["aggregate"], selection, manifest)
+
+
+def list_runs(root: str | Path) -> list[RunFiles]:
+    """Every run directory directly inside ``root``, oldest first."""
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"no such directory: {root}")
+    runs = []
+    for child in sorted(root.iterdir()):
+        if (child / "manifest.json").is_file() and not child.name.startswith("."):
+            try:
+                runs.append(read_run(child))
+            except InputError:
+                continue
+    return sorted(runs, key=lambda r: r.manifest.get("started", ""))
 
 
 def _json_default(obj):

@@ -1,34 +1,107 @@
-"""One experiment from config to run directory: the library entry point behind ``l2cli sweep``."""
+"""One experiment from config to run directory: the library entry point behind ``l2cli sweep``.
+
+A run trains every (λ, seed) point once per combination of the extra sweep
+axes (a *group*), and, with k-fold cross-validation, k more times per group on
+folds of the training part. λ is then chosen by validation loss
+(:mod:`l2cli.selection`); the test rows are only ever used to report.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
 
 from .config import Config
 from .conventions import equivalents
-from .results import default_run_dir, now, versions, write_run, check_run_dir
+from .data import cv_folds
+from .results import check_run_dir, default_run_dir, now, versions, write_run
+from .selection import aggregate, mark, select
 from .sweep import Experiment, SweepResult, blas_info, plan, prepare, run_sweep
 
 
 @dataclass
-class Run:
-    path: Path
+class Group:
+    """The models of one combination of extra-axis values."""
+
+    axes: dict[str, Any]  # "section.key" -> value as shown in the tables
+    experiment: Experiment
     result: SweepResult
+    cv: pd.DataFrame | None = None
+
+
+@dataclass
+class Run:
+    path: Path | None
+    groups: list[Group]
+    summary: pd.DataFrame
+    history: pd.DataFrame
+    aggregate: pd.DataFrame
+    selection: dict
     manifest: dict
     seconds: float
+    cv: pd.DataFrame | None = None
+
+    @property
+    def axes(self) -> list[str]:
+        return list(self.groups[0].axes)
 
     @property
     def failed(self) -> bool:
         """True when any model diverged (its numbers are NaN/inf in the tables)."""
-        return bool((self.result.summary["status"] == "diverged").any())
+        return bool((self.summary["status"] == "diverged").any())
 
 
-def manifest(exp: Experiment, result: SweepResult, argv: list[str], started: str, seconds: float) -> dict:
-    cfg, s = exp.config, exp.split
-    B = s.X_train.shape[0] if cfg.train.optimizer == "gd" or cfg.train.batch_size == 0 else cfg.train.batch_size
+def axis_value(value: Any) -> Any:
+    """How an axis value appears in a table cell: lists as JSON text, the rest as is."""
+    return json.dumps(value) if isinstance(value, (list, dict)) else value
+
+
+def _with_axes(frame: pd.DataFrame, axes: dict[str, Any]) -> pd.DataFrame:
+    """Insert one column per extra axis after the seed column."""
+    frame = frame.copy()
+    at = list(frame.columns).index("seed") + 1 if "seed" in frame.columns else 0
+    for offset, (key, value) in enumerate(axes.items()):
+        frame.insert(at + offset, key, [axis_value(value)] * len(frame))
+    return frame
+
+
+def cross_validate(exp: Experiment, k: int, progress=None) -> pd.DataFrame:
+    """Train every point on each of k folds of the training part; one row per (λ, seed, fold).
+
+    Only ``exp.split``'s training arrays are read: the folds carry no test rows.
+    """
+    cfg = exp.config
+    rows = []
+    for fold, split in enumerate(cv_folds(exp.split, k, cfg.data.seed, cfg.data.standardize)):
+        result = run_sweep(dataclasses.replace(exp, split=split), plan(cfg), progress)
+        keep = [c for c in result.summary.columns if c.startswith(("val_", "train_")) or c in ("lambda", "seed",
+                                                                                             "status", "epochs")]
+        frame = result.summary[keep].copy()
+        frame.insert(2, "fold", fold)
+        rows.append(frame)
+    return pd.concat(rows, ignore_index=True)
+
+
+def _cv_means(summary: pd.DataFrame, cv: pd.DataFrame) -> pd.DataFrame:
+    """Add the mean over folds of every validation column to the summary (matched on λ and seed)."""
+    val_cols = [c for c in cv.columns if c.startswith("val_")]
+    means = cv.groupby(["lambda", "seed"], sort=False)[val_cols].mean().reset_index()
+    merged = summary.merge(means, on=["lambda", "seed"], how="left", validate="one_to_one")
+    return merged[list(summary.columns) + val_cols]
+
+
+def manifest(cfg: Config, groups: list[Group], argv: list[str], started: str, seconds: float,
+             summary: pd.DataFrame) -> dict:
+    exp, first = groups[0].experiment, groups[0].result
+    s = exp.split
+    B = 0 if cfg.train.optimizer == "gd" else cfg.train.batch_size
     return {
         "l2cli_manifest": 1,
         "command": argv,
@@ -50,34 +123,100 @@ def manifest(exp: Experiment, result: SweepResult, argv: list[str], started: str
             "fingerprint_sha256": s.fingerprint(),
         },
         "network": {"layer_sizes": list(exp.layer_sizes), "init": exp.init, "loss": exp.spec.loss},
+        "groups": [{"axes": g.axes, "layer_sizes": list(g.experiment.layer_sizes),
+                    "n_train": int(g.experiment.split.X_train.shape[0]),
+                    "fingerprint_sha256": g.experiment.split.fingerprint()} for g in groups],
         "lambda_equivalents": [equivalents(lam, s.task, exp.spec.reduction, int(s.X_train.shape[0]), B)
                                for lam in cfg.sweep.lambdas],
-        "compute": {"engine": cfg.sweep.engine, "chunk_size": result.chunk_size, "workers": result.workers,
-                    "blas_threads_per_worker": result.threads, "blas": blas_info(), "dtype": cfg.train.dtype},
-        "status_counts": result.summary["status"].value_counts().to_dict(),
+        "compute": {"engine": cfg.sweep.engine, "chunk_size": first.chunk_size, "workers": first.workers,
+                    "blas_threads_per_worker": first.threads, "blas": blas_info(), "dtype": cfg.train.dtype},
+        "models": int(len(summary)),
+        "status_counts": summary["status"].value_counts().to_dict(),
     }
+
+
+def weight_arrays(groups: list[Group]) -> dict[str, np.ndarray]:
+    """weights.npz: row m of every array is row m of summary.csv.
+
+    lambda, seed, group (M,); W1..WL (M, n_in, n_out) and b1..bL (M, n_out) when
+    every group has the same layer sizes, otherwise g<k>.W1 … per group k.
+    """
+    out = {"lambda": np.concatenate([[p.lam for p in g.result.points] for g in groups]),
+           "seed": np.concatenate([[p.seed for p in g.result.points] for g in groups]),
+           "group": np.concatenate([np.full(len(g.result.points), k) for k, g in enumerate(groups)])}
+    same = len({g.experiment.layer_sizes for g in groups}) == 1
+    for k, g in enumerate(groups):
+        prefix = "" if same else f"g{k}."
+        for l, (W, b) in enumerate(zip(g.result.params.W, g.result.params.b), start=1):
+            if same and k > 0:
+                out[f"W{l}"] = np.concatenate([out[f"W{l}"], W])
+                out[f"b{l}"] = np.concatenate([out[f"b{l}"], b])
+            else:
+                out[f"{prefix}W{l}"], out[f"{prefix}b{l}"] = W, b
+    return out
+
+
+def train_all(cfg: Config, progress: Callable[[int], None] | None = None,
+              log: Callable[[str], None] | None = None) -> tuple[list[Group], pd.DataFrame | None]:
+    """Prepare every group (all data is checked before any training), then train them."""
+    combos = cfg.axes()
+    experiments = [prepare(cfg.replace(c)) for c in combos]
+    points = plan(cfg)
+    k = cfg.sweep.cv
+    if log:
+        s = experiments[0].split
+        rows = f"{len(s.X_train)} train / {len(s.X_test)} test" + (f" / {len(s.X_val)} val" if s.X_val is not None else "")
+        extra = f" × {len(combos)} grid cells" if len(combos) > 1 else ""
+        cv = f", {k}-fold cross-validation" if k else ""
+        log(f"l2cli: {len(points) * len(combos)} models ({len(cfg.sweep.lambdas)} λ × {len(cfg.sweep.seeds)} seeds"
+            f"{extra}), {'-'.join(map(str, experiments[0].layer_sizes))} {cfg.model.activation}, "
+            f"{cfg.train.optimizer}, {cfg.train.epochs} epochs{cv}, {cfg.data.path or cfg.data.dataset} ({rows} rows)")
+    groups = []
+    for combo, exp in zip(combos, experiments):
+        axes = {key: axis_value(v) for key, v in combo.items()}
+        cv = cross_validate(exp, k, progress) if k else None
+        result = run_sweep(exp, points, progress)
+        groups.append(Group(axes, exp, result, None if cv is None else _with_axes(cv, axes)))
+    cv_table = pd.concat([g.cv for g in groups], ignore_index=True) if k else None
+    return groups, cv_table
 
 
 def run_experiment(cfg: Config, out: str | Path | None = None, argv: list[str] | None = None,
                    progress: Callable[[int], None] | None = None,
-                   log: Callable[[str], None] | None = None) -> Run:
-    """Prepare the data, train every (λ, seed) point, and write the run directory.
+                   log: Callable[[str], None] | None = None, write: bool = True) -> Run:
+    """Train every point of every group, select λ, and write the run directory.
 
-    ``log`` receives one line describing the sweep once the data is loaded.
+    ``progress`` receives model-epochs as they finish (see :func:`total_model_epochs`);
+    ``log`` one line describing the sweep once the data is loaded.
     """
-    path = check_run_dir(out or cfg.output.dir or default_run_dir(cfg.data.dataset if not cfg.data.path
-                                                                 else Path(cfg.data.path).stem))
+    path = None
+    if write:
+        name = cfg.data.dataset if not cfg.data.path else Path(cfg.data.path).stem
+        path = check_run_dir(out or cfg.output.dir or default_run_dir(name))
     started, t0 = now(), time.perf_counter()
-    exp = prepare(cfg)
-    points = plan(cfg)
-    if log:
-        s = exp.split
-        rows = f"{len(s.X_train)} train / {len(s.X_test)} test" + (f" / {len(s.X_val)} val" if s.X_val is not None else "")
-        log(f"l2cli: {len(points)} models ({len(cfg.sweep.lambdas)} λ × {len(cfg.sweep.seeds)} seeds), "
-            f"{'-'.join(map(str, exp.layer_sizes))} {cfg.model.activation}, {cfg.train.optimizer}, "
-            f"{cfg.train.epochs} epochs, {cfg.data.path or cfg.data.dataset} ({rows} rows)")
-    result = run_sweep(exp, points, progress)
+    groups, cv = train_all(cfg, progress, log)
+    axes = list(groups[0].axes)
+    parts = [_with_axes(g.result.summary, g.axes) for g in groups]
+    summary = pd.concat([part if g.cv is None else _cv_means(part, g.cv) for part, g in zip(parts, groups)],
+                        ignore_index=True)
+    history = pd.concat([_with_axes(g.result.history, g.axes) for g in groups], ignore_index=True)
+    agg = aggregate(summary, axes)
+    source = f"{cfg.sweep.cv}-fold cross-validation on the training part" if cv is not None else "validation split"
+    selection = select(agg, axes, cfg.sweep.select, source)
+    summary["selected"] = mark(summary, selection, axes)
+    agg["selected"] = mark(agg, selection, axes)
     seconds = time.perf_counter() - t0
-    info = manifest(exp, result, argv or [], started, seconds)
-    write_run(path, result, info, weights=cfg.output.weights)
-    return Run(path, result, info, seconds)
+    info = manifest(cfg, groups, argv or [], started, seconds, summary)
+    run = Run(path, groups, summary, history, agg, selection, info, seconds, cv)
+    if write:
+        tables = {"summary.csv": summary, "history.csv": history, "aggregate.csv": agg}
+        if cv is not None:
+            tables["cv.csv"] = cv
+        write_run(path, tables, {"manifest.json": info, "selection.json": selection},
+                  weight_arrays(groups) if cfg.output.weights else None)
+    return run
+
+
+def total_model_epochs(cfg: Config) -> int:
+    """What ``progress`` adds up to over a whole run."""
+    return len(cfg.axes()) * len(plan(cfg)) * cfg.train.epochs * (1 + cfg.sweep.cv)

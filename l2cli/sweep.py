@@ -81,7 +81,7 @@ def prepare(cfg: Config) -> Experiment:
     """Load and split the data and fix the network and objective for a config."""
     ds = load_data(cfg)
     split = split_dataset(ds, cfg.data.test_size, cfg.data.val_size, cfg.data.seed,
-                          cfg.data.standardize, cfg.data.standardize_target)
+                          cfg.data.standardize, cfg.data.standardize_target, cfg.data.n_train)
     dtype = np.dtype(cfg.train.dtype)
     split = split.astype(dtype)
     m, t = cfg.model, cfg.train
@@ -105,7 +105,7 @@ def bytes_per_model(exp: Experiment) -> int:
     sizes = exp.layer_sizes
     n_params = sum(a * b + b for a, b in zip(sizes, sizes[1:]))
     s = exp.split
-    rows = max(s.X_train.shape[0], s.X_test.shape[0], 0 if s.X_val is None else s.X_val.shape[0])
+    rows = max(len(X) for X in (s.X_train, s.X_test, s.X_val) if X is not None)
     activations = 3 * rows * sum(sizes)
     return exp.dtype.itemsize * (6 * n_params + activations)
 
@@ -223,8 +223,9 @@ def summarize(exp: Experiment, points: list[Point], params: Params, status: list
             "status": status,
             "epochs": epochs,
             "train_loss": train_loss,
-            "test_loss": data_loss(params, s.X_test, s.Y_test, spec),
         }
+        if s.X_test is not None:
+            cols["test_loss"] = data_loss(params, s.X_test, s.Y_test, spec)
         if s.X_val is not None:
             cols["val_loss"] = data_loss(params, s.X_val, s.Y_val, spec)
         cols["objective"] = train_loss + lam * omega

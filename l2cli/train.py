@@ -47,8 +47,8 @@ class Arrays:
 
     X_train: np.ndarray
     Y_train: np.ndarray
-    X_test: np.ndarray
-    Y_test: np.ndarray
+    X_test: np.ndarray | None
+    Y_test: np.ndarray | None
     X_val: np.ndarray | None = None
     Y_val: np.ndarray | None = None
 
@@ -113,8 +113,8 @@ def train_stack(
         omega = penalty(p, spec.penalize_bias)
         stats = {
             "train_loss": data_loss(p, data.X_train, data.Y_train, spec),
-            "test_loss": data_loss(p, data.X_test, data.Y_test, spec),
-            "val_loss": data_loss(p, data.X_val, data.Y_val, spec) if data.X_val is not None else np.full(len(active), np.nan),
+            "test_loss": _loss_or_nan(p, data.X_test, data.Y_test, spec, len(active)),
+            "val_loss": _loss_or_nan(p, data.X_val, data.Y_val, spec, len(active)),
             "penalty": omega,
             "weight_norm": np.sqrt(penalty(p, False)),
         }
@@ -201,6 +201,11 @@ def train_stack(
                     dst[m] = src[m]
                 epochs[m] = best_epoch[m]
     return TrainResult(final, epochs, status, _history(records))
+
+
+def _loss_or_nan(params, X, Y, spec, M) -> np.ndarray:
+    """L_data on (X, Y) per model, or NaN when that part of the data does not exist."""
+    return np.full(M, np.nan) if X is None else data_loss(params, X, Y, spec)
 
 
 def shuffle_rng(seed: int) -> np.random.Generator:

@@ -28,7 +28,8 @@ def run_dir(tmp_path):
 
 def test_sweep_writes_every_file(run_dir):
     out, result = run_dir
-    assert sorted(p.name for p in out.iterdir()) == ["history.csv", "manifest.json", "summary.csv", "weights.npz"]
+    assert sorted(p.name for p in out.iterdir()) == ["aggregate.csv", "history.csv", "manifest.json",
+                                                     "selection.json", "summary.csv", "weights.npz"]
     summary = pd.read_csv(out / "summary.csv")
     assert list(summary[["lambda", "seed"]].itertuples(index=False, name=None)) == [
         (0.0, 0), (0.0, 1), (0.001, 0), (0.001, 1), (0.1, 0), (0.1, 1)]
@@ -63,13 +64,14 @@ def test_manifest_and_weights(run_dir):
     assert len(manifest["data"]["fingerprint_sha256"]) == 64
     eq = {e["lambda"]: e for e in manifest["lambda_equivalents"]}
     n_train = manifest["data"]["n_train"]
+    assert n_train == 50  # 3 batches of 16, 16, 16 and one of 2 rows
     assert eq[0.1]["sklearn_alpha_full_batch"] == pytest.approx(2 * n_train * 0.1)
-    assert eq[0.1]["sklearn_alpha_per_batch"] == pytest.approx(2 * 16 * 0.1)
+    assert eq[0.1]["sklearn_alpha_this_batch_size"] == pytest.approx(2 * 0.1 * 4 / (3 / 16 + 1 / 2))
     assert eq[0.1]["torch_weight_decay"] == pytest.approx(0.2) and eq[0.1]["keras_l2"] == 0.1
     assert {"numpy", "scikit-learn", "python"} <= set(manifest["versions"])
     assert manifest["compute"]["blas_threads_per_worker"] >= 1 and manifest["compute"]["workers"] >= 1
     with np.load(out / "weights.npz", allow_pickle=False) as w:
-        assert sorted(w.files) == ["W1", "W2", "b1", "b2", "lambda", "seed"]
+        assert sorted(w.files) == ["W1", "W2", "b1", "b2", "group", "lambda", "seed"]
         assert w["W1"].shape == (6, 2, 8) and w["W2"].shape == (6, 8, 2) and w["b1"].shape == (6, 8)
         summary = pd.read_csv(out / "summary.csv")
         np.testing.assert_allclose(np.sqrt((w["W1"] ** 2).sum(axis=(1, 2))), summary["norm_W1"], rtol=1e-12)

@@ -1,0 +1,97 @@
+"""Aggregating over seeds and choosing λ honestly: by validation loss, never by test loss.
+
+Both functions take the summary table (one row per model) and return new
+tables; they read no files and know nothing of how the models were trained.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+#: Columns that identify a model rather than measure it.
+KEY_COLUMNS = ("lambda", "seed", "status", "selected")
+
+
+def aggregate(summary: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
+    """Per λ (and per extra axis): mean, standard deviation and 95 % confidence interval over seeds.
+
+    For every numeric column c of the summary: c_mean, c_std (sample standard
+    deviation, ddof=1) and c_ci95, the half-width of the two-sided 95 % Student-t
+    interval, t_{0.975, n-1}·std/√n (empty for a single seed). n_seeds counts the
+    seeds of the row.
+    """
+    keys = [*axes, "lambda"]
+    metrics = [c for c in summary.columns
+               if c not in KEY_COLUMNS and c not in axes and pd.api.types.is_numeric_dtype(summary[c])]
+    rows = []
+    for key, group in summary.groupby(keys, sort=False, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        n = len(group)
+        row = dict(zip(keys, key))
+        row["n_seeds"] = n
+        t = stats.t.ppf(0.975, n - 1) if n > 1 else math.nan
+        for c in metrics:
+            values = group[c].to_numpy(dtype=float)
+            mean = values.mean()
+            std = values.std(ddof=1) if n > 1 else math.nan
+            row[f"{c}_mean"], row[f"{c}_std"], row[f"{c}_ci95"] = mean, std, t * std / math.sqrt(n)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def select(agg: pd.DataFrame, axes: list[str], rule: str = "min", source: str = "validation") -> dict:
+    """Choose λ (and the extra axes' values) from ``val_loss_mean``; test columns are not read.
+
+    min: the lowest mean validation loss over seeds (ties: the larger λ).
+    1se: within the extra-axes group of that minimum, the largest λ whose mean
+    validation loss is within one standard error (std/√n) of it.
+    Models whose validation loss is not finite are never chosen.
+    """
+    if "val_loss_mean" not in agg.columns:
+        return {"lambda": None, "axes": {}, "rule": rule, "source": None,
+                "reason": "no validation data: set data.val_size > 0 or sweep.cv ≥ 2 to select λ"}
+    val = agg["val_loss_mean"].to_numpy(dtype=float)
+    finite = np.isfinite(val)
+    if not finite.any():
+        return {"lambda": None, "axes": {}, "rule": rule, "source": source,
+                "reason": "no model has a finite validation loss"}
+    order = sorted(np.flatnonzero(finite), key=lambda i: (val[i], -agg["lambda"].iloc[i]))
+    best = order[0]
+    chosen = best
+    se = agg["val_loss_std"].iloc[best] / math.sqrt(agg["n_seeds"].iloc[best])
+    if rule == "1se" and math.isfinite(se):
+        same_axes = np.ones(len(agg), bool)
+        for a in axes:
+            same_axes &= (agg[a] == agg[a].iloc[best]).to_numpy()
+        within = np.flatnonzero(finite & same_axes & (val <= val[best] + se))
+        chosen = max(within, key=lambda i: agg["lambda"].iloc[i])
+    row = agg.iloc[chosen]
+    return {
+        "lambda": float(row["lambda"]),
+        "axes": {a: _plain(row[a]) for a in axes},
+        "rule": rule,
+        "source": source,
+        "metric": "val_loss_mean",
+        "val_loss_mean": float(row["val_loss_mean"]),
+        "val_loss_se": float(row["val_loss_std"] / math.sqrt(row["n_seeds"])) if row["n_seeds"] > 1 else None,
+        "min_val_loss_mean": float(val[best]),
+        "n_candidates": int(finite.sum()),
+    }
+
+
+def mark(frame: pd.DataFrame, selection: dict, axes: list[str]) -> pd.Series:
+    """True on the rows of ``frame`` that belong to the selected λ and axes."""
+    if selection.get("lambda") is None:
+        return pd.Series(False, index=frame.index)
+    hit = frame["lambda"] == selection["lambda"]
+    for a in axes:
+        hit &= frame[a] == selection["axes"][a]
+    return hit
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else value

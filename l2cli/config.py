@@ -40,14 +40,14 @@ class DataConfig:
     target: str = opt("", "str", "target column of the CSV file")
     task: str = opt("auto", "str", "classification, regression or auto (inferred from the target)",
                     choices=("auto", "classification", "regression"))
-    n_samples: int = opt(100, "int", "rows generated for synthetic datasets", low=4)
+    n_samples: int = opt(150, "int", "rows generated for synthetic datasets", low=4)
     noise: float | None = opt(None, "float?", "noise of synthetic datasets (default: per dataset)", low=0)
     n_features: int = opt(20, "int", "features of the classification/regression generators", low=1)
     n_classes: int = opt(2, "int", "classes of the classification generator", low=2)
-    test_size: float = opt(0.5, "float", "fraction of rows held out for testing", low=0, high=1, low_open=True)
-    val_size: float = opt(0.0, "float", "fraction of rows held out for validation", low=0, high=1)
+    test_size: float = opt(0.4, "float", "fraction of rows held out for testing", low=0, high=1, low_open=True)
+    val_size: float = opt(0.2, "float", "fraction of rows held out for validation", low=0, high=1)
     n_train: int = opt(0, "int", "training rows to use, drawn from the training part; 0: all", low=0)
-    seed: int = opt(0, "int", "seed of the dataset generator and of the split", low=0)
+    seed: int = opt(2, "int", "seed of the dataset generator and of the split", low=0)
     standardize: bool = opt(True, "bool", "scale features to zero mean, unit variance (training statistics)")
     standardize_target: bool = opt(True, "bool", "scale a regression target likewise")
 

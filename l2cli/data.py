@@ -179,7 +179,7 @@ def split_dataset(ds: Dataset, test_size: float = 0.5, val_size: float = 0.0, se
                   standardize: bool = True, standardize_target: bool = True, n_train: int = 0) -> Split:
     """Seeded train/val/test split (stratified for classification), scaled with training statistics.
 
-    test_size and val_size are fractions of all rows; the rest is training
+    test_size and val_size are fractions of all rows, rounded to whole rows; the rest is training
     data, of which the first ``n_train`` rows of a seeded (stratified) draw are
     used when n_train > 0. The test and validation rows do not depend on n_train.
     """
@@ -187,12 +187,16 @@ def split_dataset(ds: Dataset, test_size: float = 0.5, val_size: float = 0.0, se
         raise InputError(f"test_size ({test_size}) and val_size ({val_size}) must be fractions that leave training rows")
     classification = ds.task == "classification"
     rows = np.arange(len(ds.y))
+    n_test, n_val = round(test_size * len(rows)), round(val_size * len(rows))
+    if n_test < 1 or len(rows) - n_test - n_val < 2:
+        raise InputError(f"{ds.name} has {len(rows)} rows: test_size {test_size} and val_size {val_size} "
+                         "leave too few for training or testing")
     try:
-        rest, test = train_test_split(rows, test_size=test_size, random_state=seed,
+        rest, test = train_test_split(rows, test_size=n_test, random_state=seed,
                                       stratify=ds.y if classification else None)
         val = rows[:0]
-        if val_size > 0:
-            rest, val = train_test_split(rest, test_size=val_size / (1 - test_size), random_state=seed,
+        if n_val > 0:
+            rest, val = train_test_split(rest, test_size=n_val, random_state=seed,
                                          stratify=ds.y[rest] if classification else None)
     except ValueError as exc:
         raise InputError(f"cannot split {ds.name} ({len(rows)} rows): {exc}") from None

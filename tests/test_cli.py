@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from l2cli.cli import cli
 
-FAST = ["--dataset", "moons", "--hidden", "8", "--optimizer", "sgd", "--lr", "0.1", "--batch-size", "16",
+FAST = ["--dataset", "moons", "--set", "data.n_samples=100", "--set", "data.test_size=0.5",
+        "--set", "data.val_size=0", "--hidden", "8", "--optimizer", "sgd", "--lr", "0.1", "--batch-size", "16",
         "--epochs", "5", "--lambdas", "0,1e-3,1e-1", "--seeds", "0,1"]
 
 

@@ -46,7 +46,7 @@ def test_bad_values_name_the_key(key, value, message):
 
 def test_cross_key_rules():
     with pytest.raises(InputError, match="validation split"):
-        resolve(flags={"train.early_stopping": True})
+        resolve(flags={"train.early_stopping": True, "data.val_size": 0.0})
     with pytest.raises(InputError, match="distinct"):
         resolve(flags={"sweep.seeds": [1, 1]})
 

@@ -1,5 +1,7 @@
 """The default experiment shows the L2 trade-off on every seed."""
 
+import json
+
 import numpy as np
 from click.testing import CliRunner
 import pandas as pd
@@ -24,6 +26,11 @@ def test_default_experiment_shows_the_tradeoff_on_every_seed(tmp_path):
         assert np.all(np.diff(runs["weight_norm"]) < 0), f"seed {seed}: weight norm must fall as λ grows"
         best = int(np.argmin(runs["test_loss"]))
         assert 0 < best < len(runs) - 1, f"seed {seed}: test loss minimum must be inside the grid"
+    selection = json.loads((out / "selection.json").read_text())
+    lambdas = sorted(summary["lambda"].unique())
+    assert selection["source"] == "validation split"
+    assert lambdas[0] < selection["lambda"] < lambdas[-1]
+    assert set(summary.loc[summary["selected"], "lambda"]) == {selection["lambda"]}
     smallest = summary[summary["lambda"] == summary["lambda"].min()]
     largest = summary[summary["lambda"] == summary["lambda"].max()]
     assert (smallest["train_loss"] < 1e-3).all()  # λ too small: training points fitted

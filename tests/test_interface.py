@@ -268,3 +268,35 @@ def test_version_help_and_completion():
     proc = subprocess.run([sys.executable, "-c", "from l2cli.cli import main; main()"],
                           capture_output=True, text=True, env={**__import__("os").environ, **env})
     assert proc.returncode == 0 and "complete -o nosort -F" in proc.stdout
+
+
+def _run_with_stderr(tty: bool, tmp_path, name):
+    """Run the real command with stderr on a pseudo-terminal (tty=True) or a pipe."""
+    import os
+
+    args = [sys.executable, "-m", "l2cli", "sweep", *SMALL, "--out", str(tmp_path / name)]
+    if not tty:
+        proc = subprocess.run(args, capture_output=True, text=True)
+        return proc.returncode, proc.stdout, proc.stderr
+    master, slave = os.openpty()
+    proc = subprocess.run(args, stdout=subprocess.PIPE, stderr=slave, text=True)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    return proc.returncode, proc.stdout, b"".join(chunks).decode()
+
+
+def test_progress_bar_only_when_stderr_is_a_terminal(tmp_path):
+    code, out, err = _run_with_stderr(True, tmp_path, "tty")
+    assert code == 0 and "training" in err and "%" in err
+    assert "training" not in out and "lambda" in out.splitlines()[0]
+    code, out, err = _run_with_stderr(False, tmp_path, "pipe")
+    assert code == 0 and "training" not in err and "%" not in err

@@ -92,7 +92,8 @@ def _timed(fn) -> float:
 
 
 def l2cli_run(w: Workload, dtype: str, lambdas=LAMBDAS, seeds=(0,), **extra):
-    cfg = resolve(flags={**w.flags, "train.dtype": dtype, "sweep.lambdas": lambdas, "sweep.seeds": list(seeds), **extra})
+    flags = {**w.flags, "train.dtype": dtype, "sweep.lambdas": lambdas, "sweep.seeds": list(seeds), **extra}
+    cfg = resolve(flags=flags)
     exp = prepare(cfg)
     t = time.perf_counter()
     result = run_sweep(exp)
@@ -116,7 +117,8 @@ def sklearn_loop(w: Workload, split, lambdas, seed: int, dtype) -> tuple[float, 
     t = time.perf_counter()
     for lam in lambdas:
         clf = MLPClassifier(hidden_layer_sizes=w.hidden, activation="relu", solver="sgd",
-                            alpha=sklearn_alpha(lam, "classification", len(X_train), w.batch), batch_size=w.batch, learning_rate="constant",
+                            alpha=sklearn_alpha(lam, "classification", len(X_train), w.batch),
+                            batch_size=w.batch, learning_rate="constant",
                             learning_rate_init=w.lr, momentum=0.0, nesterovs_momentum=False,
                             max_iter=w.epochs, tol=0.0, n_iter_no_change=10**9, early_stopping=False,
                             shuffle=True, random_state=seed)
@@ -199,14 +201,14 @@ def compare(w: Workload, peaks: dict, quick: bool) -> tuple[list[dict], list[dic
             _, res3, _ = l2cli_run(w, dtype, seeds=SEEDS)
             ours = res3.summary.pivot(index="lambda", columns="seed", values="test_accuracy")
             theirs = np.array([sklearn_loop(w, exp.split, lambdas, s, npdt)[1] for s in SEEDS]).T
-            n_test = exp.split.X_test.shape[0]
+            n_test, n_train = exp.split.X_test.shape[0], exp.split.X_train.shape[0]
             for k, lam in enumerate(lambdas):
                 o, s = ours.loc[lam].to_numpy(), theirs[k]
                 spread = 2 * np.sqrt(o.std(ddof=1) ** 2 + s.std(ddof=1) ** 2) + 1 / n_test
                 acc_rows.append({"workload": w.name, "lambda": lam,
                                  "l2cli_mean": round(o.mean(), 4), "l2cli_std": round(o.std(ddof=1), 4),
                                  "sklearn_mean": round(s.mean(), 4), "sklearn_std": round(s.std(ddof=1), 4),
-                                 "sklearn_alpha": round(sklearn_alpha(lam, "classification", exp.split.X_train.shape[0], w.batch), 6),
+                                 "sklearn_alpha": round(sklearn_alpha(lam, "classification", n_train, w.batch), 6),
                                  "difference": round(o.mean() - s.mean(), 4), "allowed": round(spread, 4),
                                  "equivalent": bool(abs(o.mean() - s.mean()) <= spread),
                                  "torch_seed0": None if tl is None else round(torch_acc[lam], 4)})

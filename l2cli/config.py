@@ -151,6 +151,10 @@ def _suggest(word: str, options) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def coerce(key: str, value: Any) -> Any:
     """Check one value against its field and return it in canonical form."""
     section, _, name = key.partition(".")
@@ -193,14 +197,15 @@ def coerce(key: str, value: Any) -> Any:
                 value = parse_grid(value)
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
                 value = check_lambdas([value])
-            elif isinstance(value, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            elif isinstance(value, list) and all(_is_number(v) for v in value):
                 value = check_lambdas(value)
             else:
                 fail("a list of numbers or a grid such as 'logspace(-5,0,16)'")
         except InputError as exc:
             raise InputError(f"{key}: {exc}") from None
     if meta["choices"] is not None and value not in meta["choices"]:
-        raise InputError(f"{key}: {value!r} is not one of {', '.join(meta['choices'])}{_suggest(str(value), meta['choices'])}")
+        choices = meta["choices"]
+        raise InputError(f"{key}: {value!r} is not one of {', '.join(choices)}{_suggest(str(value), choices)}")
     for v in value if isinstance(value, list) else [value]:
         low, high = meta["low"], meta["high"]
         if low is not None and (v < low or (meta["low_open"] and v == low)):

@@ -47,7 +47,8 @@ BUILTINS: dict[str, BuiltIn] = {
     "diabetes": BuiltIn("regression", "Diabetes progression after one year (scikit-learn)", False),
     "moons": BuiltIn("classification", "Two interleaving half circles; n_samples, noise", True),
     "circles": BuiltIn("classification", "A circle inside a circle; n_samples, noise", True),
-    "classification": BuiltIn("classification", "Gaussian clusters; n_samples, n_features, n_classes, noise = label flip rate", True),
+    "classification": BuiltIn("classification",
+                              "Gaussian clusters; n_samples, n_features, n_classes, noise = label flip rate", True),
     "regression": BuiltIn("regression", "Sparse linear target; n_samples, n_features, noise = target std", True),
     "curve": BuiltIn("regression", "Noisy 1-D curve y = sin(2πx) + ε, x in [0, 1]; n_samples, noise", True),
 }
@@ -184,7 +185,8 @@ def split_dataset(ds: Dataset, test_size: float = 0.5, val_size: float = 0.0, se
     used when n_train > 0. The test and validation rows do not depend on n_train.
     """
     if not 0 < test_size < 1 or not 0 <= val_size < 1 or test_size + val_size >= 1:
-        raise InputError(f"test_size ({test_size}) and val_size ({val_size}) must be fractions that leave training rows")
+        raise InputError(f"test_size ({test_size}) and val_size ({val_size}) must be fractions "
+                         "that leave training rows")
     classification = ds.task == "classification"
     rows = np.arange(len(ds.y))
     n_test, n_val = round(test_size * len(rows)), round(val_size * len(rows))
@@ -249,7 +251,8 @@ def cv_folds(split: Split, k: int, seed: int = 0, standardize: bool = True) -> l
     try:
         pieces = list(folder.split(split.X_train, split.y_train))
     except ValueError as exc:
-        raise InputError(f"cannot make {k} cross-validation folds of {len(split.y_train)} training rows: {exc}") from None
+        n = len(split.y_train)
+        raise InputError(f"cannot make {k} cross-validation folds of {n} training rows: {exc}") from None
     for train, val in pieces:
         scaler = StandardScaler(with_mean=standardize, with_std=standardize).fit(split.X_train[train])
         folds.append(Split(

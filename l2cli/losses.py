@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import numpy as np
 
-LOSS_KINDS = ("cross_entropy", "squared")
-
-
 def log_softmax(Z: np.ndarray) -> np.ndarray:
     """log softmax over the last axis: Z - max Z - log Σ exp(Z - max Z)."""
     shifted = Z - Z.max(axis=-1, keepdims=True)

@@ -1,7 +1,8 @@
 """Writing a run directory: the one place l2cli writes results.
 
 A run directory holds summary.csv, history.csv, aggregate.csv, manifest.json,
-selection.json, weights.npz and, with cross-validation, cv.csv. It is built in a hidden sibling directory and renamed into place
+selection.json, weights.npz and, with cross-validation, cv.csv. It is built
+in a hidden sibling directory and renamed into place
 only when every file is complete, so an interrupted or failed run leaves no
 half-written directory behind.
 """
@@ -21,9 +22,6 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
-
-FILES = ("summary.csv", "history.csv", "aggregate.csv", "manifest.json", "selection.json", "weights.npz")
-
 
 def default_run_dir(dataset: str, root: str | Path = "runs") -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -165,7 +165,8 @@ def train_all(cfg: Config, progress: Callable[[int], None] | None = None,
     k = cfg.sweep.cv
     if log:
         s = experiments[0].split
-        rows = f"{len(s.X_train)} train / {len(s.X_test)} test" + (f" / {len(s.X_val)} val" if s.X_val is not None else "")
+        rows = f"{len(s.X_train)} train / {len(s.X_test)} test"
+        rows += f" / {len(s.X_val)} val" if s.X_val is not None else ""
         extra = f" × {len(combos)} grid cells" if len(combos) > 1 else ""
         cv = f", {k}-fold cross-validation" if k else ""
         log(f"l2cli: {len(points) * len(combos)} models ({len(cfg.sweep.lambdas)} λ × {len(cfg.sweep.seeds)} seeds"

@@ -178,23 +178,30 @@ def run_sweep(exp: Experiment, points: list[Point] | None = None,
     else:
         workers = 1
         trained = []
+        counter = _Counter(progress)
         with threadpool_limits(limits=threads, user_api="blas"):
             for chunk in chunks:
-                done = [0]
-
-                def on_epoch(n: int) -> None:
-                    done[0] += n
-                    progress(n)
-
-                trained.append(train_points(exp, chunk, on_epoch if progress else None))
+                counter.done = 0
+                trained.append(train_points(exp, chunk, counter if progress else None))
                 if progress:  # models that stopped early count as done
-                    progress(len(chunk) * epochs - done[0])
+                    progress(len(chunk) * epochs - counter.done)
     params = Params.concat([r.params for r in trained])
     status = [s for r in trained for s in r.status]
     stopped = np.concatenate([r.epochs for r in trained])
     history = pd.concat([_history_frame(c, r.history) for c, r in zip(chunks, trained)], ignore_index=True)
     summary = summarize(exp, points, params, status, stopped)
     return SweepResult(points, params, summary, history, threads, size, workers)
+
+
+class _Counter:
+    """Passes per-epoch progress on and counts it, so a chunk can be topped up at its end."""
+
+    def __init__(self, progress):
+        self.progress, self.done = progress, 0
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        self.progress(n)
 
 
 def _run_parallel(exp, chunks, workers, threads, progress):

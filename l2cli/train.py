@@ -60,7 +60,8 @@ class TrainResult:
     params: Params
     epochs: np.ndarray  # (M,) epochs whose parameters are kept
     status: list[str]  # per model: completed, converged, early_stopped, diverged
-    history: dict[str, np.ndarray] = field(default_factory=dict)  # "model", "epoch" and HISTORY_COLUMNS, one entry per record
+    #: "model", "epoch" and HISTORY_COLUMNS, one entry per recorded (model, epoch)
+    history: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def train(*args, **kwargs) -> TrainResult:

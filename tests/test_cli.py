@@ -1,7 +1,6 @@
 """The real commands, run through click's test runner; files read back with pandas."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

@@ -14,7 +14,7 @@ from scipy import stats
 from l2cli.cli import cli
 from l2cli.config import resolve
 from l2cli.runner import run_experiment
-from l2cli.selection import aggregate, select
+from l2cli.selection import select
 from l2cli.sweep import prepare
 
 SMALL = ["--dataset", "moons", "--set", "data.n_samples=120", "--hidden", "8", "--optimizer", "adam",

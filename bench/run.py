@@ -57,7 +57,7 @@ class Workload:
 def workloads(quick: bool) -> list[Workload]:
     e1, e2 = (10, 5) if quick else (200, 100)
     common = {"train.optimizer": "sgd", "train.history_every": 0, "sweep.lambdas": LAMBDAS, "model.init": "glorot",
-              "model.activation": "relu", "data.test_size": 0.5, "data.seed": 0}
+              "model.activation": "relu", "data.test_size": 0.5, "data.val_size": 0.0, "data.seed": 0}
     return [
         Workload("W1", {**common, "data.dataset": "moons", "data.n_samples": 1000, "data.noise": 0.3,
                         "model.hidden": [64, 64], "train.batch_size": 32, "train.epochs": e1, "train.lr": 0.05},

@@ -93,7 +93,8 @@ def train_stack(
     lam = np.asarray(lam, dtype=dtype)
     n = data.X_train.shape[0]
     B = n if schedule.optimizer == "gd" or schedule.batch_size <= 0 else min(schedule.batch_size, n)
-    shufflers = [shuffle_rng(s) for s in seeds]
+    seeds = [int(s) for s in seeds]
+    shufflers = {s: shuffle_rng(s) for s in seeds}  # one stream per seed: equal seeds, equal batches
     optimizer = make_optimizer(schedule.optimizer, schedule.lr, lam, spec.penalize_bias, schedule.momentum,
                                schedule.beta1, schedule.beta2, schedule.eps)
     use_val = schedule.early_stopping and data.X_val is not None
@@ -131,10 +132,15 @@ def train_stack(
     for epoch in range(1, schedule.epochs + 1):
         if B == n:
             batches = [(data.X_train, data.Y_train)]
-        else:  # each model's rows in its own shuffled order; batches are views of one gather
-            order = np.stack([shufflers[i].permutation(n) for i in active])
+        else:  # each model's rows in its seed's shuffled order; batches are views of one gather
+            perms = {s: rng.permutation(n) for s, rng in shufflers.items()}
+            active_seeds = {seeds[m] for m in active}
+            if len(active_seeds) == 1:  # one order shared by all: (n, d) batches, broadcast over models
+                order = perms[active_seeds.pop()]
+            else:
+                order = np.stack([perms[seeds[m]] for m in active])
             X_perm, Y_perm = data.X_train[order], data.Y_train[order]
-            batches = [(X_perm[:, s:s + B], Y_perm[:, s:s + B]) for s in range(0, n, B)]
+            batches = [(X_perm[..., s:s + B, :], Y_perm[..., s:s + B, :]) for s in range(0, n, B)]
         for Xb, Yb in batches:
             rows = Xb.shape[-2]
             ws = workspaces.get((len(active), rows))

@@ -150,3 +150,20 @@ def test_one_gd_step_matches_scikit_learn_with_alpha_2nlambda():
           Schedule(optimizer="gd", lr=lr, epochs=1, history_every=0))
     for ours, theirs in zip(params.W + params.b, clf.coefs_ + clf.intercepts_):
         np.testing.assert_allclose(ours[0], theirs, rtol=1e-12, atol=1e-14)
+
+
+def test_memory_budget_splits_a_sweep_into_chunks_with_the_same_numbers():
+    from l2cli.sweep import bytes_per_model
+
+    cfg = small_config(**{"sweep.workers": 1, "sweep.memory_mb": 1, "model.hidden": [256, 256],
+                          "data.n_samples": 400, "train.epochs": 2})
+    exp = prepare(cfg)
+    per_model = bytes_per_model(exp)
+    assert 2**20 // per_model < 18  # the budget holds fewer than the 18 models of the sweep
+    chunked = run_sweep(exp)
+    assert chunked.chunk_size == max(1, 2**20 // per_model)
+    whole = run_sweep(prepare(small_config(**{"sweep.workers": 1, "model.hidden": [256, 256],
+                                              "data.n_samples": 400, "train.epochs": 2})))
+    assert whole.chunk_size == 18
+    for a, b in zip(whole.params.arrays(), chunked.params.arrays()):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)

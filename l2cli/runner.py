@@ -72,6 +72,15 @@ def _with_axes(frame: pd.DataFrame, axes: dict[str, Any]) -> pd.DataFrame:
     return frame
 
 
+def _column_order(columns, axes: list[str]) -> list[str]:
+    """Summary columns in one fixed order, whatever the grid cells and cross-validation added."""
+    norms = sorted((c for c in columns if c.startswith("norm_W")), key=lambda c: int(c[len("norm_W"):]))
+    canonical = ["lambda", "seed", *axes, "status", "epochs", "train_loss", "val_loss", "test_loss", "objective",
+                 "penalty", "weight_norm", *norms, "train_accuracy", "val_accuracy", "test_accuracy",
+                 "train_r2", "val_r2", "test_r2"]
+    return [c for c in canonical if c in columns] + [c for c in columns if c not in canonical]
+
+
 def cross_validate(exp: Experiment, k: int, progress=None) -> pd.DataFrame:
     """Train every point on each of k folds of the training part; one row per (λ, seed, fold).
 
@@ -200,6 +209,7 @@ def run_experiment(cfg: Config, out: str | Path | None = None, argv: list[str] |
     parts = [_with_axes(g.result.summary, g.axes) for g in groups]
     summary = pd.concat([part if g.cv is None else _cv_means(part, g.cv) for part, g in zip(parts, groups)],
                         ignore_index=True)
+    summary = summary[_column_order(summary.columns, axes)]
     history = pd.concat([_with_axes(g.result.history, g.axes) for g in groups], ignore_index=True)
     agg = aggregate(summary, axes)
     source = f"{cfg.sweep.cv}-fold cross-validation on the training part" if cv is not None else "validation split"

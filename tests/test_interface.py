@@ -130,7 +130,7 @@ def test_extra_axes_train_the_full_product(tmp_path):
     assert set(summary["model.hidden"]) == {"[4]", "[8, 8]"} and set(summary["data.n_train"]) == {20, 40}
     assert summary.groupby(["model.hidden", "data.n_train"]).size().eq(4).all()
     cols = list(summary.columns)  # one order for every cell: the 3-layer cells' norm_W3 sits with the others
-    assert cols.index("norm_W3") == cols.index("norm_W2") + 1 == cols.index("weight_norm") + 2
+    assert cols.index("norm_W3") == cols.index("norm_W2") + 1 == cols.index("weight_norm") + 3
     assert summary.loc[summary["model.hidden"] == "[4]", "norm_W3"].isna().all()
     agg = pd.read_csv(out / "aggregate.csv")
     assert len(agg) == 8 and {"model.hidden", "data.n_train"} <= set(agg.columns)

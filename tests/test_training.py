@@ -167,3 +167,29 @@ def test_memory_budget_splits_a_sweep_into_chunks_with_the_same_numbers():
     assert whole.chunk_size == 18
     for a, b in zip(whole.params.arrays(), chunked.params.arrays()):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+
+
+def test_one_sgd_step_matches_pytorch_weight_decay_2lambda():
+    """PyTorch SGD with weight_decay = 2λ on the weights (not the biases) takes l2cli's step at λ."""
+    torch = pytest.importorskip("torch")
+    split = split_dataset(load_builtin("wine"), test_size=0.5, seed=0)
+    lam, lr = 0.03, 0.1
+    params = init_params((13, 6, 3), [init_rng(0)], "he")
+    net = torch.nn.Sequential(torch.nn.Linear(13, 6), torch.nn.ReLU(), torch.nn.Linear(6, 3)).double()
+    with torch.no_grad():
+        for layer, W, b in zip((net[0], net[2]), params.W, params.b):
+            layer.weight.copy_(torch.from_numpy(W[0].T.copy()))
+            layer.bias.copy_(torch.from_numpy(b[0].copy()))
+    opt = torch.optim.SGD([{"params": [net[0].weight, net[2].weight], "weight_decay": 2 * lam},
+                           {"params": [net[0].bias, net[2].bias], "weight_decay": 0.0}], lr=lr)
+    X = torch.from_numpy(split.X_train)
+    y = torch.from_numpy(np.searchsorted(split.classes, split.y_train))
+    opt.zero_grad()
+    torch.nn.functional.cross_entropy(net(X), y).backward()
+    opt.step()
+    data = Arrays(split.X_train, split.Y_train, split.X_test, split.Y_test)
+    train(params, np.array([lam]), [0], data, Spec("relu", "cross_entropy"),
+          Schedule(optimizer="gd", lr=lr, epochs=1, history_every=0))
+    for layer, W, b in zip((net[0], net[2]), params.W, params.b):
+        np.testing.assert_allclose(W[0], layer.weight.detach().numpy().T, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(b[0], layer.bias.detach().numpy(), rtol=1e-12, atol=1e-14)

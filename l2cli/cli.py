@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import click
+import pandas as pd
 
 from . import __version__
 from .config import parse_int_list, resolve
@@ -203,8 +204,6 @@ def best(run):
 @format_options
 def runs(directory, fmt, tablefmt):
     """List the runs in DIRECTORY (default: runs/) from their manifests."""
-    import pandas as pd
-
     rows = []
     for r in list_runs(directory):
         cfg, sel = r.manifest.get("config", {}), r.selection

@@ -216,9 +216,8 @@ def _run_parallel(exp, chunks, workers, threads, progress):
                 results[k] = future.result()
                 if progress:
                     progress(len(chunks[k]) * exp.schedule.epochs)
-        except BaseException:
-            for future in futures:
-                future.cancel()
+        except BaseException:  # an interrupt or a failed chunk: drop the queued chunks at once
+            pool.shutdown(wait=False, cancel_futures=True)
             raise
     return results
 

@@ -36,6 +36,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from l2cli.config import resolve  # noqa: E402
 from l2cli.conventions import sklearn_alpha  # noqa: E402
+from l2cli.network import training_flops_per_row  # noqa: E402
 from l2cli.sweep import prepare, run_sweep  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results"
@@ -68,11 +69,8 @@ def workloads(quick: bool) -> list[Workload]:
 
 
 def flops_per_model(layer_sizes, n_train, epochs) -> float:
-    """Forward 2·Σ n_in·n_out per row, backward ∂W the same again, ∂A for every layer but the first."""
-    pairs = list(zip(layer_sizes, layer_sizes[1:]))
-    fwd = sum(2 * a * b for a, b in pairs)
-    dA = sum(2 * a * b for a, b in pairs[1:])
-    return (2 * fwd + dA) * n_train * epochs
+    """FLOPs of the matrix products of training one model (see l2cli.network.training_flops_per_row)."""
+    return training_flops_per_row(layer_sizes) * n_train * epochs
 
 
 def gemm_peak(dtype, n=2048, reps=5) -> float:

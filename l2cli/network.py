@@ -59,6 +59,13 @@ class Params:
         )
 
 
+def training_flops_per_row(layer_sizes: tuple[int, ...]) -> int:
+    """FLOPs of the matrix products of one training row: forward Σ 2·n_{l-1}·n_l,
+    ∂W the same again, ∂A for every layer but the first."""
+    pairs = list(zip(layer_sizes, layer_sizes[1:]))
+    return 4 * sum(a * b for a, b in pairs) + 2 * sum(a * b for a, b in pairs[1:])
+
+
 def init_params(
     layer_sizes: tuple[int, ...],
     rngs: list[np.random.Generator],

@@ -22,7 +22,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from .activations import DEFAULT_INIT
 from .config import Config
 from .data import Split, load_builtin, load_csv, split_dataset
-from .network import Params, init_params, predict
+from .network import Params, init_params, predict, training_flops_per_row
 from .objective import Spec, data_loss, layer_sq_norms, penalty
 from .train import Arrays, Schedule, init_rng, train
 
@@ -144,9 +144,7 @@ def estimated_seconds(exp: Experiment, n_models: int) -> float:
     s = exp.schedule
     batch = n if s.optimizer == "gd" or s.batch_size <= 0 else min(s.batch_size, n)
     steps = s.epochs * -(-n // batch)
-    pairs = list(zip(exp.layer_sizes, exp.layer_sizes[1:]))
-    flops_per_row = 4 * sum(a * b for a, b in pairs) + 2 * sum(a * b for a, b in pairs[1:])
-    return steps * 40e-6 + s.epochs * n * flops_per_row * n_models / 30e9
+    return steps * 40e-6 + s.epochs * n * training_flops_per_row(exp.layer_sizes) * n_models / 30e9
 
 
 def train_points(exp: Experiment, points: list[Point], on_epoch: Callable[[int], None] | None = None):

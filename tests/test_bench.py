@@ -1,0 +1,22 @@
+"""The benchmark script still runs (a smoke run with few epochs; its numbers mean nothing)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_bench_quick_run_writes_its_tables():
+    proc = subprocess.run([sys.executable, "bench/run.py", "--quick", "--skip-scaling"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    speed = pd.read_csv(ROOT / "bench/results/speed-quick.csv")
+    assert set(speed["workload"]) == {"W1", "W2"} and set(speed["dtype"]) == {"float64", "float32"}
+    assert (speed["speedup_vs_sklearn"] > 0).all() and (speed["fraction_of_peak"] > 0).all()
+    accuracy = pd.read_csv(ROOT / "bench/results/accuracy-quick.csv")
+    assert len(accuracy) == 2 * 16

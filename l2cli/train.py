@@ -110,15 +110,16 @@ def train_stack(
     records: list[tuple[int, np.ndarray, dict[str, np.ndarray]]] = []
     workspaces: dict[tuple[int, int], Workspace] = {}  # by (models, batch rows)
 
-    def measure(epoch: int) -> dict[str, np.ndarray]:
+    def measure() -> dict[str, np.ndarray]:
         p = params
-        omega = penalty(p, spec.penalize_bias)
+        weights_sq = penalty(p, False)
+        omega = penalty(p, True) if spec.penalize_bias else weights_sq
         stats = {
             "train_loss": data_loss(p, data.X_train, data.Y_train, spec),
             "test_loss": _loss_or_nan(p, data.X_test, data.Y_test, spec, len(active)),
             "val_loss": _loss_or_nan(p, data.X_val, data.Y_val, spec, len(active)),
             "penalty": omega,
-            "weight_norm": np.sqrt(penalty(p, False)),
+            "weight_norm": np.sqrt(weights_sq),
         }
         stats["objective"] = stats["train_loss"] + lam * omega
         return stats
@@ -126,7 +127,7 @@ def train_stack(
     def record(epoch: int, stats: dict[str, np.ndarray]) -> None:
         records.append((epoch, active.copy(), stats))
 
-    stats = measure(0)
+    stats = measure()
     record(0, stats)
     previous_J[:] = stats["objective"]
     for epoch in range(1, schedule.epochs + 1):
@@ -155,17 +156,13 @@ def train_stack(
         last = epoch == schedule.epochs
         every = schedule.history_every
         want_stats = last or schedule.tol > 0 or use_val or (every > 0 and epoch % every == 0)
-        omega = penalty(params, spec.penalize_bias)
-        stopping = ~np.isfinite(omega)
+        stats = measure() if want_stats else None
+        # diverged: Ω (every epoch) or J (when measured) is no longer finite
+        stopping = ~np.isfinite(penalty(params, spec.penalize_bias) if stats is None else stats["objective"])
         for i in np.flatnonzero(stopping):
             status[active[i]] = "diverged"
-        if want_stats:
-            stats = measure(epoch)
+        if stats is not None:
             J = stats["objective"]
-            bad = ~np.isfinite(J)
-            for i in np.flatnonzero(bad & ~stopping):
-                status[active[i]] = "diverged"
-            stopping |= bad
             if last or (every > 0 and epoch % every == 0) or stopping.any():
                 record(epoch, stats)
             if schedule.tol > 0:

@@ -13,7 +13,7 @@ import click
 import pandas as pd
 
 from . import __version__
-from .config import parse_int_list, resolve
+from .config import Config, parse_int_list, resolve
 from .data import describe_builtins
 from .errors import InputError
 from .formats import FORMATS, render
@@ -262,8 +262,9 @@ def gradcheck(rows, lam, threshold, fmt, tablefmt, **options):
 @cli.command()
 @format_options
 def datasets(fmt, tablefmt):
-    """List the built-in datasets with their task, rows and features."""
-    click.echo(render(describe_builtins(), fmt, tablefmt), nl=False)
+    """List the built-in datasets with their task, rows and features (synthetic ones as configured by default)."""
+    d = Config().data
+    click.echo(render(describe_builtins(d.n_samples, d.n_features, d.n_classes), fmt, tablefmt), nl=False)
 
 
 def main() -> None:

@@ -264,12 +264,17 @@ def cv_folds(split: Split, k: int, seed: int = 0, standardize: bool = True) -> l
     return folds
 
 
-def describe_builtins() -> pd.DataFrame:
-    """One row per built-in dataset: name, task, rows, features, classes, description (default options)."""
+def describe_builtins(n_samples: int = 200, n_features: int = 20, n_classes: int = 2) -> pd.DataFrame:
+    """One row per built-in dataset: name, task, rows, features, classes, description.
+
+    The synthetic datasets are described as generated with the given options.
+    """
     rows = []
     for name, info in BUILTINS.items():
-        ds = load_builtin(name)
-        classes = len(np.unique(ds.y)) if info.task == "classification" else None
+        ds = load_builtin(name, n_samples=n_samples, n_features=n_features, n_classes=n_classes)
         rows.append({"name": name, "task": info.task, "rows": ds.X.shape[0], "features": ds.X.shape[1],
-                     "classes": classes, "description": info.description})
-    return pd.DataFrame(rows).astype({"classes": "Int64"})
+                     "classes": len(np.unique(ds.y)) if info.task == "classification" else None,
+                     "description": info.description})
+    frame = pd.DataFrame(rows)
+    frame["classes"] = pd.Series([r["classes"] for r in rows], dtype=object)  # None for regression
+    return frame

@@ -106,11 +106,18 @@ def _cv_means(summary: pd.DataFrame, cv: pd.DataFrame) -> pd.DataFrame:
     return merged[list(summary.columns) + val_cols]
 
 
+def _equivalents(exp: Experiment) -> list[dict]:
+    """Each λ of the sweep in other libraries' terms, for this experiment's data and batches."""
+    t = exp.config.train
+    batch = 0 if t.optimizer == "gd" else t.batch_size
+    n = int(exp.split.X_train.shape[0])
+    return [equivalents(lam, exp.split.task, exp.spec.reduction, n, batch) for lam in exp.config.sweep.lambdas]
+
+
 def manifest(cfg: Config, groups: list[Group], argv: list[str], started: str, seconds: float,
              summary: pd.DataFrame) -> dict:
     exp, first = groups[0].experiment, groups[0].result
     s = exp.split
-    B = 0 if cfg.train.optimizer == "gd" else cfg.train.batch_size
     return {
         "l2cli_manifest": 1,
         "command": argv,
@@ -134,9 +141,9 @@ def manifest(cfg: Config, groups: list[Group], argv: list[str], started: str, se
         "network": {"layer_sizes": list(exp.layer_sizes), "init": exp.init, "loss": exp.spec.loss},
         "groups": [{"axes": g.axes, "layer_sizes": list(g.experiment.layer_sizes),
                     "n_train": int(g.experiment.split.X_train.shape[0]),
-                    "fingerprint_sha256": g.experiment.split.fingerprint()} for g in groups],
-        "lambda_equivalents": [equivalents(lam, s.task, exp.spec.reduction, int(s.X_train.shape[0]), B)
-                               for lam in cfg.sweep.lambdas],
+                    "fingerprint_sha256": g.experiment.split.fingerprint(),
+                    "lambda_equivalents": _equivalents(g.experiment)} for g in groups],
+        "lambda_equivalents": _equivalents(exp),
         "compute": {"engine": cfg.sweep.engine, "chunk_size": first.chunk_size, "workers": first.workers,
                     "blas_threads_per_worker": first.threads, "blas": blas_info(), "dtype": cfg.train.dtype},
         "models": int(len(summary)),

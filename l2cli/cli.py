@@ -14,9 +14,11 @@ import pandas as pd
 
 from . import __version__
 from .config import Config, parse_int_list, resolve
-from .data import describe_builtins
+from .activations import ACTIVATIONS
+from .data import TASKS, describe_builtins
 from .errors import InputError
 from .formats import FORMATS, render
+from .optim import OPTIMIZERS
 from .results import list_runs, read_run
 from .runner import run_experiment, total_model_epochs
 
@@ -93,13 +95,13 @@ def experiment_options(f):
         click.option("--dataset", help="Built-in dataset (see 'l2cli datasets')."),
         click.option("--data", "data_path", type=click.Path(dir_okay=False), help="CSV file to use instead."),
         click.option("--target", help="Target column of the CSV file."),
-        click.option("--task", type=click.Choice(["auto", "classification", "regression"]),
+        click.option("--task", type=click.Choice(["auto", *TASKS]),
                      help="Override the inferred task."),
         click.option("--lambdas", help=LAMBDAS_HELP),
         click.option("--seeds", help="Model seeds, e.g. '0,1,2'."),
         click.option("--hidden", help="Hidden widths, e.g. '64,64'; '' for none (linear/logistic model)."),
-        click.option("--activation", type=click.Choice(["relu", "tanh", "sigmoid", "identity"])),
-        click.option("--optimizer", type=click.Choice(["gd", "sgd", "momentum", "adam"])),
+        click.option("--activation", type=click.Choice(list(ACTIVATIONS))),
+        click.option("--optimizer", type=click.Choice(OPTIMIZERS)),
         click.option("--lr", type=float, help="Learning rate."),
         click.option("--epochs", type=int, help="Maximum epochs."),
         click.option("--batch-size", type=int, help="Mini-batch size; 0 for full batch."),

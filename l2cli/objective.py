@@ -99,8 +99,16 @@ def objective_grad(
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """(∂J/∂W_l, ∂J/∂b_l) = ∂L_data/∂θ + λ·∂Ω/∂θ, with the shapes of W_l and b_l."""
     dW, db = data_grad(params, X, Y, spec, n_total)
-    pW, pb = penalty_grad(params, spec.penalize_bias)
-    lam = np.asarray(lam, dtype=dW[0].dtype)
-    dW = [g + lam[:, None, None] * p for g, p in zip(dW, pW)]
-    db = [g + lam[:, None] * p for g, p in zip(db, pb)] if spec.penalize_bias else db
+    add_penalty_grad(params, dW, db, lam, spec.penalize_bias)
     return dW, db
+
+
+def add_penalty_grad(params: Params, dW: list[np.ndarray], db: list[np.ndarray], lam: np.ndarray,
+                     penalize_bias: bool = False) -> None:
+    """Turn ∂L_data/∂θ into ∂J/∂θ in place: dW_l += 2λ·W_l (and db_l += 2λ·b_l when biases are penalized)."""
+    two_lam = 2 * np.asarray(lam, dtype=dW[0].dtype)
+    for g, W in zip(dW, params.W):
+        g += two_lam[:, None, None] * W
+    if penalize_bias:
+        for g, b in zip(db, params.b):
+            g += two_lam[:, None] * b

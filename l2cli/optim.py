@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .network import Params
+from .objective import add_penalty_grad
+
 OPTIMIZERS = ("gd", "sgd", "momentum", "adam")
 
 
@@ -29,33 +32,29 @@ class Optimizer:
         self.lam = np.asarray(lam)
         self.penalize_bias = penalize_bias
         self.state: list[list[np.ndarray]] = []
-        self._shrink: list[np.ndarray | None] | None = None  # (1 - 2ηλ) per model, shaped per θ
+        self._shrink: tuple[np.ndarray, np.ndarray | None] | None = None  # (1 - 2ηλ) for W and b
 
-    def _per_model(self, values: np.ndarray, theta: np.ndarray) -> np.ndarray:
-        """(M,) values shaped to broadcast against θ of shape (M, ...)."""
-        return values.reshape((-1,) + (1,) * (theta.ndim - 1)).astype(theta.dtype, copy=False)
+    def objective_grads(self, params: Params, dW: list[np.ndarray],
+                        db: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """(θ, g = ∂J/∂θ) as flat lists, weights first; g overwrites the data gradients."""
+        add_penalty_grad(params, dW, db, self.lam, self.penalize_bias)
+        return params.arrays(), dW + db
 
-    def _penalized(self, k: int, thetas: list[np.ndarray]) -> bool:
-        """Weights (the first half of θ) always, biases only when asked."""
-        return k < len(thetas) // 2 or self.penalize_bias
-
-    def objective_grads(self, thetas: list[np.ndarray], data_grads: list[np.ndarray]) -> list[np.ndarray]:
-        """g = ∂L_data/∂θ + 2λθ, in place of the data gradients."""
-        for k, (theta, g) in enumerate(zip(thetas, data_grads)):
-            if self._penalized(k, thetas):
-                g += self._per_model(2 * self.lam, theta) * theta
-        return data_grads
-
-    def step(self, thetas: list[np.ndarray], data_grads: list[np.ndarray]) -> None:
+    def step(self, params: Params, dW: list[np.ndarray], db: list[np.ndarray]) -> None:
         """Update every θ in place from its data gradient."""
         if self._shrink is None:
-            self._shrink = [self._per_model(1 - 2 * self.lr * self.lam, t) if self._penalized(k, thetas) else None
-                            for k, t in enumerate(thetas)]
-        for theta, g, shrink in zip(thetas, data_grads, self._shrink):
-            if shrink is not None:
-                theta *= shrink
+            shrink = (1 - 2 * self.lr * self.lam).astype(params.W[0].dtype, copy=False)
+            self._shrink = (shrink[:, None, None], shrink[:, None] if self.penalize_bias else None)
+        shrink_W, shrink_b = self._shrink
+        for W, g in zip(params.W, dW):
+            W *= shrink_W
             g *= self.lr
-            theta -= g
+            W -= g
+        for b, g in zip(params.b, db):
+            if shrink_b is not None:
+                b *= shrink_b
+            g *= self.lr
+            b -= g
 
     def keep(self, models: np.ndarray) -> None:
         """Drop λ and the state of every model not listed in ``models``."""
@@ -69,8 +68,8 @@ class Momentum(Optimizer):
         super().__init__(lr, lam, penalize_bias)
         self.momentum = momentum
 
-    def step(self, thetas, data_grads):
-        grads = self.objective_grads(thetas, data_grads)
+    def step(self, params, dW, db):
+        thetas, grads = self.objective_grads(params, dW, db)
         if not self.state:
             self.state = [[np.zeros_like(t) for t in thetas]]
         for theta, g, v in zip(thetas, grads, self.state[0]):
@@ -86,8 +85,8 @@ class Adam(Optimizer):
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.t = 0
 
-    def step(self, thetas, data_grads):
-        grads = self.objective_grads(thetas, data_grads)
+    def step(self, params, dW, db):
+        thetas, grads = self.objective_grads(params, dW, db)
         if not self.state:
             self.state = [[np.zeros_like(t) for t in thetas], [np.zeros_like(t) for t in thetas]]
         self.t += 1

@@ -148,7 +148,7 @@ def train_stack(
             if ws is None:
                 ws = workspaces[len(active), rows] = Workspace.create(params.layer_sizes, len(active), rows, dtype)
             dW, db = data_grad(params, Xb, Yb, spec, n, ws)
-            optimizer.step(params.arrays(), dW + db)
+            optimizer.step(params, dW, db)
         epochs[active] = epoch
         if on_epoch is not None:
             on_epoch(len(active))

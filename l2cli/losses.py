@@ -23,10 +23,26 @@ def log_softmax(Z: np.ndarray) -> np.ndarray:
 
 
 def softmax(Z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """Row-wise softmax over the last axis, computed stably; ``out=Z`` works in place."""
-    E = np.subtract(Z, Z.max(axis=-1, keepdims=True), out=out)
-    np.exp(E, out=E)
-    E /= E.sum(axis=-1, keepdims=True)
+    """Row-wise softmax over the last axis, computed stably; ``out`` must not overlap Z.
+
+    softmax is unchanged by subtracting any c_i from row i; c_i is the row mean
+    (a matrix-vector product, much cheaper than a max over a short axis), and the
+    row sums are products too. Every row sum is ≥ 1 (its largest term is
+    exp(max - mean) ≥ 1), so it cannot underflow; if it overflows (a row spread
+    wider than log(largest float) ≈ 709 in float64, 88 in float32), the row
+    max is used instead. NaN in Z stays NaN.
+    """
+    ones = np.ones(Z.shape[-1], Z.dtype)
+    shift = np.matmul(Z, ones / Z.shape[-1])
+    E = np.subtract(Z, shift[..., None], out=out)
+    with np.errstate(over="ignore"):  # an overflow is caught below, not an error
+        np.exp(E, out=E)
+    total = np.matmul(E, ones, out=shift)
+    if np.isinf(total).any():
+        np.subtract(Z, Z.max(axis=-1, keepdims=True), out=E)
+        np.exp(E, out=E)
+        total = np.matmul(E, ones, out=total)
+    E /= total[..., None]
     return E
 
 
@@ -39,7 +55,7 @@ def loss_sum(Z: np.ndarray, Y: np.ndarray, kind: str) -> np.ndarray:
 
 
 def loss_grad(Z: np.ndarray, Y: np.ndarray, kind: str, out: np.ndarray | None = None) -> np.ndarray:
-    """∂(Σ_i ℓ_i)/∂Z, shape of Z; written into ``out`` when given (``out=Z`` overwrites the logits)."""
+    """∂(Σ_i ℓ_i)/∂Z, shape of Z; written into ``out`` when given (``out`` must not overlap Z)."""
     if kind == "cross_entropy":
         P = softmax(Z, out)
         P -= Y

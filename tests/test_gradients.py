@@ -115,3 +115,26 @@ def test_minibatch_sum_reduction_is_an_unbiased_estimate(rng):
     halves = [objective_grad(params, X[i:i + 4], Y[i:i + 4], lam, spec, n_total=8)[0] for i in (0, 4)]
     for l in range(len(full)):
         np.testing.assert_allclose((halves[0][l] + halves[1][l]) / 2, full[l], rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_softmax_matches_scipy_also_when_a_row_would_overflow(dtype, rng):
+    from scipy.special import softmax as scipy_softmax
+
+    from l2cli.losses import softmax
+
+    Z = rng.standard_normal((2, 5, 4)).astype(dtype) * 3
+    Z[0, 1] = [1000.0, -1000.0, 0.0, 5.0]  # spread beyond exp's range: the row-mean shift overflows
+    P = softmax(Z, np.empty_like(Z))
+    assert P.dtype == dtype and np.all(np.isfinite(P))
+    tol = 1e-15 if dtype == np.float64 else 1e-6
+    np.testing.assert_allclose(P, scipy_softmax(Z.astype(np.float64), axis=-1), rtol=10 * tol, atol=tol)
+
+
+def test_softmax_keeps_nan(rng):
+    from l2cli.losses import softmax
+
+    Z = rng.standard_normal((1, 3, 2))
+    Z[0, 2, 0] = np.nan
+    P = softmax(Z)
+    assert np.isnan(P[0, 2]).all() and np.isfinite(P[0, :2]).all()

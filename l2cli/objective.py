@@ -75,8 +75,9 @@ def data_grad(
     spec: Spec,
     n_total: int | None = None,
     ws: Workspace | None = None,
+    scale: float = 1.0,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """(∂L_data/∂W_l, ∂L_data/∂b_l) for l = 1..L, estimated on the batch (X, Y).
+    """(∂L_data/∂W_l, ∂L_data/∂b_l) for l = 1..L, estimated on the batch (X, Y), times ``scale``.
 
     X is (n, n_0) or (M, n, n_0); Y is (n, K) or (M, n, K). ``n_total`` is the
     number of rows the data term is defined on (default: the batch itself).
@@ -85,7 +86,7 @@ def data_grad(
     A = forward(params, X, spec.activation, ws)
     n_batch = X.shape[-2]
     dZ = loss_grad(A[-1], Y, spec.loss, out=None if ws is None else ws.dZ[-1])
-    dZ *= data_scale(spec.reduction, n_batch, n_total or n_batch)
+    dZ *= scale * data_scale(spec.reduction, n_batch, n_total or n_batch)
     return backward(params, A, dZ, spec.activation, ws)
 
 

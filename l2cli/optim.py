@@ -2,7 +2,8 @@
 
 Each parameter array θ has a leading model axis; so does every piece of state
 and the penalty strength λ. The optimizer receives the data gradient
-∂L_data/∂θ and adds the penalty's 2λθ itself, so g = ∂J/∂θ below:
+∂L_data/∂θ, multiplied by its ``grad_scale``, and adds the penalty's 2λθ
+itself, so g = ∂J/∂θ below:
 
     gd, sgd:   θ ← θ - η g  =  (1 - 2ηλ) θ - η ∂L_data/∂θ   (L2 is weight decay here)
     momentum:  v ← μ v - η g;  θ ← θ + v
@@ -10,7 +11,9 @@ and the penalty strength λ. The optimizer receives the data gradient
                θ ← θ - η m̂ / (√v̂ + ε),  m̂ = m / (1-β₁ᵗ),  v̂ = v / (1-β₂ᵗ)
 
 ``gd`` and ``sgd`` share the update; they differ in the batch (full data or a
-mini-batch), which the training loop chooses. Biases are penalized only when
+mini-batch), which the training loop chooses. Their ``grad_scale`` is η: the
+backward pass then yields η ∂L_data/∂θ directly (one multiplication of ∂L/∂Z_L
+instead of one per parameter array). Biases are penalized only when
 ``penalize_bias`` is set.
 """
 
@@ -27,6 +30,11 @@ OPTIMIZERS = ("gd", "sgd", "momentum", "adam")
 class Optimizer:
     """Plain gradient descent on J: θ ← (1 - 2ηλ) θ - η ∂L_data/∂θ."""
 
+    @property
+    def grad_scale(self) -> float:
+        """The factor c of the data gradients that step() receives: c ∂L_data/∂θ."""
+        return self.lr
+
     def __init__(self, lr: float, lam: np.ndarray, penalize_bias: bool = False):
         self.lr = lr
         self.lam = np.asarray(lam)
@@ -41,19 +49,17 @@ class Optimizer:
         return params.arrays(), dW + db
 
     def step(self, params: Params, dW: list[np.ndarray], db: list[np.ndarray]) -> None:
-        """Update every θ in place from its data gradient."""
+        """Update every θ in place from η ∂L_data/∂θ (dW, db)."""
         if self._shrink is None:
             shrink = (1 - 2 * self.lr * self.lam).astype(params.W[0].dtype, copy=False)
             self._shrink = (shrink[:, None, None], shrink[:, None] if self.penalize_bias else None)
         shrink_W, shrink_b = self._shrink
         for W, g in zip(params.W, dW):
             W *= shrink_W
-            g *= self.lr
             W -= g
         for b, g in zip(params.b, db):
             if shrink_b is not None:
                 b *= shrink_b
-            g *= self.lr
             b -= g
 
     def keep(self, models: np.ndarray) -> None:
@@ -64,6 +70,8 @@ class Optimizer:
 
 
 class Momentum(Optimizer):
+    grad_scale = 1.0
+
     def __init__(self, lr, lam, penalize_bias=False, momentum: float = 0.9):
         super().__init__(lr, lam, penalize_bias)
         self.momentum = momentum
@@ -80,6 +88,8 @@ class Momentum(Optimizer):
 
 
 class Adam(Optimizer):
+    grad_scale = 1.0
+
     def __init__(self, lr, lam, penalize_bias=False, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
         super().__init__(lr, lam, penalize_bias)
         self.beta1, self.beta2, self.eps = beta1, beta2, eps

@@ -147,7 +147,7 @@ def train_stack(
             ws = workspaces.get((len(active), rows))
             if ws is None:
                 ws = workspaces[len(active), rows] = Workspace.create(params.layer_sizes, len(active), rows, dtype)
-            dW, db = data_grad(params, Xb, Yb, spec, n, ws)
+            dW, db = data_grad(params, Xb, Yb, spec, n, ws, optimizer.grad_scale)
             optimizer.step(params, dW, db)
         epochs[active] = epoch
         if on_epoch is not None:

@@ -16,15 +16,16 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score, r2_score
-from threadpoolctl import threadpool_info, threadpool_limits
+from sklearn.metrics import r2_score
+from threadpoolctl import ThreadpoolController
 
 from .activations import DEFAULT_INIT
 from .config import Config
 from .data import Split, load_builtin, load_csv, split_dataset
 from .network import Params, init_params, predict, training_flops_per_row
-from .objective import Spec, data_loss, layer_sq_norms, penalty
-from .train import Arrays, Schedule, init_rng, train
+from .losses import loss_sum
+from .objective import Spec, data_scale, layer_sq_norms, penalty
+from .train import Arrays, Schedule, TrainResult, init_rng, train
 
 
 @dataclass(frozen=True)
@@ -155,9 +156,20 @@ def train_points(exp: Experiment, points: list[Point], on_epoch: Callable[[int],
     return train(params, lam, [p.seed for p in points], exp.arrays, exp.spec, exp.schedule, on_epoch)
 
 
-def _train_chunk_in_worker(exp: Experiment, points: list[Point], threads: int):
-    with threadpool_limits(limits=threads, user_api="blas"):
-        return train_points(exp, points)
+@dataclass
+class ChunkResult:
+    """What training one chunk of points gives: the trained stack and its summary rows."""
+
+    trained: TrainResult
+    summary: pd.DataFrame
+
+
+def run_chunk(exp: Experiment, points: list[Point], threads: int,
+              on_epoch: Callable[[int], None] | None = None) -> ChunkResult:
+    """Train a chunk on ``threads`` BLAS threads and summarize it, in whichever process runs it."""
+    with blas_threads(threads):
+        r = train_points(exp, points, on_epoch)
+        return ChunkResult(r, summarize(exp, points, r.params, r.status, r.epochs))
 
 
 def run_sweep(exp: Experiment, points: list[Point] | None = None,
@@ -170,25 +182,22 @@ def run_sweep(exp: Experiment, points: list[Point] | None = None,
     points = plan(exp.config) if points is None else points
     size, workers, threads = layout(exp, len(points))
     chunks = [points[i:i + size] for i in range(0, len(points), size)]
-    epochs = exp.schedule.epochs
-    if workers > 1 and len(chunks) > 1:
-        trained = _run_parallel(exp, chunks, min(workers, len(chunks)), threads, progress)
-    else:
-        workers = 1
-        trained = []
-        counter = _Counter(progress)
-        with threadpool_limits(limits=threads, user_api="blas"):
-            for chunk in chunks:
-                counter.done = 0
-                trained.append(train_points(exp, chunk, counter if progress else None))
-                if progress:  # models that stopped early count as done
-                    progress(len(chunk) * epochs - counter.done)
-    params = Params.concat([r.params for r in trained])
-    status = [s for r in trained for s in r.status]
-    stopped = np.concatenate([r.epochs for r in trained])
-    history = pd.concat([_history_frame(c, r.history) for c, r in zip(chunks, trained)], ignore_index=True)
-    summary = summarize(exp, points, params, status, stopped)
+    workers = min(workers, len(chunks))
+    results = _run_parallel(exp, chunks, workers, threads, progress) if workers > 1 else \
+        [_run_here(exp, chunk, threads, progress) for chunk in chunks]
+    params = Params.concat([r.trained.params for r in results])
+    history = pd.concat([_history_frame(c, r.trained.history) for c, r in zip(chunks, results)], ignore_index=True)
+    summary = pd.concat([r.summary for r in results], ignore_index=True)
     return SweepResult(points, params, summary, history, threads, size, workers)
+
+
+def _run_here(exp, chunk, threads, progress) -> ChunkResult:
+    """Run a chunk in this process, reporting progress per epoch; models that stop early count as done."""
+    counter = _Counter(progress) if progress else None
+    result = run_chunk(exp, chunk, threads, counter)
+    if progress:
+        progress(len(chunk) * exp.schedule.epochs - counter.done)
+    return result
 
 
 class _Counter:
@@ -202,13 +211,28 @@ class _Counter:
         self.progress(n)
 
 
-def _run_parallel(exp, chunks, workers, threads, progress):
-    """Train chunks in forked worker processes; results come back in chunk order."""
+def _run_parallel(exp, chunks, workers, threads, progress) -> list[ChunkResult]:
+    """Train chunks on ``workers`` processes: this one and workers - 1 forked ones.
+
+    This process takes the first chunk and then any chunk no worker has started,
+    so it never waits idle while there is work; a forked worker's first steps
+    are slower (its memory is new to it), so keeping one stack here saves that
+    start-up as well. Results come back in chunk order.
+    """
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
-    results = [None] * len(chunks)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(_train_chunk_in_worker, exp, chunk, threads): k for k, chunk in enumerate(chunks)}
+    results: list[ChunkResult | None] = [None] * len(chunks)
+    _threadpools()  # built before the fork, so the workers inherit it
+    with ProcessPoolExecutor(max_workers=workers - 1, mp_context=context) as pool:
+        futures = {pool.submit(run_chunk, exp, chunk, threads): k for k, chunk in enumerate(chunks) if k > 0}
         try:
+            mine = [0]
+            while mine:
+                k = mine.pop()
+                results[k] = _run_here(exp, chunks[k], threads, progress)
+                for future in reversed(list(futures)):  # take back the last chunk not yet started
+                    if future.cancel():
+                        mine.append(futures.pop(future))
+                        break
             for future in as_completed(futures):
                 k = futures[future]
                 results[k] = future.result()
@@ -217,7 +241,7 @@ def _run_parallel(exp, chunks, workers, threads, progress):
         except BaseException:  # an interrupt or a failed chunk: drop the queued chunks at once
             pool.shutdown(wait=False, cancel_futures=True)
             raise
-    return results
+    return results  # type: ignore[return-value]
 
 
 def _history_frame(chunk: list[Point], hist: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -231,56 +255,81 @@ def _history_frame(chunk: list[Point], hist: dict[str, np.ndarray]) -> pd.DataFr
 
 def summarize(exp: Experiment, points: list[Point], params: Params, status: list[str],
               epochs: np.ndarray) -> pd.DataFrame:
-    """One row per point: losses without the penalty, J, Ω, norms and scores."""
+    """One row per point: losses without the penalty, J, Ω, norms and scores.
+
+    Each part of the data (train, val, test) goes through the network once; its
+    loss and its score come from the same logits.
+    """
     s, spec = exp.split, exp.spec
     lam = np.array([p.lam for p in points])
-    with np.errstate(all="ignore"):
+    parts = {name: (X, Y, y) for name, X, Y, y in (("train", s.X_train, s.Y_train, s.y_train),
+                                                   ("test", s.X_test, s.Y_test, s.y_test),
+                                                   ("val", s.X_val, s.Y_val, s.y_val)) if X is not None}
+    with np.errstate(all="ignore"):  # a diverged model's numbers stay NaN/inf, without warnings
         sq = layer_sq_norms(params)
         omega = penalty(params, spec.penalize_bias)
-        train_loss = data_loss(params, s.X_train, s.Y_train, spec)
-        cols: dict[str, object] = {
-            "lambda": lam,
-            "seed": [p.seed for p in points],
-            "status": status,
-            "epochs": epochs,
-            "train_loss": train_loss,
-        }
-        if s.X_test is not None:
-            cols["test_loss"] = data_loss(params, s.X_test, s.Y_test, spec)
-        if s.X_val is not None:
-            cols["val_loss"] = data_loss(params, s.X_val, s.Y_val, spec)
-        cols["objective"] = train_loss + lam * omega
-        cols["penalty"] = omega
-        cols["weight_norm"] = np.sqrt(sq.sum(axis=1))
-        for l in range(sq.shape[1]):
-            cols[f"norm_W{l + 1}"] = np.sqrt(sq[:, l])
-        for part, X, y in (("train", s.X_train, s.y_train), ("val", s.X_val, s.y_val), ("test", s.X_test, s.y_test)):
-            if X is not None:
-                name, values = _scores(exp, params, X, y)
-                cols[f"{part}_{name}"] = values
+        losses, scores = {}, {}
+        for name, (X, Y, y) in parts.items():
+            Z = predict(params, X, spec.activation)
+            losses[name] = data_scale(spec.reduction, len(X), len(X)) * loss_sum(Z, Y, spec.loss)
+            scores[name] = _scores(exp, Z, y)
+        objective = losses["train"] + lam * omega
+        weight_norm, layer_norms = np.sqrt(sq.sum(axis=1)), np.sqrt(sq)
+    cols: dict[str, object] = {
+        "lambda": lam,
+        "seed": [p.seed for p in points],
+        "status": status,
+        "epochs": epochs,
+    }
+    cols.update({f"{name}_loss": losses[name] for name in ("train", "test", "val") if name in losses})
+    cols["objective"] = objective
+    cols["penalty"] = omega
+    cols["weight_norm"] = weight_norm
+    for l in range(sq.shape[1]):
+        cols[f"norm_W{l + 1}"] = layer_norms[:, l]
+    score = "accuracy" if s.task == "classification" else "r2"
+    cols.update({f"{name}_{score}": scores[name] for name in ("train", "val", "test") if name in scores})
     frame = pd.DataFrame(cols)
     float_cols = frame.select_dtypes("number").columns.difference(["seed", "epochs"])
     frame[float_cols] = frame[float_cols].astype(np.float64)
     return frame
 
 
-def _scores(exp: Experiment, params: Params, X: np.ndarray, y: np.ndarray) -> tuple[str, np.ndarray]:
-    """Accuracy (classification) or R² on the original target scale (regression), per model."""
-    with np.errstate(all="ignore"):
-        Z = predict(params, X, exp.spec.activation)
+def _scores(exp: Experiment, Z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Accuracy (classification) or R² on the original target scale (regression) of the logits Z
+    (M, n, K) against the targets y (n,); NaN for a model whose outputs are not all finite."""
     s = exp.split
-    out = np.full(params.n_models, np.nan)
-    for m in range(params.n_models):
-        if not np.all(np.isfinite(Z[m])):
-            continue
-        if s.task == "classification":
-            out[m] = accuracy_score(y, s.classes[Z[m].argmax(axis=1)])
-        else:
-            out[m] = r2_score(y, Z[m][:, 0] * s.target_scale + s.target_mean)
-    return ("accuracy" if s.task == "classification" else "r2"), out
+    out = np.full(Z.shape[0], np.nan)
+    finite = np.isfinite(Z).all(axis=(1, 2))
+    if not finite.any():
+        return out
+    if s.task == "classification":
+        out[finite] = np.mean(s.classes[Z[finite].argmax(axis=2)] == y, axis=1)
+    else:
+        predicted = Z[finite, :, 0] * s.target_scale + s.target_mean  # (models, n)
+        out[finite] = r2_score(np.broadcast_to(y[:, None], predicted.T.shape), predicted.T,
+                               multioutput="raw_values")
+    return out
+
+
+_CONTROLLER: ThreadpoolController | None = None
+
+
+def _threadpools() -> ThreadpoolController:
+    """One threadpoolctl controller per process tree: building one scans the loaded libraries
+    (several ms), while a forked worker can use its parent's to set its thread count at once."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER
+
+
+def blas_threads(n: int):
+    """Context manager: the BLAS libraries use n threads inside it."""
+    return _threadpools().limit(limits=n, user_api="blas")
 
 
 def blas_info() -> list[dict]:
     """The BLAS libraries numpy uses, with their thread counts (threadpoolctl)."""
     return [{k: i.get(k) for k in ("internal_api", "version", "num_threads", "architecture")}
-            for i in threadpool_info() if i.get("user_api") == "blas"]
+            for i in _threadpools().info() if i.get("user_api") == "blas"]

@@ -62,12 +62,16 @@ def test_stacked_equals_one_at_a_time(optimizer):
 def test_chunks_and_worker_processes_do_not_change_the_numbers(flags):
     whole = run_sweep(prepare(small_config(**{"sweep.workers": 1})))
     assert whole.chunk_size == 18
-    chunked = run_sweep(prepare(small_config(**flags)))
+    done = []
+    exp = prepare(small_config(**flags))
+    chunked = run_sweep(exp, progress=done.append)
     assert chunked.chunk_size == flags.get("sweep.chunk_size", 9)
     assert chunked.workers == flags["sweep.workers"]
+    assert sum(done) == 18 * exp.schedule.epochs  # every model-epoch reported once, wherever it ran
     for a, b in zip(whole.params.arrays(), chunked.params.arrays()):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
     pd.testing.assert_frame_equal(whole.history, chunked.history, rtol=1e-10)
+    pd.testing.assert_frame_equal(whole.summary, chunked.summary, rtol=1e-10)
 
 
 def test_a_point_is_addressable_on_its_own():
@@ -193,3 +197,29 @@ def test_one_sgd_step_matches_pytorch_weight_decay_2lambda():
     for layer, W, b in zip((net[0], net[2]), params.W, params.b):
         np.testing.assert_allclose(W[0], layer.weight.detach().numpy().T, rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(b[0], layer.bias.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("dataset", ["moons", "diabetes"])
+def test_summary_scores_equal_sklearn_metrics_per_model(dataset):
+    from sklearn.metrics import accuracy_score, r2_score
+
+    from l2cli.network import predict
+    from l2cli.sweep import summarize
+
+    exp = prepare(small_config(**{"data.dataset": dataset, "data.n_samples": 200, "data.val_size": 0.2}))
+    result = run_sweep(exp)
+    params = result.params.copy()
+    params.W[0][3] = np.nan  # a diverged model scores NaN, the others are unaffected
+    summary = summarize(exp, result.points, params, ["completed"] * 18, np.zeros(18, int))
+    s = exp.split
+    for part, X, y in (("train", s.X_train, s.y_train), ("val", s.X_val, s.y_val), ("test", s.X_test, s.y_test)):
+        Z = predict(params, X, exp.spec.activation)
+        if s.task == "classification":
+            expected = [accuracy_score(y, s.classes[Z[m].argmax(1)]) for m in range(18) if m != 3]
+            got = summary[f"{part}_accuracy"]
+        else:
+            expected = [r2_score(y, Z[m][:, 0] * s.target_scale + s.target_mean) for m in range(18) if m != 3]
+            got = summary[f"{part}_r2"]
+        assert np.isnan(got[3])
+        np.testing.assert_allclose(np.delete(got.to_numpy(), 3), expected, rtol=1e-12)
+        assert got.nunique() > 2  # the models really differ

@@ -113,7 +113,7 @@ class Workspace:
     def create(layer_sizes: tuple[int, ...], M: int, n: int, dtype) -> "Workspace":
         pairs = list(zip(layer_sizes, layer_sizes[1:]))
         return Workspace(
-            Z=[np.empty((M, n, b), dtype) for _, b in pairs],
+            Z=activation_buffers(layer_sizes, M, n, dtype),
             dZ=[np.empty((M, n, b), dtype) for _, b in pairs],
             dW=[np.empty((M, a, b), dtype) for a, b in pairs],
             db=[np.empty((M, b), dtype) for _, b in pairs],
@@ -122,18 +122,19 @@ class Workspace:
         )
 
 
-def forward(params: Params, X: np.ndarray, activation: str, ws: Workspace | None = None) -> list[np.ndarray]:
+def forward(params: Params, X: np.ndarray, activation: str,
+            out: list[np.ndarray] | None = None) -> list[np.ndarray]:
     """Activations [A_0, A_1, ..., A_L] with A_0 = X and A_L the output logits Z_L.
 
     X is (n, n_0), shared by all models, or (M, n, n_0), one batch per model.
-    A_l for l ≥ 1 has shape (M, n, n_l). With a workspace the A_l are its
-    arrays, valid until its next use.
+    A_l for l ≥ 1 has shape (M, n, n_l); it is written into ``out[l-1]`` when
+    ``out`` is given (e.g. a Workspace's Z).
     """
     g, _ = ACTIVATIONS[activation]
     A = [X]
     L = len(params.W)
     for l, (W, b) in enumerate(zip(params.W, params.b), start=1):
-        Z = np.matmul(A[-1], W, out=None if ws is None else ws.Z[l - 1])
+        Z = np.matmul(A[-1], W, out=None if out is None else out[l - 1])
         Z += b[:, None, :]
         A.append(g(Z) if l < L else Z)
     return A
@@ -175,6 +176,37 @@ def _copy(dst: np.ndarray, src: np.ndarray) -> np.ndarray:
     return dst
 
 
-def predict(params: Params, X: np.ndarray, activation: str) -> np.ndarray:
-    """Output logits Z_L, shape (M, n, n_L)."""
-    return forward(params, X, activation)[-1]
+#: When a whole data set goes through the network, it goes in blocks of rows
+#: small enough that each activation buffer holds at most this many numbers.
+EVAL_BLOCK_ELEMENTS = 2**18
+
+
+def activation_buffers(layer_sizes: tuple[int, ...], M: int, rows: int, dtype) -> list[np.ndarray]:
+    """Arrays for A_1..A_L of M models on ``rows`` rows: shapes (M, rows, n_l)."""
+    return [np.empty((M, rows, h), dtype) for h in layer_sizes[1:]]
+
+
+def eval_rows(layer_sizes: tuple[int, ...], M: int, n: int) -> int:
+    """Rows per block for evaluating M models on n rows (see EVAL_BLOCK_ELEMENTS)."""
+    return max(1, min(n, EVAL_BLOCK_ELEMENTS // (M * max(layer_sizes[1:]))))
+
+
+def predict(params: Params, X: np.ndarray, activation: str, buffers: list[np.ndarray] | None = None) -> np.ndarray:
+    """Output logits Z_L, shape (M, n, n_L), for X (n, n_0) or (M, n, n_0).
+
+    The rows go through the network in blocks, through ``buffers`` (from
+    activation_buffers, any number of rows; made here if not given, see
+    eval_rows). A caller that evaluates again and again passes the same
+    buffers, so no new memory is touched after the first time.
+    """
+    M, n = params.n_models, X.shape[-2]
+    if buffers is None:
+        sizes = params.layer_sizes
+        buffers = activation_buffers(sizes, M, eval_rows(sizes, M, n), np.result_type(X, params.W[0]))
+    rows = buffers[0].shape[1]
+    Z = np.empty((M, n, buffers[-1].shape[2]), buffers[-1].dtype)
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        A = forward(params, X[..., start:stop, :], activation, [H[:, :stop - start] for H in buffers])
+        Z[:, start:stop] = A[-1]
+    return Z

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .losses import loss_grad, loss_sum
-from .network import Params, Workspace, backward, forward
+from .network import Params, Workspace, backward, forward, predict
 
 
 @dataclass(frozen=True)
@@ -57,9 +57,10 @@ def data_scale(reduction: str, n_batch: int, n_total: int) -> float:
     return 1.0 / n_batch if reduction == "mean" else n_total / n_batch
 
 
-def data_loss(params: Params, X: np.ndarray, Y: np.ndarray, spec: Spec) -> np.ndarray:
-    """L_data on the whole of (X, Y), per model, shape (M,)."""
-    Z = forward(params, X, spec.activation)[-1]
+def data_loss(params: Params, X: np.ndarray, Y: np.ndarray, spec: Spec,
+              buffers: list[np.ndarray] | None = None) -> np.ndarray:
+    """L_data on the whole of (X, Y), per model, shape (M,); ``buffers`` as for network.predict."""
+    Z = predict(params, X, spec.activation, buffers)
     return data_scale(spec.reduction, X.shape[-2], X.shape[-2]) * loss_sum(Z, Y, spec.loss)
 
 
@@ -83,7 +84,7 @@ def data_grad(
     number of rows the data term is defined on (default: the batch itself).
     ``ws`` holds preallocated arrays for this batch shape (see network.Workspace).
     """
-    A = forward(params, X, spec.activation, ws)
+    A = forward(params, X, spec.activation, None if ws is None else ws.Z)
     n_batch = X.shape[-2]
     dZ = loss_grad(A[-1], Y, spec.loss, out=None if ws is None else ws.dZ[-1])
     dZ *= scale * data_scale(spec.reduction, n_batch, n_total or n_batch)

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from .network import Params, Workspace
+from .network import Params, Workspace, activation_buffers, eval_rows
 from .objective import Spec, data_grad, data_loss, penalty
 from .optim import make_optimizer
 
@@ -110,14 +110,21 @@ def train_stack(
     records: list[tuple[int, np.ndarray, dict[str, np.ndarray]]] = []
     workspaces: dict[tuple[int, int], Workspace] = {}  # by (models, batch rows)
 
+    eval_buffers: dict[int, list[np.ndarray]] = {}  # by number of models, reused by every measurement
+
     def measure() -> dict[str, np.ndarray]:
         p = params
         weights_sq = penalty(p, False)
         omega = penalty(p, True) if spec.penalize_bias else weights_sq
+        buffers = eval_buffers.get(len(active))
+        if buffers is None:
+            rows = eval_rows(p.layer_sizes, len(active), max(len(X) for X in (data.X_train, data.X_test, data.X_val)
+                                                             if X is not None))
+            buffers = eval_buffers[len(active)] = activation_buffers(p.layer_sizes, len(active), rows, dtype)
         stats = {
-            "train_loss": data_loss(p, data.X_train, data.Y_train, spec),
-            "test_loss": _loss_or_nan(p, data.X_test, data.Y_test, spec, len(active)),
-            "val_loss": _loss_or_nan(p, data.X_val, data.Y_val, spec, len(active)),
+            "train_loss": data_loss(p, data.X_train, data.Y_train, spec, buffers),
+            "test_loss": _loss_or_nan(p, data.X_test, data.Y_test, spec, buffers),
+            "val_loss": _loss_or_nan(p, data.X_val, data.Y_val, spec, buffers),
             "penalty": omega,
             "weight_norm": np.sqrt(weights_sq),
         }
@@ -207,9 +214,9 @@ def train_stack(
     return TrainResult(final, epochs, status, _history(records))
 
 
-def _loss_or_nan(params, X, Y, spec, M) -> np.ndarray:
+def _loss_or_nan(params, X, Y, spec, buffers) -> np.ndarray:
     """L_data on (X, Y) per model, or NaN when that part of the data does not exist."""
-    return np.full(M, np.nan) if X is None else data_loss(params, X, Y, spec)
+    return np.full(params.n_models, np.nan) if X is None else data_loss(params, X, Y, spec, buffers)
 
 
 def shuffle_rng(seed: int) -> np.random.Generator:

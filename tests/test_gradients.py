@@ -138,3 +138,15 @@ def test_softmax_keeps_nan(rng):
     Z[0, 2, 0] = np.nan
     P = softmax(Z)
     assert np.isnan(P[0, 2]).all() and np.isfinite(P[0, :2]).all()
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_predict_in_blocks_equals_one_pass(shared, rng):
+    from l2cli.network import activation_buffers, predict
+
+    params = make_params((3, 6, 5, 2), seeds=(0, 1, 2))
+    X = rng.standard_normal((50, 3) if shared else (3, 50, 3))
+    whole = forward(params, X, "tanh")[-1]
+    blocked = predict(params, X, "tanh", activation_buffers(params.layer_sizes, 3, 7, X.dtype))  # last block: 1 row
+    np.testing.assert_allclose(blocked, whole, rtol=1e-14, atol=1e-15)
+    assert blocked.shape == (3, 50, 2)

@@ -164,12 +164,10 @@ class ChunkResult:
     summary: pd.DataFrame
 
 
-def run_chunk(exp: Experiment, points: list[Point], threads: int,
-              on_epoch: Callable[[int], None] | None = None) -> ChunkResult:
-    """Train a chunk on ``threads`` BLAS threads and summarize it, in whichever process runs it."""
-    with blas_threads(threads):
-        r = train_points(exp, points, on_epoch)
-        return ChunkResult(r, summarize(exp, points, r.params, r.status, r.epochs))
+def run_chunk(exp: Experiment, points: list[Point], on_epoch: Callable[[int], None] | None = None) -> ChunkResult:
+    """Train a chunk and summarize it, in whichever process runs it (on the BLAS threads set there)."""
+    r = train_points(exp, points, on_epoch)
+    return ChunkResult(r, summarize(exp, points, r.params, r.status, r.epochs))
 
 
 def run_sweep(exp: Experiment, points: list[Point] | None = None,
@@ -183,18 +181,22 @@ def run_sweep(exp: Experiment, points: list[Point] | None = None,
     size, workers, threads = layout(exp, len(points))
     chunks = [points[i:i + size] for i in range(0, len(points), size)]
     workers = min(workers, len(chunks))
-    results = _run_parallel(exp, chunks, workers, threads, progress) if workers > 1 else \
-        [_run_here(exp, chunk, threads, progress) for chunk in chunks]
+    # The thread count is set once, before any fork, and inherited by the workers. OpenBLAS stops its
+    # threads at a fork and starts them again when its thread count is next set, and a new thread
+    # spins for ~0.1 s of CPU: setting it in the workers would cost a core that long, in each of them.
+    with blas_threads(threads):
+        results = _run_parallel(exp, chunks, workers, progress) if workers > 1 else \
+            [_run_here(exp, chunk, progress) for chunk in chunks]
     params = Params.concat([r.trained.params for r in results])
     history = pd.concat([_history_frame(c, r.trained.history) for c, r in zip(chunks, results)], ignore_index=True)
     summary = pd.concat([r.summary for r in results], ignore_index=True)
     return SweepResult(points, params, summary, history, threads, size, workers)
 
 
-def _run_here(exp, chunk, threads, progress) -> ChunkResult:
+def _run_here(exp, chunk, progress) -> ChunkResult:
     """Run a chunk in this process, reporting progress per epoch; models that stop early count as done."""
     counter = _Counter(progress) if progress else None
-    result = run_chunk(exp, chunk, threads, counter)
+    result = run_chunk(exp, chunk, counter)
     if progress:
         progress(len(chunk) * exp.schedule.epochs - counter.done)
     return result
@@ -211,7 +213,7 @@ class _Counter:
         self.progress(n)
 
 
-def _run_parallel(exp, chunks, workers, threads, progress) -> list[ChunkResult]:
+def _run_parallel(exp, chunks, workers, progress) -> list[ChunkResult]:
     """Train chunks on ``workers`` processes: this one and workers - 1 forked ones.
 
     This process takes the first chunk and then any chunk no worker has started,
@@ -221,14 +223,13 @@ def _run_parallel(exp, chunks, workers, threads, progress) -> list[ChunkResult]:
     """
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
     results: list[ChunkResult | None] = [None] * len(chunks)
-    _threadpools()  # built before the fork, so the workers inherit it
     with ProcessPoolExecutor(max_workers=workers - 1, mp_context=context) as pool:
-        futures = {pool.submit(run_chunk, exp, chunk, threads): k for k, chunk in enumerate(chunks) if k > 0}
+        futures = {pool.submit(run_chunk, exp, chunk): k for k, chunk in enumerate(chunks) if k > 0}
         try:
             mine = [0]
             while mine:
                 k = mine.pop()
-                results[k] = _run_here(exp, chunks[k], threads, progress)
+                results[k] = _run_here(exp, chunks[k], progress)
                 for future in reversed(list(futures)):  # take back the last chunk not yet started
                     if future.cancel():
                         mine.append(futures.pop(future))
@@ -319,8 +320,7 @@ _CONTROLLER: ThreadpoolController | None = None
 
 
 def _threadpools() -> ThreadpoolController:
-    """One threadpoolctl controller per process tree: building one scans the loaded libraries
-    (several ms), while a forked worker can use its parent's to set its thread count at once."""
+    """This process's threadpoolctl controller, built once: building one scans the loaded libraries."""
     global _CONTROLLER
     if _CONTROLLER is None:
         _CONTROLLER = ThreadpoolController()

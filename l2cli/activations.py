@@ -16,12 +16,24 @@ models, n samples and h hidden units.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy.special import expit
 
 
 def relu(z: np.ndarray) -> np.ndarray:
-    return np.maximum(z, 0, out=z)
+    # against an array of zeros rather than the scalar 0: numpy's vectorized maximum loop
+    # takes two contiguous arrays, and runs about twice as fast as the scalar form here
+    return np.maximum(z, _zeros(z.shape, z.dtype), out=z)
+
+
+@functools.lru_cache(maxsize=16)
+def _zeros(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A read-only array of zeros, one per shape in use (the workspaces use a handful)."""
+    zeros = np.zeros(shape, dtype)
+    zeros.flags.writeable = False
+    return zeros
 
 
 def relu_chain(dA: np.ndarray, a: np.ndarray) -> np.ndarray:

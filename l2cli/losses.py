@@ -14,6 +14,8 @@ for classification).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 def log_softmax(Z: np.ndarray) -> np.ndarray:
@@ -25,25 +27,29 @@ def log_softmax(Z: np.ndarray) -> np.ndarray:
 def softmax(Z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Row-wise softmax over the last axis, computed stably; ``out`` must not overlap Z.
 
-    softmax is unchanged by subtracting any c_i from row i; c_i is the row mean
-    (a matrix-vector product, much cheaper than a max over a short axis), and the
-    row sums are products too. Every row sum is ≥ 1 (its largest term is
-    exp(max - mean) ≥ 1), so it cannot underflow; if it overflows (a row spread
-    wider than log(largest float) ≈ 709 in float64, 88 in float32), the row
-    max is used instead. NaN in Z stays NaN.
+    softmax is unchanged by subtracting any c_i from row i. Here c_i is the row
+    mean, a matrix-vector product (much cheaper than a max over a short axis),
+    and the row sums are products too. The sums cannot underflow (each holds
+    exp(max - mean) ≥ 1); when some Z - c_i is so large that a sum could
+    overflow (a row spread beyond ~700 in float64, ~85 in float32), or Z holds
+    NaN, the row max is used instead. NaN in Z stays NaN.
     """
-    ones = np.ones(Z.shape[-1], Z.dtype)
-    shift = np.matmul(Z, ones / Z.shape[-1])
-    E = np.subtract(Z, shift[..., None], out=out)
-    with np.errstate(over="ignore"):  # an overflow is caught below, not an error
-        np.exp(E, out=E)
-    total = np.matmul(E, ones, out=shift)
-    if np.isinf(total).any():
+    K = Z.shape[-1]
+    ones, bound = _row_constants(K, Z.dtype)
+    E = np.subtract(Z, np.matmul(Z, ones / K)[..., None], out=out)
+    if not E.max() <= bound:
         np.subtract(Z, Z.max(axis=-1, keepdims=True), out=E)
-        np.exp(E, out=E)
-        total = np.matmul(E, ones, out=total)
-    E /= total[..., None]
+    np.exp(E, out=E)
+    E /= np.matmul(E, ones)[..., None]
     return E
+
+
+@functools.lru_cache(maxsize=8)
+def _row_constants(K: int, dtype: np.dtype) -> tuple[np.ndarray, float]:
+    """A read-only vector of K ones, and the largest exponent whose exp summed K times stays finite."""
+    ones = np.ones(K, dtype)
+    ones.flags.writeable = False
+    return ones, float(np.log(np.finfo(dtype).max / K))
 
 
 def loss_sum(Z: np.ndarray, Y: np.ndarray, kind: str) -> np.ndarray:

@@ -58,8 +58,8 @@ class ModelConfig:
     activation: str = opt("relu", "str", "hidden activation", choices=tuple(ACTIVATIONS))
     init: str = opt("auto", "str", "weight initialisation: he, glorot, auto (he for relu)",
                     choices=("auto", "he", "glorot"))
-    loss: str = opt("auto", "str", "cross_entropy, squared, or auto (by task)",
-                    choices=("auto", "cross_entropy", "squared"))
+    loss: str = opt("auto", "str", "cross_entropy, squared, or auto (by task); logistic: one sigmoid output "
+                    "for two classes, as scikit-learn", choices=("auto", "cross_entropy", "logistic", "squared"))
     reduction: str = opt("mean", "str", "mean or sum of the per-sample losses", choices=("mean", "sum"))
     penalize_bias: bool = opt(False, "bool", "include the biases in Ω")
 

@@ -6,6 +6,7 @@ scikit-learn, the others are generated from a seed.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,8 +134,9 @@ class Split:
     """Standardized arrays of one seeded split, ready for training.
 
     X_* are (n, d) float arrays; Y_* are (n, K): one-hot rows for
-    classification (K = number of classes, 2 for binary), the standardized
-    target for regression (K = 1). ``y_*`` keep the raw labels / targets.
+    classification (K = number of classes, 2 for binary; one 0/1 column after
+    with_logistic_target), the standardized target for regression (K = 1).
+    ``y_*`` keep the raw labels / targets.
     """
 
     task: str
@@ -167,6 +169,15 @@ class Split:
                 h.update(str(a.shape).encode())
                 h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
         return h.hexdigest()
+
+    def with_logistic_target(self) -> "Split":
+        """The split with each Y_* as one 0/1 column (1 for the second class), for a one-output logistic model."""
+        if self.task != "classification" or len(self.classes) != 2:
+            what = "a regression target" if self.task != "classification" else f"{len(self.classes)} classes"
+            raise InputError(f"model.loss = logistic needs a two-class target, and this data has {what}")
+        column = lambda Y: None if Y is None else np.ascontiguousarray(Y[:, 1:])  # noqa: E731
+        return dataclasses.replace(self, Y_train=column(self.Y_train), Y_test=column(self.Y_test),
+                                   Y_val=column(self.Y_val))
 
     def astype(self, dtype) -> "Split":
         cast = lambda a: None if a is None else a.astype(dtype)  # noqa: E731

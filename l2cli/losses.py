@@ -1,15 +1,19 @@
 """Data losses ℓ(ŷ, y) on the output-layer pre-activations Z (logits).
 
-    cross_entropy:  ŷ = softmax(Z),  ℓ_i = -Σ_k y_ik log ŷ_ik,  ∂ℓ_i/∂Z_i = ŷ_i - y_i
-    squared:        ŷ = Z,           ℓ_i = Σ_k (y_ik - ŷ_ik)²,  ∂ℓ_i/∂Z_i = 2 (ŷ_i - y_i)
+    cross_entropy:  ŷ = softmax(Z),  ℓ_i = -Σ_k y_ik log ŷ_ik,           ∂ℓ_i/∂Z_i = ŷ_i - y_i
+    logistic:       ŷ = σ(z),        ℓ_i = -y_i log ŷ_i - (1-y_i) log(1-ŷ_i),
+                                          = log(1 + e^z_i) - y_i z_i,         ∂ℓ_i/∂z_i = ŷ_i - y_i
+    squared:        ŷ = Z,           ℓ_i = Σ_k (y_ik - ŷ_ik)²,           ∂ℓ_i/∂Z_i = 2 (ŷ_i - y_i)
 
-Binary classification uses the same softmax over two outputs. ``loss_sum``
-returns the *sum* over samples Σ_i ℓ_i per model; the reduction (mean or sum)
-is applied by :mod:`l2cli.objective`.
+Binary classification uses the softmax over two outputs by default; ``logistic``
+is the one-output alternative (scikit-learn's MLPClassifier, a Keras sigmoid
+unit), with y_i = 1 for the second class. ``loss_sum`` returns the *sum* over
+samples Σ_i ℓ_i per model; the reduction (mean or sum) is applied by
+:mod:`l2cli.objective`.
 
 Shapes: Z is (M, n, K) for M stacked models, n samples and K outputs; Y is the
 target matrix (n, K) shared by all models or (M, n, K) per model (one-hot rows
-for classification).
+for cross_entropy, a 0/1 column for logistic).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+from scipy.special import expit
 
 def log_softmax(Z: np.ndarray) -> np.ndarray:
     """log softmax over the last axis: Z - max Z - log Σ exp(Z - max Z)."""
@@ -56,6 +61,8 @@ def loss_sum(Z: np.ndarray, Y: np.ndarray, kind: str) -> np.ndarray:
     """Σ_i ℓ_i per model, shape Z.shape[:-2]."""
     if kind == "cross_entropy":
         return -np.einsum("...nk,...nk->...", np.broadcast_to(Y, Z.shape), log_softmax(Z))
+    if kind == "logistic":  # log(1 + e^z) - y z, with log(1 + e^z) = logaddexp(0, z) computed stably
+        return (np.logaddexp(0, Z) - Y * Z).sum(axis=(-2, -1))
     residual = Z - Y
     return np.einsum("...nk,...nk->...", residual, residual)
 
@@ -64,6 +71,10 @@ def loss_grad(Z: np.ndarray, Y: np.ndarray, kind: str, out: np.ndarray | None = 
     """∂(Σ_i ℓ_i)/∂Z, shape of Z; written into ``out`` when given (``out`` must not overlap Z)."""
     if kind == "cross_entropy":
         P = softmax(Z, out)
+        P -= Y
+        return P
+    if kind == "logistic":
+        P = expit(Z, out=out)
         P -= Y
         return P
     residual = np.subtract(Z, Y, out=out)

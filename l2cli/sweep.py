@@ -87,6 +87,8 @@ def prepare(cfg: Config) -> Experiment:
     split = split.astype(dtype)
     m, t = cfg.model, cfg.train
     loss = m.loss if m.loss != "auto" else ("cross_entropy" if split.task == "classification" else "squared")
+    if loss == "logistic":
+        split = split.with_logistic_target()
     spec = Spec(activation=m.activation, loss=loss, reduction=m.reduction, penalize_bias=m.penalize_bias)
     schedule = Schedule(t.optimizer, t.lr, t.epochs, t.batch_size, t.momentum, t.beta1, t.beta2, t.eps,
                         t.tol, t.early_stopping, t.patience, t.history_every)
@@ -308,8 +310,9 @@ def _scores(exp: Experiment, Z: np.ndarray, y: np.ndarray) -> np.ndarray:
     finite = np.isfinite(Z).all(axis=(1, 2))
     if not finite.any():
         return out
-    if s.task == "classification":
-        out[finite] = np.mean(s.classes[Z[finite].argmax(axis=2)] == y, axis=1)
+    if s.task == "classification":  # the most probable class: the largest logit, or z > 0 for one logistic output
+        predicted = (Z[finite, :, 0] > 0).astype(int) if Z.shape[2] == 1 else Z[finite].argmax(axis=2)
+        out[finite] = np.mean(s.classes[predicted] == y, axis=1)
     else:
         predicted = Z[finite, :, 0] * s.target_scale + s.target_mean  # (models, n)
         out[finite] = r2_score(np.broadcast_to(y[:, None], predicted.T.shape), predicted.T,

@@ -111,6 +111,7 @@ def test_csv_data_regression(tmp_path):
     (["--data", "missing.csv", "--target", "y"], "data file not found"),
     (["--epoch", "3"], "No such option"),
     (["configs/nope.toml"], "config file not found"),
+    (["--dataset", "iris", "--set", "model.loss=logistic"], "logistic needs a two-class target"),
 ])
 def test_input_errors_are_one_line_exit_2(tmp_path, args, message):
     out = tmp_path / "run"

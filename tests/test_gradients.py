@@ -18,6 +18,9 @@ def problem(loss, hidden, rng, n=7, d=3, K=3):
     X = rng.standard_normal((n, d))
     if loss == "cross_entropy":
         Y = np.eye(K)[rng.integers(0, K, n)]
+    elif loss == "logistic":  # one output, a 0/1 target
+        K = 1
+        Y = rng.integers(0, 2, (n, 1)).astype(float)
     else:
         Y = rng.standard_normal((n, K))
     return X, Y, make_params((d, *hidden, K))
@@ -45,7 +48,7 @@ def rel_error(a, b):
 
 
 @pytest.mark.parametrize("activation,loss,reduction,penalize_bias,hidden", list(itertools.product(
-    ACTIVATIONS, ["cross_entropy", "squared"], ["mean", "sum"], [False, True], ARCHS)))
+    ACTIVATIONS, ["cross_entropy", "logistic", "squared"], ["mean", "sum"], [False, True], ARCHS)))
 def test_gradient_matches_finite_differences(activation, loss, reduction, penalize_bias, hidden, rng):
     X, Y, params = problem(loss, hidden, rng)
     spec = Spec(activation, loss, reduction, penalize_bias)
@@ -150,3 +153,18 @@ def test_predict_in_blocks_equals_one_pass(shared, rng):
     blocked = predict(params, X, "tanh", activation_buffers(params.layer_sizes, 3, 7, X.dtype))  # last block: 1 row
     np.testing.assert_allclose(blocked, whole, rtol=1e-14, atol=1e-15)
     assert blocked.shape == (3, 50, 2)
+
+
+def test_logistic_loss_is_binary_cross_entropy_and_stable():
+    from scipy.special import expit
+
+    from l2cli.losses import loss_grad, loss_sum
+
+    Z = np.array([[[-800.0], [-3.0], [0.0], [2.5], [800.0]]])
+    Y = np.array([[0.0], [1.0], [1.0], [0.0], [1.0]])
+    p = expit(Z[0, :, 0])
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0·log 0 at z = ±800
+        direct = -(Y[:, 0] * np.log(p) + (1 - Y[:, 0]) * np.log1p(-p))
+    direct[[0, 4]] = 0.0  # the exact terms there, log(1 + e^-800), are 0 in float64
+    np.testing.assert_allclose(loss_sum(Z, Y, "logistic"), [direct.sum()], rtol=1e-14)
+    np.testing.assert_allclose(loss_grad(Z, Y, "logistic"), (p - Y[:, 0])[None, :, None], rtol=1e-15, atol=0)

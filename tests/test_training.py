@@ -156,6 +156,31 @@ def test_one_gd_step_matches_scikit_learn_with_alpha_2nlambda():
         np.testing.assert_allclose(ours[0], theirs, rtol=1e-12, atol=1e-14)
 
 
+def test_logistic_head_takes_scikit_learns_binary_step():
+    """For two classes sklearn's MLPClassifier has one logistic output: model.loss = logistic is that model."""
+    from sklearn.neural_network import MLPClassifier
+
+    split = split_dataset(load_builtin("breast_cancer"), test_size=0.5, seed=0).with_logistic_target()
+    n, lam, lr = split.X_train.shape[0], 0.02, 0.1
+    params = init_params((30, 8, 1), [init_rng(0)], "glorot")
+    clf = MLPClassifier(hidden_layer_sizes=(8,), activation="relu", solver="sgd", alpha=2 * n * lam,
+                        batch_size=n, learning_rate_init=lr, momentum=0.0, max_iter=1, shuffle=False,
+                        warm_start=True, tol=0.0, n_iter_no_change=10**9)
+    with pytest.warns(Warning):
+        clf.fit(split.X_train, split.y_train)
+    assert clf.coefs_[-1].shape == (8, 1)  # one output unit
+    clf.coefs_ = [W[0].copy() for W in params.W]
+    clf.intercepts_ = [b[0].copy() for b in params.b]
+    clf._optimizer = None
+    with pytest.warns(Warning):
+        clf.fit(split.X_train, split.y_train)
+    data = Arrays(split.X_train, split.Y_train, split.X_test, split.Y_test)
+    train(params, np.array([lam]), [0], data, Spec("relu", "logistic"),
+          Schedule(optimizer="gd", lr=lr, epochs=1, history_every=0))
+    for ours, theirs in zip(params.W + params.b, clf.coefs_ + clf.intercepts_):
+        np.testing.assert_allclose(ours[0], theirs, rtol=1e-12, atol=1e-14)
+
+
 def test_memory_budget_splits_a_sweep_into_chunks_with_the_same_numbers():
     from l2cli.sweep import bytes_per_model
 
@@ -199,14 +224,16 @@ def test_one_sgd_step_matches_pytorch_weight_decay_2lambda():
         np.testing.assert_allclose(b[0], layer.bias.detach().numpy(), rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("dataset", ["moons", "diabetes"])
-def test_summary_scores_equal_sklearn_metrics_per_model(dataset):
+@pytest.mark.parametrize("dataset,loss", [("moons", "auto"), ("moons", "logistic"), ("diabetes", "auto")])
+def test_summary_scores_equal_sklearn_metrics_per_model(dataset, loss):
     from sklearn.metrics import accuracy_score, r2_score
 
     from l2cli.network import predict
     from l2cli.sweep import summarize
 
-    exp = prepare(small_config(**{"data.dataset": dataset, "data.n_samples": 200, "data.val_size": 0.2}))
+    exp = prepare(small_config(**{"data.dataset": dataset, "data.n_samples": 200, "data.val_size": 0.2,
+                                  "model.loss": loss}))
+    assert exp.layer_sizes[-1] == (1 if loss == "logistic" or dataset == "diabetes" else 2)
     result = run_sweep(exp)
     params = result.params.copy()
     params.W[0][3] = np.nan  # a diverged model scores NaN, the others are unaffected
@@ -215,7 +242,8 @@ def test_summary_scores_equal_sklearn_metrics_per_model(dataset):
     for part, X, y in (("train", s.X_train, s.y_train), ("val", s.X_val, s.y_val), ("test", s.X_test, s.y_test)):
         Z = predict(params, X, exp.spec.activation)
         if s.task == "classification":
-            expected = [accuracy_score(y, s.classes[Z[m].argmax(1)]) for m in range(18) if m != 3]
+            predicted = [(Z[m][:, 0] > 0).astype(int) if loss == "logistic" else Z[m].argmax(1) for m in range(18)]
+            expected = [accuracy_score(y, s.classes[predicted[m]]) for m in range(18) if m != 3]
             got = summary[f"{part}_accuracy"]
         else:
             expected = [r2_score(y, Z[m][:, 0] * s.target_scale + s.target_mean) for m in range(18) if m != 3]

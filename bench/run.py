@@ -179,8 +179,6 @@ def compare(w: Workload, peaks: dict, quick: bool) -> tuple[list[dict], list[dic
         flops = flops_per_model(exp.layer_sizes, exp.split.X_train.shape[0], w.epochs) * len(lambdas)
         t_sk, _ = sklearn_loop(w, exp.split, lambdas, 0, npdt)
         tl = torch_loop(w, exp.split, lambdas, 0, npdt)
-        if tl is not None and dtype == "float64":
-            torch_acc = dict(zip(lambdas, tl[1]))
         mem = l2cli_peak_memory(w, dtype)
         gflops = flops / t16 / 1e9
         rows.append({
@@ -195,22 +193,76 @@ def compare(w: Workload, peaks: dict, quick: bool) -> tuple[list[dict], list[dic
         })
         print(rows[-1], flush=True)
         if dtype == "float64":
-            # test accuracy of every model beside scikit-learn's, over seeds
-            _, res3, _ = l2cli_run(w, dtype, seeds=SEEDS)
-            ours = res3.summary.pivot(index="lambda", columns="seed", values="test_accuracy")
-            theirs = np.array([sklearn_loop(w, exp.split, lambdas, s, npdt)[1] for s in SEEDS]).T
-            n_test, n_train = exp.split.X_test.shape[0], exp.split.X_train.shape[0]
-            for k, lam in enumerate(lambdas):
-                o, s = ours.loc[lam].to_numpy(), theirs[k]
-                spread = 2 * np.sqrt(o.std(ddof=1) ** 2 + s.std(ddof=1) ** 2) + 1 / n_test
-                acc_rows.append({"workload": w.name, "lambda": lam,
-                                 "l2cli_mean": round(o.mean(), 4), "l2cli_std": round(o.std(ddof=1), 4),
-                                 "sklearn_mean": round(s.mean(), 4), "sklearn_std": round(s.std(ddof=1), 4),
-                                 "sklearn_alpha": round(sklearn_alpha(lam, "classification", n_train, w.batch), 6),
-                                 "difference": round(o.mean() - s.mean(), 4), "allowed": round(spread, 4),
-                                 "equivalent": bool(abs(o.mean() - s.mean()) <= spread),
-                                 "torch_seed0": None if tl is None else round(torch_acc[lam], 4)})
+            acc_rows += accuracy_rows(w, exp, lambdas, None if tl is None else dict(zip(lambdas, tl[1])))
     return rows, acc_rows
+
+
+def accuracy_rows(w: Workload, exp, lambdas, torch_acc: dict | None) -> list[dict]:
+    """Test accuracy over SEEDS of every λ beside scikit-learn's, for l2cli's default softmax head and,
+    on a two-class task, for the one-output logistic head, which is scikit-learn's own network."""
+    split, npdt = exp.split, np.dtype("float64")
+    theirs = np.array([sklearn_loop(w, split, lambdas, s, npdt)[1] for s in SEEDS]).T
+    n_test, n_train = split.X_test.shape[0], split.X_train.shape[0]
+    heads = ["softmax"] + (["logistic"] if len(split.classes) == 2 else [])
+    rows = []
+    for head in heads:
+        extra = {"model.loss": "logistic"} if head == "logistic" else {}
+        _, res, _ = l2cli_run(w, "float64", seeds=SEEDS, **extra)
+        ours = res.summary.pivot(index="lambda", columns="seed", values="test_accuracy")
+        for k, lam in enumerate(lambdas):
+            o, s = ours.loc[lam].to_numpy(), theirs[k]
+            spread = 2 * np.sqrt(o.std(ddof=1) ** 2 + s.std(ddof=1) ** 2) + 1 / n_test
+            rows.append({"workload": w.name, "head": head, "lambda": lam,
+                         "l2cli_mean": round(o.mean(), 4), "l2cli_std": round(o.std(ddof=1), 4),
+                         "sklearn_mean": round(s.mean(), 4), "sklearn_std": round(s.std(ddof=1), 4),
+                         "sklearn_alpha": round(sklearn_alpha(lam, "classification", n_train, w.batch), 6),
+                         "difference": round(o.mean() - s.mean(), 4), "allowed": round(spread, 4),
+                         "equivalent": bool(abs(o.mean() - s.mean()) <= spread),
+                         "torch_seed0": None if torch_acc is None or head != "softmax" else round(torch_acc[lam], 4)})
+    return rows
+
+
+def step_floor(w: Workload, quick: bool) -> dict:
+    """µs per training step of one 8-model stack (what each of the two processes runs), float64: the
+    whole step, and its matrix products alone (with the Wᵀ copies they use), interleaved in one run."""
+    from l2cli.network import Workspace, init_params
+    from l2cli.objective import data_grad
+    from l2cli.optim import make_optimizer
+    from l2cli.train import init_rng
+
+    exp = prepare(resolve(flags={**w.flags, "sweep.seeds": [0]}))
+    M, B = 8, w.batch
+    p = init_params(exp.layer_sizes, [init_rng(m) for m in range(M)], exp.init, np.float64)
+    X, Y = exp.split.X_train[:B], exp.split.Y_train[:B]
+    ws = Workspace.create(exp.layer_sizes, M, B, np.float64)
+    opt = make_optimizer("sgd", w.lr, np.logspace(-5, 0, M))
+    L = len(p.W)
+
+    def step():
+        dW, db = data_grad(p, X, Y, exp.spec, len(exp.split.X_train), ws, opt.grad_scale)
+        opt.step(p, dW, db)
+
+    def products():
+        A = [X]
+        for l in range(L):
+            A.append(np.matmul(A[-1], p.W[l], out=ws.Z[l]))
+        for l in range(L, 0, -1):
+            np.matmul(np.swapaxes(A[l - 1], -1, -2), ws.dZ[l - 1], out=ws.dW[l - 1])
+            if l > 1:
+                np.copyto(ws.WT[l - 1], np.swapaxes(p.W[l - 1], -1, -2))
+                np.matmul(ws.dZ[l - 1], ws.WT[l - 1], out=ws.dZ[l - 2])
+
+    best = {"step": np.inf, "products": np.inf}
+    with threadpool_limits(limits=1, user_api="blas"):
+        for _ in range(3 if quick else 15):
+            for name, fn in (("step", step), ("products", products)):
+                t = time.perf_counter()
+                for _ in range(50 if quick else 300):
+                    fn()
+                best[name] = min(best[name], (time.perf_counter() - t) / (50 if quick else 300))
+    return {"workload": w.name, "models": M, "batch": B, "step_us": round(best["step"] * 1e6, 1),
+            "products_us": round(best["products"] * 1e6, 1),
+            "products_share": round(best["products"] / best["step"], 3)}
 
 
 def scaling(quick: bool) -> list[dict]:
@@ -241,16 +293,18 @@ def main() -> None:
     print(f"cores={CORES} blas={[(b['internal_api'], b['version'], b.get('architecture')) for b in blas]}", flush=True)
     peaks = {"float64": gemm_peak(np.float64), "float32": gemm_peak(np.float32)}
     print(f"GEMM peak: {peaks['float64']:.1f} GFLOP/s float64, {peaks['float32']:.1f} GFLOP/s float32", flush=True)
-    rows, acc = [], []
+    rows, acc, steps = [], [], []
     for w in workloads(args.quick):
         r, a = compare(w, peaks, args.quick)
         rows += r
         acc += a
+        steps.append(step_floor(w, args.quick))
     suffix = "-quick" if args.quick else ""
     pd.DataFrame(rows).to_csv(OUT / f"speed{suffix}.csv", index=False)
     pd.DataFrame(acc).to_csv(OUT / f"accuracy{suffix}.csv", index=False)
-    print(pd.DataFrame(rows).to_markdown(index=False))
-    print(pd.DataFrame(acc).to_markdown(index=False))
+    pd.DataFrame(steps).to_csv(OUT / f"step{suffix}.csv", index=False)
+    for table in (rows, acc, steps):
+        print(pd.DataFrame(table).to_markdown(index=False))
     if not args.skip_scaling:
         sc = pd.DataFrame(scaling(args.quick))
         sc.to_csv(OUT / f"scaling{suffix}.csv", index=False)

@@ -19,4 +19,7 @@ def test_bench_quick_run_writes_its_tables():
     assert set(speed["workload"]) == {"W1", "W2"} and set(speed["dtype"]) == {"float64", "float32"}
     assert (speed["speedup_vs_sklearn"] > 0).all() and (speed["fraction_of_peak"] > 0).all()
     accuracy = pd.read_csv(ROOT / "bench/results/accuracy-quick.csv")
-    assert len(accuracy) == 2 * 16
+    assert len(accuracy) == 3 * 16  # W1 with both heads, W2 (ten classes) with the softmax head
+    assert set(accuracy.loc[accuracy["workload"] == "W1", "head"]) == {"softmax", "logistic"}
+    step = pd.read_csv(ROOT / "bench/results/step-quick.csv")
+    assert (0 < step["products_us"]).all() and (step["products_us"] < step["step_us"]).all()

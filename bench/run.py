@@ -249,8 +249,11 @@ def step_floor(w: Workload, quick: bool) -> dict:
         for l in range(L, 0, -1):
             np.matmul(np.swapaxes(A[l - 1], -1, -2), ws.dZ[l - 1], out=ws.dW[l - 1])
             if l > 1:
-                np.copyto(ws.WT[l - 1], np.swapaxes(p.W[l - 1], -1, -2))
-                np.matmul(ws.dZ[l - 1], ws.WT[l - 1], out=ws.dZ[l - 2])
+                W_T = np.swapaxes(p.W[l - 1], -1, -2)
+                if ws.WT[l - 1] is not None:  # the copy backward makes (see network.COPY_TRANSPOSE_MAX)
+                    W_T = ws.WT[l - 1]
+                    np.copyto(W_T, np.swapaxes(p.W[l - 1], -1, -2))
+                np.matmul(ws.dZ[l - 1], W_T, out=ws.dZ[l - 2])
 
     best = {"step": np.inf, "products": np.inf}
     with threadpool_limits(limits=1, user_api="blas"):

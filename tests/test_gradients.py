@@ -168,3 +168,20 @@ def test_logistic_loss_is_binary_cross_entropy_and_stable():
     direct[[0, 4]] = 0.0  # the exact terms there, log(1 + e^-800), are 0 in float64
     np.testing.assert_allclose(loss_sum(Z, Y, "logistic"), [direct.sum()], rtol=1e-14)
     np.testing.assert_allclose(loss_grad(Z, Y, "logistic"), (p - Y[:, 0])[None, :, None], rtol=1e-15, atol=0)
+
+
+def test_backward_through_a_transposed_view_equals_through_a_copy(rng, monkeypatch):
+    """Large W_l are multiplied through a view of W_lᵀ, small ones through a C-ordered copy: same numbers."""
+    import l2cli.network as network
+    from l2cli.objective import data_grad
+
+    params = make_params((3, 100, 100, 2), seeds=(0, 1))  # W_2: 10,000 entries > COPY_TRANSPOSE_MAX
+    X, Y = rng.standard_normal((9, 3)), np.eye(2)[rng.integers(0, 2, 9)]
+    spec = Spec("relu", "cross_entropy")
+    ws = network.Workspace.create(params.layer_sizes, 2, 9, np.float64)
+    assert ws.WT[1] is None and ws.WT[2] is not None
+    viewed = [g.copy() for g in sum(data_grad(params, X, Y, spec, ws=ws), [])]
+    monkeypatch.setattr(network, "COPY_TRANSPOSE_MAX", 10**9)
+    copied = sum(data_grad(params, X, Y, spec), [])
+    for a, b in zip(viewed, copied):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)

@@ -90,7 +90,8 @@ class SweepConfig:
                       choices=("stacked", "sequential"))
     chunk_size: int = opt(0, "int", "models trained together; 0 chooses from the memory budget", low=0)
     memory_mb: int = opt(2048, "int", "memory budget of one chunk of stacked models, MiB", low=1)
-    workers: int = opt(0, "int", "processes training chunks in parallel; 0: one per core", low=0)
+    workers: int = opt(0, "int", "processes training chunks in parallel (this one included); "
+                       "0: one per core if the sweep is estimated above 0.1 s on one core", low=0)
     threads: int = opt(0, "int", "BLAS threads per process; 0: cores / processes", low=0)
     cv: int = opt(0, "int", "k-fold cross-validation on the training part to select λ; 0: off", low=0)
     select: str = opt("min", "str", "selection rule: min (lowest mean validation loss) or 1se "

@@ -132,50 +132,32 @@ def test_float32_trains_in_float32_and_agrees_roughly():
     np.testing.assert_allclose(r32.summary["test_loss"], r64.summary["test_loss"], rtol=2e-2)
 
 
-def test_one_gd_step_matches_scikit_learn_with_alpha_2nlambda():
-    """sklearn's MLPClassifier (softmax, mean log-loss, alpha/(2n)·‖W‖²) takes the same step as λ = alpha/(2n)."""
+@pytest.mark.parametrize("dataset,activation,loss", [
+    ("iris", "tanh", "cross_entropy"),  # three classes: softmax, mean log-loss
+    ("breast_cancer", "relu", "logistic"),  # two classes: sklearn's network has one logistic output
+])
+def test_one_gd_step_matches_scikit_learn_with_alpha_2nlambda(dataset, activation, loss):
+    """sklearn's MLPClassifier (mean log-loss + alpha/(2n)·‖W‖²) takes the same step as λ = alpha/(2n)."""
     from sklearn.neural_network import MLPClassifier
 
-    split = split_dataset(load_builtin("iris"), test_size=0.5, seed=0)
+    split = split_dataset(load_builtin(dataset), test_size=0.5, seed=0)
+    if loss == "logistic":
+        split = split.with_logistic_target()
     n, lam, lr = split.X_train.shape[0], 0.05, 0.1
-    params = init_params((4, 8, 3), [init_rng(0)], "glorot")
-    clf = MLPClassifier(hidden_layer_sizes=(8,), activation="tanh", solver="sgd", alpha=2 * n * lam,
+    params = init_params((split.n_features, 8, split.n_outputs), [init_rng(0)], "glorot")
+    clf = MLPClassifier(hidden_layer_sizes=(8,), activation=activation, solver="sgd", alpha=2 * n * lam,
                         batch_size=n, learning_rate_init=lr, momentum=0.0, max_iter=1, shuffle=False,
                         warm_start=True, tol=0.0, n_iter_no_change=10**9)
     with pytest.warns(Warning):  # max_iter=1 does not converge
         clf.fit(split.X_train, split.y_train)  # sets up classes and shapes
+    assert clf.coefs_[-1].shape == params.W[-1].shape[1:]  # the same network
     clf.coefs_ = [W[0].copy() for W in params.W]
     clf.intercepts_ = [b[0].copy() for b in params.b]
     clf._optimizer = None
     with pytest.warns(Warning):
         clf.fit(split.X_train, split.y_train)
     data = Arrays(split.X_train, split.Y_train, split.X_test, split.Y_test)
-    train(params, np.array([lam]), [0], data, Spec("tanh", "cross_entropy"),
-          Schedule(optimizer="gd", lr=lr, epochs=1, history_every=0))
-    for ours, theirs in zip(params.W + params.b, clf.coefs_ + clf.intercepts_):
-        np.testing.assert_allclose(ours[0], theirs, rtol=1e-12, atol=1e-14)
-
-
-def test_logistic_head_takes_scikit_learns_binary_step():
-    """For two classes sklearn's MLPClassifier has one logistic output: model.loss = logistic is that model."""
-    from sklearn.neural_network import MLPClassifier
-
-    split = split_dataset(load_builtin("breast_cancer"), test_size=0.5, seed=0).with_logistic_target()
-    n, lam, lr = split.X_train.shape[0], 0.02, 0.1
-    params = init_params((30, 8, 1), [init_rng(0)], "glorot")
-    clf = MLPClassifier(hidden_layer_sizes=(8,), activation="relu", solver="sgd", alpha=2 * n * lam,
-                        batch_size=n, learning_rate_init=lr, momentum=0.0, max_iter=1, shuffle=False,
-                        warm_start=True, tol=0.0, n_iter_no_change=10**9)
-    with pytest.warns(Warning):
-        clf.fit(split.X_train, split.y_train)
-    assert clf.coefs_[-1].shape == (8, 1)  # one output unit
-    clf.coefs_ = [W[0].copy() for W in params.W]
-    clf.intercepts_ = [b[0].copy() for b in params.b]
-    clf._optimizer = None
-    with pytest.warns(Warning):
-        clf.fit(split.X_train, split.y_train)
-    data = Arrays(split.X_train, split.Y_train, split.X_test, split.Y_test)
-    train(params, np.array([lam]), [0], data, Spec("relu", "logistic"),
+    train(params, np.array([lam]), [0], data, Spec(activation, loss),
           Schedule(optimizer="gd", lr=lr, epochs=1, history_every=0))
     for ours, theirs in zip(params.W + params.b, clf.coefs_ + clf.intercepts_):
         np.testing.assert_allclose(ours[0], theirs, rtol=1e-12, atol=1e-14)

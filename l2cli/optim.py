@@ -30,17 +30,17 @@ OPTIMIZERS = ("gd", "sgd", "momentum", "adam")
 class Optimizer:
     """Plain gradient descent on J: θ ← (1 - 2ηλ) θ - η ∂L_data/∂θ."""
 
-    @property
-    def grad_scale(self) -> float:
-        """The factor c of the data gradients that step() receives: c ∂L_data/∂θ."""
-        return self.lr
-
     def __init__(self, lr: float, lam: np.ndarray, penalize_bias: bool = False):
         self.lr = lr
         self.lam = np.asarray(lam)
         self.penalize_bias = penalize_bias
         self.state: list[list[np.ndarray]] = []
         self._shrink: tuple[np.ndarray, np.ndarray | None] | None = None  # (1 - 2ηλ) for W and b
+
+    @property
+    def grad_scale(self) -> float:
+        """The factor c of the data gradients that step() receives: c ∂L_data/∂θ."""
+        return self.lr
 
     def objective_grads(self, params: Params, dW: list[np.ndarray],
                         db: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:

@@ -22,8 +22,8 @@ from threadpoolctl import ThreadpoolController
 from .activations import DEFAULT_INIT
 from .config import Config
 from .data import Split, load_builtin, load_csv, split_dataset
-from .network import Params, activation_buffers, eval_rows, init_params, predict, training_flops_per_row
 from .losses import loss_sum
+from .network import Params, activation_buffers, eval_rows, init_params, predict, training_flops_per_row
 from .objective import Spec, data_scale, layer_sq_norms, penalty
 from .train import Arrays, Schedule, TrainResult, init_rng, train
 
@@ -220,9 +220,8 @@ def _run_parallel(exp, chunks, workers, progress) -> list[ChunkResult]:
     """Train chunks on ``workers`` processes: this one and workers - 1 forked ones.
 
     This process takes the first chunk and then any chunk no worker has started,
-    so it never waits idle while there is work; a forked worker's first steps
-    are slower (its memory is new to it), so keeping one stack here saves that
-    start-up as well. Results come back in chunk order.
+    so it never waits idle while there is work, and one fork fewer is needed.
+    Results come back in chunk order.
     """
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
     results: list[ChunkResult | None] = [None] * len(chunks)

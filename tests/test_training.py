@@ -8,7 +8,7 @@ from l2cli.config import resolve
 from l2cli.data import load_builtin, split_dataset
 from l2cli.network import init_params
 from l2cli.objective import Spec
-from l2cli.sweep import plan, prepare, run_sweep
+from l2cli.sweep import plan, prepare, run_chunk, run_sweep
 from l2cli.train import Arrays, Schedule, init_rng, train
 
 
@@ -72,6 +72,30 @@ def test_chunks_and_worker_processes_do_not_change_the_numbers(flags):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
     pd.testing.assert_frame_equal(whole.history, chunked.history, rtol=1e-10)
     pd.testing.assert_frame_equal(whole.summary, chunked.summary, rtol=1e-10)
+
+
+def _run_chunk_noting_the_process(exp, points, on_epoch=None):
+    """sweep.run_chunk, with the process and its BLAS thread counts added to the summary rows."""
+    import os
+
+    from threadpoolctl import threadpool_info
+
+    result = run_chunk(exp, points, on_epoch)  # the original, imported above
+    result.summary["pid"] = os.getpid()
+    result.summary["blas_threads"] = str(sorted({i["num_threads"] for i in threadpool_info()
+                                                 if i["user_api"] == "blas"}))
+    return result
+
+
+def test_every_process_of_a_sweep_trains_on_the_blas_threads_of_the_layout(monkeypatch):
+    """The thread count is set once before the fork, and the workers train on it too."""
+    import l2cli.sweep as sweep
+
+    monkeypatch.setattr(sweep, "run_chunk", _run_chunk_noting_the_process)
+    result = run_sweep(prepare(small_config(**{"sweep.workers": 2, "sweep.chunk_size": 6})))
+    assert (result.workers, result.threads) == (2, 1)
+    assert result.summary["pid"].nunique() == 2  # this process and one worker
+    assert set(result.summary["blas_threads"]) == {"[1]"}
 
 
 def test_a_point_is_addressable_on_its_own():

@@ -257,3 +257,33 @@ def test_summary_scores_equal_sklearn_metrics_per_model(dataset, loss):
         assert np.isnan(got[3])
         np.testing.assert_allclose(np.delete(got.to_numpy(), 3), expected, rtol=1e-12)
         assert got.nunique() > 2  # the models really differ
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "momentum", "adam"])
+def test_three_full_batch_steps_follow_the_optimizer_formulas(optimizer):
+    """train() against the update rules written out from ∂J/∂θ (objective_grad), state carried over steps."""
+    from l2cli.objective import objective_grad
+
+    split = split_dataset(load_builtin("wine"), test_size=0.5, seed=0)
+    lam, lr, mu, b1, b2, eps = np.array([0.0, 0.01, 0.3]), 0.05, 0.9, 0.9, 0.999, 1e-8
+    params = init_params((13, 6, 3), [init_rng(s) for s in range(3)], "he")
+    ref = params.copy()
+    spec = Spec("relu", "cross_entropy")
+    state = [[np.zeros_like(t) for t in ref.arrays()] for _ in range(2)]
+    for t in range(1, 4):
+        dW, db = objective_grad(ref, split.X_train, split.Y_train, lam, spec)
+        for theta, g, s1, s2 in zip(ref.arrays(), dW + db, *state):
+            if optimizer == "gd":
+                theta -= lr * g
+            elif optimizer == "momentum":
+                s1[:] = mu * s1 - lr * g
+                theta += s1
+            else:
+                s1[:] = b1 * s1 + (1 - b1) * g
+                s2[:] = b2 * s2 + (1 - b2) * g * g
+                theta -= lr * (s1 / (1 - b1**t)) / (np.sqrt(s2 / (1 - b2**t)) + eps)
+    data = Arrays(split.X_train, split.Y_train, split.X_test, split.Y_test)
+    train(params, lam, [0, 1, 2], data, spec,
+          Schedule(optimizer=optimizer, lr=lr, momentum=mu, batch_size=0, epochs=3, history_every=0))
+    for ours, expected in zip(params.arrays(), ref.arrays()):
+        np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=1e-14)

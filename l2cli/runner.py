@@ -23,7 +23,7 @@ from .conventions import equivalents
 from .data import cv_folds
 from .results import check_run_dir, default_run_dir, now, versions, write_run
 from .selection import aggregate, mark, select
-from .sweep import Experiment, SweepResult, blas_info, plan, prepare, run_sweep
+from .sweep import Experiment, SweepResult, plan, prepare, run_sweep
 
 
 @dataclass
@@ -145,7 +145,7 @@ def manifest(cfg: Config, groups: list[Group], argv: list[str], started: str, se
                     "lambda_equivalents": _equivalents(g.experiment)} for g in groups],
         "lambda_equivalents": _equivalents(exp),
         "compute": {"engine": cfg.sweep.engine, "chunk_size": first.chunk_size, "workers": first.workers,
-                    "blas_threads_per_worker": first.threads, "blas": blas_info(), "dtype": cfg.train.dtype},
+                    "blas_threads_per_worker": first.threads, "blas": first.blas, "dtype": cfg.train.dtype},
         "models": int(len(summary)),
         "status_counts": summary["status"].value_counts().to_dict(),
     }

@@ -11,7 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -66,6 +66,7 @@ class SweepResult:
     threads: int
     chunk_size: int
     workers: int = 1
+    blas: list[dict] = field(default_factory=list)  # the BLAS libraries as the sweep ran them (blas_info)
 
 
 def load_data(cfg: Config):
@@ -188,12 +189,13 @@ def run_sweep(exp: Experiment, points: list[Point] | None = None,
     # threads at a fork and starts them again when its thread count is next set, and a new thread
     # spins for ~0.1 s of CPU: setting it in the workers would cost a core that long, in each of them.
     with blas_threads(threads):
+        blas = blas_info()
         results = _run_parallel(exp, chunks, workers, progress) if workers > 1 else \
             [_run_here(exp, chunk, progress) for chunk in chunks]
     params = Params.concat([r.trained.params for r in results])
     history = pd.concat([_history_frame(c, r.trained.history) for c, r in zip(chunks, results)], ignore_index=True)
     summary = pd.concat([r.summary for r in results], ignore_index=True)
-    return SweepResult(points, params, summary, history, threads, size, workers)
+    return SweepResult(points, params, summary, history, threads, size, workers, blas)
 
 
 def _run_here(exp, chunk, progress) -> ChunkResult:

@@ -69,7 +69,9 @@ def test_manifest_and_weights(run_dir):
     assert eq[0.1]["sklearn_alpha_this_batch_size"] == pytest.approx(2 * 0.1 * 4 / (3 / 16 + 1 / 2))
     assert eq[0.1]["torch_weight_decay"] == pytest.approx(0.2) and eq[0.1]["keras_l2"] == 0.1
     assert {"numpy", "scikit-learn", "python"} <= set(manifest["versions"])
-    assert manifest["compute"]["blas_threads_per_worker"] >= 1 and manifest["compute"]["workers"] >= 1
+    compute = manifest["compute"]
+    assert compute["blas_threads_per_worker"] >= 1 and compute["workers"] >= 1
+    assert {b["num_threads"] for b in compute["blas"]} == {compute["blas_threads_per_worker"]}  # as it ran
     with np.load(out / "weights.npz", allow_pickle=False) as w:
         assert sorted(w.files) == ["W1", "W2", "b1", "b2", "group", "lambda", "seed"]
         assert w["W1"].shape == (6, 2, 8) and w["W2"].shape == (6, 8, 2) and w["b1"].shape == (6, 8)

@@ -7,6 +7,10 @@ Workloads (plain SGD, no momentum, same data, split, epochs, batch size and lear
   W1  moons n=1000 (half train), noise 0.3, 2-64-64-2 relu, batch 32, 200 epochs, 16 λ in logspace(-5,0,16)
   W2  digits (half train), 64-128-10 relu, batch 64, 100 epochs, the same 16 λ
 
+Tables: speed.csv (times, ratios, GFLOP/s, memory), accuracy.csv (test accuracy over seeds beside
+scikit-learn's; for W1 also with the one-output logistic head, scikit-learn's own binary network),
+step.csv (one step of an 8-model stack against its matrix products alone), scaling.csv.
+
 scikit-learn's MLP scales its penalty by the rows of each batch (``alpha / (2·rows) · ‖W‖²`` per
 step), so its last, partial batch of an epoch is penalized more strongly than the others (for W2,
 2 rows against 64: 32 times). No single alpha reproduces λ at every step; ``sklearn_alpha`` picks

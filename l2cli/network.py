@@ -194,23 +194,25 @@ def activation_buffers(layer_sizes: tuple[int, ...], M: int, rows: int, dtype) -
     return [np.empty((M, rows, h), dtype) for h in layer_sizes[1:]]
 
 
-def eval_rows(layer_sizes: tuple[int, ...], M: int, n: int) -> int:
-    """Rows per block for evaluating M models on n rows (see EVAL_BLOCK_ELEMENTS)."""
-    return max(1, min(n, EVAL_BLOCK_ELEMENTS // (M * max(layer_sizes[1:]))))
+def eval_buffers(params: Params, n: int, dtype=None) -> list[np.ndarray]:
+    """Activation buffers for evaluating the models of ``params`` on data sets of up to n rows:
+    blocks of as many rows as EVAL_BLOCK_ELEMENTS allows (at most n)."""
+    sizes, M = params.layer_sizes, params.n_models
+    rows = max(1, min(n, EVAL_BLOCK_ELEMENTS // (M * max(sizes[1:]))))
+    return activation_buffers(sizes, M, rows, params.W[0].dtype if dtype is None else dtype)
 
 
 def predict(params: Params, X: np.ndarray, activation: str, buffers: list[np.ndarray] | None = None) -> np.ndarray:
     """Output logits Z_L, shape (M, n, n_L), for X (n, n_0) or (M, n, n_0).
 
     The rows go through the network in blocks, through ``buffers`` (from
-    activation_buffers, any number of rows; made here if not given, see
-    eval_rows). A caller that evaluates again and again passes the same
-    buffers, so no new memory is touched after the first time.
+    eval_buffers or activation_buffers, any number of rows; made here if not
+    given). A caller that evaluates again and again passes the same buffers,
+    so no new memory is touched after the first time.
     """
     M, n = params.n_models, X.shape[-2]
     if buffers is None:
-        sizes = params.layer_sizes
-        buffers = activation_buffers(sizes, M, eval_rows(sizes, M, n), np.result_type(X, params.W[0]))
+        buffers = eval_buffers(params, n, np.result_type(X, params.W[0]))
     rows = buffers[0].shape[1]
     Z = np.empty((M, n, buffers[-1].shape[2]), buffers[-1].dtype)
     for start in range(0, n, rows):

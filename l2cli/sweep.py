@@ -23,7 +23,7 @@ from .activations import DEFAULT_INIT
 from .config import Config
 from .data import Split, load_builtin, load_csv, split_dataset
 from .losses import loss_sum
-from .network import Params, activation_buffers, eval_rows, init_params, predict, training_flops_per_row
+from .network import Params, eval_buffers, init_params, predict, training_flops_per_row
 from .objective import Spec, data_scale, layer_sq_norms, penalty
 from .train import Arrays, Schedule, TrainResult, init_rng, train
 
@@ -274,9 +274,7 @@ def summarize(exp: Experiment, points: list[Point], params: Params, status: list
         sq = layer_sq_norms(params)
         omega = penalty(params, spec.penalize_bias)
         losses, scores = {}, {}
-        M, sizes = params.n_models, params.layer_sizes
-        buffers = activation_buffers(sizes, M, eval_rows(sizes, M, max(len(X) for X, _, _ in parts.values())),
-                                     params.W[0].dtype)
+        buffers = eval_buffers(params, max(len(X) for X, _, _ in parts.values()))
         for name, (X, Y, y) in parts.items():
             Z = predict(params, X, spec.activation, buffers)
             losses[name] = data_scale(spec.reduction, len(X), len(X)) * loss_sum(Z, Y, spec.loss)

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from .network import Params, Workspace, activation_buffers, eval_rows
+from .network import Params, Workspace, eval_buffers
 from .objective import Spec, data_grad, data_loss, penalty
 from .optim import make_optimizer
 
@@ -110,17 +110,16 @@ def train_stack(
     records: list[tuple[int, np.ndarray, dict[str, np.ndarray]]] = []
     workspaces: dict[tuple[int, int], Workspace] = {}  # by (models, batch rows)
 
-    eval_buffers: dict[int, list[np.ndarray]] = {}  # by number of models, reused by every measurement
+    measure_buffers: dict[int, list[np.ndarray]] = {}  # by number of models, reused by every measurement
 
     def measure() -> dict[str, np.ndarray]:
         p = params
         weights_sq = penalty(p, False)
         omega = penalty(p, True) if spec.penalize_bias else weights_sq
-        buffers = eval_buffers.get(len(active))
+        buffers = measure_buffers.get(len(active))
         if buffers is None:
-            rows = eval_rows(p.layer_sizes, len(active), max(len(X) for X in (data.X_train, data.X_test, data.X_val)
-                                                             if X is not None))
-            buffers = eval_buffers[len(active)] = activation_buffers(p.layer_sizes, len(active), rows, dtype)
+            rows = max(len(X) for X in (data.X_train, data.X_test, data.X_val) if X is not None)
+            buffers = measure_buffers[len(active)] = eval_buffers(p, rows)
         stats = {
             "train_loss": data_loss(p, data.X_train, data.Y_train, spec, buffers),
             "test_loss": _loss_or_nan(p, data.X_test, data.Y_test, spec, buffers),

@@ -41,7 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from l2cli.config import resolve  # noqa: E402
 from l2cli.conventions import sklearn_alpha  # noqa: E402
 from l2cli.network import training_flops_per_row  # noqa: E402
-from l2cli.sweep import prepare, run_sweep  # noqa: E402
+from l2cli.engine import run_points  # noqa: E402
+from l2cli.experiment import compute, prepare  # noqa: E402
+from l2cli.plan import points  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results"
 LAMBDAS = "logspace(-5,0,16)"
@@ -98,7 +100,7 @@ def l2cli_run(w: Workload, dtype: str, lambdas=LAMBDAS, seeds=(0,), **extra):
     cfg = resolve(flags=flags)
     exp = prepare(cfg)
     t = time.perf_counter()
-    result = run_sweep(exp)
+    result = run_points(exp, points(cfg.sweep.lambdas, cfg.sweep.seeds), compute(cfg))
     return time.perf_counter() - t, result, exp
 
 

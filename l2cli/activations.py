@@ -21,6 +21,8 @@ import functools
 import numpy as np
 from scipy.special import expit
 
+from . import choices
+
 
 def relu(z: np.ndarray) -> np.ndarray:
     # against an array of zeros rather than the scalar 0: numpy's vectorized maximum loop
@@ -66,13 +68,11 @@ def identity_chain(dA: np.ndarray, a: np.ndarray) -> np.ndarray:
     return dA
 
 
-#: name -> (g, chain rule through g)
+#: name -> (g, chain rule through g), for every name in choices.ACTIVATIONS
 ACTIVATIONS = {
     "relu": (relu, relu_chain),
     "tanh": (tanh, tanh_chain),
     "sigmoid": (sigmoid, sigmoid_chain),
     "identity": (identity, identity_chain),
 }
-
-#: Initialisation that suits each activation when ``init = "auto"``.
-DEFAULT_INIT = {"relu": "he", "tanh": "glorot", "sigmoid": "glorot", "identity": "glorot"}
+assert tuple(ACTIVATIONS) == choices.ACTIVATIONS

@@ -1,5 +1,9 @@
 """The ``l2cli`` command line: parses options, calls the library, formats output.
 
+Only click and l2cli's leaf modules are imported at start-up; each command
+imports what it uses, so ``--help``, ``--version``, ``best`` and shell
+completion never load numpy, pandas or scikit-learn.
+
 Exit codes: 0 success; 1 run failure (a model diverged, a gradient check
 failed, or an internal error); 2 usage or input error, reported on one line.
 """
@@ -10,25 +14,20 @@ import sys
 from pathlib import Path
 
 import click
-import pandas as pd
 
 from . import __version__
-from .config import Config, parse_int_list, resolve
-from .activations import ACTIVATIONS
-from .data import TASKS, describe_builtins
+from .choices import ACTIVATIONS, DTYPES, FORMATS, OPTIMIZERS, SELECTION_RULES, TASKS
+from .config import parse_int_list, resolve
 from .errors import InputError
-from .formats import FORMATS, render
-from .optim import OPTIMIZERS
-from .results import list_runs, read_run
-from .runner import run_experiment, total_model_epochs
 
-#: Columns of the compact table (formats table and markdown); csv, tsv and json carry every column.
-TABLE_COLUMNS = ("lambda", "seed", "status", "epochs", "train_loss", "val_loss", "test_loss",
-                 "penalty", "weight_norm", "train_accuracy", "val_accuracy", "test_accuracy",
-                 "train_r2", "val_r2", "test_r2")
-AGGREGATE_COLUMNS = ("lambda", "n_seeds", "train_loss_mean", "val_loss_mean", "val_loss_ci95", "test_loss_mean",
-                     "test_loss_ci95", "weight_norm_mean", "test_accuracy_mean", "test_r2_mean")
-HISTORY_COLUMNS = ("lambda", "seed", "epoch", "train_loss", "val_loss", "test_loss", "penalty", "weight_norm")
+#: The columns that `table` and `markdown` show of each table; csv, tsv and json carry every column.
+VIEW_COLUMNS = {
+    "summary": ("lambda", "seed", "status", "epochs", "train_loss", "val_loss", "test_loss", "penalty", "weight_norm",
+                "train_accuracy", "val_accuracy", "test_accuracy", "train_r2", "val_r2", "test_r2"),
+    "aggregate": ("lambda", "n_seeds", "train_loss_mean", "val_loss_mean", "val_loss_ci95", "test_loss_mean",
+                  "test_loss_ci95", "weight_norm_mean", "test_accuracy_mean", "test_r2_mean"),
+    "history": ("lambda", "seed", "epoch", "train_loss", "val_loss", "test_loss", "penalty", "weight_norm"),
+}
 
 
 class CliError(click.ClickException):
@@ -56,8 +55,15 @@ class Command(OneLineUsage, click.Command):
             raise CliError(str(exc)) from None
 
 
-class Group(OneLineUsage, click.Group):
+class CommandGroup(OneLineUsage, click.Group):
     command_class = Command
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        """Keep the arguments as given (``ctx.meta["argv"]``): manifest.json records the command that ran."""
+        argv = ["l2cli", *args]
+        ctx = super().make_context(info_name, args, parent, **extra)
+        ctx.meta["argv"] = argv
+        return ctx
 
     def resolve_command(self, ctx, args):
         try:
@@ -66,7 +72,7 @@ class Group(OneLineUsage, click.Group):
             raise CliError(f"{exc.format_message()} (see '{ctx.command_path} --help')") from None
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="l2cli")
 def cli():
     """See what L2 regularization does: sweep λ over a NumPy MLP, write loss and weight-norm tables.
@@ -88,6 +94,16 @@ def format_options(f):
     return f
 
 
+def echo_table(frame, fmt: str, tablefmt: str, view: str | None = None, grid_keys=(), floatfmt=".4g") -> None:
+    """Print a table on stdout: the compact view (plus grid columns and the selection mark) for people,
+    every column for pipes."""
+    from .formats import compact, render
+
+    if view and fmt in ("table", "markdown"):
+        frame = compact(frame, VIEW_COLUMNS[view], grid_keys)
+    click.echo(render(frame, fmt, tablefmt, floatfmt), nl=False)
+
+
 def experiment_options(f):
     """Options shared by sweep and gradcheck: a config file, --set and the dedicated flags."""
     options = [
@@ -95,17 +111,16 @@ def experiment_options(f):
         click.option("--dataset", help="Built-in dataset (see 'l2cli datasets')."),
         click.option("--data", "data_path", type=click.Path(dir_okay=False), help="CSV file to use instead."),
         click.option("--target", help="Target column of the CSV file."),
-        click.option("--task", type=click.Choice(["auto", *TASKS]),
-                     help="Override the inferred task."),
+        click.option("--task", type=click.Choice(["auto", *TASKS]), help="Override the inferred task."),
         click.option("--lambdas", help=LAMBDAS_HELP),
         click.option("--seeds", help="Model seeds, e.g. '0,1,2'."),
         click.option("--hidden", help="Hidden widths, e.g. '64,64'; '' for none (linear/logistic model)."),
-        click.option("--activation", type=click.Choice(list(ACTIVATIONS))),
+        click.option("--activation", type=click.Choice(ACTIVATIONS)),
         click.option("--optimizer", type=click.Choice(OPTIMIZERS)),
         click.option("--lr", type=float, help="Learning rate."),
         click.option("--epochs", type=int, help="Maximum epochs."),
         click.option("--batch-size", type=int, help="Mini-batch size; 0 for full batch."),
-        click.option("--dtype", type=click.Choice(["float64", "float32"])),
+        click.option("--dtype", type=click.Choice(DTYPES)),
         click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
                      help="Set any config key; the value is a TOML literal. Repeatable."),
     ]
@@ -127,26 +142,13 @@ def experiment_config(config, dataset, data_path, target, task, lambdas, seeds, 
     return resolve(config, overrides, flags, grid)
 
 
-def table_view(frame, fmt, columns, axes):
-    """Compact columns (plus axes and the selection mark) for people; every column for pipes."""
-    if fmt not in ("table", "markdown"):
-        return frame
-    keep = [c for c in columns if c in frame.columns]
-    at = keep.index("seed") + 1 if "seed" in keep else 1
-    keep[at:at] = [a for a in axes if a in frame.columns]
-    view = frame[keep].copy()
-    if "selected" in frame.columns and frame["selected"].any():
-        view.insert(0, "sel", frame["selected"].map({True: "*", False: ""}))
-    return view
-
-
 @cli.command()
 @experiment_options
 @click.option("--grid", "grid", multiple=True, metavar="SECTION.KEY=V1,V2,...",
               help="An extra sweep axis, e.g. 'model.hidden=[8],[16]' or 'data.n_train=50,200,800'; "
                    "repeat for a full product.")
 @click.option("--cv", type=int, help="Select λ by k-fold cross-validation on the training part.")
-@click.option("--select", "rule", type=click.Choice(["min", "1se"]),
+@click.option("--select", "rule", type=click.Choice(SELECTION_RULES),
               help="Selection rule: lowest mean validation loss, or the largest λ within one standard error.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (must not exist or be empty).")
 @format_options
@@ -159,22 +161,31 @@ def sweep(out, fmt, tablefmt, quiet, cv, rule, **options):
     Files: summary.csv, history.csv, aggregate.csv, selection.json,
     manifest.json, weights.npz (and cv.csv with --cv).
     """
+    from .rundir import default_path
+    from .runner import run_experiment, total_model_epochs
+
     cfg = experiment_config(**options, **{"sweep.cv": cv, "sweep.select": rule, "output.dir": out})
+    name = Path(cfg.data.path).stem if cfg.data.path else cfg.data.dataset
+    path = cfg.output.dir or default_path(name)
     show_bar = not quiet and sys.stderr.isatty()
     with click.progressbar(length=total_model_epochs(cfg), label="training", file=sys.stderr,
                            hidden=not show_bar) as bar:
-        run = run_experiment(cfg, argv=["l2cli", *sys.argv[1:]], progress=bar.update,
+        run = run_experiment(cfg, out=path, argv=click.get_current_context().meta["argv"], progress=bar.update,
                              log=None if quiet else lambda line: click.echo(line, err=True))
-    click.echo(render(table_view(run.summary, fmt, TABLE_COLUMNS, run.axes), fmt, tablefmt), nl=False)
+    echo_table(run.summary, fmt, tablefmt, "summary", run.grid_keys)
     if not quiet:
-        chosen = run.selection.get("lambda")
-        note = f"; selected λ = {chosen:g} ({run.selection['source']}, rule {run.selection['rule']})" \
-            if chosen is not None else ""
-        click.echo(f"l2cli: wrote {run.path} in {run.seconds:.1f} s{note}", err=True)
+        click.echo(f"l2cli: wrote {run.path} in {run.seconds:.1f} s{selection_note(run.selection)}", err=True)
     if run.failed:
         n_bad = int((run.summary["status"] == "diverged").sum())
         click.echo(f"l2cli: {n_bad} model(s) diverged (NaN/inf); lower --lr or check the data", err=True)
         sys.exit(1)
+
+
+def selection_note(selection: dict) -> str:
+    chosen = selection.get("lambda")
+    if chosen is None:
+        return ""
+    return f"; selected λ = {chosen:g} ({selection['source']}, rule {selection['rule']})"
 
 
 @cli.command()
@@ -184,18 +195,20 @@ def sweep(out, fmt, tablefmt, quiet, cv, rule, **options):
 @format_options
 def show(run, what, fmt, tablefmt):
     """Print a table of the run directory RUN (the summary unless asked otherwise)."""
-    files = read_run(run)
+    from .rundir import Run
+
+    loaded = Run.load(run)
     what = what or "summary"
-    frame = getattr(files, what)
-    columns = {"summary": TABLE_COLUMNS, "aggregate": AGGREGATE_COLUMNS, "history": HISTORY_COLUMNS}[what]
-    click.echo(render(table_view(frame, fmt, columns, files.axes), fmt, tablefmt), nl=False)
+    echo_table(loaded.table(what), fmt, tablefmt, what, loaded.grid_keys)
 
 
 @cli.command()
 @click.argument("run", type=click.Path(file_okay=False))
 def best(run):
     """Print the λ selected by validation loss in RUN, and nothing else: lam=$(l2cli best RUN)."""
-    selection = read_run(run).selection
+    from .rundir import Run
+
+    selection = Run.load(run).selection
     if selection.get("lambda") is None:
         raise CliError(f"{run}: no λ was selected ({selection.get('reason', 'no validation data')})")
     click.echo(repr(selection["lambda"]))
@@ -206,20 +219,17 @@ def best(run):
 @format_options
 def runs(directory, fmt, tablefmt):
     """List the runs in DIRECTORY (default: runs/) from their manifests."""
-    rows = []
-    for r in list_runs(directory):
-        cfg, sel = r.manifest.get("config", {}), r.selection
-        rows.append({
-            "run": r.path.name,
-            "dataset": r.manifest.get("data", {}).get("name"),
-            "lambdas": len(cfg.get("sweep", {}).get("lambdas", [])),
-            "seeds": len(cfg.get("sweep", {}).get("seeds", [])),
-            "models": r.manifest.get("models", len(r.summary)),
-            "selected_lambda": sel.get("lambda"),
-            "started": r.manifest.get("started"),
-        })
-    frame = pd.DataFrame(rows, columns=["run", "dataset", "lambdas", "seeds", "models", "selected_lambda", "started"])
-    click.echo(render(frame, fmt, tablefmt), nl=False)
+    import pandas as pd
+
+    from .rundir import Run
+
+    rows = [{"run": r.path.name, "dataset": r.manifest.get("data", {}).get("name"),
+             "lambdas": len(r.manifest.get("config", {}).get("sweep", {}).get("lambdas", [])),
+             "seeds": len(r.manifest.get("config", {}).get("sweep", {}).get("seeds", [])),
+             "models": r.manifest.get("models"), "selected_lambda": r.selection.get("lambda"),
+             "started": r.manifest.get("started")} for r in Run.list(directory)]
+    columns = ["run", "dataset", "lambdas", "seeds", "models", "selected_lambda", "started"]
+    echo_table(pd.DataFrame(rows, columns=columns), fmt, tablefmt)
 
 
 @cli.command()
@@ -227,13 +237,15 @@ def runs(directory, fmt, tablefmt):
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="PNG file (default: RUN/plot.png).")
 def plot(run, output):
     """Plot loss and weight norm against λ, and learning curves, for RUN (needs matplotlib)."""
+    from .rundir import Run
+
     try:
         from .plot import plot_run
     except ImportError:
         raise CliError("l2cli plot needs matplotlib: pip install 'l2cli[plot]'") from None
-    files = read_run(run)
-    path = Path(output) if output else files.path / "plot.png"
-    plot_run(files, path)
+    loaded = Run.load(run)
+    path = Path(output) if output else loaded.path / "plot.png"
+    plot_run(loaded, path)
     click.echo(str(path))
 
 
@@ -253,7 +265,7 @@ def gradcheck(rows, lam, threshold, fmt, tablefmt, **options):
 
     cfg = experiment_config(**options)
     report = check_gradients(cfg, rows=rows, lam=lam)
-    click.echo(render(report, fmt, tablefmt, floatfmt=".3g"), nl=False)
+    echo_table(report, fmt, tablefmt, floatfmt=".3g")
     worst = float(report["rel_error"].max())
     if worst > threshold:
         click.echo(f"l2cli: gradient check FAILED: worst relative error {worst:.3g} > {threshold:g}", err=True)
@@ -265,8 +277,11 @@ def gradcheck(rows, lam, threshold, fmt, tablefmt, **options):
 @format_options
 def datasets(fmt, tablefmt):
     """List the built-in datasets with their task, rows and features (synthetic ones as configured by default)."""
-    d = Config().data
-    click.echo(render(describe_builtins(d.n_samples, d.n_features, d.n_classes), fmt, tablefmt), nl=False)
+    from .config import DataConfig
+    from .data import describe_builtins
+
+    d = DataConfig()
+    echo_table(describe_builtins(d.n_samples, d.n_features, d.n_classes), fmt, tablefmt)
 
 
 def main() -> None:

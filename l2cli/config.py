@@ -1,11 +1,18 @@
-"""Experiment configuration: TOML files, ``section.key=value`` overrides, validation.
+"""The experiment configuration: one schema, validated wherever a config is made or changed.
 
-An experiment has five sections (data, model, train, sweep, output). Values
-are resolved in this order, later winning: built-in defaults < the TOML file <
-``--set section.key=value`` overrides < dedicated command-line flags. Every
-value is checked before any training starts; a bad one raises
-:class:`~l2cli.errors.InputError` naming the key (and, for a typo, the closest
-valid key).
+An experiment has five sections (data, model, train, sweep, output) and an
+optional grid of extra sweep axes. Every key is declared once, below, with its
+default, its kind (the values it allows) and a one-line help; the checks, the
+error messages and the typo suggestions all come from that declaration.
+Assigning a key, in ``__init__`` or later (``cfg.train.lr = -5``), checks the
+value and raises :class:`~l2cli.errors.InputError` naming the key; the rules
+that involve several keys are checked when a Config is built and by
+:meth:`Config.validate`, which every run calls before training.
+
+Values are resolved in this order, later winning: built-in defaults < the
+TOML file < ``--set section.key=value`` < dedicated command-line flags.
+
+A leaf module: it imports only the standard library and other leaf modules.
 """
 
 from __future__ import annotations
@@ -16,97 +23,256 @@ import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from .activations import ACTIVATIONS
-from .data import BUILTINS
+from .choices import (
+    ACTIVATIONS, DATASETS, DTYPES, ENGINES, INITS, LOSSES, OPTIMIZERS, REDUCTIONS, SELECTION_RULES, TASKS,
+)
 from .errors import InputError
 from .grid import check_lambdas, parse_grid, split_top_level
-from .optim import OPTIMIZERS
+
+#: Seeds are stored as unsigned 32-bit integers (weights.npz, SeedSequence entropy).
+MAX_SEED = 2**32 - 1
 
 
-def opt(default, kind: str, help: str, choices=None, low=None, high=None, low_open=False):
-    """A config field: its default, kind (int, float, str, bool, ints, lambdas, float?) and bounds."""
-    meta = dict(kind=kind, help=help, choices=choices, low=low, high=high, low_open=low_open)
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def suggest(word: str, options) -> str:
+    """' (did you mean 'x'?)' for the closest option, or ''."""
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+@dataclass(frozen=True)
+class Kind:
+    """The values a key allows; ``check`` returns the value in canonical form or raises InputError."""
+
+    def check(self, key: str, value: Any) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def fail(key: str, expected: str, value: Any):
+        raise InputError(f"{key}: expected {expected}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Range:
+    """Bounds shared by the numeric kinds: low ≤ v (or low < v) and v ≤ high."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+
+    def within(self, key: str, v: float) -> None:
+        if self.low is not None and (v < self.low or (self.low_open and v == self.low)):
+            raise InputError(f"{key}: {v!r} is out of range (must be {'>' if self.low_open else '≥'} {self.low})")
+        if self.high is not None and v > self.high:
+            raise InputError(f"{key}: {v!r} is out of range (must be ≤ {self.high})")
+
+
+@dataclass(frozen=True)
+class Bool(Kind):
+    def check(self, key, value):
+        if not isinstance(value, bool):
+            self.fail(key, "true or false", value)
+        return value
+
+
+@dataclass(frozen=True)
+class Int(Kind):
+    range: Range = Range()
+
+    def check(self, key, value):
+        if not _is_int(value):
+            self.fail(key, "an integer", value)
+        self.range.within(key, value)
+        return value
+
+
+@dataclass(frozen=True)
+class Float(Kind):
+    range: Range = Range()
+    optional: bool = False  # None allowed (a per-dataset default)
+
+    def check(self, key, value):
+        if value is None and self.optional:
+            return None
+        if not _is_number(value):
+            self.fail(key, "a number", value)
+        try:
+            value = float(value)
+        except OverflowError:
+            value = math.inf
+        if not math.isfinite(value):
+            self.fail(key, "a finite number", value)
+        self.range.within(key, value)
+        return value
+
+
+@dataclass(frozen=True)
+class Choice(Kind):
+    options: tuple[str, ...]
+
+    def check(self, key, value):
+        if not isinstance(value, str):
+            self.fail(key, "a string", value)
+        if value not in self.options:
+            raise InputError(f"{key}: {value!r} is not one of {', '.join(self.options)}{suggest(value, self.options)}")
+        return value
+
+
+@dataclass(frozen=True)
+class Text(Kind):
+    def check(self, key, value):
+        if not isinstance(value, str):
+            self.fail(key, "a string", value)
+        return value
+
+
+@dataclass(frozen=True)
+class Ints(Kind):
+    """A list of integers; a single integer stands for a list of one."""
+
+    range: Range = Range()
+    example: str = "[64, 64]"
+
+    def check(self, key, value):
+        if _is_int(value):
+            value = [value]
+        if not isinstance(value, (list, tuple)) or not all(_is_int(v) for v in value):
+            self.fail(key, f"a list of integers such as {self.example}", value)
+        for v in value:
+            self.range.within(key, v)
+        return list(value)
+
+
+@dataclass(frozen=True)
+class Lambdas(Kind):
+    """A λ grid: a list of numbers, one number, or grid text such as '0,logspace(-6,0,13)'."""
+
+    def check(self, key, value):
+        try:
+            if isinstance(value, str):
+                return parse_grid(value)
+            if _is_number(value):
+                return check_lambdas([value])
+            if isinstance(value, (list, tuple)) and all(_is_number(v) for v in value):
+                return check_lambdas(value)
+        except InputError as exc:
+            raise InputError(f"{key}: {exc}") from None
+        self.fail(key, "a list of numbers or a grid such as 'logspace(-5,0,16)'", value)
+
+
+def key(default, kind: Kind, help: str):
+    """Declare a config key: its default, the values it allows and a one-line help."""
+    meta = {"kind": kind, "help": help}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
 
 
-@dataclass
-class DataConfig:
-    dataset: str = opt("moons", "str", "built-in dataset (l2cli datasets lists them)", choices=tuple(BUILTINS))
-    path: str = opt("", "str", "CSV file to load instead of a built-in dataset")
-    target: str = opt("", "str", "target column of the CSV file")
-    task: str = opt("auto", "str", "classification, regression or auto (inferred from the target)",
-                    choices=("auto", "classification", "regression"))
-    n_samples: int = opt(150, "int", "rows generated for synthetic datasets", low=4)
-    noise: float | None = opt(None, "float?", "noise of synthetic datasets (default: per dataset)", low=0)
-    n_features: int = opt(20, "int", "features of the classification/regression generators", low=1)
-    n_classes: int = opt(2, "int", "classes of the classification generator", low=2)
-    test_size: float = opt(0.4, "float", "fraction of rows held out for testing", low=0, high=1, low_open=True)
-    val_size: float = opt(0.2, "float", "fraction of rows held out for validation", low=0, high=1)
-    n_train: int = opt(0, "int", "training rows to use, drawn from the training part; 0: all", low=0)
-    seed: int = opt(2, "int", "seed of the dataset generator and of the split", low=0)
-    standardize: bool = opt(True, "bool", "scale features to zero mean, unit variance (training statistics)")
-    standardize_target: bool = opt(True, "bool", "scale a regression target likewise")
+def positive(low_open=True) -> Range:
+    return Range(low=0, low_open=low_open)
+
+
+FRACTION = Range(low=0, high=1)
+
+
+class Section:
+    """A config section: every assignment of a key is checked against its declaration."""
+
+    NAME: ClassVar[str] = ""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        declared = {f.name: f for f in dataclasses.fields(self)}
+        if name not in declared:
+            raise InputError(f"unknown config key {self.NAME + '.' + name!r}{suggest(self.NAME + '.' + name, all_keys())}")
+        object.__setattr__(self, name, declared[name].metadata["kind"].check(f"{self.NAME}.{name}", value))
 
 
 @dataclass
-class ModelConfig:
-    hidden: list[int] = opt([64, 64], "ints", "hidden layer widths; [] for a linear/logistic model", low=1)
-    activation: str = opt("relu", "str", "hidden activation", choices=tuple(ACTIVATIONS))
-    init: str = opt("auto", "str", "weight initialisation: he, glorot, auto (he for relu)",
-                    choices=("auto", "he", "glorot"))
-    loss: str = opt("auto", "str", "cross_entropy, squared, or auto (by task); logistic: one sigmoid output "
-                    "for two classes, as scikit-learn", choices=("auto", "cross_entropy", "logistic", "squared"))
-    reduction: str = opt("mean", "str", "mean or sum of the per-sample losses", choices=("mean", "sum"))
-    penalize_bias: bool = opt(False, "bool", "include the biases in Ω")
+class DataConfig(Section):
+    NAME: ClassVar[str] = "data"
+    dataset: str = key("moons", Choice(tuple(DATASETS)), "built-in dataset (l2cli datasets lists them)")
+    path: str = key("", Text(), "CSV file to load instead of a built-in dataset")
+    target: str = key("", Text(), "target column of the CSV file")
+    task: str = key("auto", Choice(("auto", *TASKS)), "classification, regression or auto (inferred from the target)")
+    n_samples: int = key(150, Int(Range(low=4)), "rows generated for synthetic datasets")
+    noise: float | None = key(None, Float(Range(low=0), optional=True),
+                              "noise of synthetic datasets (default: per dataset)")
+    n_features: int = key(20, Int(Range(low=1)), "features of the classification/regression generators")
+    n_classes: int = key(2, Int(Range(low=2)), "classes of the classification generator")
+    test_size: float = key(0.4, Float(Range(low=0, high=1, low_open=True)), "fraction of rows held out for testing")
+    val_size: float = key(0.2, Float(FRACTION), "fraction of rows held out for validation")
+    n_train: int = key(0, Int(Range(low=0)), "training rows to use, drawn from the training part; 0: all")
+    seed: int = key(2, Int(Range(low=0, high=MAX_SEED)), "seed of the dataset generator and of the split")
+    standardize: bool = key(True, Bool(), "scale features to zero mean, unit variance (training statistics)")
+    standardize_target: bool = key(True, Bool(), "scale a regression target likewise")
 
 
 @dataclass
-class TrainConfig:
-    optimizer: str = opt("adam", "str", "gd (full batch), sgd, momentum or adam", choices=OPTIMIZERS)
-    lr: float = opt(0.01, "float", "learning rate η", low=0, low_open=True)
-    epochs: int = opt(2000, "int", "maximum number of epochs", low=1)
-    batch_size: int = opt(0, "int", "mini-batch size; 0 for the full training set", low=0)
-    momentum: float = opt(0.9, "float", "momentum μ of the momentum optimizer", low=0, high=1)
-    beta1: float = opt(0.9, "float", "Adam β₁", low=0, high=1)
-    beta2: float = opt(0.999, "float", "Adam β₂", low=0, high=1)
-    eps: float = opt(1e-8, "float", "Adam ε", low=0, low_open=True)
-    tol: float = opt(0.0, "float", "stop when |ΔJ|/|J| over an epoch is below tol; 0 disables", low=0)
-    early_stopping: bool = opt(False, "bool", "stop on the validation loss (needs data.val_size > 0)")
-    patience: int = opt(10, "int", "epochs without validation improvement before stopping", low=1)
-    history_every: int = opt(10, "int", "record the history every k epochs; 0: first and last only", low=0)
-    dtype: str = opt("float64", "str", "float64 or float32", choices=("float64", "float32"))
+class ModelConfig(Section):
+    NAME: ClassVar[str] = "model"
+    hidden: list[int] = key([64, 64], Ints(Range(low=1)), "hidden layer widths; [] for a linear/logistic model")
+    activation: str = key("relu", Choice(ACTIVATIONS), "hidden activation")
+    init: str = key("auto", Choice(INITS), "weight initialisation: he, glorot, auto (he for relu)")
+    loss: str = key("auto", Choice(LOSSES), "cross_entropy, squared, or auto (by task); logistic: one sigmoid "
+                    "output for two classes, as scikit-learn")
+    reduction: str = key("mean", Choice(REDUCTIONS), "mean or sum of the per-sample losses")
+    penalize_bias: bool = key(False, Bool(), "include the biases in Ω")
 
 
 @dataclass
-class SweepConfig:
-    lambdas: list[float] = opt([1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0], "lambdas",
+class TrainConfig(Section):
+    NAME: ClassVar[str] = "train"
+    optimizer: str = key("adam", Choice(OPTIMIZERS), "gd (full batch), sgd, momentum or adam")
+    lr: float = key(0.01, Float(positive()), "learning rate η")
+    epochs: int = key(2000, Int(Range(low=1)), "maximum number of epochs")
+    batch_size: int = key(0, Int(Range(low=0)), "mini-batch size; 0 for the full training set")
+    momentum: float = key(0.9, Float(FRACTION), "momentum μ of the momentum optimizer")
+    beta1: float = key(0.9, Float(FRACTION), "Adam β₁")
+    beta2: float = key(0.999, Float(FRACTION), "Adam β₂")
+    eps: float = key(1e-8, Float(positive()), "Adam ε")
+    tol: float = key(0.0, Float(positive(False)), "stop when |ΔJ|/|J| over an epoch is below tol; 0 disables")
+    early_stopping: bool = key(False, Bool(), "stop on the validation loss (needs data.val_size > 0)")
+    patience: int = key(10, Int(Range(low=1)), "epochs without validation improvement before stopping")
+    history_every: int = key(10, Int(Range(low=0)), "record the history every k epochs; 0: first and last only")
+    dtype: str = key("float64", Choice(DTYPES), "float64 or float32")
+
+
+@dataclass
+class SweepConfig(Section):
+    NAME: ClassVar[str] = "sweep"
+    lambdas: list[float] = key([1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0], Lambdas(),
                                "λ grid: a list, or text such as '0,logspace(-6,0,13)'")
-    seeds: list[int] = opt([0, 1, 2, 3, 4], "ints", "model seeds (initialisation and batch order)", low=0)
-    engine: str = opt("stacked", "str", "stacked (all models at once) or sequential (one at a time)",
-                      choices=("stacked", "sequential"))
-    chunk_size: int = opt(0, "int", "models trained together; 0 chooses from the memory budget", low=0)
-    memory_mb: int = opt(2048, "int", "memory budget of one chunk of stacked models, MiB", low=1)
-    workers: int = opt(0, "int", "processes training chunks in parallel (this one included); "
-                       "0: one per core if the sweep is estimated above 0.1 s on one core", low=0)
-    threads: int = opt(0, "int", "BLAS threads per process; 0: cores / processes", low=0)
-    cv: int = opt(0, "int", "k-fold cross-validation on the training part to select λ; 0: off", low=0)
-    select: str = opt("min", "str", "selection rule: min (lowest mean validation loss) or 1se "
-                      "(largest λ within one standard error of it)", choices=("min", "1se"))
+    seeds: list[int] = key([0, 1, 2, 3, 4], Ints(Range(low=0, high=MAX_SEED), "[0, 1, 2]"),
+                           "model seeds (initialisation and batch order)")
+    engine: str = key("stacked", Choice(ENGINES), "stacked (all models at once) or sequential (one at a time)")
+    chunk_size: int = key(0, Int(Range(low=0)), "models trained together; 0 chooses from the memory budget")
+    memory_mb: int = key(2048, Int(Range(low=1)), "memory budget of one chunk of stacked models, MiB")
+    workers: int = key(0, Int(Range(low=0)), "processes training chunks in parallel (this one included); "
+                       "0: one per core if the sweep is estimated above 0.1 s on one core")
+    threads: int = key(0, Int(Range(low=0)), "BLAS threads per process; 0: cores / processes")
+    cv: int = key(0, Int(Range(low=0)), "k-fold cross-validation on the training part to select λ; 0: off")
+    select: str = key("min", Choice(SELECTION_RULES), "selection rule: min (lowest mean validation loss) or 1se "
+                      "(largest λ within one standard error of it)")
 
 
 @dataclass
-class OutputConfig:
-    dir: str = opt("", "str", "run directory; empty: runs/<date>-<time>-<dataset>")
-    weights: bool = opt(True, "bool", "write weights.npz")
+class OutputConfig(Section):
+    NAME: ClassVar[str] = "output"
+    dir: str = key("", Text(), "run directory; empty: runs/<date>-<time>-<dataset>")
+    weights: bool = key(True, Bool(), "write weights.npz")
 
 
-SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig,
-            "sweep": SweepConfig, "output": OutputConfig}
-
+SECTIONS: dict[str, type[Section]] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig,
+                                      "sweep": SweepConfig, "output": OutputConfig}
 
 #: Sections whose keys can be extra sweep axes (``--grid``); sweep and output keys cannot.
 GRID_SECTIONS = ("data", "model", "train")
@@ -114,197 +280,100 @@ GRID_SECTIONS = ("data", "model", "train")
 
 @dataclass
 class Config:
+    """A whole experiment. ``grid`` maps "section.key" to the values of an extra sweep axis."""
+
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
-    #: extra sweep axes beside λ and seed: "section.key" -> values, trained as a full product
     grid: dict[str, list] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.grid = {axis: check_axis(axis, values) for axis, values in self.grid.items()}
+        self.validate()
+
+    def validate(self) -> None:
+        """Check the rules that involve several keys, for the config and for every grid cell."""
+        check_rules(self)
+        for cell in self.cells() if self.grid else ():
+            check_rules(self.at(cell))
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
         out["grid"] = {k: list(v) for k, v in self.grid.items()}
         return out
 
-    def replace(self, values: dict[str, Any]) -> "Config":
-        """A copy with ``section.key`` values set (already validated)."""
-        new = Config(**{name: dataclasses.replace(getattr(self, name)) for name in SECTIONS}, grid=dict(self.grid))
-        for key, value in values.items():
-            section, _, name = key.partition(".")
-            setattr(getattr(new, section), name, value)
+    def replace(self, values: dict[str, Any]) -> Config:
+        """A copy with ``section.key`` values set; each is checked, and so are the rules between keys."""
+        return Config(**self._sections(values), grid={k: list(v) for k, v in self.grid.items()})
+
+    def at(self, cell: dict[str, Any]) -> Config:
+        """The config of one grid cell: the cell's values set, and no grid."""
+        return Config(**self._sections(cell))
+
+    def _sections(self, values: dict[str, Any]) -> dict[str, Section]:
+        new = {name: dataclasses.replace(getattr(self, name)) for name in SECTIONS}
+        for dotted, value in values.items():
+            section, name = split_key(dotted)
+            setattr(new[section], name, value)
         return new
 
-    def axes(self) -> list[dict[str, Any]]:
-        """Every combination of the grid's values (one empty dict without a grid)."""
-        combos: list[dict[str, Any]] = [{}]
-        for key, values in self.grid.items():
-            combos = [{**c, key: v} for c in combos for v in values]
-        return combos
+    def get(self, dotted: str) -> Any:
+        section, name = split_key(dotted)
+        return getattr(getattr(self, section), name)
+
+    def cells(self) -> list[dict[str, Any]]:
+        """The grid cells: every combination of the grid's values (one empty cell without a grid)."""
+        cells: list[dict[str, Any]] = [{}]
+        for axis, values in self.grid.items():
+            cells = [{**c, axis: v} for c in cells for v in values]
+        return cells
 
 
 def all_keys() -> list[str]:
     return [f"{s}.{f.name}" for s, cls in SECTIONS.items() for f in dataclasses.fields(cls)]
 
 
-def _suggest(word: str, options) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def coerce(key: str, value: Any) -> Any:
-    """Check one value against its field and return it in canonical form."""
-    section, _, name = key.partition(".")
+def split_key(dotted: str) -> tuple[str, str]:
+    """'train.lr' -> ('train', 'lr'), or an InputError for an unknown section or key."""
+    section, _, name = dotted.partition(".")
     if section not in SECTIONS:
-        raise InputError(f"unknown config section {section!r}{_suggest(section, SECTIONS)}")
-    fields = {f.name: f for f in dataclasses.fields(SECTIONS[section])}
-    if name not in fields:
-        raise InputError(f"unknown config key {key!r}{_suggest(key, all_keys())}")
-    meta = fields[name].metadata
-    kind = meta["kind"]
-
-    def fail(expected: str):
-        raise InputError(f"{key}: expected {expected}, got {value!r}")
-
-    if kind == "bool":
-        if not isinstance(value, bool):
-            fail("true or false")
-    elif kind == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            fail("an integer")
-    elif kind in ("float", "float?"):
-        if value is None and kind == "float?":
-            return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            fail("a number")
-        value = float(value)
-        if not math.isfinite(value):
-            fail("a finite number")
-    elif kind == "str":
-        if not isinstance(value, str):
-            fail("a string")
-    elif kind == "ints":
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = [value]
-        if not isinstance(value, list) or any(isinstance(v, bool) or not isinstance(v, int) for v in value):
-            fail("a list of integers such as [64, 64]")
-    elif kind == "lambdas":
-        try:
-            if isinstance(value, str):
-                value = parse_grid(value)
-            elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                value = check_lambdas([value])
-            elif isinstance(value, list) and all(_is_number(v) for v in value):
-                value = check_lambdas(value)
-            else:
-                fail("a list of numbers or a grid such as 'logspace(-5,0,16)'")
-        except InputError as exc:
-            raise InputError(f"{key}: {exc}") from None
-    if meta["choices"] is not None and value not in meta["choices"]:
-        choices = meta["choices"]
-        raise InputError(f"{key}: {value!r} is not one of {', '.join(choices)}{_suggest(str(value), choices)}")
-    for v in value if isinstance(value, list) else [value]:
-        low, high = meta["low"], meta["high"]
-        if low is not None and (v < low or (meta["low_open"] and v == low)):
-            raise InputError(f"{key}: {v!r} is out of range (must be {'>' if meta['low_open'] else '≥'} {low})")
-        if high is not None and v > high:
-            raise InputError(f"{key}: {v!r} is out of range (must be ≤ {high})")
-    return value
+        raise InputError(f"unknown config section {section!r}{suggest(section, SECTIONS)}")
+    if name not in {f.name for f in dataclasses.fields(SECTIONS[section])}:
+        raise InputError(f"unknown config key {dotted!r}{suggest(dotted, all_keys())}")
+    return section, name
 
 
-def parse_override(text: str) -> tuple[str, Any]:
-    """``section.key=value`` with value read as a TOML literal (bare words are strings)."""
-    key, eq, raw = text.partition("=")
-    key = key.strip()
-    if not eq or "." not in key:
-        raise InputError(f"--set expects section.key=value, got {text!r}")
-    raw = raw.strip()
-    try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw
-    return key, value
+def declaration(dotted: str) -> dataclasses.Field:
+    section, name = split_key(dotted)
+    return next(f for f in dataclasses.fields(SECTIONS[section]) if f.name == name)
 
 
-def coerce_axis(key: str, values: Any) -> list:
-    """Validate the values of an extra sweep axis ``key``."""
-    section = key.partition(".")[0]
+def coerce(dotted: str, value: Any) -> Any:
+    """Check one value against its key's declaration and return it in canonical form."""
+    return declaration(dotted).metadata["kind"].check(dotted, value)
+
+
+def check_axis(axis: str, values: Any) -> list:
+    """Validate the values of an extra sweep axis: a non-empty list of distinct values of the key's kind."""
+    section = axis.partition(".")[0]
     if section in SECTIONS and section not in GRID_SECTIONS:
-        raise InputError(f"grid: {key} cannot be a sweep axis; grid keys come from "
+        raise InputError(f"grid: {axis} cannot be a sweep axis; grid keys come from "
                          f"{', '.join('[' + s + ']' for s in GRID_SECTIONS)} (λ and seeds are axes already)")
     if not isinstance(values, list) or not values:
-        raise InputError(f"grid: {key} needs a non-empty list of values")
-    out = [coerce(key, v) for v in values]
+        raise InputError(f"grid: {axis} needs a non-empty list of values")
+    kind = declaration(axis).metadata["kind"]
+    if isinstance(kind, Ints) and not all(isinstance(v, list) for v in values):
+        raise InputError(f"grid: each value of {axis} is a list, e.g. {axis} = [[8], [16, 16]]; got {values!r}")
+    out = [kind.check(axis, v) for v in values]
     if len({repr(v) for v in out}) != len(out):
-        raise InputError(f"grid: {key} lists a value twice")
+        raise InputError(f"grid: {axis} lists a value twice")
     return out
 
 
-def parse_grid_option(text: str) -> tuple[str, list]:
-    """``section.key=V1,V2,...`` (values are TOML literals; commas inside [] separate nothing)."""
-    key, eq, raw = text.partition("=")
-    key = key.strip()
-    if not eq or "." not in key or not raw.strip():
-        raise InputError(f"--grid expects section.key=value1,value2,..., got {text!r}")
-    values = [parse_override(f"{key}={term}")[1] for term in split_top_level(raw.strip())]
-    return key, coerce_axis(key, values)
-
-
-def load_toml(path: str | Path) -> dict[str, Any]:
-    """Read an experiment file into flat ``section.key -> value`` pairs."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            doc = tomllib.load(fh)
-    except FileNotFoundError:
-        raise InputError(f"config file not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{path}: invalid TOML: {exc}") from None
-    flat = {}
-    for section, table in doc.items():
-        if not isinstance(table, dict):
-            raise InputError(f"{path}: top-level key {section!r} must be a [section]{_suggest(section, SECTIONS)}")
-        for key, value in table.items():
-            flat[f"grid:{key}" if section == "grid" else f"{section}.{key}"] = value
-    return flat
-
-
-def resolve(config_file: str | Path | None = None, overrides: list[str] = (),
-            flags: dict[str, Any] | None = None, grid: list[str] = ()) -> Config:
-    """Defaults < config file < ``--set`` overrides < flags, validated key by key.
-
-    ``grid`` holds ``--grid section.key=v1,v2`` options; they replace a config
-    file's ``[grid]`` entry for the same key.
-    """
-    pairs: list[tuple[str, Any]] = []
-    if config_file is not None:
-        pairs += list(load_toml(config_file).items())
-    pairs += [parse_override(o) for o in overrides]
-    pairs += [(k, v) for k, v in (flags or {}).items() if v is not None]
-    cfg = Config()
-    for key, value in pairs:
-        if key.startswith("grid:"):
-            axis = key[len("grid:"):]
-            cfg.grid[axis] = coerce_axis(axis, value)
-            continue
-        value = coerce(key, value)
-        section, _, name = key.partition(".")
-        setattr(getattr(cfg, section), name, value)
-    for option in grid:
-        key, values = parse_grid_option(option)
-        cfg.grid[key] = values
-    check(cfg)
-    for axes in cfg.axes():
-        check(cfg.replace(axes))
-    return cfg
-
-
-def check(cfg: Config) -> None:
-    """Rules that involve more than one key."""
+def check_rules(cfg: Config) -> None:
+    """The rules that involve more than one key."""
     if cfg.data.test_size + cfg.data.val_size >= 1:
         raise InputError("data.test_size + data.val_size must leave training rows (sum < 1)")
     if cfg.train.early_stopping and cfg.data.val_size == 0:
@@ -321,6 +390,75 @@ def check(cfg: Config) -> None:
         raise InputError("choose one way to select λ: data.val_size (a validation split) or sweep.cv (k-fold)")
     if cfg.sweep.cv and cfg.train.early_stopping:
         raise InputError("train.early_stopping uses a validation split; it cannot be combined with sweep.cv")
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``section.key=value`` with value read as a TOML literal (bare words are strings)."""
+    dotted, eq, raw = text.partition("=")
+    dotted = dotted.strip()
+    if not eq or "." not in dotted:
+        raise InputError(f"--set expects section.key=value, got {text!r}")
+    raw = raw.strip()
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return dotted, value
+
+
+def parse_grid_option(text: str) -> tuple[str, list]:
+    """``section.key=V1,V2,...`` (values are TOML literals; commas inside [] separate nothing)."""
+    dotted, eq, raw = text.partition("=")
+    dotted = dotted.strip()
+    if not eq or "." not in dotted or not raw.strip():
+        raise InputError(f"--grid expects section.key=value1,value2,..., got {text!r}")
+    values = [parse_override(f"{dotted}={term}")[1] for term in split_top_level(raw.strip())]
+    return dotted, check_axis(dotted, values)
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read an experiment file into flat ``section.key -> value`` pairs (``grid:key`` for [grid] entries)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh)
+    except FileNotFoundError:
+        raise InputError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise InputError(f"config file {path} is a directory") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: invalid TOML: {exc}") from None
+    flat = {}
+    for section, table in doc.items():
+        if not isinstance(table, dict):
+            raise InputError(f"{path}: top-level key {section!r} must be a [section]{suggest(section, SECTIONS)}")
+        for name, value in table.items():
+            flat[f"grid:{name}" if section == "grid" else f"{section}.{name}"] = value
+    return flat
+
+
+def resolve(config_file: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
+            flags: dict[str, Any] | None = None, grid: list[str] | tuple[str, ...] = ()) -> Config:
+    """Defaults < config file < ``--set`` overrides < flags, each value checked as it is set.
+
+    ``grid`` holds ``--grid section.key=v1,v2`` options; they replace a config
+    file's ``[grid]`` entry for the same key. ``flags`` with value None are unset.
+    """
+    pairs: list[tuple[str, Any]] = []
+    if config_file is not None:
+        pairs += list(load_toml(config_file).items())
+    pairs += [parse_override(o) for o in overrides]
+    pairs += [(k, v) for k, v in (flags or {}).items() if v is not None]
+    sections = {name: cls() for name, cls in SECTIONS.items()}
+    axes: dict[str, list] = {}
+    for dotted, value in pairs:
+        if dotted.startswith("grid:"):
+            axes[dotted[len("grid:"):]] = value
+        else:
+            section, name = split_key(dotted)
+            setattr(sections[section], name, value)
+    axes.update(parse_grid_option(option) for option in grid)
+    return Config(**sections, grid=axes)
 
 
 def parse_int_list(text: str, what: str) -> list[int]:

@@ -17,9 +17,9 @@ from sklearn import datasets as skd
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.preprocessing import StandardScaler
 
+from .choices import DATASETS, TASKS
 from .errors import InputError
-
-TASKS = ("classification", "regression")
+from .evaluate import Part, Scorer
 
 
 @dataclass
@@ -33,35 +33,13 @@ class Dataset:
     feature_names: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class BuiltIn:
-    task: str
-    description: str
-    synthetic: bool
-
-
-BUILTINS: dict[str, BuiltIn] = {
-    "iris": BuiltIn("classification", "Fisher's iris flowers, 3 classes (scikit-learn)", False),
-    "wine": BuiltIn("classification", "Wine cultivars, 3 classes (scikit-learn)", False),
-    "breast_cancer": BuiltIn("classification", "Wisconsin breast cancer, 2 classes (scikit-learn)", False),
-    "digits": BuiltIn("classification", "8x8 handwritten digits, 10 classes (scikit-learn)", False),
-    "diabetes": BuiltIn("regression", "Diabetes progression after one year (scikit-learn)", False),
-    "moons": BuiltIn("classification", "Two interleaving half circles; n_samples, noise", True),
-    "circles": BuiltIn("classification", "A circle inside a circle; n_samples, noise", True),
-    "classification": BuiltIn("classification",
-                              "Gaussian clusters; n_samples, n_features, n_classes, noise = label flip rate", True),
-    "regression": BuiltIn("regression", "Sparse linear target; n_samples, n_features, noise = target std", True),
-    "curve": BuiltIn("regression", "Noisy 1-D curve y = sin(2πx) + ε, x in [0, 1]; n_samples, noise", True),
-}
-
-
 def load_builtin(name: str, n_samples: int = 200, noise: float | None = None,
                  n_features: int = 20, n_classes: int = 2, seed: int = 0) -> Dataset:
     """Load or generate a built-in dataset. Options apply to the synthetic ones only."""
-    if name not in BUILTINS:
-        raise InputError(f"unknown dataset {name!r}; choose from {', '.join(BUILTINS)}")
-    task = BUILTINS[name].task
-    if not BUILTINS[name].synthetic:
+    if name not in DATASETS:
+        raise InputError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
+    task = DATASETS[name].task
+    if not DATASETS[name].synthetic:
         bunch = getattr(skd, f"load_{name}")()
         return Dataset(name, bunch.data.astype(np.float64), bunch.target, task, list(bunch.feature_names))
     if name == "moons":
@@ -160,6 +138,16 @@ class Split:
     @property
     def n_outputs(self) -> int:
         return self.Y_train.shape[1]
+
+    def parts(self) -> list[Part]:
+        """The parts of the split that exist, in the order train, test, val."""
+        named = (("train", self.X_train, self.Y_train, self.y_train), ("test", self.X_test, self.Y_test, self.y_test),
+                 ("val", self.X_val, self.Y_val, self.y_val))
+        return [Part(name, X, Y, y) for name, X, Y, y in named if X is not None]
+
+    def scorer(self) -> Scorer:
+        """Accuracy or R² on the original target scale, for this split's task."""
+        return Scorer(self.task, self.classes, self.target_mean, self.target_scale)
 
     def fingerprint(self) -> str:
         """SHA-256 over the bytes of every array of the split, in a fixed order."""
@@ -281,7 +269,7 @@ def describe_builtins(n_samples: int = 200, n_features: int = 20, n_classes: int
     The synthetic datasets are described as generated with the given options.
     """
     rows = []
-    for name, info in BUILTINS.items():
+    for name, info in DATASETS.items():
         ds = load_builtin(name, n_samples=n_samples, n_features=n_features, n_classes=n_classes)
         rows.append({"name": name, "task": info.task, "rows": ds.X.shape[0], "features": ds.X.shape[1],
                      "classes": len(np.unique(ds.y)) if info.task == "classification" else None,

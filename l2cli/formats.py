@@ -8,8 +8,6 @@ import math
 import pandas as pd
 from tabulate import tabulate
 
-FORMATS = ("table", "csv", "tsv", "json", "ndjson", "markdown")
-
 
 def _records(frame: pd.DataFrame) -> list[dict]:
     rows = frame.to_dict(orient="records")
@@ -20,6 +18,17 @@ def _records(frame: pd.DataFrame) -> list[dict]:
             elif hasattr(v, "item"):
                 row[k] = v.item()
     return rows
+
+
+def compact(frame: pd.DataFrame, columns, grid_keys=()) -> pd.DataFrame:
+    """The given columns that exist, the grid columns after the seed, and a `sel` mark on selected rows."""
+    keep = [c for c in columns if c in frame.columns]
+    at = keep.index("seed") + 1 if "seed" in keep else 1
+    keep[at:at] = [k for k in grid_keys if k in frame.columns]
+    view = frame[keep].copy()
+    if "selected" in frame.columns and frame["selected"].any():
+        view.insert(0, "sel", frame["selected"].map({True: "*", False: ""}))
+    return view
 
 
 def render(frame: pd.DataFrame, fmt: str = "table", tablefmt: str = "simple", floatfmt: str = ".4g") -> str:

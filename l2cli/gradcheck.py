@@ -14,7 +14,7 @@ import pandas as pd
 from .config import Config
 from .network import init_params
 from .objective import objective, objective_grad
-from .sweep import prepare
+from .experiment import prepare
 from .train import init_rng
 
 

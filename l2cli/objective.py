@@ -45,13 +45,6 @@ def penalty(params: Params, penalize_bias: bool = False) -> np.ndarray:
     return omega
 
 
-def penalty_grad(params: Params, penalize_bias: bool = False) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """∂Ω/∂W_l = 2 W_l (and ∂Ω/∂b_l = 2 b_l or 0)."""
-    dW = [2 * W for W in params.W]
-    db = [2 * b if penalize_bias else np.zeros_like(b) for b in params.b]
-    return dW, db
-
-
 def data_scale(reduction: str, n_batch: int, n_total: int) -> float:
     """Factor turning Σ_{i∈B} ℓ_i into the estimate of L_data on n_total rows."""
     return 1.0 / n_batch if reduction == "mean" else n_total / n_batch

@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import choices
 from .network import Params
 from .objective import add_penalty_grad
-
-OPTIMIZERS = ("gd", "sgd", "momentum", "adam")
 
 
 class Optimizer:
@@ -114,10 +113,12 @@ class Adam(Optimizer):
 
 def make_optimizer(name: str, lr: float, lam: np.ndarray, penalize_bias: bool = False, momentum: float = 0.9,
                    beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> Optimizer:
-    if name in ("gd", "sgd"):
-        return Optimizer(lr, lam, penalize_bias)
-    if name == "momentum":
-        return Momentum(lr, lam, penalize_bias, momentum)
-    if name == "adam":
-        return Adam(lr, lam, penalize_bias, beta1, beta2, eps)
-    raise ValueError(f"unknown optimizer {name!r}")
+    """The optimizer called ``name`` (one of choices.OPTIMIZERS) for models with penalty strengths lam (M,)."""
+    makers = {
+        "gd": lambda: Optimizer(lr, lam, penalize_bias),
+        "sgd": lambda: Optimizer(lr, lam, penalize_bias),
+        "momentum": lambda: Momentum(lr, lam, penalize_bias, momentum),
+        "adam": lambda: Adam(lr, lam, penalize_bias, beta1, beta2, eps),
+    }
+    assert tuple(makers) == choices.OPTIMIZERS
+    return makers[name]()

@@ -1,15 +1,19 @@
-"""The picture of a run: loss and weight norm against λ, and learning curves. Needs matplotlib."""
+"""The picture of a run: loss and weight norm against λ, and learning curves. Needs matplotlib.
+
+The figure is drawn on its own Agg canvas (``matplotlib.figure.Figure``), not
+through pyplot: importing this module leaves the caller's matplotlib backend
+and pyplot state as they were.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps, rcParams
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 
 def _x(lam: pd.Series) -> tuple[np.ndarray, float | None]:
@@ -33,58 +37,70 @@ def _band(ax, frame, column, label, color, style="-"):
         ax.fill_between(x, low, mean + ci, color=color, alpha=0.2, lw=0)
 
 
-def plot_run(files, path: str | Path) -> Path:
-    """Write a PNG with three panels for the run ``files`` (see :func:`l2cli.results.read_run`)."""
-    agg, hist, sel, axes = files.aggregate, files.history, files.selection, files.axes
-    groups = [agg] if not axes else [g for _, g in agg.groupby(axes, sort=False)]
-    fig, (ax_loss, ax_norm, ax_curve) = plt.subplots(1, 3, figsize=(16, 4.6))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for k, g in enumerate(groups):
-        g = g.sort_values("lambda")
-        tag = "" if not axes else " (" + ", ".join(f"{a}={g[a].iloc[0]}" for a in axes) + ")"
-        style = ["-", "--", ":", "-."][k % 4]
-        _band(ax_loss, g, "train_loss", "train" + tag, colors[0], style)
-        _band(ax_loss, g, "val_loss", "validation" + tag, colors[2], style)
-        _band(ax_loss, g, "test_loss", "test" + tag, colors[1], style)
-        _band(ax_norm, g, "weight_norm", "‖W‖" + tag, colors[3], style)
-    for ax in (ax_loss, ax_norm):
-        ax.set_xscale("log")
-        ax.set_xlabel("λ")
-        _, zero_at = _x(agg["lambda"])
-        if zero_at is not None:
-            ax.axvline(zero_at, color="0.85", lw=0.8)
-            ax.annotate("λ=0", (zero_at, 1), xycoords=("data", "axes fraction"), fontsize=8,
-                        ha="center", va="bottom")
-        if sel.get("lambda") is not None:
-            x_sel = sel["lambda"] if sel["lambda"] > 0 else _x(agg["lambda"])[1]
-            ax.axvline(x_sel, color="k", ls="--", lw=1, label=f"selected λ = {sel['lambda']:g}")
-    ax_loss.set_yscale("log")
-    ax_loss.set_ylabel("data loss (mean over seeds, 95 % CI)")
-    ax_loss.set_title("loss against λ")
-    ax_loss.legend(fontsize=8)
-    ax_norm.set_yscale("log")
-    ax_norm.set_ylabel("weight norm √Σ‖W_l‖²")
-    ax_norm.set_title("weight norm against λ")
-    ax_norm.legend(fontsize=8)
+def _lambda_axis(ax, agg: pd.DataFrame, selection: dict) -> None:
+    """Log λ axis with the λ = 0 marker and the selected λ."""
+    ax.set_xscale("log")
+    ax.set_xlabel("λ")
+    _, zero_at = _x(agg["lambda"])
+    if zero_at is not None:
+        ax.axvline(zero_at, color="0.85", lw=0.8)
+        ax.annotate("λ=0", (zero_at, 1), xycoords=("data", "axes fraction"), fontsize=8, ha="center", va="bottom")
+    if selection.get("lambda") is not None:
+        x_sel = selection["lambda"] if selection["lambda"] > 0 else zero_at
+        ax.axvline(x_sel, color="k", ls="--", lw=1, label=f"selected λ = {selection['lambda']:g}")
 
-    first = hist if not axes else hist.merge(groups[0][axes].drop_duplicates(), on=axes)
-    curves = first.groupby(["lambda", "epoch"], sort=True)[["train_loss", "test_loss"]].mean().reset_index()
+
+def _against_lambda(ax_loss, ax_norm, cells: list[pd.DataFrame], keys: list[str]) -> None:
+    """Loss and weight norm against λ, one line style per grid cell."""
+    colors = rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, cell in enumerate(cells):
+        cell = cell.sort_values("lambda")
+        tag = "" if not keys else " (" + ", ".join(f"{a}={cell[a].iloc[0]}" for a in keys) + ")"
+        style = ["-", "--", ":", "-."][k % 4]
+        _band(ax_loss, cell, "train_loss", "train" + tag, colors[0], style)
+        _band(ax_loss, cell, "val_loss", "validation" + tag, colors[2], style)
+        _band(ax_loss, cell, "test_loss", "test" + tag, colors[1], style)
+        _band(ax_norm, cell, "weight_norm", "‖W‖" + tag, colors[3], style)
+    for ax, ylabel, title in ((ax_loss, "data loss (mean over seeds, 95 % CI)", "loss against λ"),
+                              (ax_norm, "weight norm √Σ‖W_l‖²", "weight norm against λ")):
+        ax.set_yscale("log")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+
+
+def _learning_curves(ax, history: pd.DataFrame, first_cell: pd.DataFrame | None, keys: list[str]) -> None:
+    """Test (solid) and train (dotted) loss against epoch per λ, mean over seeds, first grid cell."""
+    hist = history if not keys else history.merge(first_cell[keys].drop_duplicates(), on=keys)
+    curves = hist.groupby(["lambda", "epoch"], sort=True)[["train_loss", "test_loss"]].mean().reset_index()
     lambdas = sorted(curves["lambda"].unique())
-    cmap = plt.get_cmap("viridis")
+    cmap = colormaps["viridis"]
     for i, lam in enumerate(lambdas):
         c = curves[curves["lambda"] == lam]
         color = cmap(i / max(len(lambdas) - 1, 1))
-        ax_curve.plot(c["epoch"], c["test_loss"], color=color, label=f"λ={lam:g}")
-        ax_curve.plot(c["epoch"], c["train_loss"], color=color, ls=":", lw=0.8)
-    ax_curve.set_yscale("log")
-    ax_curve.set_xlabel("epoch")
-    ax_curve.set_ylabel("test loss (solid), train loss (dotted)")
-    ax_curve.set_title("learning curves" + ("" if not axes else " (first grid cell)"))
-    ax_curve.legend(fontsize=7, ncol=2)
-    name = files.manifest.get("data", {}).get("name", "")
-    fig.suptitle(f"{files.path.name}: {name}, {len(files.summary)} models")
+        ax.plot(c["epoch"], c["test_loss"], color=color, label=f"λ={lam:g}")
+        ax.plot(c["epoch"], c["train_loss"], color=color, ls=":", lw=0.8)
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test loss (solid), train loss (dotted)")
+    ax.set_title("learning curves" + ("" if not keys else " (first grid cell)"))
+    ax.legend(fontsize=7, ncol=2)
+
+
+def plot_run(run, path: str | Path) -> Path:
+    """Write a PNG with three panels for ``run`` (an l2cli.rundir.Run)."""
+    agg, keys = run.aggregate, run.grid_keys
+    cells = [agg] if not keys else [c for _, c in agg.groupby(keys, sort=False)]
+    fig = Figure(figsize=(16, 4.6))
+    FigureCanvasAgg(fig)
+    ax_loss, ax_norm, ax_curve = fig.subplots(1, 3)
+    _against_lambda(ax_loss, ax_norm, cells, keys)
+    for ax in (ax_loss, ax_norm):
+        _lambda_axis(ax, agg, run.selection)
+        ax.legend(fontsize=8)
+    _learning_curves(ax_curve, run.history, cells[0], keys)
+    name = run.manifest.get("data", {}).get("name", "")
+    fig.suptitle(f"{run.path.name}: {name}, {len(run.summary)} models")
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path

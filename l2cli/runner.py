@@ -1,7 +1,7 @@
-"""One experiment from config to run directory: the library entry point behind ``l2cli sweep``.
+"""One experiment from config to run: the library entry point behind ``l2cli sweep``.
 
-A run trains every (λ, seed) point once per combination of the extra sweep
-axes (a *group*), and, with k-fold cross-validation, k more times per group on
+A run trains every (λ, seed) point once per grid cell (a combination of the
+extra sweep axes), and, with k-fold cross-validation, k more times per cell on
 folds of the training part. λ is then chosen by validation loss
 (:mod:`l2cli.selection`); the test rows are only ever used to report.
 """
@@ -18,87 +18,66 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from . import manifest, plan
 from .config import Config
-from .conventions import equivalents
 from .data import cv_folds
-from .results import check_run_dir, default_run_dir, now, versions, write_run
+from .engine import Trained, run_points
+from .experiment import Experiment, compute, prepare
+from .rundir import Run, check_target
 from .selection import aggregate, mark, select
-from .sweep import Experiment, SweepResult, plan, prepare, run_sweep
 
 
 @dataclass
-class Group:
-    """The models of one combination of extra-axis values."""
+class Cell:
+    """The models of one grid cell: its axis values, its experiment and what trained."""
 
-    axes: dict[str, Any]  # "section.key" -> value as shown in the tables
+    values: dict[str, Any]  # "section.key" -> the value as a table cell shows it
     experiment: Experiment
-    result: SweepResult
+    trained: Trained
     cv: pd.DataFrame | None = None
 
 
-@dataclass
-class Run:
-    path: Path | None
-    groups: list[Group]
-    summary: pd.DataFrame
-    history: pd.DataFrame
-    aggregate: pd.DataFrame
-    selection: dict
-    manifest: dict
-    seconds: float
-    cv: pd.DataFrame | None = None
-
-    @property
-    def axes(self) -> list[str]:
-        return list(self.groups[0].axes)
-
-    @property
-    def failed(self) -> bool:
-        """True when any model diverged (its numbers are NaN/inf in the tables)."""
-        return bool((self.summary["status"] == "diverged").any())
-
-
-def axis_value(value: Any) -> Any:
+def cell_value(value: Any) -> Any:
     """How an axis value appears in a table cell: lists as JSON text, the rest as is."""
     return json.dumps(value) if isinstance(value, (list, dict)) else value
 
 
-def _with_axes(frame: pd.DataFrame, axes: dict[str, Any]) -> pd.DataFrame:
+def with_cell_columns(frame: pd.DataFrame, values: dict[str, Any]) -> pd.DataFrame:
     """Insert one column per extra axis after the seed column."""
     frame = frame.copy()
     at = list(frame.columns).index("seed") + 1 if "seed" in frame.columns else 0
-    for offset, (key, value) in enumerate(axes.items()):
-        frame.insert(at + offset, key, [axis_value(value)] * len(frame))
+    for offset, (name, value) in enumerate(values.items()):
+        frame.insert(at + offset, name, [value] * len(frame))
     return frame
 
 
-def _column_order(columns, axes: list[str]) -> list[str]:
+def column_order(columns, grid_keys: list[str]) -> list[str]:
     """Summary columns in one fixed order, whatever the grid cells and cross-validation added."""
     norms = sorted((c for c in columns if c.startswith("norm_W")), key=lambda c: int(c[len("norm_W"):]))
-    canonical = ["lambda", "seed", *axes, "status", "epochs", "train_loss", "val_loss", "test_loss", "objective",
+    canonical = ["lambda", "seed", *grid_keys, "status", "epochs", "train_loss", "val_loss", "test_loss", "objective",
                  "penalty", "weight_norm", *norms, "train_accuracy", "val_accuracy", "test_accuracy",
                  "train_r2", "val_r2", "test_r2"]
     return [c for c in canonical if c in columns] + [c for c in columns if c not in canonical]
 
 
-def cross_validate(exp: Experiment, k: int, progress=None) -> pd.DataFrame:
+def cross_validate(cfg: Config, exp: Experiment, progress=None) -> pd.DataFrame:
     """Train every point on each of k folds of the training part; one row per (λ, seed, fold).
 
     Only ``exp.split``'s training arrays are read: the folds carry no test rows.
     """
-    cfg = exp.config
     rows = []
-    for fold, split in enumerate(cv_folds(exp.split, k, cfg.data.seed, cfg.data.standardize)):
-        result = run_sweep(dataclasses.replace(exp, split=split), plan(cfg), progress)
-        keep = [c for c in result.summary.columns if c.startswith(("val_", "train_")) or c in ("lambda", "seed",
-                                                                                             "status", "epochs")]
-        frame = result.summary[keep].copy()
+    pts = plan.points(cfg.sweep.lambdas, cfg.sweep.seeds)
+    for fold, split in enumerate(cv_folds(exp.split, cfg.sweep.cv, cfg.data.seed, cfg.data.standardize)):
+        summary = run_points(dataclasses.replace(exp, split=split), pts, compute(cfg), progress).summary
+        keep = [c for c in summary.columns if c.startswith(("val_", "train_")) or c in ("lambda", "seed",
+                                                                                      "status", "epochs")]
+        frame = summary[keep].copy()
         frame.insert(2, "fold", fold)
         rows.append(frame)
     return pd.concat(rows, ignore_index=True)
 
 
-def _cv_means(summary: pd.DataFrame, cv: pd.DataFrame) -> pd.DataFrame:
+def cv_means(summary: pd.DataFrame, cv: pd.DataFrame) -> pd.DataFrame:
     """Add the mean over folds of every validation column to the summary (matched on λ and seed)."""
     val_cols = [c for c in cv.columns if c.startswith("val_")]
     means = cv.groupby(["lambda", "seed"], sort=False)[val_cols].mean().reset_index()
@@ -106,135 +85,90 @@ def _cv_means(summary: pd.DataFrame, cv: pd.DataFrame) -> pd.DataFrame:
     return merged[list(summary.columns) + val_cols]
 
 
-def _equivalents(exp: Experiment) -> list[dict]:
-    """Each λ of the sweep in other libraries' terms, for this experiment's data and batches."""
-    t = exp.config.train
-    batch = 0 if t.optimizer == "gd" else t.batch_size
-    n = int(exp.split.X_train.shape[0])
-    return [equivalents(lam, exp.split.task, exp.spec.reduction, n, batch) for lam in exp.config.sweep.lambdas]
-
-
-def manifest(cfg: Config, groups: list[Group], argv: list[str], started: str, seconds: float,
-             summary: pd.DataFrame) -> dict:
-    exp, first = groups[0].experiment, groups[0].result
-    s = exp.split
-    return {
-        "l2cli_manifest": 1,
-        "command": argv,
-        "config": cfg.to_dict(),
-        "started": started,
-        "finished": now(),
-        "seconds": round(seconds, 3),
-        "versions": versions(),
-        "data": {
-            "name": cfg.data.path or cfg.data.dataset,
-            "task": s.task,
-            "n_train": int(s.X_train.shape[0]),
-            "n_val": 0 if s.X_val is None else int(s.X_val.shape[0]),
-            "n_test": int(s.X_test.shape[0]),
-            "n_features": s.n_features,
-            "classes": None if s.classes is None else s.classes.tolist(),
-            "target_mean": s.target_mean,
-            "target_scale": s.target_scale,
-            "fingerprint_sha256": s.fingerprint(),
-        },
-        "network": {"layer_sizes": list(exp.layer_sizes), "init": exp.init, "loss": exp.spec.loss},
-        "groups": [{"axes": g.axes, "layer_sizes": list(g.experiment.layer_sizes),
-                    "n_train": int(g.experiment.split.X_train.shape[0]),
-                    "fingerprint_sha256": g.experiment.split.fingerprint(),
-                    "lambda_equivalents": _equivalents(g.experiment)} for g in groups],
-        "lambda_equivalents": _equivalents(exp),
-        "compute": {"engine": cfg.sweep.engine, "chunk_size": first.chunk_size, "workers": first.workers,
-                    "blas_threads_per_worker": first.threads, "blas": first.blas, "dtype": cfg.train.dtype},
-        "models": int(len(summary)),
-        "status_counts": summary["status"].value_counts().to_dict(),
-    }
-
-
-def weight_arrays(groups: list[Group]) -> dict[str, np.ndarray]:
+def weight_arrays(cells: list[Cell]) -> dict[str, np.ndarray]:
     """weights.npz: row m of every array is row m of summary.csv.
 
     lambda, seed, group (M,); W1..WL (M, n_in, n_out) and b1..bL (M, n_out) when
-    every group has the same layer sizes, otherwise g<k>.W1 … per group k.
+    every cell has the same layer sizes, otherwise g<k>.W1 … per cell k.
     """
-    out = {"lambda": np.concatenate([[p.lam for p in g.result.points] for g in groups]),
-           "seed": np.concatenate([[p.seed for p in g.result.points] for g in groups]),
-           "group": np.concatenate([np.full(len(g.result.points), k) for k, g in enumerate(groups)])}
-    same = len({g.experiment.layer_sizes for g in groups}) == 1
-    for k, g in enumerate(groups):
-        prefix = "" if same else f"g{k}."
-        for l, (W, b) in enumerate(zip(g.result.params.W, g.result.params.b), start=1):
-            if same and k > 0:
-                out[f"W{l}"] = np.concatenate([out[f"W{l}"], W])
-                out[f"b{l}"] = np.concatenate([out[f"b{l}"], b])
-            else:
-                out[f"{prefix}W{l}"], out[f"{prefix}b{l}"] = W, b
+    out = {"lambda": np.concatenate([[p.lam for p in c.trained.points] for c in cells]),
+           "seed": np.concatenate([[p.seed for p in c.trained.points] for c in cells]).astype(np.uint32),
+           "group": np.concatenate([np.full(len(c.trained.points), k) for k, c in enumerate(cells)])}
+    if len({c.experiment.layer_sizes for c in cells}) == 1:
+        params = [c.trained.params for c in cells]
+        for l in range(len(params[0].W)):
+            out[f"W{l + 1}"] = np.concatenate([p.W[l] for p in params])
+            out[f"b{l + 1}"] = np.concatenate([p.b[l] for p in params])
+        return out
+    for k, c in enumerate(cells):
+        for l, (W, b) in enumerate(zip(c.trained.params.W, c.trained.params.b), start=1):
+            out[f"g{k}.W{l}"], out[f"g{k}.b{l}"] = W, b
     return out
 
 
-def train_all(cfg: Config, progress: Callable[[int], None] | None = None,
-              log: Callable[[str], None] | None = None) -> tuple[list[Group], pd.DataFrame | None]:
-    """Prepare every group (all data is checked before any training), then train them."""
-    combos = cfg.axes()
-    experiments = [prepare(cfg.replace(c)) for c in combos]
-    points = plan(cfg)
-    k = cfg.sweep.cv
+def describe(cfg: Config, exp: Experiment) -> str:
+    """The one line that says what a run trains."""
+    s, cells, k = exp.split, len(cfg.cells()), cfg.sweep.cv
+    rows = f"{len(s.X_train)} train / {len(s.X_test)} test" + (f" / {len(s.X_val)} val" if s.X_val is not None else "")
+    n = len(cfg.sweep.lambdas) * len(cfg.sweep.seeds)
+    extra = f" × {cells} grid cells" if cells > 1 else ""
+    return (f"l2cli: {n * cells} models ({len(cfg.sweep.lambdas)} λ × {len(cfg.sweep.seeds)} seeds{extra}), "
+            f"{'-'.join(map(str, exp.layer_sizes))} {cfg.model.activation}, {cfg.train.optimizer}, "
+            f"{cfg.train.epochs} epochs{f', {k}-fold cross-validation' if k else ''}, "
+            f"{cfg.data.path or cfg.data.dataset} ({rows} rows)")
+
+
+def train_cells(cfg: Config, progress=None, log: Callable[[str], None] | None = None) -> list[Cell]:
+    """Prepare every grid cell (all data is checked before any training), then train them."""
+    values = cfg.cells()
+    experiments = [prepare(cfg.at(v)) for v in values]
     if log:
-        s = experiments[0].split
-        rows = f"{len(s.X_train)} train / {len(s.X_test)} test"
-        rows += f" / {len(s.X_val)} val" if s.X_val is not None else ""
-        extra = f" × {len(combos)} grid cells" if len(combos) > 1 else ""
-        cv = f", {k}-fold cross-validation" if k else ""
-        log(f"l2cli: {len(points) * len(combos)} models ({len(cfg.sweep.lambdas)} λ × {len(cfg.sweep.seeds)} seeds"
-            f"{extra}), {'-'.join(map(str, experiments[0].layer_sizes))} {cfg.model.activation}, "
-            f"{cfg.train.optimizer}, {cfg.train.epochs} epochs{cv}, {cfg.data.path or cfg.data.dataset} ({rows} rows)")
-    groups = []
-    for combo, exp in zip(combos, experiments):
-        axes = {key: axis_value(v) for key, v in combo.items()}
-        cv = cross_validate(exp, k, progress) if k else None
-        result = run_sweep(exp, points, progress)
-        groups.append(Group(axes, exp, result, None if cv is None else _with_axes(cv, axes)))
-    cv_table = pd.concat([g.cv for g in groups], ignore_index=True) if k else None
-    return groups, cv_table
+        log(describe(cfg, experiments[0]))
+    pts = plan.points(cfg.sweep.lambdas, cfg.sweep.seeds)
+    cells = []
+    for v, exp in zip(values, experiments):
+        shown = {name: cell_value(x) for name, x in v.items()}
+        cv = with_cell_columns(cross_validate(cfg, exp, progress), shown) if cfg.sweep.cv else None
+        cells.append(Cell(shown, exp, run_points(exp, pts, compute(cfg), progress), cv))
+    return cells
+
+
+def tabulate(cfg: Config, cells: list[Cell]) -> tuple[dict[str, pd.DataFrame | None], dict]:
+    """The run's tables (summary, history, aggregate, cv) and its selection."""
+    keys = list(cfg.grid)
+    parts = [with_cell_columns(c.trained.summary, c.values) for c in cells]
+    summary = pd.concat([p if c.cv is None else cv_means(p, c.cv) for p, c in zip(parts, cells)], ignore_index=True)
+    summary = summary[column_order(summary.columns, keys)]
+    history = pd.concat([with_cell_columns(c.trained.history, c.values) for c in cells], ignore_index=True)
+    agg = aggregate(summary, keys)
+    cv = pd.concat([c.cv for c in cells], ignore_index=True) if cfg.sweep.cv else None
+    source = f"{cfg.sweep.cv}-fold cross-validation on the training part" if cv is not None else "validation split"
+    selection = select(agg, keys, cfg.sweep.select, source)
+    summary["selected"] = mark(summary, selection, keys)
+    agg["selected"] = mark(agg, selection, keys)
+    return {"summary": summary, "history": history, "aggregate": agg, "cv": cv}, selection
 
 
 def run_experiment(cfg: Config, out: str | Path | None = None, argv: list[str] | None = None,
                    progress: Callable[[int], None] | None = None,
-                   log: Callable[[str], None] | None = None, write: bool = True) -> Run:
-    """Train every point of every group, select λ, and write the run directory.
+                   log: Callable[[str], None] | None = None) -> Run:
+    """Train every point of every grid cell, select λ, and write the run directory when ``out`` is given.
 
     ``progress`` receives model-epochs as they finish (see :func:`total_model_epochs`);
     ``log`` one line describing the sweep once the data is loaded.
     """
-    path = None
-    if write:
-        name = cfg.data.dataset if not cfg.data.path else Path(cfg.data.path).stem
-        path = check_run_dir(out or cfg.output.dir or default_run_dir(name))
-    started, t0 = now(), time.perf_counter()
-    groups, cv = train_all(cfg, progress, log)
-    axes = list(groups[0].axes)
-    parts = [_with_axes(g.result.summary, g.axes) for g in groups]
-    summary = pd.concat([part if g.cv is None else _cv_means(part, g.cv) for part, g in zip(parts, groups)],
-                        ignore_index=True)
-    summary = summary[_column_order(summary.columns, axes)]
-    history = pd.concat([_with_axes(g.result.history, g.axes) for g in groups], ignore_index=True)
-    agg = aggregate(summary, axes)
-    source = f"{cfg.sweep.cv}-fold cross-validation on the training part" if cv is not None else "validation split"
-    selection = select(agg, axes, cfg.sweep.select, source)
-    summary["selected"] = mark(summary, selection, axes)
-    agg["selected"] = mark(agg, selection, axes)
-    seconds = time.perf_counter() - t0
-    info = manifest(cfg, groups, argv or [], started, seconds, summary)
-    run = Run(path, groups, summary, history, agg, selection, info, seconds, cv)
-    if write:
-        tables = {"summary.csv": summary, "history.csv": history, "aggregate.csv": agg}
-        if cv is not None:
-            tables["cv.csv"] = cv
-        write_run(path, tables, {"manifest.json": info, "selection.json": selection},
-                  weight_arrays(groups) if cfg.output.weights else None)
+    cfg.validate()
+    path = None if out is None else check_target(out)
+    started, t0 = manifest.now(), time.perf_counter()
+    cells = train_cells(cfg, progress, log)
+    tables, selection = tabulate(cfg, cells)
+    info = manifest.build(cfg, cells, argv or [], started, time.perf_counter() - t0, tables["summary"])
+    run = Run(info, selection, None, tables, weight_arrays(cells))
+    if path is not None:
+        run.save(path, weights=cfg.output.weights)
     return run
 
 
 def total_model_epochs(cfg: Config) -> int:
     """What ``progress`` adds up to over a whole run."""
-    return len(cfg.axes()) * len(plan(cfg)) * cfg.train.epochs * (1 + cfg.sweep.cv)
+    return len(cfg.cells()) * len(cfg.sweep.lambdas) * len(cfg.sweep.seeds) * cfg.train.epochs * (1 + cfg.sweep.cv)

@@ -1,11 +1,10 @@
 """Train a stack of M models together, one λ and one shuffling stream each.
 
 Every step estimates ∂J/∂θ on a mini-batch per model and hands it to the
-optimizer. Models stop on their own: at ``epochs``; when the relative change of
-J over one epoch falls below ``tol`` (if tol > 0); when the validation loss has
-not improved for ``patience`` epochs (early stopping); or when J stops being
-finite (``diverged``, numbers kept as NaN/inf, never hidden). A stopped model
-leaves the stack, so the others keep running at full speed.
+optimizer. After each epoch the stopping rules (:mod:`l2cli.stopping`) decide
+which models stop; a stopped model leaves the active stack
+(:mod:`l2cli.stack`), so the others keep running at full speed. Measurements
+come from :func:`l2cli.evaluate.evaluate`, the same function as the summary's.
 """
 
 from __future__ import annotations
@@ -15,12 +14,15 @@ from typing import Callable
 
 import numpy as np
 
+from .evaluate import Part, evaluate
 from .network import Params, Workspace, eval_buffers
-from .objective import Spec, data_grad, data_loss, penalty
+from .objective import Spec, data_grad
 from .optim import make_optimizer
+from .stack import ActiveStack
+from .stopping import Stopping
 
-#: Columns of the per-epoch history, in order.
-HISTORY_COLUMNS = ("train_loss", "test_loss", "val_loss", "penalty", "weight_norm", "objective")
+#: The metrics recorded in the history, in order (see l2cli.evaluate).
+HISTORY_METRICS = ("train_loss", "test_loss", "val_loss", "penalty", "weight_norm", "objective")
 
 
 @dataclass(frozen=True)
@@ -40,10 +42,19 @@ class Schedule:
     patience: int = 10
     history_every: int = 1  # record every k-th epoch; 0 records only the first and last
 
+    def batch_rows(self, n: int) -> int:
+        """Rows per mini-batch on n training rows: all of them for gd or batch_size 0, else at most n."""
+        return n if self.optimizer == "gd" or self.batch_size <= 0 else min(self.batch_size, n)
+
+    def records(self, epoch: int) -> bool:
+        """Whether the history records every model at this epoch (0, every k-th and the last)."""
+        every = self.history_every
+        return epoch in (0, self.epochs) or (every > 0 and epoch % every == 0)
+
 
 @dataclass
 class Arrays:
-    """Training, validation and test arrays. X is (n, d); Y is (n, K)."""
+    """Training, validation and test arrays. X is (n, d); Y is (n, K); y the raw labels or targets (n,)."""
 
     X_train: np.ndarray
     Y_train: np.ndarray
@@ -51,6 +62,12 @@ class Arrays:
     Y_test: np.ndarray | None
     X_val: np.ndarray | None = None
     Y_val: np.ndarray | None = None
+
+    def parts(self) -> list[Part]:
+        """The parts that exist, training first."""
+        named = (("train", self.X_train, self.Y_train), ("test", self.X_test, self.Y_test),
+                 ("val", self.X_val, self.Y_val))
+        return [Part(name, X, Y) for name, X, Y in named if X is not None]
 
 
 @dataclass
@@ -60,162 +77,8 @@ class TrainResult:
     params: Params
     epochs: np.ndarray  # (M,) epochs whose parameters are kept
     status: list[str]  # per model: completed, converged, early_stopped, diverged
-    #: "model", "epoch" and HISTORY_COLUMNS, one entry per recorded (model, epoch)
+    #: "model", "epoch" and HISTORY_METRICS, one entry per recorded (model, epoch)
     history: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-def train(*args, **kwargs) -> TrainResult:
-    """Train the M stacked models in ``params`` (modified in place); see :func:`train_stack`.
-
-    numpy's overflow warnings are not printed: a model whose J stops being
-    finite is marked ``diverged`` instead, and its numbers stay NaN/inf.
-    """
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        return train_stack(*args, **kwargs)
-
-
-def train_stack(
-    params: Params,
-    lam: np.ndarray,
-    seeds: list[int] | np.ndarray,
-    data: Arrays,
-    spec: Spec,
-    schedule: Schedule,
-    on_epoch: Callable[[int], None] | None = None,
-) -> TrainResult:
-    """Train the M stacked models in ``params`` (modified in place) and return the result.
-
-    lam: (M,) penalty strengths. seeds: (M,) seeds of the mini-batch shuffling
-    streams (a model's batch order depends on its seed only).
-    """
-    M = params.n_models
-    dtype = params.W[0].dtype
-    lam = np.asarray(lam, dtype=dtype)
-    n = data.X_train.shape[0]
-    B = n if schedule.optimizer == "gd" or schedule.batch_size <= 0 else min(schedule.batch_size, n)
-    seeds = [int(s) for s in seeds]
-    shufflers = {s: shuffle_rng(s) for s in seeds}  # one stream per seed: equal seeds, equal batches
-    optimizer = make_optimizer(schedule.optimizer, schedule.lr, lam, spec.penalize_bias, schedule.momentum,
-                               schedule.beta1, schedule.beta2, schedule.eps)
-    use_val = schedule.early_stopping and data.X_val is not None
-
-    active = np.arange(M)  # original indices of the models still training
-    final = params.copy()
-    epochs = np.zeros(M, dtype=int)
-    status = ["completed"] * M
-    previous_J = np.full(M, np.nan)
-    best_val = np.full(M, np.inf)
-    best_epoch = np.zeros(M, dtype=int)
-    best = params.copy() if use_val else None
-    records: list[tuple[int, np.ndarray, dict[str, np.ndarray]]] = []
-    workspaces: dict[tuple[int, int], Workspace] = {}  # by (models, batch rows)
-
-    measure_buffers: dict[int, list[np.ndarray]] = {}  # by number of models, reused by every measurement
-
-    def measure() -> dict[str, np.ndarray]:
-        p = params
-        weights_sq = penalty(p, False)
-        omega = penalty(p, True) if spec.penalize_bias else weights_sq
-        buffers = measure_buffers.get(len(active))
-        if buffers is None:
-            rows = max(len(X) for X in (data.X_train, data.X_test, data.X_val) if X is not None)
-            buffers = measure_buffers[len(active)] = eval_buffers(p, rows)
-        stats = {
-            "train_loss": data_loss(p, data.X_train, data.Y_train, spec, buffers),
-            "test_loss": _loss_or_nan(p, data.X_test, data.Y_test, spec, buffers),
-            "val_loss": _loss_or_nan(p, data.X_val, data.Y_val, spec, buffers),
-            "penalty": omega,
-            "weight_norm": np.sqrt(weights_sq),
-        }
-        stats["objective"] = stats["train_loss"] + lam * omega
-        return stats
-
-    def record(epoch: int, stats: dict[str, np.ndarray]) -> None:
-        records.append((epoch, active.copy(), stats))
-
-    stats = measure()
-    record(0, stats)
-    previous_J[:] = stats["objective"]
-    for epoch in range(1, schedule.epochs + 1):
-        if B == n:
-            batches = [(data.X_train, data.Y_train)]
-        else:  # each model's rows in its seed's shuffled order; batches are views of one gather
-            perms = {s: rng.permutation(n) for s, rng in shufflers.items()}
-            active_seeds = {seeds[m] for m in active}
-            if len(active_seeds) == 1:  # one order shared by all: (n, d) batches, broadcast over models
-                order = perms[active_seeds.pop()]
-            else:
-                order = np.stack([perms[seeds[m]] for m in active])
-            X_perm, Y_perm = data.X_train[order], data.Y_train[order]
-            batches = [(X_perm[..., s:s + B, :], Y_perm[..., s:s + B, :]) for s in range(0, n, B)]
-        for Xb, Yb in batches:
-            rows = Xb.shape[-2]
-            ws = workspaces.get((len(active), rows))
-            if ws is None:
-                ws = workspaces[len(active), rows] = Workspace.create(params.layer_sizes, len(active), rows, dtype)
-            dW, db = data_grad(params, Xb, Yb, spec, n, ws, optimizer.grad_scale)
-            optimizer.step(params, dW, db)
-        epochs[active] = epoch
-        if on_epoch is not None:
-            on_epoch(len(active))
-
-        last = epoch == schedule.epochs
-        every = schedule.history_every
-        want_stats = last or schedule.tol > 0 or use_val or (every > 0 and epoch % every == 0)
-        stats = measure() if want_stats else None
-        # diverged: Ω (every epoch) or J (when measured) is no longer finite
-        stopping = ~np.isfinite(penalty(params, spec.penalize_bias) if stats is None else stats["objective"])
-        for i in np.flatnonzero(stopping):
-            status[active[i]] = "diverged"
-        if stats is not None:
-            J = stats["objective"]
-            if last or (every > 0 and epoch % every == 0) or stopping.any():
-                record(epoch, stats)
-            if schedule.tol > 0:
-                prev = previous_J[active]
-                change = np.abs(prev - J) / np.maximum(np.abs(prev), np.finfo(dtype).tiny)
-                converged = (change < schedule.tol) & ~stopping
-                for i in np.flatnonzero(converged):
-                    status[active[i]] = "converged"
-                stopping |= converged
-                previous_J[active] = J
-            if use_val:
-                v = stats["val_loss"]
-                improved = v < best_val[active]
-                for i in np.flatnonzero(improved):
-                    m = active[i]
-                    best_val[m], best_epoch[m] = v[i], epoch
-                    for dst, src in zip(best.arrays(), params.arrays()):
-                        dst[m] = src[i]
-                patience_over = (epoch - best_epoch[active] >= schedule.patience) & ~stopping
-                for i in np.flatnonzero(patience_over):
-                    status[active[i]] = "early_stopped"
-                stopping |= patience_over
-        if last:
-            stopping[:] = True
-        if stopping.any():
-            for dst, src in zip(final.arrays(), params.arrays()):
-                dst[active[stopping]] = src[stopping]
-            keep = np.flatnonzero(~stopping)
-            active = active[keep]
-            if len(active) == 0:
-                break
-            params = params.take(keep)
-            lam = lam[keep]
-            optimizer.keep(keep)
-
-    if use_val:
-        for m in range(M):
-            if status[m] != "diverged" and np.isfinite(best_val[m]):
-                for dst, src in zip(final.arrays(), best.arrays()):
-                    dst[m] = src[m]
-                epochs[m] = best_epoch[m]
-    return TrainResult(final, epochs, status, _history(records))
-
-
-def _loss_or_nan(params, X, Y, spec, buffers) -> np.ndarray:
-    """L_data on (X, Y) per model, or NaN when that part of the data does not exist."""
-    return np.full(params.n_models, np.nan) if X is None else data_loss(params, X, Y, spec, buffers)
 
 
 def shuffle_rng(seed: int) -> np.random.Generator:
@@ -228,14 +91,134 @@ def init_rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(int(seed)).spawn(2)[0])
 
 
-def _history(records) -> dict[str, np.ndarray]:
-    """Flatten per-epoch records into columns with one entry per (model, epoch)."""
-    if not records:
-        return {}
-    model = np.concatenate([models for _, models, _ in records])
-    epoch = np.concatenate([np.full(len(models), e) for e, models, _ in records])
-    cols = {"model": model, "epoch": epoch}
-    for name in HISTORY_COLUMNS:
-        cols[name] = np.concatenate([stats[name] for _, _, stats in records]).astype(np.float64)
-    order = np.lexsort((epoch, model))
-    return {k: v[order] for k, v in cols.items()}
+class Batches:
+    """Each epoch's mini-batches of the training rows, one shuffling stream per seed.
+
+    Every stream draws one permutation per epoch, whichever models are still
+    training, so a model's batch order depends on its seed only. Batches are
+    views of one gather: (n, d) when the active models share one seed, else
+    (M_active, n, d).
+    """
+
+    def __init__(self, X: np.ndarray, Y: np.ndarray, seeds, rows: int):
+        self.X, self.Y, self.rows = X, Y, rows
+        self.streams = {int(s): shuffle_rng(s) for s in seeds}
+
+    def epoch(self, active_seeds: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        n = len(self.X)
+        if self.rows == n:
+            return [(self.X, self.Y)]
+        perms = {s: rng.permutation(n) for s, rng in self.streams.items()}
+        distinct = set(active_seeds.tolist())
+        order = perms[distinct.pop()] if len(distinct) == 1 else np.stack([perms[s] for s in active_seeds])
+        X, Y = self.X[order], self.Y[order]
+        return [(X[..., s:s + self.rows, :], Y[..., s:s + self.rows, :]) for s in range(0, n, self.rows)]
+
+
+class History:
+    """Measurements of (model, epoch) pairs, flattened into columns at the end."""
+
+    def __init__(self):
+        self.records: list[tuple[int, np.ndarray, dict[str, np.ndarray]]] = []
+
+    def record(self, epoch: int, models: np.ndarray, stats: dict[str, np.ndarray], rows=slice(None)) -> None:
+        nan = np.full(len(models), np.nan)
+        self.records.append((epoch, models[rows], {k: stats.get(k, nan)[rows] for k in HISTORY_METRICS}))
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """"model", "epoch" and HISTORY_METRICS, sorted by model, then epoch."""
+        if not self.records:
+            return {}
+        model = np.concatenate([models for _, models, _ in self.records])
+        epoch = np.concatenate([np.full(len(models), e) for e, models, _ in self.records])
+        cols = {"model": model, "epoch": epoch}
+        for name in HISTORY_METRICS:
+            cols[name] = np.concatenate([stats[name] for _, _, stats in self.records]).astype(np.float64)
+        order = np.lexsort((epoch, model))
+        return {k: v[order] for k, v in cols.items()}
+
+
+def train(params: Params, lam: np.ndarray, seeds, data: Arrays, spec: Spec, schedule: Schedule,
+          on_epoch: Callable[[int], None] | None = None) -> TrainResult:
+    """Train the M stacked models that start from ``params`` (left unchanged); return their result.
+
+    lam: (M,) penalty strengths. seeds: (M,) seeds of the mini-batch shuffling
+    streams. ``on_epoch`` is called after each epoch with the number of models
+    that trained in it. numpy's overflow warnings are not printed: a model whose
+    J stops being finite is marked ``diverged`` and its numbers stay NaN/inf.
+    """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        return Training(params, lam, seeds, data, spec, schedule).run(on_epoch)
+
+
+class Training:
+    """One training run of a stack: the loop over epochs and what it keeps between them."""
+
+    def __init__(self, params: Params, lam, seeds, data: Arrays, spec: Spec, schedule: Schedule):
+        M, dtype = params.n_models, params.W[0].dtype
+        lam = np.asarray(lam, dtype=dtype)
+        optimizer = make_optimizer(schedule.optimizer, schedule.lr, lam, spec.penalize_bias, schedule.momentum,
+                                   schedule.beta1, schedule.beta2, schedule.eps)
+        seeds = np.array([int(s) for s in seeds])
+        self.stack = ActiveStack(params.copy(), lam, seeds, np.arange(M), optimizer)
+        self.data, self.spec, self.schedule = data, spec, schedule
+        self.n = data.X_train.shape[0]
+        self.batches = Batches(data.X_train, data.Y_train, seeds, schedule.batch_rows(self.n))
+        watch_val = schedule.early_stopping and data.X_val is not None
+        self.stopping = Stopping(M, schedule.tol, schedule.patience if watch_val else None, spec.penalize_bias, dtype)
+        self.final, self.epochs, self.history = params.copy(), np.zeros(M, dtype=int), History()
+        self.workspaces: dict[tuple[int, int], Workspace] = {}  # by (models, batch rows)
+        self.buffers: dict[int, list[np.ndarray]] = {}  # evaluation buffers by number of models
+
+    def run(self, on_epoch: Callable[[int], None] | None) -> TrainResult:
+        stats = self.measure()
+        self.history.record(0, self.stack.index, stats)
+        self.stopping.start(self.stack, stats)
+        for epoch in range(1, self.schedule.epochs + 1):
+            for Xb, Yb in self.batches.epoch(self.stack.seeds):
+                self.step(Xb, Yb)
+            self.epochs[self.stack.index] = epoch
+            if on_epoch is not None:
+                on_epoch(len(self.stack))
+            if not self.end_epoch(epoch):
+                break
+        self.stopping.restore_best(self.final, self.epochs)
+        return TrainResult(self.final, self.epochs, list(self.stopping.status), self.history.columns())
+
+    def step(self, Xb: np.ndarray, Yb: np.ndarray) -> None:
+        """One update of every active model from its mini-batch (Xb, Yb)."""
+        stack, key = self.stack, (len(self.stack), Xb.shape[-2])
+        ws = self.workspaces.get(key)
+        if ws is None:
+            ws = self.workspaces[key] = Workspace.create(stack.params.layer_sizes, *key, stack.params.W[0].dtype)
+        dW, db = data_grad(stack.params, Xb, Yb, self.spec, self.n, ws, stack.optimizer.grad_scale)
+        stack.optimizer.step(stack.params, dW, db)
+
+    def end_epoch(self, epoch: int) -> bool:
+        """Measure, record and apply the stopping rules; False when no model is left."""
+        regular = self.schedule.records(epoch)
+        stats = self.measure() if regular or self.stopping.needs_measurements else None
+        stop = self.stopping.check(epoch, self.stack, stats)
+        if epoch == self.schedule.epochs:
+            stop[:] = True
+        if stop.any() and stats is None:
+            stats = self.measure()
+        if stats is not None and (regular or stop.any()):  # every model, or the ones stopping now
+            self.history.record(epoch, self.stack.index, stats, slice(None) if regular else stop)
+        if stop.any():
+            self.retire(stop)
+        return len(self.stack) > 0
+
+    def retire(self, stop: np.ndarray) -> None:
+        """Keep the final parameters of the stopping models and drop them from the stack."""
+        for dst, src in zip(self.final.arrays(), self.stack.params.arrays()):
+            dst[self.stack.index[stop]] = src[stop]
+        self.stack.keep(np.flatnonzero(~stop))
+
+    def measure(self) -> dict[str, np.ndarray]:
+        """Every metric of the active models on every part of the data (see l2cli.evaluate)."""
+        params, parts = self.stack.params, self.data.parts()
+        buffers = self.buffers.get(len(self.stack))
+        if buffers is None:
+            buffers = self.buffers[len(self.stack)] = eval_buffers(params, max(len(p.X) for p in parts))
+        return evaluate(params, self.stack.lam, parts, self.spec, buffers)

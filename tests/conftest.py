@@ -14,6 +14,24 @@ def make_params(layer_sizes, seeds=(0, 1), init="glorot", dtype=np.float64, bias
     return p
 
 
+@pytest.fixture(autouse=True)
+def _fresh_working_directory(tmp_path, monkeypatch):
+    """Every test runs in an empty directory of its own: none may depend on the working directory."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+
+
+def sweep(cfg):
+    """Train every point of a config's sweep (no grid, no cross-validation): (experiment, engine.Trained)."""
+    from l2cli.engine import run_points
+    from l2cli.experiment import compute, prepare
+    from l2cli.plan import points
+
+    exp = prepare(cfg)
+    return exp, run_points(exp, points(cfg.sweep.lambdas, cfg.sweep.seeds), compute(cfg))
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

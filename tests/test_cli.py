@@ -60,7 +60,7 @@ def test_manifest_and_weights(run_dir):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["config"]["train"]["epochs"] == 5
     assert manifest["config"]["sweep"]["lambdas"] == [0.0, 0.001, 0.1]
-    assert manifest["command"][:2] == ["l2cli", "sweep"] or manifest["command"][0] == "l2cli"
+    assert manifest["command"][0] == "l2cli" and "sweep" in manifest["command"]
     assert len(manifest["data"]["fingerprint_sha256"]) == 64
     eq = {e["lambda"]: e for e in manifest["lambda_equivalents"]}
     n_train = manifest["data"]["n_train"]
@@ -112,7 +112,7 @@ def test_csv_data_regression(tmp_path):
     (["--epochs", "0"], "out of range"),
     (["--data", "missing.csv", "--target", "y"], "data file not found"),
     (["--epoch", "3"], "No such option"),
-    (["configs/nope.toml"], "config file not found"),
+    (["nope.toml"], "config file not found"),
     (["--dataset", "iris", "--set", "model.loss=logistic"], "logistic needs a two-class target"),
 ])
 def test_input_errors_are_one_line_exit_2(tmp_path, args, message):

@@ -17,7 +17,7 @@ def test_the_curated_set_is_there():
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
 def test_config_runs_and_selects_inside_the_grid(path):
-    run = run_experiment(resolve(path), write=False)
+    run = run_experiment(resolve(path))
     assert (run.summary["status"] != "diverged").all()
     lambdas = sorted(run.summary["lambda"].unique())
     chosen = run.selection["lambda"]

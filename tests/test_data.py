@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from l2cli.data import BUILTINS, load_builtin, load_csv, split_dataset
+from l2cli.choices import DATASETS as BUILTINS
+from l2cli.data import load_builtin, load_csv, split_dataset
 from l2cli.errors import InputError
 
 

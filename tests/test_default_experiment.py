@@ -1,6 +1,7 @@
 """The default experiment shows the L2 trade-off on every seed."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 from click.testing import CliRunner
@@ -11,7 +12,7 @@ from l2cli.config import Config, resolve
 
 
 def test_default_toml_is_the_built_in_default():
-    assert resolve("configs/default.toml") == Config()
+    assert resolve(Path(__file__).resolve().parents[1] / "configs" / "default.toml") == Config()
 
 
 def test_default_experiment_shows_the_tradeoff_on_every_seed(tmp_path):

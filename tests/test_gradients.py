@@ -9,7 +9,7 @@ from conftest import make_params
 from l2cli.activations import ACTIVATIONS
 from l2cli.network import backward, forward
 from l2cli.losses import loss_grad
-from l2cli.objective import Spec, data_scale, objective, objective_grad, penalty, penalty_grad
+from l2cli.objective import Spec, add_penalty_grad, data_scale, objective, objective_grad, penalty
 
 ARCHS = [(), (5,), (4, 3)]
 
@@ -84,7 +84,8 @@ def test_zero_lambda_gives_exactly_the_data_gradient(rng):
 def test_penalty_gradient_is_exactly_two_lambda_W(penalize_bias, rng):
     X, Y, params = problem("squared", (5,), rng)
     spec = Spec("tanh", "squared", "mean", penalize_bias)
-    pW, pb = penalty_grad(params, penalize_bias)
+    pW, pb = [np.zeros_like(W) for W in params.W], [np.zeros_like(b) for b in params.b]
+    add_penalty_grad(params, pW, pb, np.ones(2), penalize_bias)  # ∂Ω/∂θ: λ = 1 on a zero data gradient
     for W, g in zip(params.W, pW):
         np.testing.assert_array_equal(g, 2 * W)
     for b, g in zip(params.b, pb):

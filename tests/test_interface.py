@@ -15,7 +15,7 @@ from l2cli.cli import cli
 from l2cli.config import resolve
 from l2cli.runner import run_experiment
 from l2cli.selection import select
-from l2cli.sweep import prepare
+from l2cli.experiment import prepare
 
 SMALL = ["--dataset", "moons", "--set", "data.n_samples=120", "--hidden", "8", "--optimizer", "adam",
          "--lr", "0.02", "--epochs", "60", "--lambdas", "1e-4,1e-2,1", "--seeds", "0,1,2"]
@@ -157,7 +157,7 @@ def test_cross_validation_never_reads_the_test_data(tmp_path):
     flags = {"data.dataset": "moons", "data.n_samples": 120, "data.val_size": 0.0, "model.hidden": [8],
              "train.optimizer": "adam", "train.lr": 0.02, "train.epochs": 40, "sweep.cv": 3,
              "sweep.lambdas": "1e-4,1e-2,1", "sweep.seeds": [0, 1]}
-    clean = run_experiment(resolve(flags=flags), write=False)
+    clean = run_experiment(resolve(flags=flags))
     # poison the test rows: if cross-validation read them, its numbers would change or turn NaN
     import l2cli.runner as runner
     original = runner.prepare
@@ -170,7 +170,7 @@ def test_cross_validation_never_reads_the_test_data(tmp_path):
 
     runner.prepare = poisoned
     try:
-        dirty = run_experiment(resolve(flags=flags), write=False)
+        dirty = run_experiment(resolve(flags=flags))
     finally:
         runner.prepare = original
     pd.testing.assert_frame_equal(clean.cv, dirty.cv)

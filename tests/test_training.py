@@ -8,7 +8,11 @@ from l2cli.config import resolve
 from l2cli.data import load_builtin, split_dataset
 from l2cli.network import init_params
 from l2cli.objective import Spec
-from l2cli.sweep import plan, prepare, run_chunk, run_sweep
+from conftest import sweep
+from l2cli.engine import run_points
+from l2cli.executors import train_chunk
+from l2cli.experiment import compute, prepare
+from l2cli.plan import points
 from l2cli.train import Arrays, Schedule, init_rng, train
 
 
@@ -44,10 +48,10 @@ def small_config(**flags):
 
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam", "gd"])
 def test_stacked_equals_one_at_a_time(optimizer):
-    stacked = run_sweep(prepare(small_config(**{"train.optimizer": optimizer, "sweep.workers": 1})))
-    sequential = run_sweep(prepare(small_config(**{"train.optimizer": optimizer, "sweep.engine": "sequential",
-                                                   "sweep.workers": 1})))
-    assert (stacked.chunk_size, stacked.workers) == (18, 1) and sequential.chunk_size == 1
+    _, stacked = sweep(small_config(**{"train.optimizer": optimizer, "sweep.workers": 1}))
+    _, sequential = sweep(small_config(**{"train.optimizer": optimizer, "sweep.engine": "sequential",
+                                          "sweep.workers": 1}))
+    assert (stacked.layout.chunk_size, stacked.layout.workers) == (18, 1) and sequential.layout.chunk_size == 1
     for a, b in zip(stacked.params.arrays(), sequential.params.arrays()):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
     numeric = stacked.summary.select_dtypes("number").columns
@@ -60,13 +64,14 @@ def test_stacked_equals_one_at_a_time(optimizer):
                                    {"sweep.chunk_size": 5, "sweep.workers": 2},
                                    {"sweep.workers": 2}])
 def test_chunks_and_worker_processes_do_not_change_the_numbers(flags):
-    whole = run_sweep(prepare(small_config(**{"sweep.workers": 1})))
-    assert whole.chunk_size == 18
+    _, whole = sweep(small_config(**{"sweep.workers": 1}))
+    assert whole.layout.chunk_size == 18
     done = []
-    exp = prepare(small_config(**flags))
-    chunked = run_sweep(exp, progress=done.append)
-    assert chunked.chunk_size == flags.get("sweep.chunk_size", 9)
-    assert chunked.workers == flags["sweep.workers"]
+    cfg = small_config(**flags)
+    exp = prepare(cfg)
+    chunked = run_points(exp, points(cfg.sweep.lambdas, cfg.sweep.seeds), compute(cfg), progress=done.append)
+    assert chunked.layout.chunk_size == flags.get("sweep.chunk_size", 9)
+    assert chunked.layout.workers == flags["sweep.workers"]
     assert sum(done) == 18 * exp.schedule.epochs  # every model-epoch reported once, wherever it ran
     for a, b in zip(whole.params.arrays(), chunked.params.arrays()):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
@@ -74,13 +79,13 @@ def test_chunks_and_worker_processes_do_not_change_the_numbers(flags):
     pd.testing.assert_frame_equal(whole.summary, chunked.summary, rtol=1e-10)
 
 
-def _run_chunk_noting_the_process(exp, points, on_epoch=None):
-    """sweep.run_chunk, with the process and its BLAS thread counts added to the summary rows."""
+def _train_chunk_noting_the_process(exp, chunk, on_epoch=None):
+    """executors.train_chunk, with the process and its BLAS thread counts added to the summary rows."""
     import os
 
     from threadpoolctl import threadpool_info
 
-    result = run_chunk(exp, points, on_epoch)  # the original, imported above
+    result = train_chunk(exp, chunk, on_epoch)  # the original, imported above
     result.summary["pid"] = os.getpid()
     result.summary["blas_threads"] = str(sorted({i["num_threads"] for i in threadpool_info()
                                                  if i["user_api"] == "blas"}))
@@ -89,28 +94,27 @@ def _run_chunk_noting_the_process(exp, points, on_epoch=None):
 
 def test_every_process_of_a_sweep_trains_on_the_blas_threads_of_the_layout(monkeypatch):
     """The thread count is set once before the fork, and the workers train on it too."""
-    import l2cli.sweep as sweep
+    import l2cli.executors as executors
 
-    monkeypatch.setattr(sweep, "run_chunk", _run_chunk_noting_the_process)
-    result = run_sweep(prepare(small_config(**{"sweep.workers": 2, "sweep.chunk_size": 6})))
-    assert (result.workers, result.threads) == (2, 1)
+    monkeypatch.setattr(executors, "train_chunk", _train_chunk_noting_the_process)
+    _, result = sweep(small_config(**{"sweep.workers": 2, "sweep.chunk_size": 6, "sweep.threads": 1}))
+    assert (result.layout.workers, result.layout.threads) == (2, 1)
     assert result.summary["pid"].nunique() == 2  # this process and one worker
     assert set(result.summary["blas_threads"]) == {"[1]"}
 
 
 def test_a_point_is_addressable_on_its_own():
     """Training one (λ, seed) point alone reproduces its row of the full sweep."""
-    exp = prepare(small_config())
-    full = run_sweep(exp)
-    point = plan(exp.config)[7]
-    alone = run_sweep(exp, [point])
+    exp, full = sweep(small_config())
+    point = full.points[7]
+    alone = run_points(exp, [point])
     row = full.summary.iloc[7]
     assert (row["lambda"], row["seed"]) == (point.lam, point.seed)
     np.testing.assert_allclose(alone.summary.iloc[0]["test_loss"], row["test_loss"], rtol=1e-12)
 
 
 def test_seeds_change_init_and_batch_order_but_lambda_does_not():
-    r = run_sweep(prepare(small_config(**{"train.epochs": 1, "sweep.lambdas": "0,1e-2"})))
+    _, r = sweep(small_config(**{"train.epochs": 1, "sweep.lambdas": "0,1e-2"}))
     h = r.history
     start = h[h.epoch == 0].set_index(["lambda", "seed"])["weight_norm"]
     assert start[(0.0, 0)] == start[(0.01, 0)]  # same seed, same initial weights
@@ -118,8 +122,8 @@ def test_seeds_change_init_and_batch_order_but_lambda_does_not():
 
 
 def test_divergence_is_reported_not_hidden():
-    r = run_sweep(prepare(small_config(**{"data.dataset": "regression", "train.lr": 10.0,
-                                          "sweep.lambdas": "0,1e-3", "sweep.seeds": [0]})))
+    _, r = sweep(small_config(**{"data.dataset": "regression", "train.lr": 10.0,
+                                 "sweep.lambdas": "0,1e-3", "sweep.seeds": [0]}))
     assert list(r.summary["status"]) == ["diverged", "diverged"]
     assert (r.summary["epochs"] < 15).all()
     finite = np.isfinite(r.summary["train_loss"]) & np.isfinite(r.summary["penalty"])
@@ -129,7 +133,7 @@ def test_divergence_is_reported_not_hidden():
 def test_tol_stops_converged_models_early():
     cfg = small_config(**{"train.optimizer": "gd", "train.epochs": 3000, "train.tol": 1e-7,
                           "model.hidden": [], "sweep.lambdas": "0.1,1", "sweep.seeds": [0]})
-    r = run_sweep(prepare(cfg))
+    _, r = sweep(cfg)
     assert list(r.summary["status"]) == ["converged", "converged"]
     assert (r.summary["epochs"] < 3000).all()
     last = r.history.groupby("lambda")["epoch"].max()
@@ -139,7 +143,7 @@ def test_tol_stops_converged_models_early():
 def test_early_stopping_keeps_the_best_validation_epoch():
     cfg = small_config(**{"data.val_size": 0.25, "train.early_stopping": True, "train.patience": 3,
                           "train.epochs": 300, "train.lr": 0.5, "sweep.lambdas": "0", "sweep.seeds": [0]})
-    r = run_sweep(prepare(cfg))
+    _, r = sweep(cfg)
     row = r.summary.iloc[0]
     h = r.history
     assert row["status"] == "early_stopped"
@@ -150,8 +154,8 @@ def test_early_stopping_keeps_the_best_validation_epoch():
 
 
 def test_float32_trains_in_float32_and_agrees_roughly():
-    r64 = run_sweep(prepare(small_config()))
-    r32 = run_sweep(prepare(small_config(**{"train.dtype": "float32"})))
+    _, r64 = sweep(small_config())
+    _, r32 = sweep(small_config(**{"train.dtype": "float32"}))
     assert r32.params.W[0].dtype == np.float32
     np.testing.assert_allclose(r32.summary["test_loss"], r64.summary["test_loss"], rtol=2e-2)
 
@@ -177,29 +181,27 @@ def test_one_gd_step_matches_scikit_learn_with_alpha_2nlambda(dataset, activatio
     assert clf.coefs_[-1].shape == params.W[-1].shape[1:]  # the same network
     clf.coefs_ = [W[0].copy() for W in params.W]
     clf.intercepts_ = [b[0].copy() for b in params.b]
-    clf._optimizer = None
-    with pytest.warns(Warning):
+    with pytest.warns(Warning):  # a warm-started fit() builds a fresh optimizer on the weights set above
         clf.fit(split.X_train, split.y_train)
     data = Arrays(split.X_train, split.Y_train, split.X_test, split.Y_test)
-    train(params, np.array([lam]), [0], data, Spec(activation, loss),
-          Schedule(optimizer="gd", lr=lr, epochs=1, history_every=0))
+    params = train(params, np.array([lam]), [0], data, Spec(activation, loss),
+                   Schedule(optimizer="gd", lr=lr, epochs=1, history_every=0)).params
     for ours, theirs in zip(params.W + params.b, clf.coefs_ + clf.intercepts_):
         np.testing.assert_allclose(ours[0], theirs, rtol=1e-12, atol=1e-14)
 
 
 def test_memory_budget_splits_a_sweep_into_chunks_with_the_same_numbers():
-    from l2cli.sweep import bytes_per_model
+    from l2cli.layout import bytes_per_model
 
     cfg = small_config(**{"sweep.workers": 1, "sweep.memory_mb": 1, "model.hidden": [256, 256],
                           "data.n_samples": 400, "train.epochs": 2})
-    exp = prepare(cfg)
+    exp, chunked = sweep(cfg)
     per_model = bytes_per_model(exp)
     assert 2**20 // per_model < 18  # the budget holds fewer than the 18 models of the sweep
-    chunked = run_sweep(exp)
-    assert chunked.chunk_size == max(1, 2**20 // per_model)
-    whole = run_sweep(prepare(small_config(**{"sweep.workers": 1, "model.hidden": [256, 256],
-                                              "data.n_samples": 400, "train.epochs": 2})))
-    assert whole.chunk_size == 18
+    assert chunked.layout.chunk_size == max(1, 2**20 // per_model)
+    _, whole = sweep(small_config(**{"sweep.workers": 1, "model.hidden": [256, 256],
+                                     "data.n_samples": 400, "train.epochs": 2}))
+    assert whole.layout.chunk_size == 18
     for a, b in zip(whole.params.arrays(), chunked.params.arrays()):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
 
@@ -223,8 +225,8 @@ def test_one_sgd_step_matches_pytorch_weight_decay_2lambda():
     torch.nn.functional.cross_entropy(net(X), y).backward()
     opt.step()
     data = Arrays(split.X_train, split.Y_train, split.X_test, split.Y_test)
-    train(params, np.array([lam]), [0], data, Spec("relu", "cross_entropy"),
-          Schedule(optimizer="gd", lr=lr, epochs=1, history_every=0))
+    params = train(params, np.array([lam]), [0], data, Spec("relu", "cross_entropy"),
+                   Schedule(optimizer="gd", lr=lr, epochs=1, history_every=0)).params
     for layer, W, b in zip((net[0], net[2]), params.W, params.b):
         np.testing.assert_allclose(W[0], layer.weight.detach().numpy().T, rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(b[0], layer.bias.detach().numpy(), rtol=1e-12, atol=1e-14)
@@ -235,15 +237,15 @@ def test_summary_scores_equal_sklearn_metrics_per_model(dataset, loss):
     from sklearn.metrics import accuracy_score, r2_score
 
     from l2cli.network import predict
-    from l2cli.sweep import summarize
+    from l2cli.summary import summarize
+    from l2cli.train import TrainResult
 
-    exp = prepare(small_config(**{"data.dataset": dataset, "data.n_samples": 200, "data.val_size": 0.2,
-                                  "model.loss": loss}))
+    exp, result = sweep(small_config(**{"data.dataset": dataset, "data.n_samples": 200, "data.val_size": 0.2,
+                                        "model.loss": loss}))
     assert exp.layer_sizes[-1] == (1 if loss == "logistic" or dataset == "diabetes" else 2)
-    result = run_sweep(exp)
     params = result.params.copy()
     params.W[0][3] = np.nan  # a diverged model scores NaN, the others are unaffected
-    summary = summarize(exp, result.points, params, ["completed"] * 18, np.zeros(18, int))
+    summary = summarize(exp, result.points, TrainResult(params, np.zeros(18, int), ["completed"] * 18))
     s = exp.split
     for part, X, y in (("train", s.X_train, s.y_train), ("val", s.X_val, s.y_val), ("test", s.X_test, s.y_test)):
         Z = predict(params, X, exp.spec.activation)
@@ -283,7 +285,7 @@ def test_three_full_batch_steps_follow_the_optimizer_formulas(optimizer):
                 s2[:] = b2 * s2 + (1 - b2) * g * g
                 theta -= lr * (s1 / (1 - b1**t)) / (np.sqrt(s2 / (1 - b2**t)) + eps)
     data = Arrays(split.X_train, split.Y_train, split.X_test, split.Y_test)
-    train(params, lam, [0, 1, 2], data, spec,
-          Schedule(optimizer=optimizer, lr=lr, momentum=mu, batch_size=0, epochs=3, history_every=0))
+    params = train(params, lam, [0, 1, 2], data, spec,
+                   Schedule(optimizer=optimizer, lr=lr, momentum=mu, batch_size=0, epochs=3, history_every=0)).params
     for ours, expected in zip(params.arrays(), ref.arrays()):
         np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=1e-14)

@@ -1,0 +1,46 @@
+"""The names a configuration may choose from: datasets, activations, optimizers, losses, formats.
+
+A leaf module: it imports nothing, so the command line and the config schema
+can offer and check these names without loading numpy or scikit-learn. The
+modules that implement each name check at import time that they cover
+exactly this list (see ``tests/test_architecture.py``).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class BuiltIn(NamedTuple):
+    task: str
+    description: str
+    synthetic: bool
+
+
+DATASETS: dict[str, BuiltIn] = {
+    "iris": BuiltIn("classification", "Fisher's iris flowers, 3 classes (scikit-learn)", False),
+    "wine": BuiltIn("classification", "Wine cultivars, 3 classes (scikit-learn)", False),
+    "breast_cancer": BuiltIn("classification", "Wisconsin breast cancer, 2 classes (scikit-learn)", False),
+    "digits": BuiltIn("classification", "8x8 handwritten digits, 10 classes (scikit-learn)", False),
+    "diabetes": BuiltIn("regression", "Diabetes progression after one year (scikit-learn)", False),
+    "moons": BuiltIn("classification", "Two interleaving half circles; n_samples, noise", True),
+    "circles": BuiltIn("classification", "A circle inside a circle; n_samples, noise", True),
+    "classification": BuiltIn("classification",
+                              "Gaussian clusters; n_samples, n_features, n_classes, noise = label flip rate", True),
+    "regression": BuiltIn("regression", "Sparse linear target; n_samples, n_features, noise = target std", True),
+    "curve": BuiltIn("regression", "Noisy 1-D curve y = sin(2πx) + ε, x in [0, 1]; n_samples, noise", True),
+}
+
+TASKS = ("classification", "regression")
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "identity")
+#: Initialisation that suits each activation when ``model.init = "auto"``.
+DEFAULT_INIT = {"relu": "he", "tanh": "glorot", "sigmoid": "glorot", "identity": "glorot"}
+INITS = ("auto", "he", "glorot")
+LOSSES = ("auto", "cross_entropy", "logistic", "squared")
+REDUCTIONS = ("mean", "sum")
+OPTIMIZERS = ("gd", "sgd", "momentum", "adam")
+DTYPES = ("float64", "float32")
+ENGINES = ("stacked", "sequential")
+SELECTION_RULES = ("min", "1se")
+#: What a command can print on stdout (``--format``).
+FORMATS = ("table", "csv", "tsv", "json", "ndjson", "markdown")

@@ -1,0 +1,50 @@
+"""The sweep engine: lay the points out in chunks, train the chunks on an executor, gather the results.
+
+The plan (:mod:`l2cli.plan`) says which points; the layout
+(:mod:`l2cli.layout`) how many per chunk and how many processes; an executor
+(:mod:`l2cli.executors`) where the chunks train. None of them changes a number.
+This module does no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import pandas as pd
+
+from .blas import blas_info, blas_threads
+from .executors import Forked, InProcess
+from .layout import Compute, Layout, choose
+from .network import Params
+from .plan import Point, chunks
+from .summary import history_frame
+
+
+@dataclass
+class Trained:
+    """The trained models of a list of points, in point order, with their summary and history tables."""
+
+    points: list[Point]
+    params: Params
+    summary: pd.DataFrame
+    history: pd.DataFrame
+    layout: Layout
+    blas: list[dict] = field(default_factory=list)  # the BLAS libraries as the points trained on them
+
+
+def run_points(exp, pts: list[Point], compute: Compute = Compute(),
+               progress: Callable[[int], None] | None = None) -> Trained:
+    """Train every point; ``progress`` receives model-epochs as they finish (len(pts) × epochs in all)."""
+    layout = choose(exp, len(pts), compute)
+    parts = chunks(pts, layout.chunk_size)
+    executor = Forked(layout.workers) if layout.workers > 1 else InProcess()
+    # Set once, before any fork, and inherited by the workers: OpenBLAS restarts its threads whenever
+    # the count is next set after a fork, and each new thread spins ~0.1 s of CPU, a core the others need.
+    with blas_threads(layout.threads):
+        blas = blas_info()
+        results = executor.run(exp, parts, progress)
+    params = Params.concat([r.trained.params for r in results])
+    history = pd.concat([history_frame(c, r.trained.history) for c, r in zip(parts, results)], ignore_index=True)
+    summary = pd.concat([r.summary for r in results], ignore_index=True)
+    return Trained(pts, params, summary, history, layout, blas)

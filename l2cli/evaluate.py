@@ -1,0 +1,94 @@
+"""Measuring stacked models on data: every number l2cli reports about a model comes from here.
+
+For M models and each part of the data (train, val, test):
+
+    {part}_loss  = L_data on that part (the penalty not included)
+    objective    = J = train_loss + λ·Ω
+    penalty      = Ω = Σ_l ‖W_l‖²_F  (+ Σ_l ‖b_l‖² when biases are penalized)
+    weight_norm  = √(Σ_l ‖W_l‖²_F),   norm_W{l} = ‖W_l‖_F
+    {part}_accuracy or {part}_r2, with a Scorer
+
+The training loop's measurements and the summary table both call
+:func:`evaluate`, so the history's last row and the summary agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .losses import loss_sum
+from .network import Params, eval_buffers, predict
+from .objective import Spec, data_scale, layer_sq_norms, penalty
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of the data: X (n, d), the targets Y (n, K) as trained on, the raw labels or targets y (n,)."""
+
+    name: str
+    X: np.ndarray
+    Y: np.ndarray
+    y: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """Accuracy (classification) or R² on the original target scale (regression) of output logits."""
+
+    task: str
+    classes: np.ndarray | None = None
+    target_mean: float = 0.0
+    target_scale: float = 1.0
+
+    @property
+    def name(self) -> str:
+        return "accuracy" if self.task == "classification" else "r2"
+
+    def __call__(self, Z: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Scores (M,) of the logits Z (M, n, K) against y (n,); NaN where a model's outputs are not all finite."""
+        out = np.full(Z.shape[0], np.nan)
+        finite = np.isfinite(Z).all(axis=(1, 2))
+        if finite.any():
+            out[finite] = self._accuracy(Z[finite], y) if self.task == "classification" else self._r2(Z[finite], y)
+        return out
+
+    def _accuracy(self, Z: np.ndarray, y: np.ndarray) -> np.ndarray:
+        # the most probable class: the largest logit, or z > 0 for one logistic output
+        predicted = (Z[:, :, 0] > 0).astype(int) if Z.shape[2] == 1 else Z.argmax(axis=2)
+        return np.mean(self.classes[predicted] == y, axis=1)
+
+    def _r2(self, Z: np.ndarray, y: np.ndarray) -> np.ndarray:
+        from sklearn.metrics import r2_score
+
+        predicted = Z[:, :, 0] * self.target_scale + self.target_mean  # (models, n)
+        return r2_score(np.broadcast_to(y[:, None], predicted.T.shape), predicted.T, multioutput="raw_values")
+
+
+def evaluate(params: Params, lam: np.ndarray, parts: list[Part], spec: Spec,
+             buffers: list[np.ndarray] | None = None, scorer: Scorer | None = None) -> dict[str, np.ndarray]:
+    """Every metric of the M models of ``params`` (see the module docstring), each of shape (M,).
+
+    ``parts`` must include the training part (named "train"); ``buffers`` as for
+    network.predict (made here when not given). A diverged model's numbers stay
+    NaN/inf, without warnings.
+    """
+    with np.errstate(all="ignore"):
+        if buffers is None:
+            buffers = eval_buffers(params, max(len(p.X) for p in parts))
+        out: dict[str, np.ndarray] = {}
+        for part in parts:
+            Z = predict(params, part.X, spec.activation, buffers)
+            n = part.X.shape[-2]
+            out[f"{part.name}_loss"] = data_scale(spec.reduction, n, n) * loss_sum(Z, part.Y, spec.loss)
+            if scorer is not None:
+                out[f"{part.name}_{scorer.name}"] = scorer(Z, part.y)
+        sq = layer_sq_norms(params)
+        omega = penalty(params, spec.penalize_bias)
+        out["objective"] = out["train_loss"] + lam * omega
+        out["penalty"] = omega
+        out["weight_norm"] = np.sqrt(sq.sum(axis=1))
+        for l in range(sq.shape[1]):
+            out[f"norm_W{l + 1}"] = np.sqrt(sq[:, l])
+    return out

@@ -1,0 +1,79 @@
+"""From a config to an experiment: the data loaded and split, the network, objective and schedule fixed.
+
+This is where the configuration ends: everything below (the plan, the layout,
+the executors, the training loop) receives an :class:`Experiment`, a
+:class:`~l2cli.layout.Compute` and a list of points, never the config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .choices import DEFAULT_INIT
+from .config import Config
+from .data import Dataset, Split, load_builtin, load_csv, split_dataset
+from .evaluate import Scorer
+from .layout import Compute
+from .objective import Spec
+from .train import Arrays, Schedule
+
+
+@dataclass
+class Experiment:
+    """Everything a point of a sweep needs besides its λ and seed."""
+
+    split: Split
+    spec: Spec
+    schedule: Schedule
+    layer_sizes: tuple[int, ...]
+    init: str
+    dtype: np.dtype
+    features: tuple[str, ...] = ()  # the name of each input, in the order of the rows of W_1
+
+    @property
+    def arrays(self) -> Arrays:
+        s = self.split
+        return Arrays(s.X_train, s.Y_train, s.X_test, s.Y_test, s.X_val, s.Y_val)
+
+    @property
+    def scorer(self) -> Scorer:
+        return self.split.scorer()
+
+
+def load_data(cfg: Config) -> Dataset:
+    """The configured dataset: a CSV file (data.path) or a built-in one, with data.task applied."""
+    d = cfg.data
+    if d.path:
+        return load_csv(d.path, d.target, d.task)
+    ds = load_builtin(d.dataset, d.n_samples, d.noise, d.n_features, d.n_classes, d.seed)
+    if d.task != "auto":
+        ds.task = d.task
+    return ds
+
+
+def prepare(cfg: Config) -> Experiment:
+    """Check the config's cross-key rules, load and split the data, fix the network and objective."""
+    cfg.validate()
+    d, m, t = cfg.data, cfg.model, cfg.train
+    ds = load_data(cfg)
+    split = split_dataset(ds, d.test_size, d.val_size, d.seed, d.standardize, d.standardize_target,
+                          d.n_train)
+    dtype = np.dtype(t.dtype)
+    split = split.astype(dtype)
+    loss = m.loss if m.loss != "auto" else ("cross_entropy" if split.task == "classification" else "squared")
+    if loss == "logistic":
+        split = split.with_logistic_target()
+    spec = Spec(activation=m.activation, loss=loss, reduction=m.reduction, penalize_bias=m.penalize_bias)
+    schedule = Schedule(t.optimizer, t.lr, t.epochs, t.batch_size, t.momentum, t.beta1, t.beta2, t.eps,
+                        t.tol, t.early_stopping, t.patience, t.history_every)
+    layer_sizes = (split.n_features, *m.hidden, split.n_outputs)
+    init = m.init if m.init != "auto" else DEFAULT_INIT[m.activation]
+    return Experiment(split, spec, schedule, layer_sizes, init, dtype, tuple(ds.feature_names))
+
+
+def compute(cfg: Config) -> Compute:
+    """How the config asks the points to be laid out and run (none of it changes a number)."""
+    s = cfg.sweep
+    return Compute(s.engine, s.chunk_size, s.memory_mb, s.workers, s.threads)

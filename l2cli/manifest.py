@@ -1,0 +1,75 @@
+"""manifest.json: what a run was (config, command, versions, data, network, compute) and λ in other libraries."""
+
+from __future__ import annotations
+
+import platform
+from datetime import datetime, timezone
+from importlib import metadata
+
+from .config import Config
+from .conventions import equivalents
+
+PACKAGES = ("l2cli", "numpy", "scikit-learn", "scipy", "pandas", "click", "tabulate", "threadpoolctl")
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in PACKAGES:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def lambda_equivalents(cfg: Config, exp) -> list[dict]:
+    """Each λ of the sweep in other libraries' terms, for this experiment's training rows and batches."""
+    n = int(exp.split.X_train.shape[0])
+    batch = exp.schedule.batch_rows(n)
+    return [equivalents(lam, exp.split.task, exp.spec.reduction, n, batch) for lam in cfg.sweep.lambdas]
+
+
+def data_section(cfg: Config, split, features: list[str]) -> dict:
+    return {
+        "name": cfg.data.path or cfg.data.dataset,
+        "task": split.task,
+        "n_train": int(split.X_train.shape[0]),
+        "n_val": 0 if split.X_val is None else int(split.X_val.shape[0]),
+        "n_test": int(split.X_test.shape[0]),
+        "n_features": split.n_features,
+        "features": features,
+        "classes": None if split.classes is None else split.classes.tolist(),
+        "target_mean": split.target_mean,
+        "target_scale": split.target_scale,
+        "fingerprint_sha256": split.fingerprint(),
+    }
+
+
+def build(cfg: Config, cells: list, argv: list[str], started: str, seconds: float, summary) -> dict:
+    """The manifest of a run whose grid cells (runner.Cell) have trained; ``summary`` is its summary table."""
+    exp, first = cells[0].experiment, cells[0].trained
+    return {
+        "l2cli_manifest": 1,
+        "command": argv,
+        "config": cfg.to_dict(),
+        "started": started,
+        "finished": now(),
+        "seconds": round(seconds, 3),
+        "versions": versions(),
+        "data": data_section(cfg, exp.split, list(exp.features)),
+        "network": {"layer_sizes": list(exp.layer_sizes), "init": exp.init, "loss": exp.spec.loss},
+        "groups": [{"axes": c.values, "layer_sizes": list(c.experiment.layer_sizes),
+                    "n_train": int(c.experiment.split.X_train.shape[0]),
+                    "fingerprint_sha256": c.experiment.split.fingerprint(),
+                    "lambda_equivalents": lambda_equivalents(cfg, c.experiment)} for c in cells],
+        "lambda_equivalents": lambda_equivalents(cfg, exp),
+        "compute": {"engine": cfg.sweep.engine, "chunk_size": first.layout.chunk_size, "workers": first.layout.workers,
+                    "blas_threads_per_worker": first.layout.threads, "blas": first.blas, "dtype": cfg.train.dtype,
+                    "batch_rows": exp.schedule.batch_rows(int(exp.split.X_train.shape[0]))},
+        "models": int(len(summary)),
+        "status_counts": summary["status"].value_counts().to_dict(),
+    }

@@ -1,0 +1,179 @@
+"""A run and its directory: the one type that holds a run's tables, documents and weights.
+
+A run directory holds summary.csv, history.csv, aggregate.csv, manifest.json,
+selection.json, weights.npz and, with cross-validation, cv.csv. :meth:`Run.save`
+builds it in a hidden sibling directory and renames it into place only when
+every file is complete, so an interrupted or failed write leaves no
+half-written directory behind. :meth:`Run.load` reads the two JSON documents at
+once and each table only when it is first asked for, so reading the selected λ
+never imports pandas.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+
+#: The tables of a run, each written as NAME.csv; cv only with cross-validation.
+TABLES = ("summary", "history", "aggregate", "cv")
+
+
+@dataclass
+class Run:
+    """A run, in memory (after training) or read from its directory (``path``)."""
+
+    manifest: dict
+    selection: dict
+    path: Path | None = None
+    tables: dict[str, Any] = field(default_factory=dict)  # name -> pandas DataFrame, or None when absent
+    weights: dict[str, Any] | None = None  # the arrays of weights.npz, by key
+
+    @property
+    def summary(self):
+        return self.table("summary")
+
+    @property
+    def history(self):
+        return self.table("history")
+
+    @property
+    def aggregate(self):
+        return self.table("aggregate")
+
+    @property
+    def cv(self):
+        return self.table("cv")
+
+    @property
+    def grid_keys(self) -> list[str]:
+        """The extra sweep axes ("section.key"), each a column of every table."""
+        return list(self.manifest.get("config", {}).get("grid", {}))
+
+    @property
+    def seconds(self) -> float:
+        return float(self.manifest.get("seconds", 0.0))
+
+    @property
+    def failed(self) -> bool:
+        """True when any model diverged (its numbers are NaN/inf in the tables)."""
+        return bool((self.summary["status"] == "diverged").any())
+
+    def table(self, name: str):
+        """A table by name, read from the directory the first time it is asked for."""
+        if name not in self.tables:
+            self.tables[name] = self._read_table(name)
+        return self.tables[name]
+
+    def _read_table(self, name: str):
+        file = None if self.path is None else self.path / f"{name}.csv"
+        if file is None or not file.is_file():
+            if name == "cv":
+                return None
+            raise InputError(f"run {self.path} has no {name}.csv")
+        import pandas as pd
+
+        try:
+            return pd.read_csv(file)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot read {file}: {exc}") from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> Run:
+        """Read a run directory; a missing or foreign directory is an InputError."""
+        path = Path(path)
+        if not (path / "manifest.json").is_file():
+            raise InputError(f"{path} is not an l2cli run directory (no manifest.json)")
+        try:
+            manifest = json.loads((path / "manifest.json").read_text())
+            selection = json.loads((path / "selection.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot read run {path}: {exc}") from None
+        return cls(manifest, selection, path)
+
+    @staticmethod
+    def list(root: str | Path) -> list[Run]:
+        """Every readable run directory directly inside ``root``, oldest first."""
+        root = Path(root)
+        if not root.is_dir():
+            raise InputError(f"no such directory: {root}")
+        runs = []
+        for child in sorted(root.iterdir()):
+            if (child / "manifest.json").is_file() and not child.name.startswith("."):
+                try:
+                    runs.append(Run.load(child))
+                except InputError:
+                    continue
+        return sorted(runs, key=lambda r: r.manifest.get("started", ""))
+
+    def save(self, path: str | Path, weights: bool = True) -> Path:
+        """Write the run directory atomically: the tables, manifest.json, selection.json and (unless
+        ``weights`` is false) weights.npz."""
+        path = check_target(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / f".{path.name}.partial-{os.getpid()}"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+        try:
+            self._write_files(tmp, weights)
+            if path.exists():
+                path.rmdir()
+            tmp.rename(path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self.path = path
+        return path
+
+    def _write_files(self, directory: Path, weights: bool) -> None:
+        import numpy as np
+
+        for name in TABLES:
+            frame = self.tables.get(name)
+            if frame is not None:
+                frame.to_csv(directory / f"{name}.csv", index=False)
+        for name, doc in (("manifest", self.manifest), ("selection", self.selection)):
+            (directory / f"{name}.json").write_text(json.dumps(doc, indent=2, default=_json_default) + "\n")
+        if weights and self.weights is not None:
+            np.savez(directory / "weights.npz", **self.weights)
+
+
+def default_path(dataset: str, root: str | Path = "runs") -> Path:
+    """runs/<date>-<time>-<dataset>, with -2, -3, … when that exists."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = Path(root) / f"{stamp}-{dataset}"
+    k = 1
+    while path.exists():
+        k += 1
+        path = Path(root) / f"{stamp}-{dataset}-{k}"
+    return path
+
+
+def check_target(path: str | Path) -> Path:
+    """Fail early, before any training, if a run could not be written to ``path``."""
+    path = Path(path)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise InputError(f"output directory {path} already exists and is not empty; choose another --out")
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"cannot create output directory {path}: {parent} is not writable")
+    return path
+
+
+def _json_default(obj):
+    if hasattr(obj, "item"):  # numpy scalars
+        return obj.item()
+    if hasattr(obj, "tolist"):  # numpy arrays
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot serialise {type(obj).__name__}")

@@ -1,0 +1,81 @@
+"""When a model stops training, and why: its status.
+
+    diverged       J (or Ω, on epochs without a measurement) is no longer finite
+    converged      |ΔJ| / |J| over one epoch < tol            (train.tol > 0)
+    early_stopped  no better validation loss for `patience` epochs (train.early_stopping);
+                   the model then keeps the parameters of its best validation epoch
+    completed      it ran every epoch
+
+Each rule looks at one model at a time, so a model's status never depends on
+the other models of its stack.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .network import Params
+from .objective import penalty
+from .stack import ActiveStack
+
+
+class Stopping:
+    """The stopping rules for the M models of one training run; ``status[m]`` says why model m stopped."""
+
+    def __init__(self, M: int, tol: float, patience: int | None, penalize_bias: bool, dtype):
+        self.status = np.array(["completed"] * M, dtype=object)
+        self.tol, self.patience, self.penalize_bias = tol, patience, penalize_bias
+        self.tiny = np.finfo(dtype).tiny
+        self.previous_J = np.full(M, np.nan)
+        self.best_val = np.full(M, np.inf)
+        self.best_epoch = np.zeros(M, dtype=int)
+        self.best: Params | None = None  # the parameters of each model's best validation epoch
+
+    @property
+    def needs_measurements(self) -> bool:
+        """Whether the rules read J or the validation loss after every epoch."""
+        return self.tol > 0 or self.patience is not None
+
+    def start(self, stack: ActiveStack, stats: dict[str, np.ndarray]) -> None:
+        self.previous_J[stack.index] = stats["objective"]
+        if self.patience is not None:
+            self.best = stack.params.copy()
+
+    def check(self, epoch: int, stack: ActiveStack, stats: dict[str, np.ndarray] | None) -> np.ndarray:
+        """Which active models stop after this epoch, (M_active,) bool; their status is set here."""
+        J = penalty(stack.params, self.penalize_bias) if stats is None else stats["objective"]
+        stop = ~np.isfinite(J)
+        self.status[stack.index[stop]] = "diverged"
+        if stats is not None and self.tol > 0:
+            stop |= self._converged(stack.index, J, stop)
+        if stats is not None and self.patience is not None:
+            stop |= self._out_of_patience(epoch, stack, stats["val_loss"], stop)
+        return stop
+
+    def _converged(self, index: np.ndarray, J: np.ndarray, stopped: np.ndarray) -> np.ndarray:
+        previous = self.previous_J[index]
+        change = np.abs(previous - J) / np.maximum(np.abs(previous), self.tiny)
+        converged = (change < self.tol) & ~stopped
+        self.status[index[converged]] = "converged"
+        self.previous_J[index] = J
+        return converged
+
+    def _out_of_patience(self, epoch: int, stack: ActiveStack, val: np.ndarray, stopped: np.ndarray) -> np.ndarray:
+        index = stack.index
+        improved = np.flatnonzero(val < self.best_val[index])
+        self.best_val[index[improved]] = val[improved]
+        self.best_epoch[index[improved]] = epoch
+        for best, current in zip(self.best.arrays(), stack.params.arrays()):
+            best[index[improved]] = current[improved]
+        out = (epoch - self.best_epoch[index] >= self.patience) & ~stopped
+        self.status[index[out]] = "early_stopped"
+        return out
+
+    def restore_best(self, final: Params, epochs: np.ndarray) -> None:
+        """With early stopping, every model that did not diverge keeps its best validation epoch."""
+        if self.best is None:
+            return
+        keep = np.flatnonzero((self.status != "diverged") & np.isfinite(self.best_val))
+        for dst, src in zip(final.arrays(), self.best.arrays()):
+            dst[keep] = src[keep]
+        epochs[keep] = self.best_epoch[keep]

@@ -29,6 +29,7 @@ import time
 import tracemalloc
 import warnings
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -40,9 +41,9 @@ from threadpoolctl import threadpool_info, threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from l2cli.config import resolve  # noqa: E402
 from l2cli.conventions import sklearn_alpha  # noqa: E402
-from l2cli.network import training_flops_per_row  # noqa: E402
 from l2cli.engine import run_points  # noqa: E402
 from l2cli.experiment import compute, prepare  # noqa: E402
+from l2cli.network import training_flops_per_row  # noqa: E402
 from l2cli.plan import points  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results"
@@ -149,7 +150,7 @@ def torch_loop(w: Workload, split, lambdas, seed: int, dtype) -> tuple[float, li
     for lam in lambdas:
         torch.manual_seed(seed)
         layers = []
-        for a, b in zip(sizes, sizes[1:]):
+        for a, b in pairwise(sizes):
             layers += [torch.nn.Linear(a, b, dtype=tdtype), torch.nn.ReLU()]
         net = torch.nn.Sequential(*layers[:-1])
         weights = [p for n, p in net.named_parameters() if n.endswith("weight")]
@@ -199,7 +200,7 @@ def compare(w: Workload, peaks: dict, quick: bool) -> tuple[list[dict], list[dic
         })
         print(rows[-1], flush=True)
         if dtype == "float64":
-            acc_rows += accuracy_rows(w, exp, lambdas, None if tl is None else dict(zip(lambdas, tl[1])))
+            acc_rows += accuracy_rows(w, exp, lambdas, None if tl is None else dict(zip(lambdas, tl[1], strict=True)))
     return rows, acc_rows
 
 

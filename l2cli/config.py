@@ -26,7 +26,16 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from .choices import (
-    ACTIVATIONS, DATASETS, DTYPES, ENGINES, INITS, LOSSES, OPTIMIZERS, REDUCTIONS, SELECTION_RULES, TASKS,
+    ACTIVATIONS,
+    DATASETS,
+    DTYPES,
+    ENGINES,
+    INITS,
+    LOSSES,
+    OPTIMIZERS,
+    REDUCTIONS,
+    SELECTION_RULES,
+    TASKS,
 )
 from .errors import InputError
 from .grid import check_lambdas, parse_grid, split_top_level
@@ -192,7 +201,8 @@ class Section:
     def __setattr__(self, name: str, value: Any) -> None:
         declared = {f.name: f for f in dataclasses.fields(self)}
         if name not in declared:
-            raise InputError(f"unknown config key {self.NAME + '.' + name!r}{suggest(self.NAME + '.' + name, all_keys())}")
+            dotted = f"{self.NAME}.{name}"
+            raise InputError(f"unknown config key {dotted!r}{suggest(dotted, all_keys())}")
         object.__setattr__(self, name, declared[name].metadata["kind"].check(f"{self.NAME}.{name}", value))
 
 

@@ -158,7 +158,7 @@ class Split:
                 h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
         return h.hexdigest()
 
-    def with_logistic_target(self) -> "Split":
+    def with_logistic_target(self) -> Split:
         """The split with each Y_* as one 0/1 column (1 for the second class), for a one-output logistic model."""
         if self.task != "classification" or len(self.classes) != 2:
             what = "a regression target" if self.task != "classification" else f"{len(self.classes)} classes"
@@ -167,7 +167,7 @@ class Split:
         return dataclasses.replace(self, Y_train=column(self.Y_train), Y_test=column(self.Y_test),
                                    Y_val=column(self.Y_val))
 
-    def astype(self, dtype) -> "Split":
+    def astype(self, dtype) -> Split:
         cast = lambda a: None if a is None else a.astype(dtype)  # noqa: E731
         return Split(self.task, cast(self.X_train), cast(self.Y_train), self.y_train,
                      cast(self.X_test), cast(self.Y_test), self.y_test,

@@ -8,8 +8,8 @@ This module does no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import pandas as pd
 
@@ -33,10 +33,13 @@ class Trained:
     blas: list[dict] = field(default_factory=list)  # the BLAS libraries as the points trained on them
 
 
-def run_points(exp, pts: list[Point], compute: Compute = Compute(),
+def run_points(exp, pts: list[Point], compute: Compute | None = None,
                progress: Callable[[int], None] | None = None) -> Trained:
-    """Train every point; ``progress`` receives model-epochs as they finish (len(pts) × epochs in all)."""
-    layout = choose(exp, len(pts), compute)
+    """Train every point; ``progress`` receives model-epochs as they finish (len(pts) × epochs in all).
+
+    compute: chunk size, workers and threads as asked (default: all chosen here).
+    """
+    layout = choose(exp, len(pts), compute or Compute())
     parts = chunks(pts, layout.chunk_size)
     executor = Forked(layout.workers) if layout.workers > 1 else InProcess()
     # Set once, before any fork, and inherited by the workers: OpenBLAS restarts its threads whenever
@@ -45,6 +48,7 @@ def run_points(exp, pts: list[Point], compute: Compute = Compute(),
         blas = blas_info()
         results = executor.run(exp, parts, progress)
     params = Params.concat([r.trained.params for r in results])
-    history = pd.concat([history_frame(c, r.trained.history) for c, r in zip(parts, results)], ignore_index=True)
+    history = pd.concat([history_frame(c, r.trained.history) for c, r in zip(parts, results, strict=True)],
+                        ignore_index=True)
     summary = pd.concat([r.summary for r in results], ignore_index=True)
     return Trained(pts, params, summary, history, layout, blas)

@@ -9,9 +9,9 @@ A new executor (a cluster) only has to map that function over the chunks.
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 
 from .config import Config
+from .experiment import prepare
 from .network import init_params
 from .objective import objective, objective_grad
-from .experiment import prepare
 from .train import init_rng
 
 
@@ -32,7 +32,7 @@ def check_gradients(cfg: Config, rows: int = 16, lam: float | None = None, h: fl
     dW, db = objective_grad(params, X, Y, lam_arr, exp.spec)
     out = []
     L = len(params.W)
-    for k, (theta, analytic) in enumerate(zip(params.arrays(), dW + db)):
+    for k, (theta, analytic) in enumerate(zip(params.arrays(), dW + db, strict=True)):
         flat = theta.reshape(-1)
         entries = np.arange(flat.size)
         if flat.size > max_entries:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from .network import training_flops_per_row
@@ -64,7 +65,7 @@ def choose(exp: Experiment, n_points: int, compute: Compute, cores: int | None =
 def bytes_per_model(exp: Experiment) -> int:
     """A generous estimate of the working memory of one stacked model."""
     sizes = exp.layer_sizes
-    n_params = sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+    n_params = sum(a * b + b for a, b in pairwise(sizes))
     rows = max(len(part.X) for part in exp.split.parts())
     activations = 3 * rows * sum(sizes)
     return exp.dtype.itemsize * (6 * n_params + activations)

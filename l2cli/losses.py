@@ -23,6 +23,7 @@ import functools
 import numpy as np
 from scipy.special import expit
 
+
 def log_softmax(Z: np.ndarray) -> np.ndarray:
     """log softmax over the last axis: Z - max Z - log Σ exp(Z - max Z)."""
     shifted = Z - Z.max(axis=-1, keepdims=True)

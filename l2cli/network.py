@@ -17,6 +17,7 @@ stacked with.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -42,15 +43,15 @@ class Params:
         """All parameter arrays, weights first: [W_1..W_L, b_1..b_L]."""
         return self.W + self.b
 
-    def copy(self) -> "Params":
+    def copy(self) -> Params:
         return Params([W.copy() for W in self.W], [b.copy() for b in self.b])
 
-    def take(self, models) -> "Params":
+    def take(self, models) -> Params:
         """The sub-stack of the given model indices (a copy)."""
         return Params([W[models] for W in self.W], [b[models] for b in self.b])
 
     @staticmethod
-    def concat(parts: list["Params"]) -> "Params":
+    def concat(parts: list[Params]) -> Params:
         """Stack the models of several Params along the model axis."""
         L = len(parts[0].W)
         return Params(
@@ -62,7 +63,7 @@ class Params:
 def training_flops_per_row(layer_sizes: tuple[int, ...]) -> int:
     """FLOPs of the matrix products of one training row: forward Σ 2·n_{l-1}·n_l,
     ∂W the same again, ∂A for every layer but the first."""
-    pairs = list(zip(layer_sizes, layer_sizes[1:]))
+    pairs = list(pairwise(layer_sizes))
     return 4 * sum(a * b for a, b in pairs) + 2 * sum(a * b for a, b in pairs[1:])
 
 
@@ -79,7 +80,7 @@ def init_params(
     Biases start at zero. Draws are made in float64 and then cast, so a
     float32 model starts from the rounded float64 one.
     """
-    W = [np.empty((len(rngs), n_in, n_out)) for n_in, n_out in zip(layer_sizes, layer_sizes[1:])]
+    W = [np.empty((len(rngs), n_in, n_out)) for n_in, n_out in pairwise(layer_sizes)]
     for m, rng in enumerate(rngs):
         for Wl in W:
             n_in, n_out = Wl.shape[1:]
@@ -118,8 +119,8 @@ class Workspace:
     ones: np.ndarray
 
     @staticmethod
-    def create(layer_sizes: tuple[int, ...], M: int, n: int, dtype) -> "Workspace":
-        pairs = list(zip(layer_sizes, layer_sizes[1:]))
+    def create(layer_sizes: tuple[int, ...], M: int, n: int, dtype) -> Workspace:
+        pairs = list(pairwise(layer_sizes))
         return Workspace(
             Z=activation_buffers(layer_sizes, M, n, dtype),
             dZ=[np.empty((M, n, b), dtype) for _, b in pairs],
@@ -141,7 +142,7 @@ def forward(params: Params, X: np.ndarray, activation: str,
     g, _ = ACTIVATIONS[activation]
     A = [X]
     L = len(params.W)
-    for l, (W, b) in enumerate(zip(params.W, params.b), start=1):
+    for l, (W, b) in enumerate(zip(params.W, params.b, strict=True), start=1):
         Z = np.matmul(A[-1], W, out=None if out is None else out[l - 1])
         Z += b[:, None, :]
         A.append(g(Z) if l < L else Z)

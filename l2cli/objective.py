@@ -102,8 +102,8 @@ def add_penalty_grad(params: Params, dW: list[np.ndarray], db: list[np.ndarray],
                      penalize_bias: bool = False) -> None:
     """Turn ∂L_data/∂θ into ∂J/∂θ in place: dW_l += 2λ·W_l (and db_l += 2λ·b_l when biases are penalized)."""
     two_lam = 2 * np.asarray(lam, dtype=dW[0].dtype)
-    for g, W in zip(dW, params.W):
+    for g, W in zip(dW, params.W, strict=True):
         g += two_lam[:, None, None] * W
     if penalize_bias:
-        for g, b in zip(db, params.b):
+        for g, b in zip(db, params.b, strict=True):
             g += two_lam[:, None] * b

@@ -53,10 +53,10 @@ class Optimizer:
             shrink = (1 - 2 * self.lr * self.lam).astype(params.W[0].dtype, copy=False)
             self._shrink = (shrink[:, None, None], shrink[:, None] if self.penalize_bias else None)
         shrink_W, shrink_b = self._shrink
-        for W, g in zip(params.W, dW):
+        for W, g in zip(params.W, dW, strict=True):
             W *= shrink_W
             W -= g
-        for b, g in zip(params.b, db):
+        for b, g in zip(params.b, db, strict=True):
             if shrink_b is not None:
                 b *= shrink_b
             b -= g
@@ -79,7 +79,7 @@ class Momentum(Optimizer):
         thetas, grads = self.objective_grads(params, dW, db)
         if not self.state:
             self.state = [[np.zeros_like(t) for t in thetas]]
-        for theta, g, v in zip(thetas, grads, self.state[0]):
+        for theta, g, v in zip(thetas, grads, self.state[0], strict=True):
             v *= self.momentum
             g *= self.lr
             v -= g
@@ -101,7 +101,7 @@ class Adam(Optimizer):
         self.t += 1
         b1, b2 = self.beta1, self.beta2
         c1, c2 = 1 - b1**self.t, 1 - b2**self.t
-        for theta, g, m, v in zip(thetas, grads, *self.state):
+        for theta, g, m, v in zip(thetas, grads, *self.state, strict=True):
             m *= b1
             m += (1 - b1) * g
             v *= b2

@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -101,7 +102,7 @@ def weight_arrays(cells: list[Cell]) -> dict[str, np.ndarray]:
             out[f"b{l + 1}"] = np.concatenate([p.b[l] for p in params])
         return out
     for k, c in enumerate(cells):
-        for l, (W, b) in enumerate(zip(c.trained.params.W, c.trained.params.b), start=1):
+        for l, (W, b) in enumerate(zip(c.trained.params.W, c.trained.params.b, strict=True), start=1):
             out[f"g{k}.W{l}"], out[f"g{k}.b{l}"] = W, b
     return out
 
@@ -126,7 +127,7 @@ def train_cells(cfg: Config, progress=None, log: Callable[[str], None] | None = 
         log(describe(cfg, experiments[0]))
     pts = plan.points(cfg.sweep.lambdas, cfg.sweep.seeds)
     cells = []
-    for v, exp in zip(values, experiments):
+    for v, exp in zip(values, experiments, strict=True):
         shown = {name: cell_value(x) for name, x in v.items()}
         cv = with_cell_columns(cross_validate(cfg, exp, progress), shown) if cfg.sweep.cv else None
         cells.append(Cell(shown, exp, run_points(exp, pts, compute(cfg), progress), cv))
@@ -137,7 +138,8 @@ def tabulate(cfg: Config, cells: list[Cell]) -> tuple[dict[str, pd.DataFrame | N
     """The run's tables (summary, history, aggregate, cv) and its selection."""
     keys = list(cfg.grid)
     parts = [with_cell_columns(c.trained.summary, c.values) for c in cells]
-    summary = pd.concat([p if c.cv is None else cv_means(p, c.cv) for p, c in zip(parts, cells)], ignore_index=True)
+    parts = [p if c.cv is None else cv_means(p, c.cv) for p, c in zip(parts, cells, strict=True)]
+    summary = pd.concat(parts, ignore_index=True)
     summary = summary[column_order(summary.columns, keys)]
     history = pd.concat([with_cell_columns(c.trained.history, c.values) for c in cells], ignore_index=True)
     agg = aggregate(summary, keys)

@@ -31,7 +31,7 @@ def aggregate(summary: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     for key, group in summary.groupby(keys, sort=False, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         n = len(group)
-        row = dict(zip(keys, key))
+        row = dict(zip(keys, key, strict=True))
         row["n_seeds"] = n
         t = stats.t.ppf(0.975, n - 1) if n > 1 else math.nan
         for c in metrics:

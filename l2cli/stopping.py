@@ -65,7 +65,7 @@ class Stopping:
         improved = np.flatnonzero(val < self.best_val[index])
         self.best_val[index[improved]] = val[improved]
         self.best_epoch[index[improved]] = epoch
-        for best, current in zip(self.best.arrays(), stack.params.arrays()):
+        for best, current in zip(self.best.arrays(), stack.params.arrays(), strict=True):
             best[index[improved]] = current[improved]
         out = (epoch - self.best_epoch[index] >= self.patience) & ~stopped
         self.status[index[out]] = "early_stopped"
@@ -76,6 +76,6 @@ class Stopping:
         if self.best is None:
             return
         keep = np.flatnonzero((self.status != "diverged") & np.isfinite(self.best_val))
-        for dst, src in zip(final.arrays(), self.best.arrays()):
+        for dst, src in zip(final.arrays(), self.best.arrays(), strict=True):
             dst[keep] = src[keep]
         epochs[keep] = self.best_epoch[keep]

@@ -9,8 +9,8 @@ come from :func:`l2cli.evaluate.evaluate`, the same function as the summary's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -211,7 +211,7 @@ class Training:
 
     def retire(self, stop: np.ndarray) -> None:
         """Keep the final parameters of the stopping models and drop them from the stack."""
-        for dst, src in zip(self.final.arrays(), self.stack.params.arrays()):
+        for dst, src in zip(self.final.arrays(), self.stack.params.arrays(), strict=True):
             dst[self.stack.index[stop]] = src[stop]
         self.stack.keep(np.flatnonzero(~stop))
 

@@ -4,8 +4,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-from click.testing import CliRunner
 import pandas as pd
+from click.testing import CliRunner
 
 from l2cli.cli import cli
 from l2cli.config import Config, resolve

@@ -4,11 +4,11 @@ import itertools
 
 import numpy as np
 import pytest
-
 from conftest import make_params
+
 from l2cli.activations import ACTIVATIONS
-from l2cli.network import backward, forward
 from l2cli.losses import loss_grad
+from l2cli.network import backward, forward
 from l2cli.objective import Spec, add_penalty_grad, data_scale, objective, objective_grad, penalty
 
 ARCHS = [(), (5,), (4, 3)]
@@ -55,7 +55,7 @@ def test_gradient_matches_finite_differences(activation, loss, reduction, penali
     lam = np.array([0.0, 0.3])  # two stacked models, two strengths
     dW, db = objective_grad(params, X, Y, lam, spec)
     numeric = finite_difference(params, X, Y, lam, spec)
-    for analytic, fd in zip(dW + db, numeric):
+    for analytic, fd in zip(dW + db, numeric, strict=True):
         assert rel_error(analytic, fd) <= 1e-6
 
 
@@ -76,7 +76,7 @@ def test_zero_lambda_gives_exactly_the_data_gradient(rng):
     A = forward(params, X, spec.activation)
     dZ = loss_grad(A[-1], Y, spec.loss) * data_scale("mean", len(X), len(X))
     dW0, db0 = backward(params, A, dZ, spec.activation)
-    for a, b in zip(dW + db, dW0 + db0):
+    for a, b in zip(dW + db, dW0 + db0, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -86,9 +86,9 @@ def test_penalty_gradient_is_exactly_two_lambda_W(penalize_bias, rng):
     spec = Spec("tanh", "squared", "mean", penalize_bias)
     pW, pb = [np.zeros_like(W) for W in params.W], [np.zeros_like(b) for b in params.b]
     add_penalty_grad(params, pW, pb, np.ones(2), penalize_bias)  # ∂Ω/∂θ: λ = 1 on a zero data gradient
-    for W, g in zip(params.W, pW):
+    for W, g in zip(params.W, pW, strict=True):
         np.testing.assert_array_equal(g, 2 * W)
-    for b, g in zip(params.b, pb):
+    for b, g in zip(params.b, pb, strict=True):
         np.testing.assert_array_equal(g, 2 * b if penalize_bias else np.zeros_like(b))
     lam = np.array([0.25, 3.0])
     dW, db = objective_grad(params, X, Y, lam, spec)
@@ -184,5 +184,5 @@ def test_backward_through_a_transposed_view_equals_through_a_copy(rng, monkeypat
     viewed = [g.copy() for g in sum(data_grad(params, X, Y, spec, ws=ws), [])]
     monkeypatch.setattr(network, "COPY_TRANSPOSE_MAX", 10**9)
     copied = sum(data_grad(params, X, Y, spec), [])
-    for a, b in zip(viewed, copied):
+    for a, b in zip(viewed, copied, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)

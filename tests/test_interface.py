@@ -13,9 +13,9 @@ from scipy import stats
 
 from l2cli.cli import cli
 from l2cli.config import resolve
+from l2cli.experiment import prepare
 from l2cli.runner import run_experiment
 from l2cli.selection import select
-from l2cli.experiment import prepare
 
 SMALL = ["--dataset", "moons", "--set", "data.n_samples=120", "--hidden", "8", "--optimizer", "adam",
          "--lr", "0.02", "--epochs", "60", "--lambdas", "1e-4,1e-2,1", "--seeds", "0,1,2"]

@@ -3,15 +3,15 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import sweep
 
 from l2cli.config import resolve
 from l2cli.data import load_builtin, split_dataset
-from l2cli.network import init_params
-from l2cli.objective import Spec
-from conftest import sweep
 from l2cli.engine import run_points
 from l2cli.executors import train_chunk
 from l2cli.experiment import compute, prepare
+from l2cli.network import init_params
+from l2cli.objective import Spec
 from l2cli.plan import points
 from l2cli.train import Arrays, Schedule, init_rng, train
 
@@ -52,7 +52,7 @@ def test_stacked_equals_one_at_a_time(optimizer):
     _, sequential = sweep(small_config(**{"train.optimizer": optimizer, "sweep.engine": "sequential",
                                           "sweep.workers": 1}))
     assert (stacked.layout.chunk_size, stacked.layout.workers) == (18, 1) and sequential.layout.chunk_size == 1
-    for a, b in zip(stacked.params.arrays(), sequential.params.arrays()):
+    for a, b in zip(stacked.params.arrays(), sequential.params.arrays(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
     numeric = stacked.summary.select_dtypes("number").columns
     np.testing.assert_allclose(stacked.summary[numeric], sequential.summary[numeric], rtol=1e-10)
@@ -73,7 +73,7 @@ def test_chunks_and_worker_processes_do_not_change_the_numbers(flags):
     assert chunked.layout.chunk_size == flags.get("sweep.chunk_size", 9)
     assert chunked.layout.workers == flags["sweep.workers"]
     assert sum(done) == 18 * exp.schedule.epochs  # every model-epoch reported once, wherever it ran
-    for a, b in zip(whole.params.arrays(), chunked.params.arrays()):
+    for a, b in zip(whole.params.arrays(), chunked.params.arrays(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
     pd.testing.assert_frame_equal(whole.history, chunked.history, rtol=1e-10)
     pd.testing.assert_frame_equal(whole.summary, chunked.summary, rtol=1e-10)
@@ -186,7 +186,7 @@ def test_one_gd_step_matches_scikit_learn_with_alpha_2nlambda(dataset, activatio
     data = Arrays(split.X_train, split.Y_train, split.X_test, split.Y_test)
     params = train(params, np.array([lam]), [0], data, Spec(activation, loss),
                    Schedule(optimizer="gd", lr=lr, epochs=1, history_every=0)).params
-    for ours, theirs in zip(params.W + params.b, clf.coefs_ + clf.intercepts_):
+    for ours, theirs in zip(params.W + params.b, clf.coefs_ + clf.intercepts_, strict=True):
         np.testing.assert_allclose(ours[0], theirs, rtol=1e-12, atol=1e-14)
 
 
@@ -202,7 +202,7 @@ def test_memory_budget_splits_a_sweep_into_chunks_with_the_same_numbers():
     _, whole = sweep(small_config(**{"sweep.workers": 1, "model.hidden": [256, 256],
                                      "data.n_samples": 400, "train.epochs": 2}))
     assert whole.layout.chunk_size == 18
-    for a, b in zip(whole.params.arrays(), chunked.params.arrays()):
+    for a, b in zip(whole.params.arrays(), chunked.params.arrays(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
 
 
@@ -214,7 +214,7 @@ def test_one_sgd_step_matches_pytorch_weight_decay_2lambda():
     params = init_params((13, 6, 3), [init_rng(0)], "he")
     net = torch.nn.Sequential(torch.nn.Linear(13, 6), torch.nn.ReLU(), torch.nn.Linear(6, 3)).double()
     with torch.no_grad():
-        for layer, W, b in zip((net[0], net[2]), params.W, params.b):
+        for layer, W, b in zip((net[0], net[2]), params.W, params.b, strict=True):
             layer.weight.copy_(torch.from_numpy(W[0].T.copy()))
             layer.bias.copy_(torch.from_numpy(b[0].copy()))
     opt = torch.optim.SGD([{"params": [net[0].weight, net[2].weight], "weight_decay": 2 * lam},
@@ -227,7 +227,7 @@ def test_one_sgd_step_matches_pytorch_weight_decay_2lambda():
     data = Arrays(split.X_train, split.Y_train, split.X_test, split.Y_test)
     params = train(params, np.array([lam]), [0], data, Spec("relu", "cross_entropy"),
                    Schedule(optimizer="gd", lr=lr, epochs=1, history_every=0)).params
-    for layer, W, b in zip((net[0], net[2]), params.W, params.b):
+    for layer, W, b in zip((net[0], net[2]), params.W, params.b, strict=True):
         np.testing.assert_allclose(W[0], layer.weight.detach().numpy().T, rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(b[0], layer.bias.detach().numpy(), rtol=1e-12, atol=1e-14)
 
@@ -274,7 +274,7 @@ def test_three_full_batch_steps_follow_the_optimizer_formulas(optimizer):
     state = [[np.zeros_like(t) for t in ref.arrays()] for _ in range(2)]
     for t in range(1, 4):
         dW, db = objective_grad(ref, split.X_train, split.Y_train, lam, spec)
-        for theta, g, s1, s2 in zip(ref.arrays(), dW + db, *state):
+        for theta, g, s1, s2 in zip(ref.arrays(), dW + db, *state, strict=True):
             if optimizer == "gd":
                 theta -= lr * g
             elif optimizer == "momentum":
@@ -287,5 +287,5 @@ def test_three_full_batch_steps_follow_the_optimizer_formulas(optimizer):
     data = Arrays(split.X_train, split.Y_train, split.X_test, split.Y_test)
     params = train(params, lam, [0, 1, 2], data, spec,
                    Schedule(optimizer=optimizer, lr=lr, momentum=mu, batch_size=0, epochs=3, history_every=0)).params
-    for ours, expected in zip(params.arrays(), ref.arrays()):
+    for ours, expected in zip(params.arrays(), ref.arrays(), strict=True):
         np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=1e-14)

@@ -1,0 +1,93 @@
+"""The shape of the house: short functions, a light command line, configs that cannot be invalid."""
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from l2cli import choices
+from l2cli.config import Config, DataConfig, TrainConfig, resolve
+from l2cli.errors import InputError
+
+PACKAGE = Path(__file__).resolve().parents[1] / "l2cli"
+
+
+def functions():
+    for path in sorted(PACKAGE.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                yield f"{path.name}:{node.name}", node.end_lineno - node.lineno + 1
+
+
+def test_no_function_is_longer_than_60_lines():
+    found = dict(functions())
+    assert len(found) > 100  # the walk really sees the package
+    assert {name: n for name, n in found.items() if n > 60} == {}
+
+
+def loaded_after(statement: str) -> set[str]:
+    code = f"import sys; {statement}; print(__import__('json').dumps(sorted(sys.modules)))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return {name.partition(".")[0] for name in json.loads(proc.stdout)}
+
+
+@pytest.mark.parametrize("statement", ["import l2cli.cli", "import l2cli", "import l2cli.config"])
+def test_the_command_line_and_the_config_import_nothing_heavy(statement):
+    heavy = {"sklearn", "pandas", "matplotlib", "scipy", "numpy"}
+    assert loaded_after(statement) & heavy == set()
+    assert "click" in loaded_after("import l2cli.cli")  # the check can see an import
+
+
+@pytest.mark.parametrize("build", [
+    lambda: TrainConfig(lr=-5),
+    lambda: DataConfig(test_size=1.5),
+    lambda: Config(train=TrainConfig(early_stopping=True), data=DataConfig(val_size=0.0)),
+    lambda: Config(grid={"model.hidden": [8, 16]}),  # a flat list: two one-layer cells were meant?
+    lambda: Config(grid={"sweep.seeds": [[1], [2]]}),
+    lambda: resolve(flags={"sweep.seeds": [2**32]}),
+])
+def test_a_config_with_an_invalid_value_cannot_be_built(build):
+    with pytest.raises(InputError):
+        build()
+
+
+def test_changing_a_config_checks_the_new_value():
+    cfg = Config()
+    with pytest.raises(InputError, match="train.lr: -5.0 is out of range"):
+        cfg.train.lr = -5
+    with pytest.raises(InputError, match=r"sweep.lambdas: λ must be finite and ≥ 0, got -1.0"):
+        cfg.sweep.lambdas = [-1]
+    with pytest.raises(InputError, match="did you mean 'train.lr'"):
+        cfg.train.lrr = 0.1
+    assert cfg.train.lr == 0.01 and cfg.sweep.lambdas == Config().sweep.lambdas  # unchanged
+    cfg.sweep.lambdas = "0,logspace(-2,0,3)"  # text is parsed as it is set
+    assert cfg.sweep.lambdas == [0.0, 0.01, 0.1, 1.0]
+    with pytest.raises(InputError, match="train.early_stopping needs a validation split"):
+        cfg.replace({"train.early_stopping": True, "data.val_size": 0.0})
+    cfg.train.early_stopping, cfg.data.val_size = True, 0.0  # one key at a time cannot see the rule…
+    with pytest.raises(InputError, match="validation split"):
+        cfg.validate()  # …which every run checks before training
+
+
+def test_every_choice_has_an_implementation():
+    from l2cli.activations import ACTIVATIONS
+    from l2cli.data import load_builtin
+    from l2cli.optim import make_optimizer
+
+    assert tuple(ACTIVATIONS) == choices.ACTIVATIONS
+    assert set(choices.DEFAULT_INIT) == set(choices.ACTIVATIONS)
+    for name in choices.OPTIMIZERS:
+        assert make_optimizer(name, 0.1, [0.0]).lr == 0.1
+    for name, info in choices.DATASETS.items():
+        assert load_builtin(name, n_samples=20).task == info.task
+
+
+def test_plot_leaves_the_callers_matplotlib_backend_alone():
+    pytest.importorskip("matplotlib")
+    code = ("import matplotlib; matplotlib.use('svg'); import l2cli.plot; import matplotlib.pyplot as plt; "
+            "print(matplotlib.get_backend())")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "svg"

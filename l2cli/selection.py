@@ -16,7 +16,7 @@ from scipy import stats
 KEY_COLUMNS = ("lambda", "seed", "status", "selected")
 
 
-def aggregate(summary: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
+def aggregate(summary: pd.DataFrame, grid_keys: list[str]) -> pd.DataFrame:
     """Per λ (and per extra axis): mean, standard deviation and 95 % confidence interval over seeds.
 
     For every numeric column c of the summary: c_mean, c_std (sample standard
@@ -24,9 +24,9 @@ def aggregate(summary: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     interval, t_{0.975, n-1}·std/√n (empty for a single seed). n_seeds counts the
     seeds of the row.
     """
-    keys = [*axes, "lambda"]
+    keys = [*grid_keys, "lambda"]
     metrics = [c for c in summary.columns
-               if c not in KEY_COLUMNS and c not in axes and pd.api.types.is_numeric_dtype(summary[c])]
+               if c not in KEY_COLUMNS and c not in grid_keys and pd.api.types.is_numeric_dtype(summary[c])]
     rows = []
     for key, group in summary.groupby(keys, sort=False, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
@@ -43,11 +43,11 @@ def aggregate(summary: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def select(agg: pd.DataFrame, axes: list[str], rule: str = "min", source: str = "validation") -> dict:
-    """Choose λ (and the extra axes' values) from ``val_loss_mean``; test columns are not read.
+def select(agg: pd.DataFrame, grid_keys: list[str], rule: str = "min", source: str = "validation") -> dict:
+    """Choose λ (and the grid cell) from ``val_loss_mean``; test columns are not read.
 
     min: the lowest mean validation loss over seeds (ties: the larger λ).
-    1se: within the extra-axes group of that minimum, the largest λ whose mean
+    1se: within the grid cell of that minimum, the largest λ whose mean
     validation loss is within one standard error (std/√n) of it.
     Models whose validation loss is not finite are never chosen.
     """
@@ -65,14 +65,14 @@ def select(agg: pd.DataFrame, axes: list[str], rule: str = "min", source: str = 
     se = agg["val_loss_std"].iloc[best] / math.sqrt(agg["n_seeds"].iloc[best])
     if rule == "1se" and math.isfinite(se):
         same_axes = np.ones(len(agg), bool)
-        for a in axes:
+        for a in grid_keys:
             same_axes &= (agg[a] == agg[a].iloc[best]).to_numpy()
         within = np.flatnonzero(finite & same_axes & (val <= val[best] + se))
         chosen = max(within, key=lambda i: agg["lambda"].iloc[i])
     row = agg.iloc[chosen]
     return {
         "lambda": float(row["lambda"]),
-        "axes": {a: _plain(row[a]) for a in axes},
+        "axes": {a: _plain(row[a]) for a in grid_keys},
         "rule": rule,
         "source": source,
         "metric": "val_loss_mean",
@@ -83,12 +83,12 @@ def select(agg: pd.DataFrame, axes: list[str], rule: str = "min", source: str = 
     }
 
 
-def mark(frame: pd.DataFrame, selection: dict, axes: list[str]) -> pd.Series:
-    """True on the rows of ``frame`` that belong to the selected λ and axes."""
+def mark(frame: pd.DataFrame, selection: dict, grid_keys: list[str]) -> pd.Series:
+    """True on the rows of ``frame`` that belong to the selected λ and grid cell."""
     if selection.get("lambda") is None:
         return pd.Series(False, index=frame.index)
     hit = frame["lambda"] == selection["lambda"]
-    for a in axes:
+    for a in grid_keys:
         hit &= frame[a] == selection["axes"][a]
     return hit
 

@@ -1,4 +1,8 @@
-"""The curated experiments in configs/ are valid, run, and show a λ chosen strictly inside their grid."""
+"""The curated experiments in configs/ are valid, run, and show a λ chosen strictly inside their grid.
+
+Running them takes about 20 s, so that test is marked slow (make test-all, CI); the default suite
+checks that each one resolves and passes every validation rule.
+"""
 
 from pathlib import Path
 
@@ -15,6 +19,14 @@ def test_the_curated_set_is_there():
     assert {p.stem for p in CONFIGS} >= {"default", "breast_cancer", "diabetes", "curve", "digits_adam"}
 
 
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_config_is_valid(path):
+    cfg = resolve(path)
+    cfg.validate()
+    assert len(cfg.sweep.lambdas) >= 3 and cfg.data.val_size + cfg.sweep.cv > 0  # room to select inside the grid
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
 def test_config_runs_and_selects_inside_the_grid(path):
     run = run_experiment(resolve(path))

@@ -1,5 +1,7 @@
 """How a sweep's points are laid out on this machine: chunk size, worker processes, BLAS threads.
 
+``exp`` below is an :class:`l2cli.experiment.Experiment` (its split, schedule and layer sizes).
+
 None of it changes a number: chunks and processes only decide which models
 train together and where.
 """
@@ -9,12 +11,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import TYPE_CHECKING
 
 from .network import training_flops_per_row
-
-if TYPE_CHECKING:
-    from .experiment import Experiment
 
 
 @dataclass(frozen=True)
@@ -42,7 +40,7 @@ class Layout:
 WORKER_THRESHOLD_S = 0.1
 
 
-def choose(exp: Experiment, n_points: int, compute: Compute, cores: int | None = None) -> Layout:
+def choose(exp, n_points: int, compute: Compute, cores: int | None = None) -> Layout:
     """Chunks as large as the memory budget allows (or ``compute.chunk_size``), cut smaller so that
     every worker has one: small stacked products run as fast on one BLAS thread as on two, so
     separate processes are what turn a second core into speed."""
@@ -62,7 +60,7 @@ def choose(exp: Experiment, n_points: int, compute: Compute, cores: int | None =
     return Layout(size, min(workers, -(-n_points // size)), threads)
 
 
-def bytes_per_model(exp: Experiment) -> int:
+def bytes_per_model(exp) -> int:
     """A generous estimate of the working memory of one stacked model."""
     sizes = exp.layer_sizes
     n_params = sum(a * b + b for a, b in pairwise(sizes))
@@ -71,7 +69,7 @@ def bytes_per_model(exp: Experiment) -> int:
     return exp.dtype.itemsize * (6 * n_params + activations)
 
 
-def estimated_seconds(exp: Experiment, n_models: int) -> float:
+def estimated_seconds(exp, n_models: int) -> float:
     """A rough single-core time for training n_models: per step ~40 µs of overhead plus the
     products at ~30 GFLOP/s (measured on W1/W2-like networks; only used to decide on workers)."""
     n = exp.split.X_train.shape[0]

@@ -91,3 +91,14 @@ def test_plot_leaves_the_callers_matplotlib_backend_alone():
             "print(matplotlib.get_backend())")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "svg"
+
+
+BELOW_THE_EXPERIMENT = ("plan", "layout", "engine", "executors", "blas", "summary", "train", "stack", "stopping",
+                        "evaluate", "network", "objective", "optim", "losses", "activations")
+
+
+@pytest.mark.parametrize("module", BELOW_THE_EXPERIMENT)
+def test_nothing_below_the_experiment_layer_reads_the_config(module):
+    tree = ast.parse((PACKAGE / f"{module}.py").read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert imported and not imported & {"config", "experiment", "runner", "api"}, imported

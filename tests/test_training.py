@@ -289,3 +289,17 @@ def test_three_full_batch_steps_follow_the_optimizer_formulas(optimizer):
                    Schedule(optimizer=optimizer, lr=lr, momentum=mu, batch_size=0, epochs=3, history_every=0)).params
     for ours, expected in zip(params.arrays(), ref.arrays(), strict=True):
         np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=1e-14)
+
+
+def test_history_records_each_model_where_it_stops_whatever_its_neighbours():
+    """With tol, models stop at different epochs; each one's last history row is its stopping epoch, and
+    the stacked history equals the one-model-at-a-time history row for row."""
+    flags = {"train.optimizer": "gd", "train.epochs": 3000, "train.tol": 1e-6, "train.history_every": 0,
+             "model.hidden": [], "sweep.lambdas": "0.01,0.1,1", "sweep.seeds": [0, 1]}
+    _, stacked = sweep(small_config(**flags, **{"sweep.workers": 1}))
+    _, alone = sweep(small_config(**flags, **{"sweep.workers": 1, "sweep.engine": "sequential"}))
+    stopped = stacked.summary["epochs"].to_numpy()
+    assert (stacked.summary["status"] == "converged").all() and len(set(stopped)) > 1
+    last = stacked.history.groupby(["lambda", "seed"], sort=False)["epoch"].agg(["min", "max", "size"])
+    assert list(last["max"]) == list(stopped) and (last["min"] == 0).all() and (last["size"] == 2).all()
+    pd.testing.assert_frame_equal(stacked.history, alone.history, rtol=1e-10)

@@ -42,5 +42,9 @@ OPTIMIZERS = ("gd", "sgd", "momentum", "adam")
 DTYPES = ("float64", "float32")
 ENGINES = ("stacked", "sequential")
 SELECTION_RULES = ("min", "1se")
+#: What to do with missing values in a CSV file (data.na).
+NA_POLICIES = ("drop", "mean", "median", "most_frequent", "error")
+#: CSV separators (data.sep): detected, or one of these.
+SEPARATORS = ("auto", ",", ";", "tab", "|")
 #: What a command can print on stdout (``--format``).
 FORMATS = ("table", "csv", "tsv", "json", "ndjson", "markdown")

@@ -32,9 +32,11 @@ from .choices import (
     ENGINES,
     INITS,
     LOSSES,
+    NA_POLICIES,
     OPTIMIZERS,
     REDUCTIONS,
     SELECTION_RULES,
+    SEPARATORS,
     TASKS,
 )
 from .errors import InputError
@@ -162,6 +164,20 @@ class Ints(Kind):
 
 
 @dataclass(frozen=True)
+class Texts(Kind):
+    """A list of distinct strings (column names); one string stands for a list of one."""
+
+    def check(self, key, value):
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
+            self.fail(key, "a list of column names such as ['age', 'island']", value)
+        if len(set(value)) != len(value):
+            raise InputError(f"{key}: {next(v for v in value if list(value).count(v) > 1)!r} is listed twice")
+        return list(value)
+
+
+@dataclass(frozen=True)
 class Lambdas(Kind):
     """A λ grid: a list of numbers, one number, or grid text such as '0,logspace(-6,0,13)'."""
 
@@ -212,6 +228,13 @@ class DataConfig(Section):
     dataset: str = key("moons", Choice(tuple(DATASETS)), "built-in dataset (l2cli datasets lists them)")
     path: str = key("", Text(), "CSV file to load instead of a built-in dataset")
     target: str = key("", Text(), "target column of the CSV file")
+    features: list[str] = key([], Texts(), "CSV columns to use as features; empty: every column but the target")
+    drop: list[str] = key([], Texts(), "CSV columns to leave out")
+    na: str = key("drop", Choice(NA_POLICIES), "missing values in a CSV file: drop the rows, impute the training "
+                  "rows' mean, median or most_frequent value, or error")
+    max_categories: int = key(20, Int(Range(low=2)), "most distinct values of a text column (one-hot encoded)")
+    sep: str = key("auto", Choice(SEPARATORS), "CSV separator: auto (detected: comma, semicolon or tab), ',', ';', "
+                   "tab or '|'")
     task: str = key("auto", Choice(("auto", *TASKS)), "classification, regression or auto (inferred from the target)")
     n_samples: int = key(150, Int(Range(low=4)), "rows generated for synthetic datasets")
     noise: float | None = key(None, Float(Range(low=0), optional=True),
@@ -390,6 +413,9 @@ def check_rules(cfg: Config) -> None:
         raise InputError("train.early_stopping needs a validation split: set data.val_size > 0")
     if cfg.data.path and not cfg.data.target:
         raise InputError("data.target is required with a CSV file: name the column to predict")
+    for name in ("target", "features", "drop"):
+        if getattr(cfg.data, name) and not cfg.data.path:
+            raise InputError(f"data.{name} applies to a CSV file: give one with --data FILE (data.path)")
     if not cfg.sweep.seeds:
         raise InputError("sweep.seeds: give at least one seed")
     if len(set(cfg.sweep.seeds)) != len(cfg.sweep.seeds):
@@ -427,7 +453,10 @@ def parse_grid_option(text: str) -> tuple[str, list]:
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
-    """Read an experiment file into flat ``section.key -> value`` pairs (``grid:key`` for [grid] entries)."""
+    """Read an experiment file into flat ``section.key -> value`` pairs (``grid:key`` for [grid] entries).
+
+    A relative ``data.path`` in the file is relative to the file's own directory.
+    """
     path = Path(path)
     try:
         with open(path, "rb") as fh:
@@ -444,6 +473,9 @@ def load_toml(path: str | Path) -> dict[str, Any]:
             raise InputError(f"{path}: top-level key {section!r} must be a [section]{suggest(section, SECTIONS)}")
         for name, value in table.items():
             flat[f"grid:{name}" if section == "grid" else f"{section}.{name}"] = value
+    data_path = flat.get("data.path")
+    if isinstance(data_path, str) and data_path and not Path(data_path).is_absolute():
+        flat["data.path"] = str(path.parent / data_path)
     return flat
 
 

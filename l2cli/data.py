@@ -15,22 +15,42 @@ import numpy as np
 import pandas as pd
 from sklearn import datasets as skd
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
-from sklearn.preprocessing import StandardScaler
 
-from .choices import DATASETS, TASKS
+from .choices import DATASETS
 from .errors import InputError
 from .evaluate import Part, Scorer
+from .preprocess import Recipe
+from .table import TableOptions, read_table
 
 
 @dataclass
 class Dataset:
-    """Raw features X (n, d) and targets y (n,), before any split or scaling."""
+    """Raw features X (n rows, one named column each) and targets y (n,), before any split or scaling.
+
+    ``recipe`` says which columns are numeric and which text and how missing
+    values are filled; ``notes`` what was done while reading (said on stderr);
+    ``missing`` the counts behind them (manifest.json).
+    """
 
     name: str
-    X: np.ndarray
+    X: pd.DataFrame
     y: np.ndarray
     task: str
-    feature_names: list[str] = field(default_factory=list)
+    recipe: Recipe | None = None
+    notes: list[str] = field(default_factory=list)
+    missing: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not isinstance(self.X, pd.DataFrame):
+            names = ["x"] if self.X.shape[1] == 1 else [f"x{j}" for j in range(self.X.shape[1])]
+            self.X = pd.DataFrame(np.asarray(self.X, dtype=np.float64), columns=names)
+        self.X.columns = [str(c) for c in self.X.columns]
+        if self.recipe is None:
+            self.recipe = Recipe(tuple(self.X.columns))
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [str(c) for c in self.X.columns]
 
 
 def load_builtin(name: str, n_samples: int = 200, noise: float | None = None,
@@ -41,7 +61,8 @@ def load_builtin(name: str, n_samples: int = 200, noise: float | None = None,
     task = DATASETS[name].task
     if not DATASETS[name].synthetic:
         bunch = getattr(skd, f"load_{name}")()
-        return Dataset(name, bunch.data.astype(np.float64), bunch.target, task, list(bunch.feature_names))
+        return Dataset(name, pd.DataFrame(bunch.data.astype(np.float64), columns=list(bunch.feature_names)),
+                       bunch.target, task)
     if name == "moons":
         X, y = skd.make_moons(n_samples, noise=0.3 if noise is None else noise, random_state=seed)
     elif name == "circles":
@@ -59,52 +80,13 @@ def load_builtin(name: str, n_samples: int = 200, noise: float | None = None,
         x = rng.uniform(0.0, 1.0, n_samples)
         y = np.sin(2 * np.pi * x) + rng.normal(0.0, 0.3 if noise is None else noise, n_samples)
         X = x[:, None]
-    names = ["x"] if X.shape[1] == 1 else [f"x{j}" for j in range(X.shape[1])]
-    return Dataset(name, X.astype(np.float64), y, task, names)
+    return Dataset(name, X.astype(np.float64), y, task)
 
 
-def load_csv(path: str | Path, target: str, task: str = "auto") -> Dataset:
-    """Load a CSV file; ``target`` names the column to predict, every other column is a feature.
-
-    Text feature columns are one-hot encoded. The task is inferred when
-    ``task = "auto"``: a non-numeric target, or an integer target with at most
-    20 distinct values, is a classification target; anything else is regression.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"data file not found: {path}")
-    try:
-        frame = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {path} as CSV: {str(exc).splitlines()[0]}") from None
-    if not target:
-        raise InputError("--target is required with --data: name the column to predict")
-    if target not in frame.columns:
-        raise InputError(f"target column {target!r} not in {path.name}; columns: {', '.join(map(str, frame.columns))}")
-    if frame.isna().any().any():
-        bad = [str(c) for c in frame.columns[frame.isna().any()]]
-        raise InputError(f"{path.name} has missing values in column(s) {', '.join(bad)}")
-    y = frame[target].to_numpy()
-    features = pd.get_dummies(frame.drop(columns=[target]), dtype=np.float64)
-    if features.shape[1] == 0:
-        raise InputError(f"{path.name} has no feature columns besides {target!r}")
-    if task == "auto":
-        task = infer_task(y)
-    elif task not in TASKS:
-        raise InputError(f"unknown task {task!r}; choose classification or regression")
-    if task == "regression":
-        if not pd.api.types.is_numeric_dtype(y.dtype):
-            raise InputError(f"target column {target!r} is not numeric, so it cannot be a regression target")
-        y = y.astype(np.float64)
-    return Dataset(path.stem, features.to_numpy(np.float64), y, task, [str(c) for c in features.columns])
-
-
-def infer_task(y: np.ndarray) -> str:
-    if not pd.api.types.is_numeric_dtype(y.dtype) or pd.api.types.is_bool_dtype(y.dtype):
-        return "classification"
-    if np.all(np.mod(y, 1) == 0) and len(np.unique(y)) <= 20:
-        return "classification"
-    return "regression"
+def load_csv(path: str | Path, target: str, task: str = "auto", standardize: bool = True, **options) -> Dataset:
+    """A CSV file as a Dataset; ``options`` are the other TableOptions (features, drop, na, max_categories, sep)."""
+    table = read_table(path, TableOptions(target, task, **options), standardize)
+    return Dataset(Path(path).stem, table.frame, table.y, table.task, table.recipe, table.notes, table.missing)
 
 
 @dataclass
@@ -130,6 +112,10 @@ class Split:
     classes: np.ndarray | None = None
     target_mean: float = 0.0
     target_scale: float = 1.0
+    features: tuple[str, ...] = ()  # the name of each column of X_*
+    rows: dict[str, np.ndarray] = field(default_factory=dict)  # the dataset's row numbers of each part
+    raw_train: pd.DataFrame | None = None  # the training rows' raw columns, for the folds to refit the recipe on
+    recipe: Recipe | None = None
 
     @property
     def n_features(self) -> int:
@@ -169,97 +155,110 @@ class Split:
 
     def astype(self, dtype) -> Split:
         cast = lambda a: None if a is None else a.astype(dtype)  # noqa: E731
-        return Split(self.task, cast(self.X_train), cast(self.Y_train), self.y_train,
-                     cast(self.X_test), cast(self.Y_test), self.y_test,
-                     cast(self.X_val), cast(self.Y_val), self.y_val,
-                     self.classes, self.target_mean, self.target_scale)
+        return dataclasses.replace(self, X_train=cast(self.X_train), Y_train=cast(self.Y_train),
+                                   X_test=cast(self.X_test), Y_test=cast(self.Y_test),
+                                   X_val=cast(self.X_val), Y_val=cast(self.Y_val))
 
 
-def split_dataset(ds: Dataset, test_size: float = 0.5, val_size: float = 0.0, seed: int = 0,
-                  standardize: bool = True, standardize_target: bool = True, n_train: int = 0) -> Split:
-    """Seeded train/val/test split (stratified for classification), scaled with training statistics.
+def split_rows(ds: Dataset, test_size: float, val_size: float, seed: int, n_train: int) -> dict[str, np.ndarray]:
+    """Row numbers of the train, val and test parts: seeded, stratified for classification.
 
-    test_size and val_size are fractions of all rows, rounded to whole rows; the rest is training
-    data, of which the first ``n_train`` rows of a seeded (stratified) draw are
-    used when n_train > 0. The test and validation rows do not depend on n_train.
+    test_size and val_size are fractions of all rows, rounded to whole rows; of
+    the rest, a seeded (stratified) draw of ``n_train`` rows when n_train > 0.
+    The test and validation rows do not depend on n_train.
     """
     if not 0 < test_size < 1 or not 0 <= val_size < 1 or test_size + val_size >= 1:
         raise InputError(f"test_size ({test_size}) and val_size ({val_size}) must be fractions "
                          "that leave training rows")
-    classification = ds.task == "classification"
     rows = np.arange(len(ds.y))
     n_test, n_val = round(test_size * len(rows)), round(val_size * len(rows))
     if n_test < 1 or len(rows) - n_test - n_val < 2:
         raise InputError(f"{ds.name} has {len(rows)} rows: test_size {test_size} and val_size {val_size} "
                          "leave too few for training or testing")
+    strata = (lambda idx: ds.y[idx]) if ds.task == "classification" else (lambda idx: None)  # noqa: E731
+    if ds.task == "classification":
+        check_classes(ds)
     try:
-        rest, test = train_test_split(rows, test_size=n_test, random_state=seed,
-                                      stratify=ds.y if classification else None)
+        rest, test = train_test_split(rows, test_size=n_test, random_state=seed, stratify=strata(rows))
         val = rows[:0]
         if n_val > 0:
-            rest, val = train_test_split(rest, test_size=n_val, random_state=seed,
-                                         stratify=ds.y[rest] if classification else None)
+            rest, val = train_test_split(rest, test_size=n_val, random_state=seed, stratify=strata(rest))
+        train = rest
+        if n_train and n_train < len(rest):
+            train, _ = train_test_split(rest, train_size=n_train, random_state=seed, stratify=strata(rest))
     except ValueError as exc:
-        raise InputError(f"cannot split {ds.name} ({len(rows)} rows): {exc}") from None
-    train = rest
-    if n_train:
-        if n_train > len(rest):
-            raise InputError(f"data.n_train = {n_train} but the training part of {ds.name} has {len(rest)} rows")
-        if n_train < len(rest):
-            try:
-                train, _ = train_test_split(rest, train_size=n_train, random_state=seed,
-                                            stratify=ds.y[rest] if classification else None)
-            except ValueError as exc:
-                raise InputError(f"cannot draw data.n_train = {n_train} rows from {ds.name}: {exc}") from None
-    scaler = StandardScaler(with_mean=standardize, with_std=standardize).fit(ds.X[train])
-    X = {k: scaler.transform(ds.X[idx]) if len(idx) else ds.X[idx]
-         for k, idx in (("train", train), ("val", val), ("test", test))}
+        raise InputError(f"cannot split {ds.name} ({len(rows)} rows): {str(exc).splitlines()[0]}") from None
+    if n_train > len(rest):
+        raise InputError(f"data.n_train = {n_train} but the training part of {ds.name} has {len(rest)} rows")
+    return {"train": train, "val": val, "test": test}
 
-    if classification:
+
+def check_classes(ds: Dataset) -> None:
+    """A stratified split needs at least 2 classes, and at least 2 rows of each."""
+    labels, counts = np.unique(ds.y.astype(str), return_counts=True)
+    if len(labels) < 2:
+        raise InputError(f"{ds.name}: a classification target needs at least 2 classes, found {len(labels)}")
+    small = np.flatnonzero(counts < 2)
+    if len(small):
+        more = f" (and {len(small) - 1} more such classes)" if len(small) > 1 else ""
+        raise InputError(f"{ds.name}: class {labels[small[0]]!r} has {counts[small[0]]} row{more}; a stratified "
+                         "split needs at least 2 per class: remove those rows or merge the class")
+
+
+def encode_targets(ds: Dataset, rows: dict[str, np.ndarray], standardize_target: bool):
+    """Y per part (one-hot rows, or the standardized regression target as one column), classes, mean, scale."""
+    if ds.task == "classification":
         classes = np.unique(ds.y)
-        if len(classes) < 2:
-            raise InputError(f"{ds.name}: a classification target needs at least 2 classes")
-        onehot = lambda y: (y[:, None] == classes[None, :]).astype(np.float64)  # noqa: E731
-        Y = {k: onehot(ds.y[idx]) for k, idx in (("train", train), ("val", val), ("test", test))}
-        mean, scale = 0.0, 1.0
-    else:
-        classes = None
-        y_train = ds.y[train].astype(np.float64)
-        mean = float(y_train.mean()) if standardize_target else 0.0
-        scale = float(y_train.std()) if standardize_target and y_train.std() > 0 else 1.0
-        Y = {k: ((ds.y[idx].astype(np.float64) - mean) / scale)[:, None]
-             for k, idx in (("train", train), ("val", val), ("test", test))}
-    has_val = len(val) > 0
-    return Split(
-        ds.task, X["train"], Y["train"], ds.y[train], X["test"], Y["test"], ds.y[test],
-        X["val"] if has_val else None, Y["val"] if has_val else None, ds.y[val] if has_val else None,
-        classes, mean, scale,
-    )
+        Y = {k: (ds.y[idx][:, None] == classes[None, :]).astype(np.float64) for k, idx in rows.items()}
+        return Y, classes, 0.0, 1.0
+    y_train = ds.y[rows["train"]].astype(np.float64)
+    mean = float(y_train.mean()) if standardize_target else 0.0
+    scale = float(y_train.std()) if standardize_target and y_train.std() > 0 else 1.0
+    Y = {k: ((ds.y[idx].astype(np.float64) - mean) / scale)[:, None] for k, idx in rows.items()}
+    return Y, None, mean, scale
+
+
+def split_dataset(ds: Dataset, test_size: float = 0.5, val_size: float = 0.0, seed: int = 0,
+                  standardize: bool = True, standardize_target: bool = True, n_train: int = 0) -> Split:
+    """Seeded train/val/test split (see split_rows), its features prepared by the dataset's recipe fitted on
+    the training rows only (see l2cli.preprocess)."""
+    rows = split_rows(ds, test_size, val_size, seed, n_train)
+    recipe = dataclasses.replace(ds.recipe, standardize=standardize)
+    raw = {k: ds.X.iloc[idx] for k, idx in rows.items()}
+    fitted = recipe.fit(raw["train"])
+    X = {k: fitted.transform(frame).astype(np.float64) for k, frame in raw.items() if len(frame)}
+    Y, classes, mean, scale = encode_targets(ds, rows, standardize_target)
+    part = {k: (X[k], Y[k], ds.y[rows[k]]) if len(rows[k]) else (None, None, None) for k in ("val", "test")}
+    return Split(ds.task, X["train"], Y["train"], ds.y[rows["train"]], *part["test"], *part["val"],
+                 classes, mean, scale, tuple(fitted.get_feature_names_out()), rows,
+                 raw["train"].reset_index(drop=True), recipe)
 
 
 def cv_folds(split: Split, k: int, seed: int = 0, standardize: bool = True) -> list[Split]:
     """k (train, validation) splits of the *training part* of ``split``; its test rows are in none of them.
 
-    Folds are seeded and stratified for classification. Features are
-    re-standardized with each fold's training rows; a regression target keeps
-    the training part's scaling, so fold losses share one unit.
+    Folds are seeded and stratified for classification. The features are
+    prepared again with the recipe fitted on each fold's training rows; a
+    regression target keeps the training part's scaling, so fold losses share one unit.
     """
     classification = split.task == "classification"
     folder = (StratifiedKFold if classification else KFold)(n_splits=k, shuffle=True, random_state=seed)
-    folds = []
     try:
         pieces = list(folder.split(split.X_train, split.y_train))
     except ValueError as exc:
         n = len(split.y_train)
         raise InputError(f"cannot make {k} cross-validation folds of {n} training rows: {exc}") from None
+    recipe = dataclasses.replace(split.recipe, standardize=standardize)
+    folds = []
     for train, val in pieces:
-        scaler = StandardScaler(with_mean=standardize, with_std=standardize).fit(split.X_train[train])
-        folds.append(Split(
-            split.task,
-            scaler.transform(split.X_train[train]).astype(split.X_train.dtype), split.Y_train[train],
-            split.y_train[train], None, None, None,
-            scaler.transform(split.X_train[val]).astype(split.X_train.dtype), split.Y_train[val], split.y_train[val],
-            split.classes, split.target_mean, split.target_scale))
+        fitted = recipe.fit(split.raw_train.iloc[train])
+        X_train, X_val = (fitted.transform(split.raw_train.iloc[idx]).astype(split.X_train.dtype)
+                          for idx in (train, val))
+        folds.append(dataclasses.replace(
+            split, X_train=X_train, Y_train=split.Y_train[train], y_train=split.y_train[train],
+            X_test=None, Y_test=None, y_test=None, X_val=X_val, Y_val=split.Y_train[val], y_val=split.y_train[val],
+            rows={"train": split.rows["train"][train], "val": split.rows["train"][val]},
+            raw_train=split.raw_train.iloc[train].reset_index(drop=True)))
     return folds
 
 

@@ -7,7 +7,7 @@ the executors, the training loop) receives an :class:`Experiment`, a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -31,6 +31,8 @@ class Experiment:
     init: str
     dtype: np.dtype
     features: tuple[str, ...] = ()  # the name of each input, in the order of the rows of W_1
+    notes: tuple[str, ...] = ()  # what reading the data did (rows dropped, dates converted, …)
+    missing: dict = field(default_factory=dict)  # missing-value counts and policy of a CSV file
 
     @property
     def arrays(self) -> Arrays:
@@ -46,7 +48,8 @@ def load_data(cfg: Config) -> Dataset:
     """The configured dataset: a CSV file (data.path) or a built-in one, with data.task applied."""
     d = cfg.data
     if d.path:
-        return load_csv(d.path, d.target, d.task)
+        return load_csv(d.path, d.target, d.task, d.standardize, features=tuple(d.features), drop=tuple(d.drop),
+                        na=d.na, max_categories=d.max_categories, sep=d.sep)
     ds = load_builtin(d.dataset, d.n_samples, d.noise, d.n_features, d.n_classes, d.seed)
     if d.task != "auto":
         ds.task = d.task
@@ -70,7 +73,7 @@ def prepare(cfg: Config) -> Experiment:
                         t.tol, t.early_stopping, t.patience, t.history_every)
     layer_sizes = (split.n_features, *m.hidden, split.n_outputs)
     init = m.init if m.init != "auto" else DEFAULT_INIT[m.activation]
-    return Experiment(split, spec, schedule, layer_sizes, init, dtype, tuple(ds.feature_names))
+    return Experiment(split, spec, schedule, layer_sizes, init, dtype, split.features, tuple(ds.notes), ds.missing)
 
 
 def compute(cfg: Config) -> Compute:

@@ -33,7 +33,8 @@ def lambda_equivalents(cfg: Config, exp) -> list[dict]:
     return [equivalents(lam, exp.split.task, exp.spec.reduction, n, batch) for lam in cfg.sweep.lambdas]
 
 
-def data_section(cfg: Config, split, features: list[str]) -> dict:
+def data_section(cfg: Config, exp) -> dict:
+    split = exp.split
     return {
         "name": cfg.data.path or cfg.data.dataset,
         "task": split.task,
@@ -41,7 +42,8 @@ def data_section(cfg: Config, split, features: list[str]) -> dict:
         "n_val": 0 if split.X_val is None else int(split.X_val.shape[0]),
         "n_test": int(split.X_test.shape[0]),
         "n_features": split.n_features,
-        "features": features,
+        "features": list(exp.features),
+        "missing_values": exp.missing or None,
         "classes": None if split.classes is None else split.classes.tolist(),
         "target_mean": split.target_mean,
         "target_scale": split.target_scale,
@@ -60,7 +62,7 @@ def build(cfg: Config, cells: list, argv: list[str], started: str, seconds: floa
         "finished": now(),
         "seconds": round(seconds, 3),
         "versions": versions(),
-        "data": data_section(cfg, exp.split, list(exp.features)),
+        "data": data_section(cfg, exp),
         "network": {"layer_sizes": list(exp.layer_sizes), "init": exp.init, "loss": exp.spec.loss},
         "groups": [{"axes": c.values, "layer_sizes": list(c.experiment.layer_sizes),
                     "n_train": int(c.experiment.split.X_train.shape[0]),

@@ -124,6 +124,8 @@ def train_cells(cfg: Config, progress=None, log: Callable[[str], None] | None = 
     values = cfg.cells()
     experiments = [prepare(cfg.at(v)) for v in values]
     if log:
+        for note in dict.fromkeys(n for exp in experiments for n in exp.notes):
+            log(f"l2cli: {note}")
         log(describe(cfg, experiments[0]))
     pts = plan.points(cfg.sweep.lambdas, cfg.sweep.seeds)
     cells = []

@@ -54,12 +54,14 @@ def test_csv_inference_and_encoding(tmp_path):
     pd.DataFrame({"x": [0.1, 0.5, 0.3, 0.9, 0.2, 0.7], "colour": list("rgbrgb"),
                   "label": ["a", "b", "a", "b", "a", "b"]}).to_csv(path, index=False)
     ds = load_csv(path, "label")
-    assert ds.task == "classification" and ds.X.shape == (6, 4)  # x + 3 one-hot colours
+    assert ds.task == "classification" and ds.X.shape == (6, 2)  # raw columns; encoded at the split
+    assert (ds.recipe.numeric, ds.recipe.text) == (("x",), ("colour",))
+    assert list(ds.recipe.fit(ds.X).get_feature_names_out()) == ["x", "colour=b", "colour=g", "colour=r"]
     assert load_csv(path, "x").task == "regression"
     with pytest.raises(InputError, match="not in d.csv"):
         load_csv(path, "nope")
     with pytest.raises(InputError, match="not numeric"):
         load_csv(path, "label", task="regression")
     pd.DataFrame({"x": [1.0, None], "y": [0, 1]}).to_csv(path, index=False)
-    with pytest.raises(InputError, match="missing values"):
-        load_csv(path, "y")
+    with pytest.raises(InputError, match="missing values in column"):
+        load_csv(path, "y", na="error")

@@ -1,0 +1,52 @@
+"""How a table's columns become the numbers a network reads: imputed, scaled, one-hot encoded.
+
+The recipe is scikit-learn's own: a ColumnTransformer with, for numeric
+columns, an optional SimpleImputer and a StandardScaler, and for text columns
+an optional SimpleImputer (most frequent value) and a OneHotEncoder
+(``handle_unknown="ignore"``: a category first seen in validation or test rows
+encodes as all zeros). It is fitted on training rows only, in the split and in
+every cross-validation fold, so no statistic of a validation or test row
+reaches the model. One-hot columns are named ``column=value``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+
+def one_hot_name(column: str, category) -> str:
+    """The name of a one-hot feature: ``island=Biscoe``."""
+    return f"{column}={category}"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Which columns are numeric and which text, and how missing values are filled (None: there are none)."""
+
+    numeric: tuple[str, ...]
+    text: tuple[str, ...] = ()
+    impute: str | None = None  # SimpleImputer strategy for numeric columns; text columns use most_frequent
+    standardize: bool = True
+
+    def transformer(self) -> ColumnTransformer:
+        """The unfitted ColumnTransformer of this recipe (output columns: numeric first, then one-hot)."""
+        fill = [SimpleImputer(strategy=self.impute)] if self.impute else []
+        fill_text = [SimpleImputer(strategy="most_frequent")] if self.impute else []
+        scale = StandardScaler(with_mean=self.standardize, with_std=self.standardize)
+        encode = OneHotEncoder(handle_unknown="ignore", sparse_output=False, feature_name_combiner=one_hot_name)
+        parts = []
+        if self.numeric:
+            parts.append(("numeric", make_pipeline(*fill, scale), list(self.numeric)))
+        if self.text:
+            parts.append(("text", make_pipeline(*fill_text, encode), list(self.text)))
+        return ColumnTransformer(parts, verbose_feature_names_out=False)
+
+    def fit(self, train: pd.DataFrame) -> ColumnTransformer:
+        """The transformer fitted on the training rows ``train`` (raw columns)."""
+        return self.transformer().fit(train)

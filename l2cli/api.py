@@ -41,8 +41,8 @@ def sweep(config: str | Path | Config | None = None, *, out: str | Path | None =
     """
     from .runner import run_experiment
 
-    base = config if isinstance(config, Config) else resolve(config)
-    cfg = base.replace({full_key(name): value for name, value in keys.items()})
+    values = {full_key(name): value for name, value in keys.items()}
+    cfg = config.replace(values) if isinstance(config, Config) else resolve(config, flags=values)
     if grid:
         cfg = Config(**{s: getattr(cfg, s) for s in ("data", "model", "train", "sweep", "output")},
                      grid={**cfg.grid, **{full_key(k): v for k, v in grid.items()}})

@@ -16,8 +16,8 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .choices import ACTIVATIONS, DTYPES, FORMATS, OPTIMIZERS, SELECTION_RULES, TASKS
-from .config import parse_int_list, resolve
+from .choices import ACTIVATIONS, DTYPES, FORMATS, NA_POLICIES, OPTIMIZERS, SELECTION_RULES, SEPARATORS, TASKS
+from .config import parse_list, resolve
 from .errors import InputError
 
 #: The columns that `table` and `markdown` show of each table; csv, tsv and json carry every column.
@@ -104,46 +104,71 @@ def echo_table(frame, fmt: str, tablefmt: str, view: str | None = None, grid_key
     click.echo(render(frame, fmt, tablefmt, floatfmt), nl=False)
 
 
-def experiment_options(f):
-    """Options shared by sweep and gradcheck: a config file, --set and the dedicated flags."""
-    options = [
+def data_and_model_options():
+    """The config file, the data, the network and --set: what every command that builds a network reads."""
+    return [
         click.argument("config", required=False, type=click.Path(dir_okay=False)),
         click.option("--dataset", help="Built-in dataset (see 'l2cli datasets')."),
-        click.option("--data", "data_path", type=click.Path(dir_okay=False), help="CSV file to use instead."),
+        click.option("--data", "data_path", type=click.Path(dir_okay=False),
+                     help="CSV file to use instead (.csv, .tsv, also .gz, .bz2, .xz)."),
         click.option("--target", help="Target column of the CSV file."),
+        click.option("--features", help="CSV columns to use as features, e.g. 'age,island' (default: all)."),
+        click.option("--drop", help="CSV columns to leave out, e.g. 'id,name'."),
+        click.option("--na", type=click.Choice(NA_POLICIES),
+                     help="Missing values in the CSV: drop the rows (default), impute, or error."),
+        click.option("--sep", type=click.Choice(SEPARATORS), help="CSV separator (default: detected)."),
         click.option("--task", type=click.Choice(["auto", *TASKS]), help="Override the inferred task."),
         click.option("--lambdas", help=LAMBDAS_HELP),
         click.option("--seeds", help="Model seeds, e.g. '0,1,2'."),
         click.option("--hidden", help="Hidden widths, e.g. '64,64'; '' for none (linear/logistic model)."),
         click.option("--activation", type=click.Choice(ACTIVATIONS)),
+        click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
+                     help="Set any config key; the value is a TOML literal. Repeatable."),
+    ]
+
+
+def training_options():
+    """How to train: what sweep reads beyond the data and the network."""
+    return [
         click.option("--optimizer", type=click.Choice(OPTIMIZERS)),
         click.option("--lr", type=float, help="Learning rate."),
         click.option("--epochs", type=int, help="Maximum epochs."),
         click.option("--batch-size", type=int, help="Mini-batch size; 0 for full batch."),
         click.option("--dtype", type=click.Choice(DTYPES)),
-        click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
-                     help="Set any config key; the value is a TOML literal. Repeatable."),
     ]
-    for option in reversed(options):
-        f = option(f)
-    return f
 
 
-def experiment_config(config, dataset, data_path, target, task, lambdas, seeds, hidden, activation, optimizer,
-                      lr, epochs, batch_size, dtype, overrides, grid=(), **more):
-    flags = {
-        "data.dataset": dataset, "data.path": data_path, "data.target": target, "data.task": task,
-        "sweep.lambdas": lambdas,
-        "sweep.seeds": None if seeds is None else parse_int_list(seeds, "--seeds"),
-        "model.hidden": None if hidden is None else parse_int_list(hidden, "--hidden"),
-        "model.activation": activation, "train.optimizer": optimizer, "train.lr": lr,
-        "train.epochs": epochs, "train.batch_size": batch_size, "train.dtype": dtype, **more,
-    }
-    return resolve(config, overrides, flags, grid)
+def with_options(options):
+    def decorate(f):
+        for option in reversed(options):
+            f = option(f)
+        return f
+    return decorate
+
+
+#: flag -> config key, for the flags whose value goes into the config as it is
+FLAG_KEYS = {"dataset": "data.dataset", "data_path": "data.path", "target": "data.target", "na": "data.na",
+             "sep": "data.sep", "task": "data.task", "lambdas": "sweep.lambdas", "activation": "model.activation",
+             "optimizer": "train.optimizer", "lr": "train.lr", "epochs": "train.epochs",
+             "batch_size": "train.batch_size", "dtype": "train.dtype"}
+#: flag -> (config key, example), for the flags that take a comma-separated list
+LIST_FLAGS = {"seeds": ("sweep.seeds", "0,1,2"), "hidden": ("model.hidden", "64,64"),
+              "features": ("data.features", "age,island"), "drop": ("data.drop", "id,name")}
+
+
+def experiment_config(config, overrides, grid=(), more=None, **options):
+    """The config from a file, --set and the dedicated flags (later wins)."""
+    if options.get("data_path") is None and (options.get("na") or options.get("sep")):
+        raise InputError(f"--{'na' if options.get('na') else 'sep'} applies to a CSV file: give one with --data FILE")
+    flags = {key: options.get(flag) for flag, key in FLAG_KEYS.items()}
+    for flag, (key, example) in LIST_FLAGS.items():
+        if options.get(flag) is not None:
+            flags[key] = parse_list(options[flag], f"--{flag}", example, int if flag in ("seeds", "hidden") else str)
+    return resolve(config, overrides, {**flags, **(more or {})}, grid)
 
 
 @cli.command()
-@experiment_options
+@with_options(data_and_model_options() + training_options())
 @click.option("--grid", "grid", multiple=True, metavar="SECTION.KEY=V1,V2,...",
               help="An extra sweep axis, e.g. 'model.hidden=[8],[16]' or 'data.n_train=50,200,800'; "
                    "repeat for a full product.")
@@ -164,34 +189,72 @@ def sweep(out, fmt, tablefmt, quiet, cv, rule, **options):
     from .rundir import default_path
     from .runner import run_experiment, total_model_epochs
 
-    cfg = experiment_config(**options, **{"sweep.cv": cv, "sweep.select": rule, "output.dir": out})
+    cfg = experiment_config(**options, more={"sweep.cv": cv, "sweep.select": rule, "output.dir": out})
     name = Path(cfg.data.path).stem if cfg.data.path else cfg.data.dataset
     path = cfg.output.dir or default_path(name)
-    show_bar = not quiet and sys.stderr.isatty()
-    with click.progressbar(length=total_model_epochs(cfg), label="training", file=sys.stderr,
-                           hidden=not show_bar) as bar:
-        run = run_experiment(cfg, out=path, argv=click.get_current_context().meta["argv"], progress=bar.update,
-                             log=None if quiet else lambda line: click.echo(line, err=True))
+    say = None if quiet else (lambda line: click.echo(line, err=True))
+    with ProgressBar(total_model_epochs(cfg), show=not quiet and sys.stderr.isatty()) as bar:
+        run = run_experiment(cfg, out=path, argv=click.get_current_context().meta["argv"], progress=bar, log=say)
     echo_table(run.summary, fmt, tablefmt, "summary", run.grid_keys)
-    if not quiet:
-        click.echo(f"l2cli: wrote {run.path} in {run.seconds:.1f} s{selection_note(run.selection)}", err=True)
+    if say:
+        say(f"l2cli: wrote {run.path} in {run.seconds:.1f} s{selection_note(run.selection)}")
+        if run.selection.get("at_edge"):
+            say(edge_note(run.selection, cfg.sweep.lambdas))
     if run.failed:
         n_bad = int((run.summary["status"] == "diverged").sum())
         click.echo(f"l2cli: {n_bad} model(s) diverged (NaN/inf); lower --lr or check the data", err=True)
         sys.exit(1)
 
 
+class ProgressBar:
+    """click's progress bar on stderr, opened at the first progress, so that lines said before training
+    (the description of the sweep) stand on their own lines above it."""
+
+    def __init__(self, total: int, show: bool):
+        self.total, self.show, self.bar = total, show, None
+
+    def __call__(self, n: int) -> None:
+        if self.show and self.bar is None:
+            self.bar = click.progressbar(length=self.total, label="training", file=sys.stderr).__enter__()
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+
+def cell_text(selection: dict) -> str:
+    """The selected grid cell as 'key=value, …' (empty without a grid)."""
+    return ", ".join(f"{k}={v}" for k, v in selection.get("axes", {}).items())
+
+
 def selection_note(selection: dict) -> str:
     chosen = selection.get("lambda")
     if chosen is None:
-        return ""
-    return f"; selected λ = {chosen:g} ({selection['source']}, rule {selection['rule']})"
+        return f"; no λ selected: {selection.get('reason')}" if selection.get("source") else ""
+    cell = f" in {cell_text(selection)}" if selection.get("axes") else ""
+    return f"; selected λ = {chosen:g}{cell} ({selection['source']}, rule {selection['rule']})"
+
+
+def edge_note(selection: dict, lambdas: list[float]) -> str:
+    lam = selection["lambda"]
+    low = lam == min(lambdas)
+    side = "smallest" if low else "largest"
+    hint = f"below {lam:g}" if low else f"above {lam:g}"
+    return (f"l2cli: the selected λ = {lam:g} is the {side} of the grid: the best λ may lie outside it; "
+            f"extend the grid {hint}")
 
 
 @cli.command()
 @click.argument("run", type=click.Path(file_okay=False))
 @click.option("--history", "what", flag_value="history", help="The per-epoch history instead of the summary.")
 @click.option("--aggregate", "what", flag_value="aggregate", help="Means and 95 % intervals over seeds.")
+@click.option("--features", "what", flag_value="features",
+              help="‖W1[j,:]‖ of every input feature j, λ × feature (mean over seeds).")
 @format_options
 def show(run, what, fmt, tablefmt):
     """Print a table of the run directory RUN (the summary unless asked otherwise)."""
@@ -199,19 +262,40 @@ def show(run, what, fmt, tablefmt):
 
     loaded = Run.load(run)
     what = what or "summary"
+    if what == "features":
+        from .formats import feature_matrix
+
+        if loaded.features is None:
+            raise CliError(f"{run} has no features.csv (it was written by an older l2cli)")
+        echo_table(feature_matrix(loaded.features, loaded.grid_keys), fmt, tablefmt)
+        return
     echo_table(loaded.table(what), fmt, tablefmt, what, loaded.grid_keys)
 
 
 @cli.command()
 @click.argument("run", type=click.Path(file_okay=False))
-def best(run):
-    """Print the λ selected by validation loss in RUN, and nothing else: lam=$(l2cli best RUN)."""
+@click.option("--all", "everything", is_flag=True, help="Also the selected grid cell: one key=value per line.")
+def best(run, everything):
+    """Print the λ selected by validation loss in RUN, and nothing else: lam=$(l2cli best RUN).
+
+    Exit 2 when the run had no validation data; exit 1 when it had, but no λ
+    had a finite validation loss without a diverged model.
+    """
     from .rundir import Run
 
     selection = Run.load(run).selection
     if selection.get("lambda") is None:
-        raise CliError(f"{run}: no λ was selected ({selection.get('reason', 'no validation data')})")
-    click.echo(repr(selection["lambda"]))
+        message = f"{run}: no λ was selected ({selection.get('reason', 'no validation data')})"
+        if selection.get("source"):  # there was validation data: a run failure, not a usage error
+            click.echo(f"Error: {message}", err=True)
+            sys.exit(1)
+        raise CliError(message)
+    if not everything:
+        click.echo(repr(selection["lambda"]))
+        return
+    click.echo(f"lambda={selection['lambda']!r}")
+    for key, value in selection.get("axes", {}).items():
+        click.echo(f"{key}={value}")
 
 
 @cli.command()
@@ -250,7 +334,7 @@ def plot(run, output):
 
 
 @cli.command()
-@experiment_options
+@with_options(data_and_model_options())
 @click.option("--rows", default=16, show_default=True, help="Training rows used for the check.")
 @click.option("--lambda", "lam", type=float, help="λ of the checked objective (default: the largest of the grid).")
 @click.option("--threshold", default=1e-6, show_default=True, help="Largest relative error that passes.")

@@ -321,6 +321,8 @@ class Config:
     sweep: SweepConfig = field(default_factory=SweepConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     grid: dict[str, list] = field(default_factory=dict)
+    #: what resolving the config decided on the user's behalf, said on stderr (not part of the config)
+    notes: list[str] = field(default_factory=list, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self.grid = {axis: check_axis(axis, values) for axis, values in self.grid.items()}
@@ -500,15 +502,20 @@ def resolve(config_file: str | Path | None = None, overrides: list[str] | tuple[
             section, name = split_key(dotted)
             setattr(sections[section], name, value)
     axes.update(parse_grid_option(option) for option in grid)
-    return Config(**sections, grid=axes)
+    notes = []
+    if sections["sweep"].cv and sections["data"].val_size > 0 and "data.val_size" not in dict(pairs):
+        sections["data"].val_size = 0.0
+        notes.append(f"{sections['sweep'].cv}-fold cross-validation selects λ: no separate validation split "
+                     "(data.val_size = 0)")
+    return Config(**sections, grid=axes, notes=notes)
 
 
-def parse_int_list(text: str, what: str) -> list[int]:
-    """'64,64' -> [64, 64]; '' -> []."""
+def parse_list(text: str, what: str, example: str, kind=int) -> list:
+    """'64,64' -> [64, 64] (kind int) or 'age,island' -> ['age', 'island'] (kind str); '' -> []."""
     text = text.strip().strip("[]")
     if not text:
         return []
     try:
-        return [int(t) for t in text.split(",")]
+        return [kind(t.strip()) for t in text.split(",")]
     except ValueError:
-        raise InputError(f"{what}: expected comma-separated integers such as 64,64, got {text!r}") from None
+        raise InputError(f"{what}: expected comma-separated integers such as {example}, got {text!r}") from None

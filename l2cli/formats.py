@@ -31,6 +31,14 @@ def compact(frame: pd.DataFrame, columns, grid_keys=()) -> pd.DataFrame:
     return view
 
 
+def feature_matrix(features: pd.DataFrame, grid_keys=()) -> pd.DataFrame:
+    """features.csv as λ (and grid cell) × feature: the mean over seeds of ‖W1[j,:]‖, features in file order."""
+    keys = [*grid_keys, "lambda"]
+    order = list(dict.fromkeys(features["feature"]))
+    matrix = features.pivot_table(index=keys, columns="feature", values="norm", aggfunc="mean", sort=False)
+    return matrix[order].reset_index().rename_axis(columns=None)
+
+
 def render(frame: pd.DataFrame, fmt: str = "table", tablefmt: str = "simple", floatfmt: str = ".4g") -> str:
     """The frame as text in the given format, ending with a newline."""
     if fmt == "csv":

@@ -1,7 +1,7 @@
 """A run and its directory: the one type that holds a run's tables, documents and weights.
 
-A run directory holds summary.csv, history.csv, aggregate.csv, manifest.json,
-selection.json, weights.npz and, with cross-validation, cv.csv. :meth:`Run.save`
+A run directory holds summary.csv, history.csv, aggregate.csv, features.csv,
+manifest.json, selection.json, weights.npz and, with cross-validation, cv.csv. :meth:`Run.save`
 builds it in a hidden sibling directory and renames it into place only when
 every file is complete, so an interrupted or failed write leaves no
 half-written directory behind. :meth:`Run.load` reads the two JSON documents at
@@ -22,7 +22,7 @@ from typing import Any
 from .errors import InputError
 
 #: The tables of a run, each written as NAME.csv; cv only with cross-validation.
-TABLES = ("summary", "history", "aggregate", "cv")
+TABLES = ("summary", "history", "aggregate", "features", "cv")
 
 
 @dataclass
@@ -46,6 +46,10 @@ class Run:
     @property
     def aggregate(self):
         return self.table("aggregate")
+
+    @property
+    def features(self):
+        return self.table("features")
 
     @property
     def cv(self):
@@ -74,7 +78,7 @@ class Run:
     def _read_table(self, name: str):
         file = None if self.path is None else self.path / f"{name}.csv"
         if file is None or not file.is_file():
-            if name == "cv":
+            if name in ("cv", "features"):  # cv: without cross-validation; features: runs before features.csv
                 return None
             raise InputError(f"run {self.path} has no {name}.csv")
         import pandas as pd

@@ -26,6 +26,7 @@ from .engine import Trained, run_points
 from .experiment import Experiment, compute, prepare
 from .rundir import Run, check_target
 from .selection import aggregate, mark, select
+from .summary import feature_table
 
 
 @dataclass
@@ -124,7 +125,7 @@ def train_cells(cfg: Config, progress=None, log: Callable[[str], None] | None = 
     values = cfg.cells()
     experiments = [prepare(cfg.at(v)) for v in values]
     if log:
-        for note in dict.fromkeys(n for exp in experiments for n in exp.notes):
+        for note in dict.fromkeys([*cfg.notes, *(n for exp in experiments for n in exp.notes)]):
             log(f"l2cli: {note}")
         log(describe(cfg, experiments[0]))
     pts = plan.points(cfg.sweep.lambdas, cfg.sweep.seeds)
@@ -137,20 +138,22 @@ def train_cells(cfg: Config, progress=None, log: Callable[[str], None] | None = 
 
 
 def tabulate(cfg: Config, cells: list[Cell]) -> tuple[dict[str, pd.DataFrame | None], dict]:
-    """The run's tables (summary, history, aggregate, cv) and its selection."""
+    """The run's tables (summary, history, aggregate, features, cv) and its selection."""
     keys = list(cfg.grid)
     parts = [with_cell_columns(c.trained.summary, c.values) for c in cells]
     parts = [p if c.cv is None else cv_means(p, c.cv) for p, c in zip(parts, cells, strict=True)]
     summary = pd.concat(parts, ignore_index=True)
     summary = summary[column_order(summary.columns, keys)]
     history = pd.concat([with_cell_columns(c.trained.history, c.values) for c in cells], ignore_index=True)
+    features = pd.concat([with_cell_columns(feature_table(c.experiment, c.trained.points, c.trained.params), c.values)
+                          for c in cells], ignore_index=True)
     agg = aggregate(summary, keys)
     cv = pd.concat([c.cv for c in cells], ignore_index=True) if cfg.sweep.cv else None
     source = f"{cfg.sweep.cv}-fold cross-validation on the training part" if cv is not None else "validation split"
     selection = select(agg, keys, cfg.sweep.select, source)
     summary["selected"] = mark(summary, selection, keys)
     agg["selected"] = mark(agg, selection, keys)
-    return {"summary": summary, "history": history, "aggregate": agg, "cv": cv}, selection
+    return {"summary": summary, "history": history, "aggregate": agg, "features": features, "cv": cv}, selection
 
 
 def run_experiment(cfg: Config, out: str | Path | None = None, argv: list[str] | None = None,

@@ -22,7 +22,7 @@ def aggregate(summary: pd.DataFrame, grid_keys: list[str]) -> pd.DataFrame:
     For every numeric column c of the summary: c_mean, c_std (sample standard
     deviation, ddof=1) and c_ci95, the half-width of the two-sided 95 % Student-t
     interval, t_{0.975, n-1}·std/√n (empty for a single seed). n_seeds counts the
-    seeds of the row.
+    seeds of the row, n_diverged those whose model diverged.
     """
     keys = [*grid_keys, "lambda"]
     metrics = [c for c in summary.columns
@@ -33,6 +33,7 @@ def aggregate(summary: pd.DataFrame, grid_keys: list[str]) -> pd.DataFrame:
         n = len(group)
         row = dict(zip(keys, key, strict=True))
         row["n_seeds"] = n
+        row["n_diverged"] = int((group["status"] == "diverged").sum()) if "status" in group else 0
         t = stats.t.ppf(0.975, n - 1) if n > 1 else math.nan
         for c in metrics:
             values = group[c].to_numpy(dtype=float)
@@ -49,16 +50,19 @@ def select(agg: pd.DataFrame, grid_keys: list[str], rule: str = "min", source: s
     min: the lowest mean validation loss over seeds (ties: the larger λ).
     1se: within the grid cell of that minimum, the largest λ whose mean
     validation loss is within one standard error (std/√n) of it.
-    Models whose validation loss is not finite are never chosen.
+    A λ (and cell) is a candidate only when its mean validation loss is finite
+    and none of its models diverged. ``at_edge`` says the chosen λ is the
+    smallest or largest of the grid: the best λ may lie outside it.
     """
     if "val_loss_mean" not in agg.columns:
-        return {"lambda": None, "axes": {}, "rule": rule, "source": None,
+        return {"lambda": None, "axes": {}, "rule": rule, "source": None, "reason_code": "no_validation_data",
                 "reason": "no validation data: set data.val_size > 0 or sweep.cv ≥ 2 to select λ"}
     val = agg["val_loss_mean"].to_numpy(dtype=float)
-    finite = np.isfinite(val)
+    diverged = agg["n_diverged"].to_numpy() > 0 if "n_diverged" in agg else np.zeros(len(agg), bool)
+    finite = np.isfinite(val) & ~diverged
     if not finite.any():
-        return {"lambda": None, "axes": {}, "rule": rule, "source": source,
-                "reason": "no model has a finite validation loss"}
+        return {"lambda": None, "axes": {}, "rule": rule, "source": source, "reason_code": "no_finite_candidate",
+                "reason": "no λ has a finite validation loss without a diverged model"}
     order = sorted(np.flatnonzero(finite), key=lambda i: (val[i], -agg["lambda"].iloc[i]))
     best = order[0]
     chosen = best
@@ -70,8 +74,10 @@ def select(agg: pd.DataFrame, grid_keys: list[str], rule: str = "min", source: s
         within = np.flatnonzero(finite & same_axes & (val <= val[best] + se))
         chosen = max(within, key=lambda i: agg["lambda"].iloc[i])
     row = agg.iloc[chosen]
+    lambdas = agg["lambda"].to_numpy(dtype=float)
     return {
         "lambda": float(row["lambda"]),
+        "at_edge": bool(len(np.unique(lambdas)) > 1 and row["lambda"] in (lambdas.min(), lambdas.max())),
         "axes": {a: _plain(row[a]) for a in grid_keys},
         "rule": rule,
         "source": source,

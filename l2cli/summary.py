@@ -35,3 +35,30 @@ def history_frame(points: list[Point], hist: dict[str, np.ndarray]) -> pd.DataFr
     cols = {"lambda": lam[m], "seed": seed[m], "epoch": hist["epoch"]}
     cols.update({k: v for k, v in hist.items() if k not in ("model", "epoch")})
     return pd.DataFrame(cols)
+
+
+def output_names(exp) -> list[str]:
+    """A name per output unit: the class of each softmax output, the positive class of a logistic one, or
+    the target."""
+    s = exp.split
+    if s.task != "classification":
+        return ["coef"]
+    classes = [str(c) for c in s.classes]
+    return [f"coef_{c}" for c in (classes[1:] if exp.layer_sizes[-1] == 1 else classes)]
+
+
+def feature_table(exp, points: list[Point], params) -> pd.DataFrame:
+    """What L2 did to each input: one row per (point, feature j) with norm = ‖W1[j, :]‖, the norm of the
+    weights leaving that input; for a network without hidden layers also the coefficients W1[j, k], one
+    column per output k (see output_names)."""
+    W1 = params.W[0].astype(np.float64)  # (M, d, n_1)
+    M, d, _ = W1.shape
+    cols: dict[str, object] = {
+        "lambda": np.repeat([p.lam for p in points], d),
+        "seed": np.repeat([p.seed for p in points], d),
+        "feature": np.tile(np.asarray(exp.features, dtype=object), M),
+        "norm": np.sqrt(np.einsum("mjk,mjk->mj", W1, W1)).ravel(),
+    }
+    if len(params.W) == 1:
+        cols.update({name: W1[:, :, k].ravel() for k, name in enumerate(output_names(exp))})
+    return pd.DataFrame(cols)

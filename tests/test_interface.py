@@ -199,8 +199,13 @@ def test_cv_writes_cv_csv_and_rejects_a_validation_split(tmp_path):
     assert result.exit_code == 0, result.output
     cv = pd.read_csv(out / "cv.csv")
     assert list(cv.columns[:3]) == ["lambda", "seed", "fold"] and len(cv) == 3 * 3 * 3
-    both = invoke("sweep", *SMALL, "--cv", 3, "--out", tmp_path / "x")
+    both = invoke("sweep", *SMALL, "--cv", 3, "--set", "data.val_size=0.2", "--out", tmp_path / "x")
     assert both.exit_code == 2 and "choose one way to select λ" in both.stderr
+    alone = invoke("sweep", *SMALL, "--cv", 3, "--out", tmp_path / "cv-alone")
+    assert alone.exit_code == 0, alone.output
+    assert "3-fold cross-validation selects λ: no separate validation split" in alone.stderr.splitlines()[0]
+    manifest = json.loads((tmp_path / "cv-alone" / "manifest.json").read_text())
+    assert manifest["config"]["data"]["val_size"] == 0.0 and manifest["data"]["n_val"] == 0
 
 
 def test_show_history_and_aggregate(run):

@@ -201,7 +201,7 @@ def check_classes(ds: Dataset) -> None:
     small = np.flatnonzero(counts < 2)
     if len(small):
         more = f" (and {len(small) - 1} more such classes)" if len(small) > 1 else ""
-        raise InputError(f"{ds.name}: class {labels[small[0]]!r} has {counts[small[0]]} row{more}; a stratified "
+        raise InputError(f"{ds.name}: class {str(labels[small[0]])!r} has {counts[small[0]]} row{more}; a stratified "
                          "split needs at least 2 per class: remove those rows or merge the class")
 
 

@@ -86,13 +86,38 @@ def _learning_curves(ax, history: pd.DataFrame, first_cell: pd.DataFrame | None,
     ax.legend(fontsize=7, ncol=2)
 
 
+def _coefficient_path(ax, features: pd.DataFrame, agg: pd.DataFrame, keys: list[str], most: int = 12) -> None:
+    """Each input's ‖W1[j,:]‖ against λ (mean over seeds, first grid cell): the ridge path. With many
+    inputs, the ``most`` largest at the smallest λ."""
+    if keys:
+        features = features.merge(agg[keys].drop_duplicates().head(1), on=keys)
+    mean = features.groupby(["feature", "lambda"], sort=False)["norm"].mean().unstack("feature")
+    mean = mean.sort_index()
+    shown = mean.iloc[0].sort_values(ascending=False).index[:most]
+    x, _ = _x(pd.Series(mean.index))
+    cmap = colormaps["tab20"]
+    for i, name in enumerate(shown):
+        ax.plot(x, mean[name].to_numpy(float), marker="o", ms=2.5, color=cmap(i % 20), label=str(name))
+    ax.set_xscale("log")
+    ax.set_xlabel("λ")
+    ax.set_ylabel("‖W1[j,:]‖ (mean over seeds)")
+    more = f" ({most} largest of {mean.shape[1]})" if mean.shape[1] > most else ""
+    ax.set_title(f"coefficient path per input{more}")
+    ax.legend(fontsize=6, ncol=2)
+
+
 def plot_run(run, path: str | Path) -> Path:
-    """Write a PNG with three panels for ``run`` (an l2cli.rundir.Run)."""
+    """Write a PNG for ``run`` (an l2cli.rundir.Run): loss and weight norm against λ, learning curves and,
+    when the run has features.csv, the coefficient path."""
     agg, keys = run.aggregate, run.grid_keys
     cells = [agg] if not keys else [c for _, c in agg.groupby(keys, sort=False)]
-    fig = Figure(figsize=(16, 4.6))
+    panels = 3 if run.features is None else 4
+    fig = Figure(figsize=(5.4 * panels, 4.6))
     FigureCanvasAgg(fig)
-    ax_loss, ax_norm, ax_curve = fig.subplots(1, 3)
+    axes = fig.subplots(1, panels)
+    ax_loss, ax_norm, ax_curve = axes[:3]
+    if panels == 4:
+        _coefficient_path(axes[3], run.features, agg, keys)
     _against_lambda(ax_loss, ax_norm, cells, keys)
     for ax in (ax_loss, ax_norm):
         _lambda_axis(ax, agg, run.selection)

@@ -108,14 +108,16 @@ def weight_arrays(cells: list[Cell]) -> dict[str, np.ndarray]:
     return out
 
 
-def describe(cfg: Config, exp: Experiment) -> str:
-    """The one line that says what a run trains."""
+def describe(cfg: Config, experiments: list[Experiment]) -> str:
+    """The one line that says what a run trains: models, every cell's network, optimizer, data."""
+    exp = experiments[0]
     s, cells, k = exp.split, len(cfg.cells()), cfg.sweep.cv
+    networks = ", ".join(dict.fromkeys("-".join(map(str, e.layer_sizes)) for e in experiments))
     rows = f"{len(s.X_train)} train / {len(s.X_test)} test" + (f" / {len(s.X_val)} val" if s.X_val is not None else "")
     n = len(cfg.sweep.lambdas) * len(cfg.sweep.seeds)
     extra = f" × {cells} grid cells" if cells > 1 else ""
     return (f"l2cli: {n * cells} models ({len(cfg.sweep.lambdas)} λ × {len(cfg.sweep.seeds)} seeds{extra}), "
-            f"{'-'.join(map(str, exp.layer_sizes))} {cfg.model.activation}, {cfg.train.optimizer}, "
+            f"{networks} {cfg.model.activation}, {cfg.train.optimizer}, "
             f"{cfg.train.epochs} epochs{f', {k}-fold cross-validation' if k else ''}, "
             f"{cfg.data.path or cfg.data.dataset} ({rows} rows)")
 
@@ -127,7 +129,7 @@ def train_cells(cfg: Config, progress=None, log: Callable[[str], None] | None = 
     if log:
         for note in dict.fromkeys([*cfg.notes, *(n for exp in experiments for n in exp.notes)]):
             log(f"l2cli: {note}")
-        log(describe(cfg, experiments[0]))
+        log(describe(cfg, experiments))
     pts = plan.points(cfg.sweep.lambdas, cfg.sweep.seeds)
     cells = []
     for v, exp in zip(values, experiments, strict=True):

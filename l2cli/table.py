@@ -88,12 +88,14 @@ def header_line(path: Path) -> str:
         raise InputError(f"cannot read {path.name}: {exc}") from None
 
 
-def read_frame(path: Path, sep: str) -> pd.DataFrame:
+def read_frame(path: Path, sep: str, target: str = "") -> pd.DataFrame:
     """The whole file as a DataFrame, with its header checked for duplicate names and data rows."""
     names = next(csv.reader([header_line(path)], delimiter=sep), [])
     if not [n for n in names if n.strip()]:
         raise InputError(f"{path.name} is empty: no header line with column names")
     twice = sorted({n for n in names if names.count(n) > 1})
+    if target in twice:
+        raise InputError(f"target column {target!r} occurs {names.count(target)} times in {path.name}'s header")
     if twice:
         raise InputError(f"{path.name} has duplicate column names: {', '.join(map(repr, twice))}")
     try:
@@ -134,7 +136,7 @@ def fractional_years(values: pd.Series) -> pd.Series:
     t = pd.to_datetime(values, format="ISO8601", utc=True)
     days = np.where(t.dt.is_leap_year, 366.0, 365.0)
     seconds = t.dt.hour * 3600 + t.dt.minute * 60 + t.dt.second
-    return t.dt.year + (t.dt.dayofyear - 1 + seconds / 86400) / days
+    return t.dt.year + (t.dt.day_of_year - 1 + seconds / 86400) / days
 
 
 def is_text(column: pd.Series) -> bool:
@@ -226,7 +228,7 @@ def read_table(path: str | Path, opts: TableOptions, standardize: bool = True) -
     path = Path(path)
     if not path.is_file():
         raise InputError(f"data file not found: {path}")
-    frame = read_frame(path, separator(path, opts.sep))
+    frame = read_frame(path, separator(path, opts.sep), opts.target)
     notes: list[str] = []
     frame = frame[[*choose_columns(frame, opts, path.name), opts.target]].copy()
     frame = convert_dates(frame, notes)

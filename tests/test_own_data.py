@@ -1,0 +1,259 @@
+"""A user's own CSV file: every problem one line and exit 2, scikit-learn's preprocessing fitted on training
+rows only, and features.csv against scikit-learn's own linear models."""
+
+import gzip
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from l2cli.cli import cli
+from l2cli.config import resolve
+from l2cli.data import cv_folds
+from l2cli.experiment import prepare
+
+FAST = ["--hidden", "8", "--optimizer", "adam", "--lr", "0.05", "--epochs", "30", "--lambdas", "1e-3,1e-1",
+        "--seeds", "0"]
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def animals(n=120, seed=0) -> pd.DataFrame:
+    """A messy table of animal measurements: a text target, text features, missing values in features and
+    target, an ISO date and an ID column."""
+    rng = np.random.default_rng(seed)
+    species = rng.choice(["Adelie", "Gentoo", "Chinstrap"], n)
+    base = {"Adelie": 39.0, "Gentoo": 47.5, "Chinstrap": 49.0}
+    flipper = {"Adelie": 190.0, "Gentoo": 217.0, "Chinstrap": 196.0}
+    frame = pd.DataFrame({
+        "id": [f"N{k:04d}A{rng.integers(1, 9)}" for k in range(n)],
+        "species": species,
+        "island": [{"Adelie": "Torgersen", "Gentoo": "Biscoe", "Chinstrap": "Dream"}[s] if rng.random() < 0.7
+                   else rng.choice(["Torgersen", "Biscoe", "Dream"]) for s in species],
+        "bill_length_mm": [base[s] + rng.normal(0, 2.5) for s in species],
+        "flipper_length_mm": [flipper[s] + rng.normal(0, 6) for s in species],
+        "sex": rng.choice(["male", "female"], n),
+        "date": pd.to_datetime("2007-11-01") + pd.to_timedelta(rng.integers(0, 900, n), unit="D"),
+    })
+    frame["date"] = frame["date"].dt.strftime("%Y-%m-%d")
+    for col, share in (("bill_length_mm", 0.05), ("sex", 0.08), ("island", 0.03), ("species", 0.03)):
+        frame.loc[rng.random(n) < share, col] = np.nan
+    return frame
+
+
+def write(tmp_path, frame, name="animals.csv", **kw) -> str:
+    path = tmp_path / name
+    frame.to_csv(path, index=False, **kw)
+    return str(path)
+
+
+def one_line_error(tmp_path, *args) -> str:
+    out = tmp_path / "run"
+    result = invoke("sweep", *args, *FAST, "--out", out)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert result.stdout == "" and not out.exists() and not list(tmp_path.glob(".*partial*"))
+    return lines[0]
+
+
+def test_a_messy_table_runs_with_one_extra_flag_and_learns(tmp_path):
+    path = write(tmp_path, animals(240))
+    refused = one_line_error(tmp_path, "--data", path, "--target", "species")
+    assert "'id'" in refused and "--drop id" in refused and "an ID or a name" in refused
+    out = tmp_path / "penguins"
+    result = invoke("sweep", "--data", path, "--target", "species", "--drop", "id", "--hidden", "16",
+                    "--epochs", "300", "--lambdas", "1e-4,1e-2,1", "--seeds", "0,1", "--out", out)
+    assert result.exit_code == 0, result.output
+    notes = result.stderr.splitlines()
+    assert any("missing target 'species'" in line for line in notes)
+    assert any("dropped" in line and "bill_length_mm" in line and "sex" in line for line in notes)
+    assert any("'date' holds ISO dates" in line for line in notes)
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary.loc[summary["lambda"] == 1e-4, "test_accuracy"].min() > 0.85
+    manifest = json.loads((out / "manifest.json").read_text())
+    features = manifest["data"]["features"]
+    assert features[:3] == ["bill_length_mm", "flipper_length_mm", "date"]
+    assert {"island=Biscoe", "island=Dream", "island=Torgersen", "sex=female", "sex=male"} <= set(features)
+    assert manifest["network"]["layer_sizes"][0] == len(features)
+    missing = manifest["data"]["missing_values"]
+    assert missing["policy"] == "drop" and missing["rows_without_target"] > 0 and missing["rows_dropped"] > 0
+    table = pd.read_csv(out / "features.csv")
+    assert len(table) == len(summary) * len(features) and list(table["feature"][: len(features)]) == features
+
+
+@pytest.mark.parametrize("na", ["mean", "median", "most_frequent"])
+def test_imputing_keeps_every_row_with_a_target(tmp_path, na):
+    frame = animals(150).drop(columns="id")
+    path = write(tmp_path, frame)
+    exp = prepare(resolve(flags={"data.path": path, "data.target": "species", "data.na": na}))
+    kept = frame["species"].notna().sum()
+    assert sum(len(r) for r in exp.split.rows.values()) == kept
+    assert np.isfinite(exp.split.X_train).all() and np.isfinite(exp.split.X_test).all()
+    assert exp.missing["imputed"] == ["island", "bill_length_mm", "sex"]
+
+
+def test_preprocessing_sees_only_the_training_rows(tmp_path):
+    """Poison the test and validation rows (huge numbers, unseen categories, missing values): the training
+    matrix does not change by a bit, so no imputer, scaler or encoder statistic came from those rows."""
+    frame = animals(200).drop(columns="id")
+    flags = {"data.target": "species", "data.na": "mean", "data.val_size": 0.2}
+    clean = prepare(resolve(flags={**flags, "data.path": write(tmp_path, frame, "clean.csv")}))
+    rows = np.concatenate([clean.split.rows["test"], clean.split.rows["val"]])
+    poisoned = frame.copy()
+    kept = np.flatnonzero(frame["species"].notna())  # the split numbers the rows that have a target
+    at = poisoned.index[kept[rows]]
+    poisoned.loc[at, "flipper_length_mm"] *= 1000
+    poisoned.loc[at, "island"] = "Atlantis"
+    poisoned.loc[at[::2], "bill_length_mm"] = np.nan
+    dirty = prepare(resolve(flags={**flags, "data.path": write(tmp_path, poisoned, "dirty.csv")}))
+    np.testing.assert_array_equal(dirty.split.X_train, clean.split.X_train)
+    assert dirty.features == clean.features  # no column for the unseen category
+    assert not np.array_equal(dirty.split.X_test, clean.split.X_test)
+    island = [i for i, f in enumerate(dirty.features) if f.startswith("island=")]
+    assert (dirty.split.X_test[np.isin(dirty.split.rows["test"], rows), :][:, island] == 0).all()
+
+
+def test_each_fold_fits_the_preprocessing_on_its_own_training_rows(tmp_path):
+    frame = animals(200).drop(columns="id")
+    cfg = resolve(flags={"data.path": write(tmp_path, frame), "data.target": "species", "data.na": "mean",
+                         "data.val_size": 0.0, "sweep.cv": 3})
+    split = prepare(cfg).split
+    clean = cv_folds(split, 3, seed=0)
+    for k, fold in enumerate(clean):
+        held_out = np.flatnonzero(np.isin(split.rows["train"], fold.rows["val"]))
+        raw = split.raw_train.copy()
+        raw.loc[held_out, "flipper_length_mm"] = 1e6
+        raw.loc[held_out, "island"] = "Atlantis"
+        dirty = cv_folds(type(split)(**{**split.__dict__, "raw_train": raw}), 3, seed=0)[k]
+        np.testing.assert_array_equal(dirty.X_train, fold.X_train)
+        assert not np.array_equal(dirty.X_val, fold.X_val)
+
+
+CASES = {
+    "missing values refused": (lambda f: f, ["--na", "error"], "missing values in column(s) island, bill_length_mm"),
+    "nothing left": (lambda f: f.assign(sex=np.nan), [], "no rows are left after dropping"),
+    "infinite value": (lambda f: f.assign(flipper_length_mm=np.where(f.index == 3, np.inf, f.flipper_length_mm)),
+                       [], "infinite values in column(s) flipper_length_mm"),
+    "class too small": (lambda f: f.assign(species=np.where(f.index == 5, "Emperor", f.species)), [],
+                        "class 'Emperor' has 1 row"),
+    "unknown feature": (lambda f: f, ["--features", "islnd,sex"], "column 'islnd' not in animals.csv (did you mean "
+                                                                   "'island'?)"),
+    "unknown drop": (lambda f: f, ["--drop", "bill_length"], "(did you mean 'bill_length_mm'?)"),
+    "features names the target": (lambda f: f, ["--features", "species"], "names the target column 'species'"),
+    "too many categories": (lambda f: f.assign(sex=[f"s{k % 25}" for k in range(len(f))]), ["--na", "mean"],
+                            "text column 'sex' has 25 distinct values in"),
+    "regression on text": (lambda f: f, ["--task", "regression"], "not numeric"),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_every_problem_with_a_table_is_one_line_and_exit_2(tmp_path, case):
+    change, flags, message = CASES[case]
+    path = write(tmp_path, change(animals().drop(columns="id")))
+    line = one_line_error(tmp_path, "--data", path, "--target", "species", *flags)
+    assert message in line
+
+
+@pytest.mark.parametrize("text,message", [
+    ("a,b,a,y\n1,2,3,0\n4,5,6,1\n", "duplicate column names: 'a'"),
+    ("a,y,b,y\n1,0,3,0\n4,1,6,1\n", "target column 'y' occurs 2 times"),
+    ("a,b,y\n", "no data rows, only a header"),
+    ("", "is empty"),
+])
+def test_broken_files_are_one_line_and_exit_2(tmp_path, text, message):
+    path = tmp_path / "broken.csv"
+    path.write_text(text)
+    assert message in one_line_error(tmp_path, "--data", path, "--target", "y")
+
+
+def test_a_file_that_is_not_utf8(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("a,y\nCaf\xe9,1\n".encode("latin-1"))
+    assert "is not UTF-8 text" in one_line_error(tmp_path, "--data", path, "--target", "y")
+
+
+@pytest.mark.parametrize("flag", [["--target", "y"], ["--features", "a"], ["--drop", "a"], ["--na", "mean"],
+                                  ["--sep", ";"]])
+def test_csv_options_without_data_are_refused(tmp_path, flag):
+    assert "--data" in one_line_error(tmp_path, *flag)
+
+
+@pytest.mark.parametrize("name,sep,extra", [("semi.csv", ";", []), ("tabs.tsv", "\t", []),
+                                            ("packed.csv.gz", ",", []), ("pipes.csv", "|", ["--sep", "|"])])
+def test_separators_and_compression(tmp_path, name, sep, extra):
+    frame = animals(90).drop(columns="id")
+    path = tmp_path / name
+    text = frame.to_csv(index=False, sep=sep)
+    path.write_bytes(gzip.compress(text.encode()) if name.endswith(".gz") else text.encode())
+    out = tmp_path / "run"
+    result = invoke("sweep", "--data", path, "--target", "species", *extra, *FAST, "--out", out, "-q")
+    assert result.exit_code == 0, result.output
+    features = json.loads((out / "manifest.json").read_text())["data"]["features"]
+    assert features[:3] == ["bill_length_mm", "flipper_length_mm", "date"] and "island=Biscoe" in features
+
+
+def test_paths_in_a_config_file_are_relative_to_the_file(tmp_path):
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    write(project / "data", animals(90).drop(columns="id"))
+    (project / "exp.toml").write_text('[data]\npath = "data/animals.csv"\ntarget = "species"\n')
+    result = invoke("sweep", project / "exp.toml", *FAST, "--out", tmp_path / "run", "-q")  # cwd is elsewhere
+    assert result.exit_code == 0, result.output
+
+
+def linear_run(tmp_path, frame, target, lam, **flags):
+    path = write(tmp_path, frame, "linear.csv")
+    cfg = resolve(flags={"data.path": path, "data.target": target, "data.val_size": 0.0, "model.hidden": [],
+                         "train.optimizer": "gd", "train.lr": 0.5, "train.epochs": 6000, "sweep.lambdas": [lam],
+                         "sweep.seeds": [0], **flags})
+    from l2cli.runner import run_experiment
+
+    return prepare(cfg).split, run_experiment(cfg).features
+
+
+@pytest.mark.parametrize("target,loss", [("species", "auto"), ("sex", "logistic")])
+def test_linear_coefficients_equal_scikit_learn_logistic_regression(tmp_path, target, loss):
+    """No hidden layers: l2cli at λ is LogisticRegression(C = 1/(2·n·λ)) on the same encoded matrix."""
+    from sklearn.linear_model import LogisticRegression
+
+    lam = 0.01
+    split, features = linear_run(tmp_path, animals(200).drop(columns="id"), target, lam, **{"model.loss": loss})
+    n = len(split.X_train)
+    # newton-cholesky: lbfgs stops near ‖∇J‖ ≈ 1e-8 whatever tol is, which the flat one-hot direction
+    # (curvature 2λ) turns into ~1e-7 in the weights; l2cli's gd reaches ‖∇J‖ ≈ 1e-16 here
+    clf = LogisticRegression(C=1 / (2 * n * lam), solver="newton-cholesky", tol=1e-12, max_iter=10_000)
+    clf.fit(split.X_train, split.y_train)
+    coef = features.filter(like="coef_").to_numpy()  # (features, outputs)
+    expected = clf.coef_.T  # (features, classes), or (features, 1) for two classes
+    assert coef.shape == expected.shape
+    np.testing.assert_allclose(coef, expected, rtol=1e-6, atol=1e-8)
+
+
+def test_linear_coefficients_equal_scikit_learn_ridge(tmp_path):
+    """No hidden layers, squared loss: l2cli at λ is Ridge(alpha = n·λ) on the same encoded matrix and the
+    (standardized) target it trains on."""
+    from sklearn.linear_model import Ridge
+
+    frame = animals(200).drop(columns=["id", "species"])
+    lam = 0.05
+    split, features = linear_run(tmp_path, frame, "flipper_length_mm", lam)
+    ridge = Ridge(alpha=len(split.X_train) * lam).fit(split.X_train, split.Y_train[:, 0])
+    np.testing.assert_allclose(features["coef"].to_numpy(), ridge.coef_, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(features["norm"].to_numpy(), np.abs(ridge.coef_), rtol=1e-6, atol=1e-9)
+
+
+def test_show_features_prints_lambda_by_feature(tmp_path):
+    path = write(tmp_path, animals(120).drop(columns="id"))
+    out = tmp_path / "run"
+    assert invoke("sweep", "--data", path, "--target", "species", *FAST, "--seeds", "0,1", "--out", out,
+                  "-q").exit_code == 0
+    shown = pd.read_csv(__import__("io").StringIO(invoke("show", out, "--features", "--format", "csv").stdout))
+    table = pd.read_csv(out / "features.csv")
+    assert list(shown["lambda"]) == [1e-3, 1e-1]
+    expected = table[(table["lambda"] == 0.1) & (table["feature"] == "island=Dream")]["norm"].mean()
+    assert shown.loc[1, "island=Dream"] == pytest.approx(expected, rel=1e-12)

@@ -305,6 +305,62 @@ def _run_with_stderr(tty: bool, tmp_path, name):
 def test_progress_bar_only_when_stderr_is_a_terminal(tmp_path):
     code, out, err = _run_with_stderr(True, tmp_path, "tty")
     assert code == 0 and "training" in err and "%" in err
+    description = next(line for line in err.splitlines() if "models (" in line)
+    assert description.startswith("l2cli: ") and "training" not in description  # the bar has a line of its own
     assert "training" not in out and "lambda" in out.splitlines()[0]
     code, out, err = _run_with_stderr(False, tmp_path, "pipe")
     assert code == 0 and "training" not in err and "%" not in err
+
+
+def test_a_diverged_lambda_is_never_selected_and_best_then_exits_1():
+    agg = pd.DataFrame({"lambda": [0.0, 0.1, 1.0], "n_seeds": 2, "n_diverged": [1, 0, 0],
+                        "val_loss_mean": [0.1, 0.3, 0.5], "val_loss_std": [0.01, 0.01, 0.01]})
+    assert select(agg, [], "min")["lambda"] == 0.1  # 0.0 has the lowest mean, but one of its models diverged
+    agg["n_diverged"] = 1
+    none = select(agg, [], "min")
+    assert none["lambda"] is None and none["reason_code"] == "no_finite_candidate"
+
+
+def test_best_exits_1_when_every_lambda_diverged(tmp_path):
+    out = tmp_path / "diverged"
+    result = invoke("sweep", "--dataset", "regression", "--hidden", "8", "--optimizer", "sgd", "--lr", "10",
+                    "--epochs", "20", "--lambdas", "0,1e-3", "--seeds", "0", "--out", out)
+    assert result.exit_code == 1 and "no λ selected" in result.stderr
+    best = invoke("best", out)
+    assert best.exit_code == 1 and best.stdout == "" and "no λ was selected" in best.stderr
+
+
+def test_a_lambda_at_the_edge_of_the_grid_is_said(tmp_path):
+    out = tmp_path / "edge"
+    result = invoke("sweep", *SMALL, "--lambdas", "1e-6,1e-5", "--out", out)  # both tiny: the largest wins
+    assert result.exit_code == 0, result.output
+    selection = json.loads((out / "selection.json").read_text())
+    assert selection["at_edge"] is True and selection["lambda"] == 1e-5
+    assert "is the largest of the grid" in result.stderr.splitlines()[-1] and "above 1e-05" in result.stderr
+
+
+def test_grid_runs_name_the_selected_cell(tmp_path):
+    out = tmp_path / "cells"
+    result = invoke("sweep", *SMALL, "--grid", "model.hidden=[4],[8,8]", "--lambdas", "1e-3,1e-2,1",
+                    "--seeds", "0,1", "--out", out)
+    assert result.exit_code == 0, result.output
+    first = result.stderr.splitlines()[0]
+    assert "2-4-2, 2-8-8-2 relu" in first
+    selection = json.loads((out / "selection.json").read_text())
+    cell = selection["axes"]["model.hidden"]
+    assert f"in model.hidden={cell}" in result.stderr.splitlines()[-1]
+    lines = invoke("best", out, "--all").stdout.splitlines()
+    assert lines == [f"lambda={selection['lambda']!r}", f"model.hidden={cell}"]
+
+
+def test_seed_errors_give_a_seed_example():
+    result = invoke("sweep", "--seeds", "0-4")
+    assert result.exit_code == 2 and "such as 0,1,2" in result.stderr and "64,64" not in result.stderr
+
+
+def test_gradcheck_help_lists_only_what_it_reads():
+    text = invoke("gradcheck", "--help").stdout
+    for present in ("--hidden", "--activation", "--data", "--rows", "--threshold", "--lambda"):
+        assert present in text
+    for absent in ("--optimizer", "--lr", "--epochs", "--batch-size", "--dtype"):
+        assert absent not in text

@@ -226,7 +226,7 @@ def split_dataset(ds: Dataset, test_size: float = 0.5, val_size: float = 0.0, se
     recipe = dataclasses.replace(ds.recipe, standardize=standardize)
     raw = {k: ds.X.iloc[idx] for k, idx in rows.items()}
     fitted = recipe.fit(raw["train"])
-    X = {k: fitted.transform(frame).astype(np.float64) for k, frame in raw.items() if len(frame)}
+    X = {k: np.ascontiguousarray(fitted.transform(frame), dtype=np.float64) for k, frame in raw.items() if len(frame)}
     Y, classes, mean, scale = encode_targets(ds, rows, standardize_target)
     part = {k: (X[k], Y[k], ds.y[rows[k]]) if len(rows[k]) else (None, None, None) for k in ("val", "test")}
     return Split(ds.task, X["train"], Y["train"], ds.y[rows["train"]], *part["test"], *part["val"],
@@ -252,7 +252,7 @@ def cv_folds(split: Split, k: int, seed: int = 0, standardize: bool = True) -> l
     folds = []
     for train, val in pieces:
         fitted = recipe.fit(split.raw_train.iloc[train])
-        X_train, X_val = (fitted.transform(split.raw_train.iloc[idx]).astype(split.X_train.dtype)
+        X_train, X_val = (np.ascontiguousarray(fitted.transform(split.raw_train.iloc[idx]), dtype=split.X_train.dtype)
                           for idx in (train, val))
         folds.append(dataclasses.replace(
             split, X_train=X_train, Y_train=split.Y_train[train], y_train=split.y_train[train],

@@ -18,6 +18,6 @@ def test_every_config_key_is_documented():
 def test_every_command_and_output_file_is_documented():
     for name in cli.commands:
         assert f"l2cli {name}" in README, name
-    for file in ("summary.csv", "history.csv", "aggregate.csv", "selection.json", "manifest.json",
+    for file in ("summary.csv", "history.csv", "aggregate.csv", "features.csv", "selection.json", "manifest.json",
                  "weights.npz", "cv.csv"):
         assert f"**{file}**" in README, file

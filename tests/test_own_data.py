@@ -257,3 +257,18 @@ def test_show_features_prints_lambda_by_feature(tmp_path):
     assert list(shown["lambda"]) == [1e-3, 1e-1]
     expected = table[(table["lambda"] == 0.1) & (table["feature"] == "island=Dream")]["norm"].mean()
     assert shown.loc[1, "island=Dream"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_raising_max_categories_lets_a_wide_text_column_in(tmp_path):
+    frame = animals(120).drop(columns="id").assign(sex=[f"s{k % 25}" for k in range(120)])
+    path = write(tmp_path, frame)
+    exp = prepare(resolve(flags={"data.path": path, "data.target": "species", "data.max_categories": 25}))
+    assert sum(f.startswith("sex=") for f in exp.features) == 25
+
+
+def test_iso_dates_become_fractional_years():
+    from l2cli.table import fractional_years
+
+    values = pd.Series(["2024-01-01", "2024-07-02", "2023-07-02T12:00:00Z", "2000-12-31T00:00:00+00:00"])
+    expected = [2024.0, 2024 + 183 / 366, 2023 + (182 + 0.5) / 365, 2000 + 365 / 366]
+    np.testing.assert_allclose(fractional_years(values), expected, rtol=0, atol=1e-12)

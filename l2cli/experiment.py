@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .choices import DEFAULT_INIT
+from .choices import DATASETS, DEFAULT_INIT
 from .config import Config
 from .data import Dataset, Split, load_builtin, load_csv, split_dataset
+from .errors import InputError
 from .evaluate import Scorer
-from .layout import Compute
+from .layout import Compute, bytes_per_model, check_fits
 from .objective import Spec
 from .train import Arrays, Schedule
 
@@ -50,6 +51,9 @@ def load_data(cfg: Config) -> Dataset:
     if d.path:
         return load_csv(d.path, d.target, d.task, d.standardize, features=tuple(d.features), drop=tuple(d.drop),
                         na=d.na, max_categories=d.max_categories, sep=d.sep)
+    if DATASETS[d.dataset].synthetic:  # generated: estimate before generating (X, y and the split's copies)
+        columns = {"moons": 2, "circles": 2, "curve": 1}.get(d.dataset, d.n_features)
+        check_fits(6 * 8 * d.n_samples * (columns + 1), f"data.n_samples = {d.n_samples:,} rows of {d.dataset}")
     ds = load_builtin(d.dataset, d.n_samples, d.noise, d.n_features, d.n_classes, d.seed)
     if d.task != "auto":
         ds.task = d.task
@@ -61,8 +65,12 @@ def prepare(cfg: Config) -> Experiment:
     cfg.validate()
     d, m, t = cfg.data, cfg.model, cfg.train
     ds = load_data(cfg)
+    check_finite([ds.X.select_dtypes("number").to_numpy(dtype=float)] + ([ds.y] if ds.task == "regression" else []),
+                 cfg, "as generated or read", missing_allowed=True)
     split = split_dataset(ds, d.test_size, d.val_size, d.seed, d.standardize, d.standardize_target,
                           d.n_train)
+    check_finite((split.X_train, split.Y_train, split.X_val, split.Y_val, split.X_test, split.Y_test), cfg,
+                 "after standardizing")
     dtype = np.dtype(t.dtype)
     split = split.astype(dtype)
     loss = m.loss if m.loss != "auto" else ("cross_entropy" if split.task == "classification" else "squared")
@@ -73,7 +81,26 @@ def prepare(cfg: Config) -> Experiment:
                         t.tol, t.early_stopping, t.patience, t.history_every)
     layer_sizes = (split.n_features, *m.hidden, split.n_outputs)
     init = m.init if m.init != "auto" else DEFAULT_INIT[m.activation]
-    return Experiment(split, spec, schedule, layer_sizes, init, dtype, split.features, tuple(ds.notes), ds.missing)
+    notes = [*ds.notes, *batch_note(schedule, len(split.X_train))]
+    exp = Experiment(split, spec, schedule, layer_sizes, init, dtype, split.features, tuple(notes), ds.missing)
+    check_fits(bytes_per_model(exp), f"one model of {'-'.join(map(str, layer_sizes))} on {len(split.X_train):,} rows")
+    return exp
+
+
+def batch_note(schedule: Schedule, n: int) -> list[str]:
+    if schedule.optimizer != "gd" and schedule.batch_size > n:
+        return [f"train.batch_size = {schedule.batch_size} is more than the {n} training rows: every batch is "
+                "the whole training set"]
+    return []
+
+
+def check_finite(arrays, cfg: Config, when: str, missing_allowed: bool = False) -> None:
+    """Data that is not finite (a huge data.noise, extreme values) cannot train. Before the split,
+    NaN may be a missing value that the recipe imputes; infinities never are."""
+    bad = np.isinf if missing_allowed else (lambda a: ~np.isfinite(a))
+    if any(bad(a).any() for a in arrays if a is not None):
+        hint = f" (data.noise = {cfg.data.noise:g} is too large?)" if cfg.data.noise is not None else ""
+        raise InputError(f"{cfg.data.path or cfg.data.dataset}: the data is not finite {when}{hint}")
 
 
 def compute(cfg: Config) -> Compute:

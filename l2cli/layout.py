@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from itertools import pairwise
 
+from .errors import InputError
 from .network import training_flops_per_row
 
 
@@ -76,3 +77,23 @@ def estimated_seconds(exp, n_models: int) -> float:
     s = exp.schedule
     steps = s.epochs * -(-n // s.batch_rows(n))
     return steps * 40e-6 + s.epochs * n * training_flops_per_row(exp.layer_sizes) * n_models / 30e9
+
+
+def available_memory() -> int:
+    """Bytes of memory this machine can give without swapping (MemAvailable), or all of it."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_fits(need: int, what: str) -> None:
+    """An InputError, with the estimate and the budget, when ``need`` bytes exceed the available memory."""
+    have = available_memory()
+    if need > have:
+        raise InputError(f"{what} needs about {need / 2**30:,.1f} GiB of memory, and {have / 2**30:,.1f} GiB "
+                         "is available: make it smaller")

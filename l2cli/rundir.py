@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -161,15 +162,24 @@ def default_path(dataset: str, root: str | Path = "runs") -> Path:
 
 
 def check_target(path: str | Path) -> Path:
-    """Fail early, before any training, if a run could not be written to ``path``."""
+    """Fail early, before any training, if a run could not be written to ``path``: it must not be a file,
+    a symbolic link or a non-empty directory, every existing component above it must be a directory,
+    and a directory must really be creatable where it goes."""
     path = Path(path)
+    if path.is_symlink():
+        raise InputError(f"output directory {path} is a symbolic link; give the directory itself")
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise InputError(f"output directory {path} already exists and is not empty; choose another --out")
     parent = path.parent
-    while not parent.exists():
+    while not parent.exists() and not parent.is_symlink():
         parent = parent.parent
-    if not os.access(parent, os.W_OK):
-        raise InputError(f"cannot create output directory {path}: {parent} is not writable")
+    if not parent.is_dir():
+        raise InputError(f"cannot create output directory {path}: {parent} is not a directory")
+    try:  # permissions are not enough (read-only or special file systems): create a directory there
+        probe = Path(tempfile.mkdtemp(prefix=".l2cli-probe-", dir=parent))
+        probe.rmdir()
+    except OSError as exc:
+        raise InputError(f"cannot create output directory {path}: {parent} is not writable ({exc.strerror})") from None
     return path
 
 

@@ -77,7 +77,7 @@ def select(agg: pd.DataFrame, grid_keys: list[str], rule: str = "min", source: s
     lambdas = agg["lambda"].to_numpy(dtype=float)
     return {
         "lambda": float(row["lambda"]),
-        "at_edge": bool(len(np.unique(lambdas)) > 1 and row["lambda"] in (lambdas.min(), lambdas.max())),
+        "at_edge": at_edge(float(row["lambda"]), lambdas),
         "axes": {a: _plain(row[a]) for a in grid_keys},
         "rule": rule,
         "source": source,
@@ -87,6 +87,11 @@ def select(agg: pd.DataFrame, grid_keys: list[str], rule: str = "min", source: s
         "min_val_loss_mean": float(val[best]),
         "n_candidates": int(finite.sum()),
     }
+
+
+def at_edge(lam: float, lambdas: np.ndarray) -> bool:
+    """λ is the largest of the grid, or the smallest but not 0 (nothing is smaller than no penalty)."""
+    return bool(len(np.unique(lambdas)) > 1 and (lam == lambdas.max() or 0 < lam == lambdas.min()))
 
 
 def mark(frame: pd.DataFrame, selection: dict, grid_keys: list[str]) -> pd.Series:

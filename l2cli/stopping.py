@@ -1,6 +1,9 @@
 """When a model stops training, and why: its status.
 
-    diverged       J (or Ω, on epochs without a measurement) is no longer finite
+    diverged       J is no longer finite (on epochs without a measurement: Ω), or J has grown past
+                   GROWTH_BOUND times its value at the initial weights (checked whenever J is
+                   measured: every history_every-th epoch, the last, and every epoch with tol or
+                   early stopping)
     converged      |ΔJ| / |J| over one epoch < tol            (train.tol > 0)
     early_stopped  no better validation loss for `patience` epochs (train.early_stopping);
                    the model then keeps the parameters of its best validation epoch
@@ -18,6 +21,12 @@ from .network import Params
 from .objective import penalty
 from .stack import ActiveStack
 
+#: J above this many times its starting value J₀ means the model diverged. J₀ is the loss of the initial
+#: weights plus λΩ₀ (a cross-entropy near ln K, a standardized squared error near 1), so 1000·J₀ means
+#: logits hundreds of units the wrong way; a learning rate far too large passes it within a few epochs
+#: (moons, sgd, --lr 1e6: J = 3.5e5 and ‖W‖ = 3e107 after 30 epochs, with every number still finite).
+GROWTH_BOUND = 1e3
+
 
 class Stopping:
     """The stopping rules for the M models of one training run; ``status[m]`` says why model m stopped."""
@@ -27,6 +36,7 @@ class Stopping:
         self.tol, self.patience, self.penalize_bias = tol, patience, penalize_bias
         self.tiny = np.finfo(dtype).tiny
         self.previous_J = np.full(M, np.nan)
+        self.start_J = np.full(M, np.inf)
         self.best_val = np.full(M, np.inf)
         self.best_epoch = np.zeros(M, dtype=int)
         self.best: Params | None = None  # the parameters of each model's best validation epoch
@@ -38,6 +48,7 @@ class Stopping:
 
     def start(self, stack: ActiveStack, stats: dict[str, np.ndarray]) -> None:
         self.previous_J[stack.index] = stats["objective"]
+        self.start_J[stack.index] = np.abs(stats["objective"])
         if self.patience is not None:
             self.best = stack.params.copy()
 
@@ -45,6 +56,8 @@ class Stopping:
         """Which active models stop after this epoch, (M_active,) bool; their status is set here."""
         J = penalty(stack.params, self.penalize_bias) if stats is None else stats["objective"]
         stop = ~np.isfinite(J)
+        if stats is not None:
+            stop |= (J / self.start_J[stack.index]) > GROWTH_BOUND
         self.status[stack.index[stop]] = "diverged"
         if stats is not None and self.tol > 0:
             stop |= self._converged(stack.index, J, stop)

@@ -124,10 +124,29 @@ def test_seeds_change_init_and_batch_order_but_lambda_does_not():
 def test_divergence_is_reported_not_hidden():
     _, r = sweep(small_config(**{"data.dataset": "regression", "train.lr": 10.0,
                                  "sweep.lambdas": "0,1e-3", "sweep.seeds": [0]}))
+    from l2cli.stopping import GROWTH_BOUND
+
     assert list(r.summary["status"]) == ["diverged", "diverged"]
     assert (r.summary["epochs"] < 15).all()
-    finite = np.isfinite(r.summary["train_loss"]) & np.isfinite(r.summary["penalty"])
-    assert not finite.any()
+    J = r.history.groupby("lambda")["objective"]
+    J0, J_stop = J.first().to_numpy(), J.last().to_numpy()  # epoch 0, and the epoch each model stopped
+    assert np.all(~np.isfinite(J_stop) | (J_stop > GROWTH_BOUND * J0))
+    assert list(r.history.groupby("lambda")["epoch"].max()) == list(r.summary["epochs"])
+
+
+def test_a_finite_but_runaway_objective_is_diverged_and_never_selected(tmp_path):
+    """--lr 1e6: J grows to ~1e5 with weights of norm ~1e107, every number finite; it is not 'completed'."""
+    from click.testing import CliRunner
+
+    from l2cli.cli import cli
+
+    out = tmp_path / "runaway"
+    result = CliRunner().invoke(cli, ["sweep", "--optimizer", "sgd", "--lr", "1e6", "--epochs", "30", "--lambdas",
+                                      "0", "--seeds", "0", "--out", str(out)])
+    summary = pd.read_csv(out / "summary.csv")
+    assert result.exit_code == 1 and summary["status"].tolist() == ["diverged"]
+    assert np.isfinite(summary["train_loss"]).all() and summary["train_loss"].iloc[0] > 1e3
+    assert pd.read_json(out / "selection.json", typ="series")["lambda"] is None
 
 
 def test_tol_stops_converged_models_early():

@@ -10,6 +10,7 @@ failed, or an internal error); 2 usage or input error, reported on one line.
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -86,8 +87,31 @@ LAMBDAS_HELP = ("λ grid: a list '0,1e-4,1e-3', a log grid 'logspace(-6,0,13)' "
                 "(10^-6 … 10^0, 13 values), or both: '0,logspace(-6,0,13)'. Quote it in the shell.")
 
 
+def check_style(ctx, param, value: str) -> str:
+    """--fmt must be one of tabulate's styles (imported only when another than the default is asked for)."""
+    if value != "simple":
+        from tabulate import tabulate_formats
+
+        if value not in tabulate_formats:
+            from .config import suggest
+
+            raise CliError(f"--fmt: {value!r} is not a tabulate style{suggest(value, tabulate_formats)}; "
+                           f"choose from {', '.join(sorted(tabulate_formats))}")
+    return value
+
+
+def finite(low: float, low_open: bool):
+    """A click callback: the value is a finite number above low (or at it, unless low_open), when given."""
+    def check(ctx, param, value):
+        if value is not None and not (math.isfinite(value) and (value > low or (value == low and not low_open))):
+            raise CliError(f"{param.opts[0]}: expected a finite number {'>' if low_open else '≥'} {low:g}, "
+                           f"got {value!r}")
+        return value
+    return check
+
+
 def format_options(f):
-    f = click.option("--fmt", "tablefmt", default="simple", show_default=True,
+    f = click.option("--fmt", "tablefmt", default="simple", show_default=True, callback=check_style,
                      help="tabulate style for --format table (github, grid, plain, …).")(f)
     f = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
                      help="What to print on stdout; csv, tsv and json carry every column.")(f)
@@ -329,15 +353,20 @@ def plot(run, output):
         raise CliError("l2cli plot needs matplotlib: pip install 'l2cli[plot]'") from None
     loaded = Run.load(run)
     path = Path(output) if output else loaded.path / "plot.png"
+    if not path.parent.is_dir():
+        raise CliError(f"-o {path}: the directory {path.parent} does not exist")
     plot_run(loaded, path)
     click.echo(str(path))
 
 
 @cli.command()
 @with_options(data_and_model_options())
-@click.option("--rows", default=16, show_default=True, help="Training rows used for the check.")
-@click.option("--lambda", "lam", type=float, help="λ of the checked objective (default: the largest of the grid).")
-@click.option("--threshold", default=1e-6, show_default=True, help="Largest relative error that passes.")
+@click.option("--rows", default=16, show_default=True, type=click.IntRange(min=1),
+              help="Training rows used for the check.")
+@click.option("--lambda", "lam", type=float, callback=finite(0.0, low_open=False),
+              help="λ of the checked objective (default: the largest of the grid).")
+@click.option("--threshold", default=1e-6, show_default=True, callback=finite(0.0, low_open=True),
+              help="Largest relative error that passes.")
 @format_options
 def gradcheck(rows, lam, threshold, fmt, tablefmt, **options):
     """Compare the analytic gradient of J with central finite differences, layer by layer.

@@ -323,6 +323,60 @@ def best(run, everything):
 
 
 @cli.command()
+@click.argument("run", type=click.Path(file_okay=False))
+@click.option("--rtol", default=0.0, show_default=True, callback=finite(0.0, low_open=False),
+              help="Relative tolerance: |new − old| ≤ atol + rtol·|old|.")
+@click.option("--atol", default=0.0, show_default=True, callback=finite(0.0, low_open=False),
+              help="Absolute tolerance.")
+@format_options
+@click.option("-q", "--quiet", is_flag=True, help="No progress or summary line on stderr.")
+def verify(run, rtol, atol, fmt, tablefmt, quiet):
+    """Re-run RUN from its manifest and compare every number of summary.csv, history.csv and weights.npz.
+
+    The data must match the run's fingerprint (exit 2 otherwise). Exit 0 when
+    every number is equal within the tolerance (default: exactly, as on the
+    same machine and thread layout), 1 with a table of the numbers that differ.
+    """
+    from .verify import verify as replay
+
+    result = replay(run, rtol, atol)
+    total = sum(result.compared.values())
+    if len(result.differences) == 0:
+        if not quiet:
+            click.echo(f"l2cli: verified {run}: {total:,} numbers of {', '.join(result.compared)} are equal "
+                       f"(rtol {rtol:g}, atol {atol:g})", err=True)
+        return
+    echo_table(result.differences, fmt, tablefmt, floatfmt=".17g")
+    click.echo(f"l2cli: verify FAILED for {run}: {len(result.differences)} of {total:,} numbers differ "
+               f"(rtol {rtol:g}, atol {atol:g})", err=True)
+    sys.exit(1)
+
+
+@cli.command("diff")
+@click.argument("run_a", type=click.Path(file_okay=False))
+@click.argument("run_b", type=click.Path(file_okay=False))
+@click.option("--all", "include_same", is_flag=True, help="Also the metrics that did not change.")
+@click.option("--precision", default=4, show_default=True, type=click.IntRange(1, 17),
+              help="Significant digits in the table.")
+@format_options
+def diff_runs(run_a, run_b, include_same, precision, fmt, tablefmt):
+    """Compare two runs: the config keys that differ, then each λ's (and grid cell's) aggregate metrics
+    in both and their change (only the changed ones unless --all)."""
+    from .diff import diff
+    from .rundir import Run
+
+    table = diff(Run.load(run_a), Run.load(run_b), include_same)
+    if table.empty and fmt in ("table", "markdown"):
+        click.echo("l2cli: no differences" + ("" if include_same else " (--all shows every metric)"), err=True)
+        return
+    if fmt in ("table", "markdown"):  # one precision for the numbers of columns that also hold text
+        from .formats import as_text
+
+        table = as_text(table, precision)
+    echo_table(table, fmt, tablefmt, floatfmt=f".{precision}g")
+
+
+@cli.command()
 @click.argument("directory", required=False, default="runs", type=click.Path(file_okay=False))
 @format_options
 def runs(directory, fmt, tablefmt):

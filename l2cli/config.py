@@ -334,6 +334,19 @@ class Config:
         for cell in self.cells() if self.grid else ():
             check_rules(self.at(cell))
 
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Config:
+        """The config written by :meth:`to_dict` (manifest.json's ``config``), checked key by key."""
+        if not isinstance(doc, dict):
+            raise InputError(f"a config must be a table of sections, got {type(doc).__name__}")
+        sections = {name: cls_() for name, cls_ in SECTIONS.items()}
+        for section, table in doc.items():
+            if section == "grid":
+                continue
+            for name, value in (table or {}).items():
+                setattr(sections[split_key(f"{section}.{name}")[0]], name, value)
+        return cls(**sections, grid={k: list(v) for k, v in (doc.get("grid") or {}).items()})
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
         out["grid"] = {k: list(v) for k, v in self.grid.items()}

@@ -39,6 +39,15 @@ def feature_matrix(features: pd.DataFrame, grid_keys=()) -> pd.DataFrame:
     return matrix[order].reset_index().rename_axis(columns=None)
 
 
+def as_text(frame: pd.DataFrame, precision: int) -> pd.DataFrame:
+    """Every number as text with ``precision`` significant digits, NaN as empty (for mixed columns)."""
+    def cell(v):
+        if isinstance(v, float):
+            return "" if math.isnan(v) else f"{v:.{precision}g}"
+        return v
+    return frame.map(cell)
+
+
 def render(frame: pd.DataFrame, fmt: str = "table", tablefmt: str = "simple", floatfmt: str = ".4g") -> str:
     """The frame as text in the given format, ending with a newline."""
     if fmt == "csv":

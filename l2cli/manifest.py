@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 from datetime import UTC, datetime
 from importlib import metadata
+from pathlib import Path
 
 from .config import Config
 from .conventions import equivalents
@@ -37,6 +39,7 @@ def data_section(cfg: Config, exp) -> dict:
     split = exp.split
     return {
         "name": cfg.data.path or cfg.data.dataset,
+        "path_absolute": str(Path(cfg.data.path).resolve()) if cfg.data.path else None,
         "task": split.task,
         "n_train": int(split.X_train.shape[0]),
         "n_val": 0 if split.X_val is None else int(split.X_val.shape[0]),
@@ -65,6 +68,7 @@ def build(cfg: Config, cells: list, argv: list[str], started: str, seconds: floa
         "data": data_section(cfg, exp),
         "network": {"layer_sizes": list(exp.layer_sizes), "init": exp.init, "loss": exp.spec.loss},
         "groups": [{"axes": c.values, "layer_sizes": list(c.experiment.layer_sizes),
+                    "layout": dataclasses.asdict(c.trained.layout),
                     "n_train": int(c.experiment.split.X_train.shape[0]),
                     "fingerprint_sha256": c.experiment.split.fingerprint(),
                     "lambda_equivalents": lambda_equivalents(cfg, c.experiment)} for c in cells],

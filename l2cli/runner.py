@@ -24,6 +24,7 @@ from .config import Config
 from .data import cv_folds
 from .engine import Trained, run_points
 from .experiment import Experiment, compute, prepare
+from .layout import Compute
 from .rundir import Run, check_target
 from .selection import aggregate, mark, select
 from .summary import feature_table
@@ -62,7 +63,7 @@ def column_order(columns, grid_keys: list[str]) -> list[str]:
     return [c for c in canonical if c in columns] + [c for c in columns if c not in canonical]
 
 
-def cross_validate(cfg: Config, exp: Experiment, progress=None) -> pd.DataFrame:
+def cross_validate(cfg: Config, exp: Experiment, progress=None, how: Compute | None = None) -> pd.DataFrame:
     """Train every point on each of k folds of the training part; one row per (λ, seed, fold).
 
     Only ``exp.split``'s training arrays are read: the folds carry no test rows.
@@ -70,7 +71,7 @@ def cross_validate(cfg: Config, exp: Experiment, progress=None) -> pd.DataFrame:
     rows = []
     pts = plan.points(cfg.sweep.lambdas, cfg.sweep.seeds)
     for fold, split in enumerate(cv_folds(exp.split, cfg.sweep.cv, cfg.data.seed, cfg.data.standardize)):
-        summary = run_points(dataclasses.replace(exp, split=split), pts, compute(cfg), progress).summary
+        summary = run_points(dataclasses.replace(exp, split=split), pts, how or compute(cfg), progress).summary
         keep = [c for c in summary.columns if c.startswith(("val_", "train_")) or c in ("lambda", "seed",
                                                                                       "status", "epochs")]
         frame = summary[keep].copy()
@@ -122,8 +123,13 @@ def describe(cfg: Config, experiments: list[Experiment]) -> str:
             f"{cfg.data.path or cfg.data.dataset} ({rows} rows)")
 
 
-def train_cells(cfg: Config, progress=None, log: Callable[[str], None] | None = None) -> list[Cell]:
-    """Prepare every grid cell (all data is checked before any training), then train them."""
+def train_cells(cfg: Config, progress=None, log: Callable[[str], None] | None = None,
+                layouts: list[Compute] | None = None) -> list[Cell]:
+    """Prepare every grid cell (all data is checked before any training), then train them.
+
+    layouts: one Compute per cell (verify and resume replay a run's recorded layout); default:
+    the config's own sweep keys for every cell.
+    """
     values = cfg.cells()
     experiments = [prepare(cfg.at(v)) for v in values]
     if log:
@@ -132,10 +138,11 @@ def train_cells(cfg: Config, progress=None, log: Callable[[str], None] | None = 
         log(describe(cfg, experiments))
     pts = plan.points(cfg.sweep.lambdas, cfg.sweep.seeds)
     cells = []
-    for v, exp in zip(values, experiments, strict=True):
+    for k, (v, exp) in enumerate(zip(values, experiments, strict=True)):
+        how = layouts[k] if layouts else compute(cfg)
         shown = {name: cell_value(x) for name, x in v.items()}
-        cv = with_cell_columns(cross_validate(cfg, exp, progress), shown) if cfg.sweep.cv else None
-        cells.append(Cell(shown, exp, run_points(exp, pts, compute(cfg), progress), cv))
+        cv = with_cell_columns(cross_validate(cfg, exp, progress, how), shown) if cfg.sweep.cv else None
+        cells.append(Cell(shown, exp, run_points(exp, pts, how, progress), cv))
     return cells
 
 
@@ -160,7 +167,7 @@ def tabulate(cfg: Config, cells: list[Cell]) -> tuple[dict[str, pd.DataFrame | N
 
 def run_experiment(cfg: Config, out: str | Path | None = None, argv: list[str] | None = None,
                    progress: Callable[[int], None] | None = None,
-                   log: Callable[[str], None] | None = None) -> Run:
+                   log: Callable[[str], None] | None = None, layouts: list[Compute] | None = None) -> Run:
     """Train every point of every grid cell, select λ, and write the run directory when ``out`` is given.
 
     ``progress`` receives model-epochs as they finish (see :func:`total_model_epochs`);
@@ -169,7 +176,7 @@ def run_experiment(cfg: Config, out: str | Path | None = None, argv: list[str] |
     cfg.validate()
     path = None if out is None else check_target(out)
     started, t0 = manifest.now(), time.perf_counter()
-    cells = train_cells(cfg, progress, log)
+    cells = train_cells(cfg, progress, log, layouts)
     tables, selection = tabulate(cfg, cells)
     info = manifest.build(cfg, cells, argv or [], started, time.perf_counter() - t0, tables["summary"])
     run = Run(info, selection, None, tables, weight_arrays(cells))

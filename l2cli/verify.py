@@ -1,0 +1,131 @@
+"""Re-running a run from its manifest and comparing every number: the reproducibility check for CI.
+
+The run is replayed with its recorded config and layout (chunk size, worker
+processes and BLAS threads per grid cell), after its data is checked against
+the recorded fingerprints; then every number of summary.csv, history.csv and
+weights.npz is compared, |new − old| ≤ atol + rtol·|old| (NaN equals NaN).
+The default tolerance, 0, asks for the same bits: what the same machine and
+thread layout give.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .config import Config
+from .errors import InputError
+from .experiment import prepare
+from .layout import Compute
+from .rundir import Run
+
+
+@dataclass
+class Verification:
+    """The numbers that differ (one row each) and how many numbers of each file were compared."""
+
+    differences: pd.DataFrame
+    compared: dict[str, int]
+
+
+def replay_config(run: Run) -> tuple[Config, list[Compute]]:
+    """The run's config, its data file found (as given, else by its recorded absolute path), and its layouts."""
+    manifest = run.manifest
+    cfg = Config.from_dict(manifest["config"])
+    absolute = manifest.get("data", {}).get("path_absolute")
+    if cfg.data.path and not Path(cfg.data.path).is_file() and absolute and Path(absolute).is_file():
+        cfg.data.path = absolute
+    layouts = [Compute(cfg.sweep.engine, g["layout"]["chunk_size"], cfg.sweep.memory_mb, g["layout"]["workers"],
+                       g["layout"]["threads"]) for g in manifest["groups"]]
+    return cfg, layouts
+
+
+def check_data(cfg: Config, run: Run) -> None:
+    """The data of every grid cell must be the data the run trained on (its SHA-256 fingerprint)."""
+    for cell, group in zip(cfg.cells(), run.manifest["groups"], strict=True):
+        found = prepare(cfg.at(cell)).split.fingerprint()
+        if found != group["fingerprint_sha256"]:
+            where = f" in grid cell {group['axes']}" if group["axes"] else ""
+            raise InputError(f"the data{where} is not the data of run {run.path}: fingerprint {found[:12]}… "
+                             f"instead of {group['fingerprint_sha256'][:12]}… (a changed file or dataset generator)")
+
+
+def as_written(frame: pd.DataFrame) -> pd.DataFrame:
+    """A table as it reads back from its CSV file."""
+    return pd.read_csv(io.StringIO(frame.to_csv(index=False)))
+
+
+def close(old: np.ndarray, new: np.ndarray, rtol: float, atol: float) -> np.ndarray:
+    both_nan = np.isnan(old) & np.isnan(new)
+    with np.errstate(invalid="ignore"):
+        near = (old == new) | (np.abs(new - old) <= atol + rtol * np.abs(old))
+    return both_nan | near
+
+
+def table_differences(name: str, old: pd.DataFrame, new: pd.DataFrame, keys: list[str], rtol: float,
+                      atol: float) -> tuple[list[dict], int]:
+    """Rows for the cells of two tables with the same rows that differ; and how many numbers were compared."""
+    if list(old.columns) != list(new.columns) or len(old) != len(new):
+        return [{"file": name, "column": "(shape)", "old": f"{len(old)}×{old.shape[1]}",
+                 "new": f"{len(new)}×{new.shape[1]}"}], 0
+    rows, compared = [], 0
+    for column in (c for c in old.columns if c not in keys):
+        a, b = old[column], new[column]
+        if pd.api.types.is_numeric_dtype(a) and pd.api.types.is_numeric_dtype(b):
+            same = close(a.to_numpy(float), b.to_numpy(float), rtol, atol)
+        else:
+            same = (a.astype(str) == b.astype(str)).to_numpy()
+        compared += len(a)
+        for i in np.flatnonzero(~same):
+            rows.append({"file": name, **old.loc[i, keys].to_dict(), "column": column, "old": a[i], "new": b[i]})
+    return rows, compared
+
+
+def weight_differences(old: dict, new: dict, rtol: float, atol: float) -> tuple[list[dict], int]:
+    rows, compared = [], 0
+    for key in sorted(set(old) | set(new)):
+        if key not in old or key not in new or old[key].shape != new[key].shape:
+            rows.append({"file": "weights.npz", "column": key, "old": str(getattr(old.get(key), "shape", None)),
+                         "new": str(getattr(new.get(key), "shape", None))})
+            continue
+        a, b = old[key].astype(float), new[key].astype(float)
+        compared += a.size
+        bad = ~close(a, b, rtol, atol)
+        for m in np.unique(np.nonzero(bad)[0]) if a.ndim else []:
+            worst = np.argmax(np.where(bad[m], np.abs(b[m] - a[m]), -1))
+            rows.append({"file": "weights.npz", "lambda": float(old["lambda"][m]), "seed": int(old["seed"][m]),
+                         "column": f"{key}[{m}] ({int(bad[m].sum())} of {bad[m].size} differ)",
+                         "old": a[m].ravel()[worst], "new": b[m].ravel()[worst]})
+    return rows, compared
+
+
+def verify(path: str | Path, rtol: float = 0.0, atol: float = 0.0, progress=None) -> Verification:
+    """Replay the run at ``path`` and compare every number (see the module docstring)."""
+    from .runner import run_experiment
+
+    old = Run.load(path)
+    cfg, layouts = replay_config(old)
+    check_data(cfg, old)
+    new = run_experiment(cfg, progress=progress, layouts=layouts)
+    keys = ["lambda", "seed", *old.grid_keys]
+    rows, compared = [], {}
+    for name, extra in (("summary", []), ("history", ["epoch"])):
+        found, n = table_differences(f"{name}.csv", old.table(name), as_written(new.table(name)), keys + extra,
+                                     rtol, atol)
+        rows += found
+        compared[f"{name}.csv"] = n
+    weights_file = Path(path) / "weights.npz"
+    if weights_file.is_file():
+        with np.load(weights_file, allow_pickle=False) as stored:
+            found, compared["weights.npz"] = weight_differences(dict(stored), new.weights, rtol, atol)
+        rows += found
+    differences = pd.DataFrame(rows)
+    if len(differences):
+        old_v = pd.to_numeric(differences["old"], errors="coerce")
+        new_v = pd.to_numeric(differences["new"], errors="coerce")
+        differences["rel_diff"] = (new_v - old_v).abs() / old_v.abs()
+    return Verification(differences, compared)

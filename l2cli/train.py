@@ -139,16 +139,18 @@ class History:
 
 
 def train(params: Params, lam: np.ndarray, seeds, data: Arrays, spec: Spec, schedule: Schedule,
-          on_epoch: Callable[[int], None] | None = None) -> TrainResult:
+          on_epoch: Callable[[int], None] | None = None, checkpoint=None) -> TrainResult:
     """Train the M stacked models that start from ``params`` (left unchanged); return their result.
 
     lam: (M,) penalty strengths. seeds: (M,) seeds of the mini-batch shuffling
     streams. ``on_epoch`` is called after each epoch with the number of models
-    that trained in it. numpy's overflow warnings are not printed: a model whose
-    J stops being finite is marked ``diverged`` and its numbers stay NaN/inf.
+    that trained in it. ``checkpoint`` (l2cli.checkpoint.Checkpoint): continue
+    from the state saved there, if any, and save the state there as training
+    goes. numpy's overflow warnings are not printed: a model whose J stops being
+    finite is marked ``diverged`` and its numbers stay NaN/inf.
     """
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        return Training(params, lam, seeds, data, spec, schedule).run(on_epoch)
+        return Training(params, lam, seeds, data, spec, schedule).run(on_epoch, checkpoint)
 
 
 class Training:
@@ -170,11 +172,18 @@ class Training:
         self.workspaces: dict[tuple[int, int], Workspace] = {}  # by (models, batch rows)
         self.buffers: dict[int, list[np.ndarray]] = {}  # evaluation buffers by number of models
 
-    def run(self, on_epoch: Callable[[int], None] | None) -> TrainResult:
-        stats = self.measure()
-        self.history.record(0, self.stack.index, stats)
-        self.stopping.start(self.stack, stats)
-        for epoch in range(1, self.schedule.epochs + 1):
+    def run(self, on_epoch: Callable[[int], None] | None, checkpoint=None) -> TrainResult:
+        saved = None if checkpoint is None else checkpoint.read()
+        if saved is not None:
+            from .checkpoint import restore
+
+            first = restore(self, saved) + 1
+        else:
+            first = 1
+            stats = self.measure()
+            self.history.record(0, self.stack.index, stats)
+            self.stopping.start(self.stack, stats)
+        for epoch in range(first, self.schedule.epochs + 1):
             for Xb, Yb in self.batches.epoch(self.stack.seeds):
                 self.step(Xb, Yb)
             self.epochs[self.stack.index] = epoch
@@ -182,6 +191,8 @@ class Training:
                 on_epoch(len(self.stack))
             if not self.end_epoch(epoch):
                 break
+            if checkpoint is not None:
+                checkpoint.maybe_write(self, epoch)
         self.stopping.restore_best(self.final, self.epochs)
         return TrainResult(self.final, self.epochs, list(self.stopping.status), self.history.columns())
 

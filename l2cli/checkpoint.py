@@ -1,0 +1,112 @@
+"""The whole state of a training run as arrays, written at most every few seconds and read back to
+continue bit for bit: parameters, λ, seeds, optimizer state, the shuffling streams, the stopping rules'
+memory, the history so far and the final parameters of the models that already stopped.
+
+A checkpoint is one .npz file written under a temporary name and renamed into place, so a file that
+exists is complete; a crash while writing leaves the previous checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import faults
+from .network import Params
+
+
+def _params(prefix: str, params: Params) -> dict[str, np.ndarray]:
+    out = {f"{prefix}.W{l}": W for l, W in enumerate(params.W)}
+    out.update({f"{prefix}.b{l}": b for l, b in enumerate(params.b)})
+    return out
+
+
+def _read_params(prefix: str, arrays, layers: int) -> Params:
+    return Params([arrays[f"{prefix}.W{l}"].copy() for l in range(layers)],
+                  [arrays[f"{prefix}.b{l}"].copy() for l in range(layers)])
+
+
+def snapshot(training, epoch: int) -> dict[str, np.ndarray]:
+    """The state of ``training`` (a l2cli.train.Training) after ``epoch``, as named arrays."""
+    stack, stop, opt = training.stack, training.stopping, training.stack.optimizer
+    records = training.history.records
+    meta = {"epoch": epoch, "layers": len(stack.params.W), "status": stop.status.tolist(),
+            "streams": {str(s): rng.bit_generator.state for s, rng in training.batches.streams.items()},
+            "adam_t": getattr(opt, "t", None), "state_shape": [len(group) for group in opt.state],
+            "records": [[e, len(models)] for e, models, _ in records], "best": stop.best is not None}
+    out = {"meta": np.array(json.dumps(meta)), "lam": stack.lam, "seeds": stack.seeds, "index": stack.index,
+           "epochs": training.epochs, "previous_J": stop.previous_J, "start_J": stop.start_J,
+           "best_val": stop.best_val, "best_epoch": stop.best_epoch,
+           **_params("stack", stack.params), **_params("final", training.final)}
+    if stop.best is not None:
+        out.update(_params("best", stop.best))
+    out.update({f"opt.{g}.{i}": a for g, group in enumerate(opt.state) for i, a in enumerate(group)})
+    if records:
+        out["hist.models"] = np.concatenate([models for _, models, _ in records])
+        for name in records[0][2]:
+            out[f"hist.{name}"] = np.concatenate([stats[name] for _, _, stats in records])
+    return out
+
+
+def restore(training, arrays) -> int:
+    """Put the state of ``arrays`` (from snapshot) into a freshly built ``training``; returns its epoch."""
+    meta = json.loads(str(arrays["meta"]))
+    layers, stack, stop = meta["layers"], training.stack, training.stopping
+    stack.params, stack.lam = _read_params("stack", arrays, layers), arrays["lam"].copy()
+    stack.seeds, stack.index = arrays["seeds"].copy(), arrays["index"].copy()
+    opt = stack.optimizer
+    opt.lam, opt._shrink = stack.lam.copy(), None
+    opt.state = [[arrays[f"opt.{g}.{i}"].copy() for i in range(n)] for g, n in enumerate(meta["state_shape"])]
+    if meta["adam_t"] is not None:
+        opt.t = meta["adam_t"]
+    for seed, state in meta["streams"].items():
+        training.batches.streams[int(seed)].bit_generator.state = state
+    training.final, training.epochs = _read_params("final", arrays, layers), arrays["epochs"].copy()
+    stop.status = np.array(meta["status"], dtype=object)
+    for name in ("previous_J", "start_J", "best_val", "best_epoch"):
+        setattr(stop, name, arrays[name].copy())
+    stop.best = _read_params("best", arrays, layers) if meta["best"] else None
+    training.history.records = _records(arrays, meta["records"])
+    return meta["epoch"]
+
+
+def _records(arrays, shape: list[list[int]]) -> list:
+    names = [k[len("hist."):] for k in arrays.files if k.startswith("hist.") and k != "hist.models"]
+    records, at = [], 0
+    for epoch, n in shape:
+        stats = {name: arrays[f"hist.{name}"][at:at + n].copy() for name in names}
+        records.append((epoch, arrays["hist.models"][at:at + n].copy(), stats))
+        at += n
+    return records
+
+
+def write_atomically(path: Path, arrays: dict[str, np.ndarray], fault: str) -> None:
+    """np.savez to a temporary name beside ``path``, then rename: a file at ``path`` is always whole."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+    faults.point(fault)
+    os.replace(tmp, path)
+
+
+class Checkpoint:
+    """Where one chunk's training state is kept, and how often (seconds) it is written."""
+
+    def __init__(self, path: Path, every_s: float):
+        self.path, self.every_s, self.last = Path(path), every_s, time.monotonic()
+
+    def read(self):
+        """The saved state (an NpzFile), or None when there is none."""
+        return np.load(self.path, allow_pickle=False) if self.path.is_file() else None
+
+    def maybe_write(self, training, epoch: int) -> None:
+        if time.monotonic() - self.last >= self.every_s:
+            write_atomically(self.path, snapshot(training, epoch), "checkpoint-write")
+            self.last = time.monotonic()
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)

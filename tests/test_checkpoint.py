@@ -1,0 +1,61 @@
+"""A checkpoint holds the whole state of a training run: interrupted anywhere and continued from it,
+training gives the same bits as without the interruption."""
+
+import numpy as np
+import pytest
+
+from l2cli.checkpoint import Checkpoint
+from l2cli.config import resolve
+from l2cli.experiment import prepare
+from l2cli.network import init_params
+from l2cli.train import init_rng, train
+
+
+class Interrupted(Exception):
+    pass
+
+
+def stopping_at(epoch_to_stop: int):
+    seen = [0]
+
+    def on_epoch(n: int) -> None:
+        seen[0] += 1
+        if seen[0] == epoch_to_stop:
+            raise Interrupted
+
+    return on_epoch
+
+
+@pytest.mark.parametrize("optimizer,flags", [
+    ("adam", {"train.early_stopping": True, "train.patience": 4}),
+    ("momentum", {"train.tol": 1e-4}),
+    ("sgd", {"sweep.seeds": [0, 1, 2]}),
+])
+def test_continuing_from_a_checkpoint_gives_the_same_bits(tmp_path, optimizer, flags):
+    cfg = resolve(flags={"data.n_samples": 120, "model.hidden": [8], "train.optimizer": optimizer, "train.lr": 0.05,
+                         "train.batch_size": 16, "train.epochs": 40, "train.history_every": 3,
+                         "sweep.seeds": [0, 1], **flags})
+    exp = prepare(cfg)
+    seeds = cfg.sweep.seeds * 2
+    lam = np.repeat([1e-4, 1e-1], len(cfg.sweep.seeds))
+
+    def run(on_epoch=None, checkpoint=None):
+        params = init_params(exp.layer_sizes, [init_rng(s) for s in seeds], exp.init, exp.dtype)
+        return train(params, lam, seeds, exp.arrays, exp.spec, exp.schedule, on_epoch, checkpoint)
+
+    whole = run()
+    last = int(whole.epochs.max()) if optimizer != "adam" else int(whole.history["epoch"].max())
+    for stop_at in (1, max(2, last // 3), max(3, 2 * last // 3)):
+        checkpoint = Checkpoint(tmp_path / f"at{stop_at}.npz", every_s=0.0)
+        with pytest.raises(Interrupted):
+            run(stopping_at(stop_at), checkpoint)
+        assert checkpoint.path.is_file() == (stop_at > 1)  # written after each epoch, the interrupted one excluded
+        resumed = run(checkpoint=checkpoint)
+        for a, b in zip(whole.params.arrays(), resumed.params.arrays(), strict=True):
+            np.testing.assert_array_equal(a, b)
+        assert resumed.status == whole.status
+        np.testing.assert_array_equal(resumed.epochs, whole.epochs)
+        assert whole.history.keys() == resumed.history.keys()
+        for name in whole.history:
+            np.testing.assert_array_equal(whole.history[name], resumed.history[name])
+    assert set(whole.status) != {"completed"} or optimizer == "sgd"  # the stopping rules really acted

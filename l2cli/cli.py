@@ -10,7 +10,9 @@ failed, or an internal error); 2 usage or input error, reported on one line.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
 import sys
 from pathlib import Path
 
@@ -200,9 +202,11 @@ def experiment_config(config, overrides, grid=(), more=None, **options):
 @click.option("--select", "rule", type=click.Choice(SELECTION_RULES),
               help="Selection rule: lowest mean validation loss, or the largest λ within one standard error.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (must not exist or be empty).")
+@click.option("--resume", is_flag=True, help="Continue the interrupted run in --out, with its own config.")
+@click.option("--overwrite", is_flag=True, help="Replace the run in --out (unless another sweep is writing it).")
 @format_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress or log lines on stderr.")
-def sweep(out, fmt, tablefmt, quiet, cv, rule, **options):
+def sweep(out, fmt, tablefmt, quiet, cv, rule, resume, overwrite, **options):
     """Train one model per (λ, seed) and write the run directory.
 
     CONFIG is a TOML experiment file; without one the default experiment
@@ -211,14 +215,16 @@ def sweep(out, fmt, tablefmt, quiet, cv, rule, **options):
     manifest.json, weights.npz (and cv.csv with --cv).
     """
     from .rundir import default_path
-    from .runner import run_experiment, total_model_epochs
 
+    if resume and (not out or overwrite):
+        raise CliError("--resume continues the run in --out DIR: give --out, and not --overwrite")
     cfg = experiment_config(**options, more={"sweep.cv": cv, "sweep.select": rule, "output.dir": out})
     name = Path(cfg.data.path).stem if cfg.data.path else cfg.data.dataset
-    path = cfg.output.dir or default_path(name)
+    path = cfg.output.dir or str(default_path(name))
     say = None if quiet else (lambda line: click.echo(line, err=True))
-    with ProgressBar(total_model_epochs(cfg), show=not quiet and sys.stderr.isatty()) as bar:
-        run = run_experiment(cfg, out=path, argv=click.get_current_context().meta["argv"], progress=bar, log=say)
+    argv = click.get_current_context().meta["argv"]
+    with stopped_by_signals(path, say):
+        run = train_and_write(cfg, path, argv, resume, overwrite, quiet, say)
     echo_table(run.summary, fmt, tablefmt, "summary", run.grid_keys)
     if say:
         say(f"l2cli: wrote {run.path} in {run.seconds:.1f} s{selection_note(run.selection)}")
@@ -228,6 +234,51 @@ def sweep(out, fmt, tablefmt, quiet, cv, rule, **options):
         n_bad = int((run.summary["status"] == "diverged").sum())
         click.echo(f"l2cli: {n_bad} model(s) diverged (NaN/inf); lower --lr or check the data", err=True)
         sys.exit(1)
+
+
+class Stopped(BaseException):
+    """SIGTERM: stop the sweep as Ctrl-C does."""
+
+
+@contextlib.contextmanager
+def stopped_by_signals(path: str, say):
+    """SIGINT and SIGTERM stop the sweep (and its workers) at once: exit 130 or 143, the finished work kept
+    for --resume. An unexpected error says where the finished work is, then shows its traceback."""
+    def on_term(signum, frame):
+        raise Stopped
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    except (KeyboardInterrupt, Stopped) as exc:
+        code = 143 if isinstance(exc, Stopped) else 130
+        click.echo(f"\nl2cli: stopped by {'SIGTERM' if code == 143 else 'SIGINT'}{kept_note(path)}", err=True)
+        sys.exit(code)
+    except (InputError, click.ClickException):
+        raise
+    except Exception:
+        click.echo(f"l2cli: internal error{kept_note(path)}", err=True)
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def kept_note(path: str) -> str:
+    """Where the finished work of an interrupted run is, if any is."""
+    if not (Path(path) / ".progress" / "plan.json").is_file():
+        return ""
+    return f"; the finished work is kept in {path}: l2cli sweep --resume --out {path}"
+
+
+def train_and_write(cfg, path: str, argv: list[str], resume: bool, overwrite: bool, quiet: bool, say):
+    """A new run in ``path``, or the interrupted one there continued, with a progress bar on a terminal."""
+    from .runner import recorded_config, resume_experiment, run_experiment, total_model_epochs
+
+    total = total_model_epochs(recorded_config(path) if resume else cfg)
+    with ProgressBar(total, show=not quiet and sys.stderr.isatty()) as bar:
+        if resume:
+            return resume_experiment(path, cfg, bar, say)
+        return run_experiment(cfg, out=path, argv=argv, progress=bar, log=say, overwrite=overwrite)
 
 
 class ProgressBar:

@@ -295,6 +295,8 @@ class SweepConfig(Section):
     cv: int = key(0, Int(Range(low=0)), "k-fold cross-validation on the training part to select λ; 0: off")
     select: str = key("min", Choice(SELECTION_RULES), "selection rule: min (lowest mean validation loss) or 1se "
                       "(largest λ within one standard error of it)")
+    checkpoint_s: float = key(60.0, Float(Range(low=0)), "seconds between checkpoints of a chunk in training "
+                              "(what --resume continues from); 0: after every epoch")
 
 
 @dataclass
@@ -323,6 +325,8 @@ class Config:
     grid: dict[str, list] = field(default_factory=dict)
     #: what resolving the config decided on the user's behalf, said on stderr (not part of the config)
     notes: list[str] = field(default_factory=list, compare=False, repr=False)
+    #: the keys given explicitly (a file, --set, a flag), as resolve() saw them
+    given: set[str] = field(default_factory=set, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self.grid = {axis: check_axis(axis, values) for axis, values in self.grid.items()}
@@ -520,7 +524,8 @@ def resolve(config_file: str | Path | None = None, overrides: list[str] | tuple[
         sections["data"].val_size = 0.0
         notes.append(f"{sections['sweep'].cv}-fold cross-validation selects λ: no separate validation split "
                      "(data.val_size = 0)")
-    return Config(**sections, grid=axes, notes=notes)
+    given = {k for k, _ in pairs if not k.startswith("grid:")}
+    return Config(**sections, grid=axes, notes=notes, given=given)
 
 
 def parse_list(text: str, what: str, example: str, kind=int) -> list:

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from .blas import blas_info, blas_threads
-from .executors import Forked, InProcess
+from .executors import ChunkResult, Forked, InProcess, Job
 from .layout import Compute, Layout, choose
 from .network import Params
 from .plan import Point, chunks
-from .summary import history_frame
+from .summary import history_frame, summarize
 
 
 @dataclass
@@ -34,19 +34,36 @@ class Trained:
 
 
 def run_points(exp, pts: list[Point], compute: Compute | None = None,
-               progress: Callable[[int], None] | None = None) -> Trained:
+               progress: Callable[[int], None] | None = None, store=None) -> Trained:
     """Train every point; ``progress`` receives model-epochs as they finish (len(pts) × epochs in all).
 
     compute: chunk size, workers and threads as asked (default: all chosen here).
+    store: where finished chunks and checkpoints are kept (l2cli.journal.ChunkStore): chunks found
+    there are not trained again, and every chunk is stored as it finishes.
     """
     layout = choose(exp, len(pts), compute or Compute())
     parts = chunks(pts, layout.chunk_size)
-    executor = Forked(layout.workers) if layout.workers > 1 else InProcess()
+    results = [None] * len(parts)
+    for k, trained in enumerate(store.load(k) if store else None for k in range(len(parts))):
+        if trained is not None:
+            results[k] = ChunkResult(trained, summarize(exp, parts[k], trained))
+            if progress:
+                progress(len(parts[k]) * exp.schedule.epochs)
+    todo = [k for k, r in enumerate(results) if r is None]
+    jobs = [Job(parts[k], store.checkpoint(k) if store else None) for k in todo]
+
+    def done(i: int, result: ChunkResult) -> None:
+        if store:
+            store.save(todo[i], result.trained)
+
+    workers = min(layout.workers, len(jobs))
+    executor = Forked(workers) if workers > 1 else InProcess()
     # Set once, before any fork, and inherited by the workers: OpenBLAS restarts its threads whenever
     # the count is next set after a fork, and each new thread spins ~0.1 s of CPU, a core the others need.
     with blas_threads(layout.threads):
         blas = blas_info()
-        results = executor.run(exp, parts, progress)
+        for k, result in zip(todo, executor.run(exp, jobs, progress, done) if jobs else [], strict=True):
+            results[k] = result
     params = Params.concat([r.trained.params for r in results])
     history = pd.concat([history_frame(c, r.trained.history) for c, r in zip(parts, results, strict=True)],
                         ignore_index=True)

@@ -1,14 +1,22 @@
 """Where chunks of points train: in this process, or in this process and forked worker processes.
 
-Every executor has one method, ``run(exp, chunks, progress)``: train these
-chunks, give back their results in chunk order. The unit of work is
-:func:`train_chunk`, which gives the same numbers in whichever process runs it.
-A new executor (a cluster) only has to map that function over the chunks.
+Every executor has one method, ``run(exp, jobs, progress, done)``: train these
+chunks (each job is a chunk's points and, in a run directory, its checkpoint),
+call ``done(i, result)`` as each finishes, and give back the results in job
+order. The unit of work is :func:`train_chunk`, which gives the same numbers in
+whichever process runs it. A new executor (a cluster) only has to map that
+function over the jobs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing
+import os
+import signal
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -16,12 +24,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .checkpoint import Checkpoint
 from .network import init_params
 from .plan import Point
 from .summary import summarize
 from .train import TrainResult, init_rng, train
 
 Progress = Callable[[int], None]
+Done = Callable[[int, "ChunkResult"], None]
 
 
 @dataclass
@@ -32,33 +42,65 @@ class ChunkResult:
     summary: pd.DataFrame
 
 
-def train_chunk(exp, points: list[Point], on_epoch: Progress | None = None) -> ChunkResult:
+@dataclass
+class Job:
+    """A chunk to train, and where its training state is kept while it trains (None: nowhere)."""
+
+    points: list[Point]
+    checkpoint: Checkpoint | None = None
+
+
+def train_chunk(exp, points: list[Point], on_epoch: Progress | None = None,
+                checkpoint: Checkpoint | None = None) -> ChunkResult:
     """Train the points together as one stack from their seeded initial weights, and summarize them."""
     params = init_params(exp.layer_sizes, [init_rng(p.seed) for p in points], exp.init, exp.dtype)
     lam = np.array([p.lam for p in points])
-    trained = train(params, lam, [p.seed for p in points], exp.arrays, exp.spec, exp.schedule, on_epoch)
+    trained = train(params, lam, [p.seed for p in points], exp.arrays, exp.spec, exp.schedule, on_epoch, checkpoint)
     return ChunkResult(trained, summarize(exp, points, trained))
 
 
 class InProcess:
     """Chunks one after another in this process; progress after every epoch."""
 
-    def run(self, exp, chunks: list[list[Point]], progress: Progress | None = None) -> list[ChunkResult]:
-        return [self.run_one(exp, chunk, progress) for chunk in chunks]
+    def run(self, exp, jobs: list[Job], progress: Progress | None = None,
+            done: Done | None = None) -> list[ChunkResult]:
+        results = []
+        for i, job in enumerate(jobs):
+            results.append(self.run_one(exp, job, progress))
+            if done:
+                done(i, results[-1])
+        return results
 
     @staticmethod
-    def run_one(exp, chunk: list[Point], progress: Progress | None) -> ChunkResult:
-        """Models that stop early count as done: the chunk always reports len(chunk) × epochs."""
-        done = [0]
+    def run_one(exp, job: Job, progress: Progress | None) -> ChunkResult:
+        """Models that stop early count as done: the chunk always reports len(points) × epochs."""
+        counted = [0]
 
         def on_epoch(n: int) -> None:
-            done[0] += n
+            counted[0] += n
             progress(n)
 
-        result = train_chunk(exp, chunk, on_epoch if progress else None)
+        result = train_chunk(exp, job.points, on_epoch if progress else None, job.checkpoint)
         if progress:
-            progress(len(chunk) * exp.schedule.epochs - done[0])
+            progress(len(job.points) * exp.schedule.epochs - counted[0])
         return result
+
+
+def _watch_parent(parent: int) -> None:
+    """In a worker: exit when the process that started it is gone (even killed by SIGKILL)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the main process decides
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with contextlib.suppress(OSError, AttributeError):  # Linux: the kernel sends SIGKILL when the parent dies
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(1)
+
+    def watch() -> None:  # everywhere: look every 0.2 s
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 class Forked:
@@ -66,37 +108,48 @@ class Forked:
 
     This process takes the first chunk, then any chunk no worker has started,
     so it never waits idle while there is work. The BLAS thread count must be
-    set before ``run`` (see l2cli.blas): the forked workers inherit it.
+    set before ``run`` (see l2cli.blas): the forked workers inherit it. When the
+    run stops (an interrupt, a signal, an error), the workers are killed at once.
     """
 
     def __init__(self, workers: int):
         self.workers = workers
 
-    def run(self, exp, chunks: list[list[Point]], progress: Progress | None = None) -> list[ChunkResult]:
+    def run(self, exp, jobs: list[Job], progress: Progress | None = None,
+            done: Done | None = None) -> list[ChunkResult]:
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("fork" if "fork" in methods else None)
-        results: list[ChunkResult | None] = [None] * len(chunks)
-        with ProcessPoolExecutor(max_workers=self.workers - 1, mp_context=context) as pool:
-            futures = {pool.submit(train_chunk, exp, chunk): k for k, chunk in enumerate(chunks) if k > 0}
-            try:
-                self._run_here(exp, chunks, futures, results, progress)
-                for future in as_completed(futures):
-                    k = futures[future]
-                    results[k] = future.result()
-                    if progress:
-                        progress(len(chunks[k]) * exp.schedule.epochs)
-            except BaseException:  # an interrupt or a failed chunk: drop the queued chunks at once
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
+        results: list[ChunkResult | None] = [None] * len(jobs)
+        pool = ProcessPoolExecutor(max_workers=self.workers - 1, mp_context=context, initializer=_watch_parent,
+                                   initargs=(os.getpid(),))
+        try:
+            futures = {pool.submit(train_chunk, exp, job.points, None, job.checkpoint): i
+                       for i, job in enumerate(jobs) if i > 0}
+            self._run_here(exp, jobs, futures, results, progress, done)
+            for future in as_completed(futures):
+                i = futures[future]
+                results[i] = future.result()
+                if done:
+                    done(i, results[i])
+                if progress:
+                    progress(len(jobs[i].points) * exp.schedule.epochs)
+        except BaseException:  # an interrupt, a signal or a failed chunk: stop every worker now
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.kill()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
         return results  # type: ignore[return-value]
 
     @staticmethod
-    def _run_here(exp, chunks, futures: dict, results: list, progress) -> None:
-        """Train chunk 0 here, then take back the last chunk no worker has started, while there is one."""
+    def _run_here(exp, jobs, futures: dict, results: list, progress, done) -> None:
+        """Train job 0 here, then take back the last job no worker has started, while there is one."""
         mine = [0]
         while mine:
-            k = mine.pop()
-            results[k] = InProcess.run_one(exp, chunks[k], progress)
+            i = mine.pop()
+            results[i] = InProcess.run_one(exp, jobs[i], progress)
+            if done:
+                done(i, results[i])
             for future in reversed(list(futures)):
                 if future.cancel():
                     mine.append(futures.pop(future))

@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from . import faults
 from .errors import InputError
+
+#: The folder in a run directory that holds a run in progress (l2cli.journal).
+PROGRESS = ".progress"
 
 #: The tables of a run, each written as NAME.csv; cv only with cross-validation.
 TABLES = ("summary", "history", "aggregate", "features", "cv")
@@ -93,6 +96,8 @@ class Run:
     def load(cls, path: str | Path) -> Run:
         """Read a run directory; a missing or foreign directory is an InputError."""
         path = Path(path)
+        if (path / PROGRESS).is_dir():
+            raise InputError(f"{path} is a run in progress or interrupted: l2cli sweep --resume --out {path}")
         if not (path / "manifest.json").is_file():
             raise InputError(f"{path} is not an l2cli run directory (no manifest.json)")
         try:
@@ -118,36 +123,41 @@ class Run:
         return sorted(runs, key=lambda r: r.manifest.get("started", ""))
 
     def save(self, path: str | Path, weights: bool = True) -> Path:
-        """Write the run directory atomically: the tables, manifest.json, selection.json and (unless
-        ``weights`` is false) weights.npz."""
-        path = check_target(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.parent / f".{path.name}.partial-{os.getpid()}"
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir()
-        try:
-            self._write_files(tmp, weights)
-            if path.exists():
-                path.rmdir()
-            tmp.rename(path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        """Write the files: the tables, manifest.json, selection.json and (unless ``weights`` is false)
+        weights.npz, each under a temporary name and renamed into place. ``path`` is a new or empty
+        directory, or a run in progress (its .progress, l2cli.journal)."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        if any(c.name != PROGRESS for c in path.iterdir()) and not (path / PROGRESS).is_dir():
+            raise InputError(f"output directory {path} already exists and is not empty; choose another --out")
+        for name, write in self._files(weights):
+            tmp = path / f".{name}.tmp-{os.getpid()}"
+            try:
+                write(tmp)
+                os.replace(tmp, path / name)
+            finally:
+                tmp.unlink(missing_ok=True)
+            faults.point("final-write")
         self.path = path
         return path
 
-    def _write_files(self, directory: Path, weights: bool) -> None:
-        import numpy as np
-
-        for name in TABLES:
-            frame = self.tables.get(name)
-            if frame is not None:
-                frame.to_csv(directory / f"{name}.csv", index=False)
-        for name, doc in (("manifest", self.manifest), ("selection", self.selection)):
-            (directory / f"{name}.json").write_text(json.dumps(doc, indent=2, default=_json_default) + "\n")
+    def _files(self, weights: bool):
+        """(file name, a function writing it to a given path), in the order they are written."""
+        files = [(f"{name}.csv", lambda p, f=frame: f.to_csv(p, index=False))
+                 for name in TABLES if (frame := self.tables.get(name)) is not None]
+        files += [(f"{name}.json", lambda p, d=doc: p.write_text(json.dumps(d, indent=2, default=_json_default) + "\n"))
+                  for name, doc in (("selection", self.selection), ("manifest", self.manifest))]
         if weights and self.weights is not None:
-            np.savez(directory / "weights.npz", **self.weights)
+            files.append(("weights.npz", lambda p: _savez(p, self.weights)))
+        return files
+
+
+def _savez(path: Path, arrays: dict) -> None:
+    """np.savez to exactly ``path`` (np.savez adds .npz to a name without it)."""
+    import numpy as np
+
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
 
 
 def default_path(dataset: str, root: str | Path = "runs") -> Path:

@@ -8,6 +8,7 @@ folds of the training part. λ is then chosen by validation loss
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
@@ -23,8 +24,10 @@ from . import manifest, plan
 from .config import Config
 from .data import cv_folds
 from .engine import Trained, run_points
+from .errors import InputError
 from .experiment import Experiment, compute, prepare
-from .layout import Compute
+from .journal import Journal
+from .layout import Compute, choose
 from .rundir import Run, check_target
 from .selection import aggregate, mark, select
 from .summary import feature_table
@@ -63,15 +66,17 @@ def column_order(columns, grid_keys: list[str]) -> list[str]:
     return [c for c in canonical if c in columns] + [c for c in columns if c not in canonical]
 
 
-def cross_validate(cfg: Config, exp: Experiment, progress=None, how: Compute | None = None) -> pd.DataFrame:
+def cross_validate(cfg: Config, exp: Experiment, how: Compute, progress=None, stores=None) -> pd.DataFrame:
     """Train every point on each of k folds of the training part; one row per (λ, seed, fold).
 
     Only ``exp.split``'s training arrays are read: the folds carry no test rows.
+    ``stores``: fold -> the ChunkStore of that fold (in a run directory).
     """
     rows = []
     pts = plan.points(cfg.sweep.lambdas, cfg.sweep.seeds)
     for fold, split in enumerate(cv_folds(exp.split, cfg.sweep.cv, cfg.data.seed, cfg.data.standardize)):
-        summary = run_points(dataclasses.replace(exp, split=split), pts, how or compute(cfg), progress).summary
+        store = stores(fold) if stores else None
+        summary = run_points(dataclasses.replace(exp, split=split), pts, how, progress, store).summary
         keep = [c for c in summary.columns if c.startswith(("val_", "train_")) or c in ("lambda", "seed",
                                                                                       "status", "epochs")]
         frame = summary[keep].copy()
@@ -123,26 +128,38 @@ def describe(cfg: Config, experiments: list[Experiment]) -> str:
             f"{cfg.data.path or cfg.data.dataset} ({rows} rows)")
 
 
-def train_cells(cfg: Config, progress=None, log: Callable[[str], None] | None = None,
-                layouts: list[Compute] | None = None) -> list[Cell]:
-    """Prepare every grid cell (all data is checked before any training), then train them.
-
-    layouts: one Compute per cell (verify and resume replay a run's recorded layout); default:
-    the config's own sweep keys for every cell.
-    """
-    values = cfg.cells()
-    experiments = [prepare(cfg.at(v)) for v in values]
+def prepare_cells(cfg: Config, log: Callable[[str], None] | None = None) -> list[Experiment]:
+    """Every grid cell's experiment: all the data is loaded and checked before any training."""
+    experiments = [prepare(cfg.at(v)) for v in cfg.cells()]
     if log:
         for note in dict.fromkeys([*cfg.notes, *(n for exp in experiments for n in exp.notes)]):
             log(f"l2cli: {note}")
         log(describe(cfg, experiments))
+    return experiments
+
+
+def decide_layouts(cfg: Config, experiments: list[Experiment]) -> list[Compute]:
+    """Each cell's chunk size, workers and BLAS threads, fixed before training (and recorded in the plan,
+    so that a resumed or verified run trains in the same chunks, to the same bits)."""
+    n = len(cfg.sweep.lambdas) * len(cfg.sweep.seeds)
+    laid = [choose(exp, n, compute(cfg)) for exp in experiments]
+    return [Compute(cfg.sweep.engine, lay.chunk_size, cfg.sweep.memory_mb, lay.workers, lay.threads) for lay in laid]
+
+
+def train_cells(cfg: Config, experiments: list[Experiment], layouts: list[Compute], journal: Journal | None = None,
+                progress=None) -> list[Cell]:
+    """Train every grid cell (and its cross-validation folds), storing chunks in the journal when there is one."""
     pts = plan.points(cfg.sweep.lambdas, cfg.sweep.seeds)
+    checkpoint_s = cfg.sweep.checkpoint_s
     cells = []
-    for k, (v, exp) in enumerate(zip(values, experiments, strict=True)):
-        how = layouts[k] if layouts else compute(cfg)
-        shown = {name: cell_value(x) for name, x in v.items()}
-        cv = with_cell_columns(cross_validate(cfg, exp, progress, how), shown) if cfg.sweep.cv else None
-        cells.append(Cell(shown, exp, run_points(exp, pts, how, progress), cv))
+    for k, (values, exp, how) in enumerate(zip(cfg.cells(), experiments, layouts, strict=True)):
+        def stores(fold, k=k):
+            return journal.store(f"c{k}-fold{fold}", checkpoint_s) if journal else None
+
+        shown = {name: cell_value(x) for name, x in values.items()}
+        cv = with_cell_columns(cross_validate(cfg, exp, how, progress, stores), shown) if cfg.sweep.cv else None
+        main = journal.store(f"c{k}-all", checkpoint_s) if journal else None
+        cells.append(Cell(shown, exp, run_points(exp, pts, how, progress, main), cv))
     return cells
 
 
@@ -166,22 +183,100 @@ def tabulate(cfg: Config, cells: list[Cell]) -> tuple[dict[str, pd.DataFrame | N
 
 
 def run_experiment(cfg: Config, out: str | Path | None = None, argv: list[str] | None = None,
-                   progress: Callable[[int], None] | None = None,
-                   log: Callable[[str], None] | None = None, layouts: list[Compute] | None = None) -> Run:
+                   progress: Callable[[int], None] | None = None, log: Callable[[str], None] | None = None,
+                   layouts: list[Compute] | None = None, overwrite: bool = False) -> Run:
     """Train every point of every grid cell, select λ, and write the run directory when ``out`` is given.
 
-    ``progress`` receives model-epochs as they finish (see :func:`total_model_epochs`);
-    ``log`` one line describing the sweep once the data is loaded.
+    Everything is checked before anything is written: the config, the output
+    directory, the data of every cell. With ``out``, the directory is created
+    and locked before training and records its progress (l2cli.journal), so an
+    interrupted run continues with :func:`resume_experiment`. ``progress``
+    receives model-epochs as they finish (see :func:`total_model_epochs`); ``log``
+    the notes and the one line that describe the sweep; ``layouts`` replays
+    recorded layouts (l2cli.verify).
     """
     cfg.validate()
-    path = None if out is None else check_target(out)
-    started, t0 = manifest.now(), time.perf_counter()
-    cells = train_cells(cfg, progress, log, layouts)
+    if out is not None and not overwrite:
+        check_target(out)
+    experiments = prepare_cells(cfg, log)
+    layouts = layouts or decide_layouts(cfg, experiments)
+    journal = None if out is None else Journal.create(out, overwrite)
+    record = {"config": cfg.to_dict(), "command": argv or [], "started": manifest.now(), "resumed": [],
+              "layouts": [dataclasses.asdict(c) for c in layouts],
+              "fingerprints": [exp.split.fingerprint() for exp in experiments]}
+    with kept_on_failure(journal):
+        if journal:
+            journal.write_plan(record)
+        return complete(cfg, experiments, layouts, record, journal, progress)
+
+
+def resume_experiment(out: str | Path, given: Config | None = None, progress: Callable[[int], None] | None = None,
+                      log: Callable[[str], None] | None = None) -> Run:
+    """Continue the interrupted run in ``out``: its finished chunks are kept, its checkpoints continued, and
+    the files are those an uninterrupted run writes. ``given``: a config whose explicitly given keys
+    (Config.given) must agree with the run's."""
+    journal = Journal.reopen(out)
+    with kept_on_failure(journal):
+        record = journal.read_plan()
+        cfg = Config.from_dict(record["config"])
+        if given is not None:
+            check_same_config(given, cfg)
+        experiments = prepare_cells(cfg, log)
+        for k, exp in enumerate(experiments):
+            if exp.split.fingerprint() != record["fingerprints"][k]:
+                raise InputError(f"--resume: the data of {out} changed since the run started (grid cell {k})")
+        layouts = [Compute(**layout) for layout in record["layouts"]]
+        record["resumed"].append(manifest.now())
+        journal.write_plan(record)
+        return complete(cfg, experiments, layouts, record, journal, progress)
+
+
+def recorded_config(out: str | Path) -> Config:
+    """The config of the interrupted run in ``out`` (read without taking its lock)."""
+    plan_file = Path(out) / ".progress" / "plan.json"
+    try:
+        return Config.from_dict(json.loads(plan_file.read_text())["config"])
+    except FileNotFoundError:
+        raise InputError(f"--resume: {out} holds no interrupted run; there is nothing to continue") from None
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(f"--resume: cannot read the plan of {out}: {exc}") from None
+
+
+def check_same_config(given: Config, recorded: Config) -> None:
+    """Every key given explicitly (a file, --set, a flag) must have the run's value."""
+    differ = [k for k in sorted(given.given) if k != "output.dir" and given.get(k) != recorded.get(k)]
+    if given.grid and given.grid != recorded.grid:
+        differ.append("grid")
+    if differ:
+        shown = ", ".join(f"{k} ({given.get(k) if k != 'grid' else given.grid!r} here, "
+                          f"{recorded.get(k) if k != 'grid' else recorded.grid!r} in the run)" for k in differ)
+        raise InputError(f"--resume continues a run with its own config, which differs in {shown}")
+
+
+@contextlib.contextmanager
+def kept_on_failure(journal: Journal | None):
+    """On any failure or interrupt, let go of the run directory and keep its progress for --resume."""
+    try:
+        yield
+    except BaseException:
+        if journal:
+            journal.release()
+        raise
+
+
+def complete(cfg: Config, experiments: list[Experiment], layouts: list[Compute], record: dict,
+             journal: Journal | None, progress) -> Run:
+    """Train what is left, tabulate, select, and write the files (then the progress is removed)."""
+    t0 = time.perf_counter()
+    cells = train_cells(cfg, experiments, layouts, journal, progress)
     tables, selection = tabulate(cfg, cells)
-    info = manifest.build(cfg, cells, argv or [], started, time.perf_counter() - t0, tables["summary"])
+    info = manifest.build(cfg, cells, record["command"], record["started"], time.perf_counter() - t0,
+                          tables["summary"])
+    info["resumed"] = record["resumed"]
     run = Run(info, selection, None, tables, weight_arrays(cells))
-    if path is not None:
-        run.save(path, weights=cfg.output.weights)
+    if journal:
+        run.save(journal.path, weights=cfg.output.weights)
+        journal.finish()
     return run
 
 

@@ -79,13 +79,13 @@ def test_chunks_and_worker_processes_do_not_change_the_numbers(flags):
     pd.testing.assert_frame_equal(whole.summary, chunked.summary, rtol=1e-10)
 
 
-def _train_chunk_noting_the_process(exp, chunk, on_epoch=None):
+def _train_chunk_noting_the_process(exp, chunk, on_epoch=None, checkpoint=None):
     """executors.train_chunk, with the process and its BLAS thread counts added to the summary rows."""
     import os
 
     from threadpoolctl import threadpool_info
 
-    result = train_chunk(exp, chunk, on_epoch)  # the original, imported above
+    result = train_chunk(exp, chunk, on_epoch, checkpoint)  # the original, imported above
     result.summary["pid"] = os.getpid()
     result.summary["blas_threads"] = str(sorted({i["num_threads"] for i in threadpool_info()
                                                  if i["user_api"] == "blas"}))

@@ -7,7 +7,12 @@ import functools
 
 @functools.cache
 def _controller():
-    """This process's threadpoolctl controller, built once: building one scans the loaded libraries."""
+    """This process's threadpoolctl controller, built once: building one scans the loaded libraries.
+
+    scipy's own BLAS (scipy.linalg) is loaded first, so the controller sees, and limits, every BLAS a run
+    may use, whatever was imported before: the same list in every process (manifest.json records it).
+    """
+    import scipy.linalg  # noqa: F401
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController()
@@ -19,6 +24,8 @@ def blas_threads(n: int):
 
 
 def blas_info() -> list[dict]:
-    """The BLAS libraries numpy uses, with their current thread counts."""
-    return [{k: i.get(k) for k in ("internal_api", "version", "num_threads", "architecture")}
-            for i in _controller().info() if i.get("user_api") == "blas"]
+    """The BLAS libraries of this process, with their current thread counts, in a fixed order (threadpoolctl
+    lists them by load address, which address-space randomization changes from one process to the next)."""
+    keys = ("internal_api", "version", "num_threads", "architecture")
+    found = [{k: i.get(k) for k in keys} for i in _controller().info() if i.get("user_api") == "blas"]
+    return sorted(found, key=lambda lib: [str(lib[k]) for k in keys])

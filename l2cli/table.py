@@ -90,7 +90,7 @@ def header_line(path: Path) -> str:
 
 def read_frame(path: Path, sep: str, target: str = "") -> pd.DataFrame:
     """The whole file as a DataFrame, with its header checked for duplicate names and data rows."""
-    names = next(csv.reader([header_line(path)], delimiter=sep), [])
+    names = [n.strip() for n in next(csv.reader([header_line(path)], delimiter=sep), [])]  # as used below
     if not [n for n in names if n.strip()]:
         raise InputError(f"{path.name} is empty: no header line with column names")
     twice = sorted({n for n in names if names.count(n) > 1})

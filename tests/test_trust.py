@@ -249,3 +249,27 @@ def test_leftovers_of_dead_processes_are_removed_by_the_next_run(tmp_path):
     assert subprocess.run([sys.executable, "-m", "l2cli", "sweep", *QUICK, "--out", str(other), "-q"],
                           capture_output=True, timeout=60).returncode == 0
     assert not (tmp_path / f".other.partial-{dead}").exists()
+
+
+def test_a_failure_after_training_keeps_the_work_and_resume_finishes_it(tmp_path, monkeypatch):
+    import l2cli.runner as runner
+
+    out = tmp_path / "run"
+    original = runner.tabulate
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug after training")
+
+    monkeypatch.setattr(runner, "tabulate", broken)
+    failed = invoke("sweep", *QUICK, "--seeds", "0,1", "--out", out)
+    assert failed.exit_code == 1 and isinstance(failed.exception, RuntimeError)
+    assert f"the finished work is kept in {out}: l2cli sweep --resume --out {out}" in failed.stderr
+    assert len(list((out / ".progress" / "chunks").glob("*.npz"))) >= 1
+    monkeypatch.setattr(runner, "tabulate", original)
+    refused = invoke("sweep", "--resume", "--out", out, "--lr", "0.5")
+    one_line_error(refused, "which differs in train.lr (0.5 here, 0.01 in the run)")
+    resumed = invoke("sweep", "--resume", "--out", out, "-q", "--format", "csv")
+    assert resumed.exit_code == 0, resumed.output
+    fresh = invoke("sweep", *QUICK, "--seeds", "0,1", "--out", tmp_path / "fresh", "-q", "--format", "csv")
+    assert resumed.stdout == fresh.stdout
+    assert (out / "summary.csv").read_bytes() == (tmp_path / "fresh" / "summary.csv").read_bytes()

@@ -57,7 +57,8 @@ class Stopping:
         J = penalty(stack.params, self.penalize_bias) if stats is None else stats["objective"]
         stop = ~np.isfinite(J)
         if stats is not None:
-            stop |= (J / self.start_J[stack.index]) > GROWTH_BOUND
+            start = self.start_J[stack.index]  # J₀ = 0 (nothing to grow from): only non-finite J counts
+            stop |= (J / np.where(start > 0, start, np.inf)) > GROWTH_BOUND
         self.status[stack.index[stop]] = "diverged"
         if stats is not None and self.tol > 0:
             stop |= self._converged(stack.index, J, stop)

@@ -161,6 +161,18 @@ def same_files(run: Path, reference: Path) -> None:
             assert (run / name).read_bytes() == (reference / name).read_bytes(), name
 
 
+def resume_to_the_reference(out: Path, reference: Path) -> None:
+    resumed = subprocess.run([sys.executable, "-m", "l2cli", "sweep", "--resume", "--out", str(out), "-q"],
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    same_files(out, reference)
+
+
+def worker_training(out: Path) -> bool:
+    """The second chunk, which a forked worker trains, has a checkpoint."""
+    return any((out / ".progress" / "checkpoints").glob("*-1.npz"))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("moment", ["after 0.4 s", "after 1.2 s", "after 2.0 s", "checkpoint-write:4",
                                     "chunk-write:1", "final-write:1"])
@@ -177,17 +189,14 @@ def test_killed_at_any_moment_then_resumed_gives_the_files_of_an_uninterrupted_r
         assert proc.wait(timeout=300) != 0
     assert (out / ".progress" / "plan.json").exists()
     wait_for(lambda: not processes_of(out), timeout=2)
-    resumed = subprocess.run([sys.executable, "-m", "l2cli", "sweep", "--resume", "--out", str(out), "-q"],
-                             capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr
-    same_files(out, reference)
+    resume_to_the_reference(out, reference)
 
 
 @pytest.mark.slow
 def test_workers_exit_when_the_main_process_is_killed(tmp_path):
     out = tmp_path / "run"
     proc = start(out)
-    wait_for(lambda: any((out / ".progress" / "checkpoints").glob("*-1.npz")))  # the worker's chunk trains
+    wait_for(lambda: worker_training(out))
     assert len(processes_of(out)) == 2
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -199,7 +208,7 @@ def test_workers_exit_when_the_main_process_is_killed(tmp_path):
 def test_a_signal_stops_the_sweep_and_its_workers_at_once(tmp_path, reference, sig, code):
     out = tmp_path / "run"
     proc = start(out)
-    wait_for(lambda: any((out / ".progress" / "checkpoints").glob("*-1.npz")))
+    wait_for(lambda: worker_training(out))
     sent = time.monotonic()
     proc.send_signal(sig)
     assert proc.wait(timeout=10) == code
@@ -208,10 +217,7 @@ def test_a_signal_stops_the_sweep_and_its_workers_at_once(tmp_path, reference, s
     assert stopped < 0.5, f"stopped {stopped:.2f} s after the signal"
     assert f"l2cli sweep --resume --out {out}" in proc.stderr.read()
     assert not list(out.rglob(".*.tmp-*"))  # no temporary file left behind
-    resumed = subprocess.run([sys.executable, "-m", "l2cli", "sweep", "--resume", "--out", str(out), "-q"],
-                             capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr
-    same_files(out, reference)
+    resume_to_the_reference(out, reference)
 
 
 @pytest.mark.slow

@@ -75,7 +75,7 @@ def restore(training, arrays) -> int:
 
 
 def _records(arrays, shape: list[list[int]]) -> list:
-    names = [k[len("hist."):] for k in arrays.files if k.startswith("hist.") and k != "hist.models"]
+    names = [k[len("hist."):] for k in arrays if k.startswith("hist.") and k != "hist.models"]
     records, at = [], 0
     for epoch, n in shape:
         stats = {name: arrays[f"hist.{name}"][at:at + n].copy() for name in names}
@@ -93,6 +93,31 @@ def write_atomically(path: Path, arrays: dict[str, np.ndarray], fault: str) -> N
     os.replace(tmp, path)
 
 
+class Paused(Exception):  # noqa: N818 - not an error: a segment of training ended
+    """Raised inside training by a Segment whose time is up; carries the state to continue from."""
+
+    def __init__(self, state: dict[str, np.ndarray]):
+        super().__init__("paused")
+        self.state = state
+
+
+class Segment:
+    """A checkpoint kept by the caller instead of a file: training starts from ``state`` (None: from the
+    beginning) and, once ``every_s`` seconds have passed, stops at the end of an epoch by raising Paused
+    with its state. A cluster worker trains a chunk in such segments and the driver writes the states."""
+
+    def __init__(self, state: dict[str, np.ndarray] | None, every_s: float):
+        self.state, self.every_s, self.last = state, every_s, time.monotonic()
+
+    def read(self):
+        self.last = time.monotonic()
+        return self.state
+
+    def maybe_write(self, training, epoch: int) -> None:
+        if time.monotonic() - self.last >= self.every_s:
+            raise Paused(snapshot(training, epoch))
+
+
 class Checkpoint:
     """Where one chunk's training state is kept, and how often (seconds) it is written."""
 
@@ -101,7 +126,11 @@ class Checkpoint:
 
     def read(self):
         """The saved state (an NpzFile), or None when there is none."""
+        self.last = time.monotonic()
         return np.load(self.path, allow_pickle=False) if self.path.is_file() else None
+
+    def write(self, state: dict[str, np.ndarray]) -> None:
+        write_atomically(self.path, state, "checkpoint-write")
 
     def maybe_write(self, training, epoch: int) -> None:
         if time.monotonic() - self.last >= self.every_s:

@@ -42,6 +42,8 @@ OPTIMIZERS = ("gd", "sgd", "momentum", "adam")
 DTYPES = ("float64", "float32")
 ENGINES = ("stacked", "sequential")
 SELECTION_RULES = ("min", "1se")
+#: Where chunks train (sweep.executor): this machine's processes, or a Dask cluster.
+EXECUTORS = ("local", "dask")
 #: What to do with missing values in a CSV file (data.na).
 NA_POLICIES = ("drop", "mean", "median", "most_frequent", "error")
 #: CSV separators (data.sep): detected, or one of these.

@@ -19,7 +19,17 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .choices import ACTIVATIONS, DTYPES, FORMATS, NA_POLICIES, OPTIMIZERS, SELECTION_RULES, SEPARATORS, TASKS
+from .choices import (
+    ACTIVATIONS,
+    DTYPES,
+    EXECUTORS,
+    FORMATS,
+    NA_POLICIES,
+    OPTIMIZERS,
+    SELECTION_RULES,
+    SEPARATORS,
+    TASKS,
+)
 from .config import parse_list, resolve
 from .errors import InputError
 
@@ -161,6 +171,9 @@ def training_options():
         click.option("--epochs", type=int, help="Maximum epochs."),
         click.option("--batch-size", type=int, help="Mini-batch size; 0 for full batch."),
         click.option("--dtype", type=click.Choice(DTYPES)),
+        click.option("--executor", type=click.Choice(EXECUTORS),
+                     help="Where chunks train: local processes (default) or a Dask cluster."),
+        click.option("--address", help="Dask scheduler tcp://HOST:PORT (default: a LocalCluster here)."),
     ]
 
 
@@ -176,7 +189,8 @@ def with_options(options):
 FLAG_KEYS = {"dataset": "data.dataset", "data_path": "data.path", "target": "data.target", "na": "data.na",
              "sep": "data.sep", "task": "data.task", "lambdas": "sweep.lambdas", "activation": "model.activation",
              "optimizer": "train.optimizer", "lr": "train.lr", "epochs": "train.epochs",
-             "batch_size": "train.batch_size", "dtype": "train.dtype"}
+             "batch_size": "train.batch_size", "dtype": "train.dtype", "executor": "sweep.executor",
+             "address": "sweep.address"}
 #: flag -> (config key, example), for the flags that take a comma-separated list
 LIST_FLAGS = {"seeds": ("sweep.seeds", "0,1,2"), "hidden": ("model.hidden", "64,64"),
               "features": ("data.features", "age,island"), "drop": ("data.drop", "id,name")}

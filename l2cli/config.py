@@ -30,6 +30,7 @@ from .choices import (
     DATASETS,
     DTYPES,
     ENGINES,
+    EXECUTORS,
     INITS,
     LOSSES,
     NA_POLICIES,
@@ -295,6 +296,9 @@ class SweepConfig(Section):
     cv: int = key(0, Int(Range(low=0)), "k-fold cross-validation on the training part to select λ; 0: off")
     select: str = key("min", Choice(SELECTION_RULES), "selection rule: min (lowest mean validation loss) or 1se "
                       "(largest λ within one standard error of it)")
+    executor: str = key("local", Choice(EXECUTORS), "where chunks train: local (this process and forked workers) "
+                        "or dask (a Dask cluster; pip install 'l2cli[dask]')")
+    address: str = key("", Text(), "Dask scheduler, tcp://HOST:PORT; empty: a LocalCluster of one worker per core")
     checkpoint_s: float = key(60.0, Float(Range(low=0)), "seconds between checkpoints of a chunk in training "
                               "(what --resume continues from); 0: after every epoch")
 
@@ -439,6 +443,8 @@ def check_rules(cfg: Config) -> None:
         raise InputError("sweep.seeds: give at least one seed")
     if len(set(cfg.sweep.seeds)) != len(cfg.sweep.seeds):
         raise InputError("sweep.seeds: seeds must be distinct")
+    if cfg.sweep.address and cfg.sweep.executor != "dask":
+        raise InputError("sweep.address is the Dask scheduler's: it goes with sweep.executor = dask (--executor dask)")
     if cfg.sweep.cv == 1:
         raise InputError("sweep.cv: cross-validation needs at least 2 folds (0 turns it off)")
     if cfg.sweep.cv and cfg.data.val_size > 0:

@@ -34,12 +34,14 @@ class Trained:
 
 
 def run_points(exp, pts: list[Point], compute: Compute | None = None,
-               progress: Callable[[int], None] | None = None, store=None) -> Trained:
+               progress: Callable[[int], None] | None = None, store=None, executor=None) -> Trained:
     """Train every point; ``progress`` receives model-epochs as they finish (len(pts) × epochs in all).
 
     compute: chunk size, workers and threads as asked (default: all chosen here).
     store: where finished chunks and checkpoints are kept (l2cli.journal.ChunkStore): chunks found
     there are not trained again, and every chunk is stored as it finishes.
+    executor: where the chunks train (default: this process and forked workers, as the layout says;
+    l2cli.cluster.DaskExecutor for a cluster).
     """
     layout = choose(exp, len(pts), compute or Compute())
     parts = chunks(pts, layout.chunk_size)
@@ -57,7 +59,7 @@ def run_points(exp, pts: list[Point], compute: Compute | None = None,
             store.save(todo[i], result.trained)
 
     workers = min(layout.workers, len(jobs))
-    executor = Forked(workers) if workers > 1 else InProcess()
+    executor = executor or (Forked(workers) if workers > 1 else InProcess())
     # Set once, before any fork, and inherited by the workers: OpenBLAS restarts its threads whenever
     # the count is next set after a fork, and each new thread spins ~0.1 s of CPU, a core the others need.
     with blas_threads(layout.threads):

@@ -25,6 +25,7 @@ class Compute:
     memory_mb: int = 2048
     workers: int = 0
     threads: int = 0
+    executor: str = "local"  # or "dask": workers are then the cluster's worker processes
 
 
 @dataclass(frozen=True)

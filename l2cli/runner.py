@@ -66,7 +66,8 @@ def column_order(columns, grid_keys: list[str]) -> list[str]:
     return [c for c in canonical if c in columns] + [c for c in columns if c not in canonical]
 
 
-def cross_validate(cfg: Config, exp: Experiment, how: Compute, progress=None, stores=None) -> pd.DataFrame:
+def cross_validate(cfg: Config, exp: Experiment, how: Compute, progress=None, stores=None,
+                   executor=None) -> pd.DataFrame:
     """Train every point on each of k folds of the training part; one row per (λ, seed, fold).
 
     Only ``exp.split``'s training arrays are read: the folds carry no test rows.
@@ -76,7 +77,7 @@ def cross_validate(cfg: Config, exp: Experiment, how: Compute, progress=None, st
     pts = plan.points(cfg.sweep.lambdas, cfg.sweep.seeds)
     for fold, split in enumerate(cv_folds(exp.split, cfg.sweep.cv, cfg.data.seed, cfg.data.standardize)):
         store = stores(fold) if stores else None
-        summary = run_points(dataclasses.replace(exp, split=split), pts, how, progress, store).summary
+        summary = run_points(dataclasses.replace(exp, split=split), pts, how, progress, store, executor).summary
         keep = [c for c in summary.columns if c.startswith(("val_", "train_")) or c in ("lambda", "seed",
                                                                                       "status", "epochs")]
         frame = summary[keep].copy()
@@ -138,16 +139,21 @@ def prepare_cells(cfg: Config, log: Callable[[str], None] | None = None) -> list
     return experiments
 
 
-def decide_layouts(cfg: Config, experiments: list[Experiment]) -> list[Compute]:
-    """Each cell's chunk size, workers and BLAS threads, fixed before training (and recorded in the plan,
-    so that a resumed or verified run trains in the same chunks, to the same bits)."""
+def decide_layouts(cfg: Config, experiments: list[Experiment], cluster_workers: int = 0) -> list[Compute]:
+    """Each cell's chunk size, workers and BLAS threads, fixed before training and recorded in the plan, so
+    that a resumed or verified run trains in the same chunks. On a cluster, chunks are cut for its workers
+    (cluster_workers), each training on one BLAS thread unless sweep.threads says otherwise."""
     n = len(cfg.sweep.lambdas) * len(cfg.sweep.seeds)
-    laid = [choose(exp, n, compute(cfg)) for exp in experiments]
-    return [Compute(cfg.sweep.engine, lay.chunk_size, cfg.sweep.memory_mb, lay.workers, lay.threads) for lay in laid]
+    asked = compute(cfg)
+    if cluster_workers:
+        asked = dataclasses.replace(asked, workers=asked.workers or cluster_workers, threads=asked.threads or 1)
+    laid = [choose(exp, n, asked) for exp in experiments]
+    return [dataclasses.replace(asked, chunk_size=lay.chunk_size, workers=lay.workers, threads=lay.threads)
+            for lay in laid]
 
 
 def train_cells(cfg: Config, experiments: list[Experiment], layouts: list[Compute], journal: Journal | None = None,
-                progress=None) -> list[Cell]:
+                progress=None, executor=None) -> list[Cell]:
     """Train every grid cell (and its cross-validation folds), storing chunks in the journal when there is one."""
     pts = plan.points(cfg.sweep.lambdas, cfg.sweep.seeds)
     checkpoint_s = cfg.sweep.checkpoint_s
@@ -157,9 +163,10 @@ def train_cells(cfg: Config, experiments: list[Experiment], layouts: list[Comput
             return journal.store(f"c{k}-fold{fold}", checkpoint_s) if journal else None
 
         shown = {name: cell_value(x) for name, x in values.items()}
-        cv = with_cell_columns(cross_validate(cfg, exp, how, progress, stores), shown) if cfg.sweep.cv else None
+        cv = (with_cell_columns(cross_validate(cfg, exp, how, progress, stores, executor), shown)
+              if cfg.sweep.cv else None)
         main = journal.store(f"c{k}-all", checkpoint_s) if journal else None
-        cells.append(Cell(shown, exp, run_points(exp, pts, how, progress, main), cv))
+        cells.append(Cell(shown, exp, run_points(exp, pts, how, progress, main, executor), cv))
     return cells
 
 
@@ -199,15 +206,32 @@ def run_experiment(cfg: Config, out: str | Path | None = None, argv: list[str] |
     if out is not None and not overwrite:
         check_target(out)
     experiments = prepare_cells(cfg, log)
-    layouts = layouts or decide_layouts(cfg, experiments)
-    journal = None if out is None else Journal.create(out, overwrite)
-    record = {"config": cfg.to_dict(), "command": argv or [], "started": manifest.now(), "resumed": [],
-              "layouts": [dataclasses.asdict(c) for c in layouts],
-              "fingerprints": [exp.split.fingerprint() for exp in experiments]}
-    with kept_on_failure(journal):
-        if journal:
-            journal.write_plan(record)
-        return complete(cfg, experiments, layouts, record, journal, progress)
+    with executor_for(cfg) as (executor, cluster_workers):
+        layouts = layouts or decide_layouts(cfg, experiments, cluster_workers)
+        journal = None if out is None else Journal.create(out, overwrite)
+        record = {"config": cfg.to_dict(), "command": argv or [], "started": manifest.now(), "resumed": [],
+                  "layouts": [dataclasses.asdict(c) for c in layouts],
+                  "fingerprints": [exp.split.fingerprint() for exp in experiments]}
+        with kept_on_failure(journal):
+            if journal:
+                journal.write_plan(record)
+            return complete(cfg, experiments, layouts, record, journal, progress, executor)
+
+
+@contextlib.contextmanager
+def executor_for(cfg: Config):
+    """(executor, cluster worker count): a Dask one, connected now (before anything is written) and closed
+    at the end, for sweep.executor = dask; (None, 0) for the local executors, which the layout chooses."""
+    if cfg.sweep.executor != "dask":
+        yield None, 0
+        return
+    from . import cluster
+
+    client = cluster.connect(cfg.sweep.address)
+    try:
+        yield cluster.DaskExecutor(client, cfg.sweep.threads or 1, cfg.sweep.checkpoint_s), cluster.worker_count(client)
+    finally:
+        cluster.close(client)
 
 
 def resume_experiment(out: str | Path, given: Config | None = None, progress: Callable[[int], None] | None = None,
@@ -228,7 +252,8 @@ def resume_experiment(out: str | Path, given: Config | None = None, progress: Ca
         layouts = [Compute(**layout) for layout in record["layouts"]]
         record["resumed"].append(manifest.now())
         journal.write_plan(record)
-        return complete(cfg, experiments, layouts, record, journal, progress)
+        with executor_for(cfg) as (executor, _):
+            return complete(cfg, experiments, layouts, record, journal, progress, executor)
 
 
 def recorded_config(out: str | Path) -> Config:
@@ -265,10 +290,10 @@ def kept_on_failure(journal: Journal | None):
 
 
 def complete(cfg: Config, experiments: list[Experiment], layouts: list[Compute], record: dict,
-             journal: Journal | None, progress) -> Run:
+             journal: Journal | None, progress, executor=None) -> Run:
     """Train what is left, tabulate, select, and write the files (then the progress is removed)."""
     t0 = time.perf_counter()
-    cells = train_cells(cfg, experiments, layouts, journal, progress)
+    cells = train_cells(cfg, experiments, layouts, journal, progress, executor)
     tables, selection = tabulate(cfg, cells)
     info = manifest.build(cfg, cells, record["command"], record["started"], time.perf_counter() - t0,
                           tables["summary"])

@@ -36,6 +36,7 @@ def replay_config(run: Run) -> tuple[Config, list[Compute]]:
     """The run's config, its data file found (as given, else by its recorded absolute path), and its layouts."""
     manifest = run.manifest
     cfg = Config.from_dict(manifest["config"])
+    cfg.sweep.executor, cfg.sweep.address = "local", ""  # replayed here: the numbers do not depend on the executor
     absolute = manifest.get("data", {}).get("path_absolute")
     if cfg.data.path and not Path(cfg.data.path).is_file() and absolute and Path(absolute).is_file():
         cfg.data.path = absolute

@@ -59,3 +59,30 @@ def test_continuing_from_a_checkpoint_gives_the_same_bits(tmp_path, optimizer, f
         for name in whole.history:
             np.testing.assert_array_equal(whole.history[name], resumed.history[name])
     assert set(whole.status) != {"completed"} or optimizer == "sgd"  # the stopping rules really acted
+
+
+def test_training_in_segments_gives_the_same_bits(tmp_path):
+    """A cluster worker trains a chunk in segments and hands its state back each time (l2cli.cluster)."""
+    from l2cli.checkpoint import Paused, Segment
+
+    cfg = resolve(flags={"data.n_samples": 120, "model.hidden": [8], "train.optimizer": "adam", "train.lr": 0.05,
+                         "train.batch_size": 16, "train.epochs": 30, "sweep.seeds": [0, 1]})
+    exp = prepare(cfg)
+    lam, seeds = np.array([1e-3, 1e-3, 1e-1, 1e-1]), [0, 1, 0, 1]
+
+    def run(checkpoint=None):
+        params = init_params(exp.layer_sizes, [init_rng(s) for s in seeds], exp.init, exp.dtype)
+        return train(params, lam, seeds, exp.arrays, exp.spec, exp.schedule, None, checkpoint)
+
+    whole, state, pauses = run(), None, 0
+    while True:
+        try:
+            done = run(Segment(state, every_s=0.0))  # pauses after every epoch
+            break
+        except Paused as pause:
+            state, pauses = pause.state, pauses + 1
+    assert pauses == 29
+    for a, b in zip(whole.params.arrays(), done.params.arrays(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    for name in whole.history:
+        np.testing.assert_array_equal(whole.history[name], done.history[name])

@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv run lint test test-slow test-all bench startup clean
+.PHONY: venv run lint test test-slow test-all bench bench-cluster startup clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ test-all: test test-slow
 bench: $(STAMP)
 	$(PY) -m pip install --quiet torch==2.13.0 || echo "torch not available: benchmarks run without the PyTorch column"
 	$(PY) bench/run.py
+
+bench-cluster: $(STAMP)
+	$(PY) bench/cluster.py
 
 startup: $(STAMP)
 	$(PY) bench/startup.py

@@ -23,3 +23,14 @@ def test_bench_quick_run_writes_its_tables():
     assert set(accuracy.loc[accuracy["workload"] == "W1", "head"]) == {"softmax", "logistic"}
     step = pd.read_csv(ROOT / "bench/results/step-quick.csv")
     assert (step["products_us"] > 0).all() and (step["products_us"] < step["step_us"]).all()
+
+
+@pytest.mark.slow
+def test_cluster_bench_quick_run_writes_its_table():
+    pytest.importorskip("distributed")
+    proc = subprocess.run([sys.executable, "bench/cluster.py", "--quick"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    table = pd.read_csv(ROOT / "bench/results/dask-quick.csv")
+    assert len(table) == 3 and table["same_numbers_as_local"].dropna().astype(bool).all()
+    assert (table["overhead_ms_per_chunk"] > 0).all()

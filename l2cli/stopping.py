@@ -59,7 +59,8 @@ class Stopping:
         if stats is not None:
             start = self.start_J[stack.index]  # J₀ = 0 (nothing to grow from): only non-finite J counts
             stop |= (J / np.where(start > 0, start, np.inf)) > GROWTH_BOUND
-        self.status[stack.index[stop]] = "diverged"
+        if stop.any():  # (most epochs: nothing stops, and the loop's per-epoch cost is what W1 pays)
+            self.status[stack.index[stop]] = "diverged"
         if stats is not None and self.tol > 0:
             stop |= self._converged(stack.index, J, stop)
         if stats is not None and self.patience is not None:

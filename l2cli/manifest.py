@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import platform
+import sys
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -11,7 +12,9 @@ from pathlib import Path
 from .config import Config
 from .conventions import equivalents
 
-PACKAGES = ("l2cli", "numpy", "scikit-learn", "scipy", "pandas", "click", "tabulate", "threadpoolctl")
+#: distribution name -> module name
+PACKAGES = {"l2cli": "l2cli", "numpy": "numpy", "scikit-learn": "sklearn", "scipy": "scipy", "pandas": "pandas",
+            "click": "click", "tabulate": "tabulate", "threadpoolctl": "threadpoolctl"}
 
 
 def now() -> str:
@@ -19,12 +22,15 @@ def now() -> str:
 
 
 def versions() -> dict[str, str]:
+    """Python's and each package's version: from the loaded module when it has one (a metadata lookup
+    costs ~1.5 ms a package), else from the installed distribution."""
     out = {"python": platform.python_version()}
-    for pkg in PACKAGES:
+    for dist, module in PACKAGES.items():
+        loaded = getattr(sys.modules.get(module), "__version__", None)
         try:
-            out[pkg] = metadata.version(pkg)
+            out[dist] = str(loaded) if loaded else metadata.version(dist)
         except metadata.PackageNotFoundError:
-            out[pkg] = "not installed"
+            out[dist] = "not installed"
     return out
 
 

@@ -14,10 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import StandardScaler
 
 
 def one_hot_name(column: str, category) -> str:
@@ -34,11 +31,22 @@ class Recipe:
     impute: str | None = None  # SimpleImputer strategy for numeric columns; text columns use most_frequent
     standardize: bool = True
 
-    def transformer(self) -> ColumnTransformer:
-        """The unfitted ColumnTransformer of this recipe (output columns: numeric first, then one-hot)."""
-        fill = [SimpleImputer(strategy=self.impute)] if self.impute else []
-        fill_text = [SimpleImputer(strategy="most_frequent")] if self.impute else []
+    def transformer(self):
+        """The unfitted transformer of this recipe (output columns: numeric first, then one-hot): a
+        ColumnTransformer, or for numeric columns with nothing to impute the StandardScaler alone (the same
+        numbers, bit for bit, without importing sklearn.compose, which loads sklearn.linear_model)."""
         scale = StandardScaler(with_mean=self.standardize, with_std=self.standardize)
+        if not self.text and not self.impute:
+            return scale
+        from sklearn.compose import ColumnTransformer
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import OneHotEncoder
+
+        fill, fill_text = [], []
+        if self.impute:  # sklearn.impute loads linear_model, neighbors, …: ~0.1 s of start-up, only when needed
+            from sklearn.impute import SimpleImputer
+
+            fill, fill_text = [SimpleImputer(strategy=self.impute)], [SimpleImputer(strategy="most_frequent")]
         encode = OneHotEncoder(handle_unknown="ignore", sparse_output=False, feature_name_combiner=one_hot_name)
         parts = []
         if self.numeric:
@@ -47,6 +55,6 @@ class Recipe:
             parts.append(("text", make_pipeline(*fill_text, encode), list(self.text)))
         return ColumnTransformer(parts, verbose_feature_names_out=False)
 
-    def fit(self, train: pd.DataFrame) -> ColumnTransformer:
+    def fit(self, train: pd.DataFrame):
         """The transformer fitted on the training rows ``train`` (raw columns)."""
         return self.transformer().fit(train)

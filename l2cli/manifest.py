@@ -12,9 +12,9 @@ from pathlib import Path
 from .config import Config
 from .conventions import equivalents
 
-#: distribution name -> module name
+#: distribution name -> module name whose __version__ to read (None: click deprecates its __version__)
 PACKAGES = {"l2cli": "l2cli", "numpy": "numpy", "scikit-learn": "sklearn", "scipy": "scipy", "pandas": "pandas",
-            "click": "click", "tabulate": "tabulate", "threadpoolctl": "threadpoolctl"}
+            "click": None, "tabulate": "tabulate", "threadpoolctl": "threadpoolctl"}
 
 
 def now() -> str:
@@ -26,7 +26,7 @@ def versions() -> dict[str, str]:
     costs ~1.5 ms a package), else from the installed distribution."""
     out = {"python": platform.python_version()}
     for dist, module in PACKAGES.items():
-        loaded = getattr(sys.modules.get(module), "__version__", None)
+        loaded = getattr(sys.modules.get(module), "__version__", None) if module else None
         try:
             out[dist] = str(loaded) if loaded else metadata.version(dist)
         except metadata.PackageNotFoundError:

@@ -191,7 +191,8 @@ def tabulate(cfg: Config, cells: list[Cell]) -> tuple[dict[str, pd.DataFrame | N
 
 def run_experiment(cfg: Config, out: str | Path | None = None, argv: list[str] | None = None,
                    progress: Callable[[int], None] | None = None, log: Callable[[str], None] | None = None,
-                   layouts: list[Compute] | None = None, overwrite: bool = False) -> Run:
+                   layouts: list[Compute] | None = None, overwrite: bool = False,
+                   expected_fingerprints: list[str] | None = None, expected_data: str = "the replayed run's") -> Run:
     """Train every point of every grid cell, select λ, and write the run directory when ``out`` is given.
 
     Everything is checked before anything is written: the config, the output
@@ -199,19 +200,22 @@ def run_experiment(cfg: Config, out: str | Path | None = None, argv: list[str] |
     and locked before training and records its progress (l2cli.journal), so an
     interrupted run continues with :func:`resume_experiment`. ``progress``
     receives model-epochs as they finish (see :func:`total_model_epochs`); ``log``
-    the notes and the one line that describe the sweep; ``layouts`` replays
-    recorded layouts (l2cli.verify).
+    the notes and the one line that describe the sweep; ``layouts`` and
+    ``expected_fingerprints`` replay a recorded run (l2cli.verify): its layouts,
+    and the data it must be trained on (``expected_data`` names that data in the
+    InputError raised before any training otherwise).
     """
     cfg.validate()
     if out is not None and not overwrite:
         check_target(out)
     experiments = prepare_cells(cfg, log)
+    fingerprints = check_fingerprints(experiments, expected_fingerprints, expected_data)
     with executor_for(cfg) as (executor, cluster_workers):
         layouts = layouts or decide_layouts(cfg, experiments, cluster_workers)
         journal = None if out is None else Journal.create(out, overwrite)
         record = {"config": cfg.to_dict(), "command": argv or [], "started": manifest.now(), "resumed": [],
                   "layouts": [dataclasses.asdict(c) for c in layouts],
-                  "fingerprints": [exp.split.fingerprint() for exp in experiments]}
+                  "fingerprints": fingerprints}
         with kept_on_failure(journal):
             if journal:
                 journal.write_plan(record)
@@ -246,9 +250,7 @@ def resume_experiment(out: str | Path, given: Config | None = None, progress: Ca
         if given is not None:
             check_same_config(given, cfg)
         experiments = prepare_cells(cfg, log)
-        for k, exp in enumerate(experiments):
-            if exp.split.fingerprint() != record["fingerprints"][k]:
-                raise InputError(f"--resume: the data of {out} changed since the run started (grid cell {k})")
+        check_fingerprints(experiments, record["fingerprints"], f"the data the run in {out} started with")
         layouts = [Compute(**layout) for layout in record["layouts"]]
         record["resumed"].append(manifest.now())
         journal.write_plan(record)
@@ -265,6 +267,18 @@ def recorded_config(out: str | Path) -> Config:
         raise InputError(f"--resume: {out} holds no interrupted run; there is nothing to continue") from None
     except (OSError, ValueError, KeyError) as exc:
         raise InputError(f"--resume: cannot read the plan of {out}: {exc}") from None
+
+
+def check_fingerprints(experiments: list[Experiment], expected: list[str] | None, what: str) -> list[str]:
+    """Each grid cell's data fingerprint (SHA-256), which must be the ``expected`` one when given: an
+    InputError naming the cell otherwise (a changed file or dataset generator)."""
+    found = [exp.split.fingerprint() for exp in experiments]
+    for k, (have, want) in enumerate(zip(found, expected or found, strict=True)):
+        if have != want:
+            cell = f" of grid cell {k}" if len(found) > 1 else ""
+            raise InputError(f"the data{cell} is not {what}: fingerprint {have[:12]}… instead of {want[:12]}… "
+                             "(a changed file or dataset generator)")
+    return found
 
 
 def check_same_config(given: Config, recorded: Config) -> None:

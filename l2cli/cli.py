@@ -279,7 +279,9 @@ def stopped_by_signals(path: str, say):
 
 def kept_note(path: str) -> str:
     """Where the finished work of an interrupted run is, if any is."""
-    if not (Path(path) / ".progress" / "plan.json").is_file():
+    from .rundir import PROGRESS
+
+    if not (Path(path) / PROGRESS / "plan.json").is_file():
         return ""
     return f"; the finished work is kept in {path}: l2cli sweep --resume --out {path}"
 

@@ -41,7 +41,7 @@ def lambda_equivalents(cfg: Config, exp) -> list[dict]:
     return [equivalents(lam, exp.split.task, exp.spec.reduction, n, batch) for lam in cfg.sweep.lambdas]
 
 
-def data_section(cfg: Config, exp) -> dict:
+def data_section(cfg: Config, exp, fingerprint: str) -> dict:
     split = exp.split
     return {
         "name": cfg.data.path or cfg.data.dataset,
@@ -56,12 +56,14 @@ def data_section(cfg: Config, exp) -> dict:
         "classes": None if split.classes is None else split.classes.tolist(),
         "target_mean": split.target_mean,
         "target_scale": split.target_scale,
-        "fingerprint_sha256": split.fingerprint(),
+        "fingerprint_sha256": fingerprint,
     }
 
 
-def build(cfg: Config, cells: list, argv: list[str], started: str, seconds: float, summary) -> dict:
-    """The manifest of a run whose grid cells (runner.Cell) have trained; ``summary`` is its summary table."""
+def build(cfg: Config, cells: list, argv: list[str], started: str, seconds: float, summary,
+          fingerprints: list[str]) -> dict:
+    """The manifest of a run whose grid cells (runner.Cell) have trained; ``summary`` is its summary table,
+    ``fingerprints`` each cell's data fingerprint (computed once, for the plan)."""
     exp, first = cells[0].experiment, cells[0].trained
     return {
         "l2cli_manifest": 1,
@@ -71,13 +73,13 @@ def build(cfg: Config, cells: list, argv: list[str], started: str, seconds: floa
         "finished": now(),
         "seconds": round(seconds, 3),
         "versions": versions(),
-        "data": data_section(cfg, exp),
+        "data": data_section(cfg, exp, fingerprints[0]),
         "network": {"layer_sizes": list(exp.layer_sizes), "init": exp.init, "loss": exp.spec.loss},
         "groups": [{"axes": c.values, "layer_sizes": list(c.experiment.layer_sizes),
                     "layout": dataclasses.asdict(c.trained.layout),
                     "n_train": int(c.experiment.split.X_train.shape[0]),
-                    "fingerprint_sha256": c.experiment.split.fingerprint(),
-                    "lambda_equivalents": lambda_equivalents(cfg, c.experiment)} for c in cells],
+                    "fingerprint_sha256": fingerprints[k],
+                    "lambda_equivalents": lambda_equivalents(cfg, c.experiment)} for k, c in enumerate(cells)],
         "lambda_equivalents": lambda_equivalents(cfg, exp),
         "compute": {"engine": cfg.sweep.engine, "executor": cfg.sweep.executor, "address": cfg.sweep.address or None,
                     "chunk_size": first.layout.chunk_size, "workers": first.layout.workers,

@@ -28,7 +28,7 @@ from .errors import InputError
 from .experiment import Experiment, compute, prepare
 from .journal import Journal
 from .layout import Compute, choose
-from .rundir import Run, check_target
+from .rundir import PROGRESS, Run, check_target
 from .selection import aggregate, mark, select
 from .summary import feature_table
 
@@ -260,7 +260,7 @@ def resume_experiment(out: str | Path, given: Config | None = None, progress: Ca
 
 def recorded_config(out: str | Path) -> Config:
     """The config of the interrupted run in ``out`` (read without taking its lock)."""
-    plan_file = Path(out) / ".progress" / "plan.json"
+    plan_file = Path(out) / PROGRESS / "plan.json"
     try:
         return Config.from_dict(json.loads(plan_file.read_text())["config"])
     except FileNotFoundError:
@@ -310,7 +310,7 @@ def complete(cfg: Config, experiments: list[Experiment], layouts: list[Compute],
     cells = train_cells(cfg, experiments, layouts, journal, progress, executor)
     tables, selection = tabulate(cfg, cells)
     info = manifest.build(cfg, cells, record["command"], record["started"], time.perf_counter() - t0,
-                          tables["summary"])
+                          tables["summary"], record["fingerprints"])
     info["resumed"] = record["resumed"]
     run = Run(info, selection, None, tables, weight_arrays(cells))
     if journal:

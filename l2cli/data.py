@@ -218,6 +218,12 @@ def encode_targets(ds: Dataset, rows: dict[str, np.ndarray], standardize_target:
     return Y, None, mean, scale
 
 
+def features(fitted, frame: pd.DataFrame, dtype) -> np.ndarray:
+    """The rows of ``frame`` through a fitted recipe: a C-ordered (n, d) array (the transformers return
+    column-major arrays, which the training loop's gathers and products would pay for)."""
+    return np.ascontiguousarray(fitted.transform(frame), dtype=dtype)
+
+
 def split_dataset(ds: Dataset, test_size: float = 0.5, val_size: float = 0.0, seed: int = 0,
                   standardize: bool = True, standardize_target: bool = True, n_train: int = 0) -> Split:
     """Seeded train/val/test split (see split_rows), its features prepared by the dataset's recipe fitted on
@@ -226,7 +232,7 @@ def split_dataset(ds: Dataset, test_size: float = 0.5, val_size: float = 0.0, se
     recipe = dataclasses.replace(ds.recipe, standardize=standardize)
     raw = {k: ds.X.iloc[idx] for k, idx in rows.items()}
     fitted = recipe.fit(raw["train"])
-    X = {k: np.ascontiguousarray(fitted.transform(frame), dtype=np.float64) for k, frame in raw.items() if len(frame)}
+    X = {k: features(fitted, frame, np.float64) for k, frame in raw.items() if len(frame)}
     Y, classes, mean, scale = encode_targets(ds, rows, standardize_target)
     part = {k: (X[k], Y[k], ds.y[rows[k]]) if len(rows[k]) else (None, None, None) for k in ("val", "test")}
     return Split(ds.task, X["train"], Y["train"], ds.y[rows["train"]], *part["test"], *part["val"],
@@ -252,8 +258,7 @@ def cv_folds(split: Split, k: int, seed: int = 0, standardize: bool = True) -> l
     folds = []
     for train, val in pieces:
         fitted = recipe.fit(split.raw_train.iloc[train])
-        X_train, X_val = (np.ascontiguousarray(fitted.transform(split.raw_train.iloc[idx]), dtype=split.X_train.dtype)
-                          for idx in (train, val))
+        X_train, X_val = (features(fitted, split.raw_train.iloc[idx], split.X_train.dtype) for idx in (train, val))
         folds.append(dataclasses.replace(
             split, X_train=X_train, Y_train=split.Y_train[train], y_train=split.y_train[train],
             X_test=None, Y_test=None, y_test=None, X_val=X_val, Y_val=split.Y_train[val], y_val=split.y_train[val],

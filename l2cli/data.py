@@ -214,7 +214,9 @@ def encode_targets(ds: Dataset, rows: dict[str, np.ndarray], standardize_target:
     y_train = ds.y[rows["train"]].astype(np.float64)
     mean = float(y_train.mean()) if standardize_target else 0.0
     scale = float(y_train.std()) if standardize_target and y_train.std() > 0 else 1.0
-    Y = {k: ((ds.y[idx].astype(np.float64) - mean) / scale)[:, None] for k, idx in rows.items()}
+    # (n,) targets become one column; (n, K) targets (the estimators' multi-output regression) stay K columns
+    columns = (lambda a: a[:, None] if a.ndim == 1 else a)  # noqa: E731
+    Y = {k: columns((ds.y[idx].astype(np.float64) - mean) / scale) for k, idx in rows.items()}
     return Y, None, mean, scale
 
 
@@ -228,7 +230,14 @@ def split_dataset(ds: Dataset, test_size: float = 0.5, val_size: float = 0.0, se
                   standardize: bool = True, standardize_target: bool = True, n_train: int = 0) -> Split:
     """Seeded train/val/test split (see split_rows), its features prepared by the dataset's recipe fitted on
     the training rows only (see l2cli.preprocess)."""
-    rows = split_rows(ds, test_size, val_size, seed, n_train)
+    return split_at(ds, split_rows(ds, test_size, val_size, seed, n_train), standardize, standardize_target)
+
+
+def split_at(ds: Dataset, rows: dict[str, np.ndarray], standardize: bool = True,
+             standardize_target: bool = True) -> Split:
+    """The Split of the given row numbers ("train", "val", "test"; an empty part is left out), its features
+    prepared by the dataset's recipe fitted on the training rows."""
+    rows = {"train": rows["train"], "val": rows.get("val", np.arange(0)), "test": rows.get("test", np.arange(0))}
     recipe = dataclasses.replace(ds.recipe, standardize=standardize)
     raw = {k: ds.X.iloc[idx] for k, idx in rows.items()}
     fitted = recipe.fit(raw["train"])
@@ -243,9 +252,7 @@ def split_dataset(ds: Dataset, test_size: float = 0.5, val_size: float = 0.0, se
 def cv_folds(split: Split, k: int, seed: int = 0, standardize: bool = True) -> list[Split]:
     """k (train, validation) splits of the *training part* of ``split``; its test rows are in none of them.
 
-    Folds are seeded and stratified for classification. The features are
-    prepared again with the recipe fitted on each fold's training rows; a
-    regression target keeps the training part's scaling, so fold losses share one unit.
+    Folds are seeded and stratified for classification (see fold_splits).
     """
     classification = split.task == "classification"
     folder = (StratifiedKFold if classification else KFold)(n_splits=k, shuffle=True, random_state=seed)
@@ -254,6 +261,17 @@ def cv_folds(split: Split, k: int, seed: int = 0, standardize: bool = True) -> l
     except ValueError as exc:
         n = len(split.y_train)
         raise InputError(f"cannot make {k} cross-validation folds of {n} training rows: {exc}") from None
+    return fold_splits(split, pieces, standardize)
+
+
+def fold_splits(split: Split, pieces, standardize: bool = True) -> list[Split]:
+    """One (train, validation) Split per (train rows, validation rows) pair of ``pieces``, row numbers of the
+    training part of ``split``; its test rows are in none of them.
+
+    The features are prepared again with the recipe fitted on each fold's
+    training rows; a regression target keeps the training part's scaling, so
+    fold losses share one unit.
+    """
     recipe = dataclasses.replace(split.recipe, standardize=standardize)
     folds = []
     for train, val in pieces:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .choices import DATASETS, DEFAULT_INIT
-from .config import Config
+from .config import Config, ModelConfig, TrainConfig
 from .data import Dataset, Split, load_builtin, load_csv, split_dataset
 from .errors import InputError
 from .evaluate import Scorer
@@ -71,6 +71,16 @@ def prepare(cfg: Config) -> Experiment:
                           d.n_train)
     check_finite((split.X_train, split.Y_train, split.X_val, split.Y_val, split.X_test, split.Y_test), cfg,
                  "after standardizing")
+    exp = assemble(m, t, split, ds.notes, ds.missing)
+    check_fits(bytes_per_model(exp), f"one model of {'-'.join(map(str, exp.layer_sizes))} on "
+               f"{len(split.X_train):,} rows")
+    return exp
+
+
+def assemble(m: ModelConfig, t: TrainConfig, split: Split, notes=(), missing: dict | None = None) -> Experiment:
+    """The experiment of a split under the [model] and [train] keys: the split cast to train.dtype (and to one
+    0/1 column for the logistic loss), the objective, the schedule, the layer sizes and the initialisation.
+    The CLI's prepare and the scikit-learn estimators both come through here."""
     dtype = np.dtype(t.dtype)
     split = split.astype(dtype)
     loss = m.loss if m.loss != "auto" else ("cross_entropy" if split.task == "classification" else "squared")
@@ -81,10 +91,8 @@ def prepare(cfg: Config) -> Experiment:
                         t.tol, t.early_stopping, t.patience, t.history_every)
     layer_sizes = (split.n_features, *m.hidden, split.n_outputs)
     init = m.init if m.init != "auto" else DEFAULT_INIT[m.activation]
-    notes = [*ds.notes, *batch_note(schedule, len(split.X_train))]
-    exp = Experiment(split, spec, schedule, layer_sizes, init, dtype, split.features, tuple(notes), ds.missing)
-    check_fits(bytes_per_model(exp), f"one model of {'-'.join(map(str, layer_sizes))} on {len(split.X_train):,} rows")
-    return exp
+    notes = [*notes, *batch_note(schedule, len(split.X_train))]
+    return Experiment(split, spec, schedule, layer_sizes, init, dtype, split.features, tuple(notes), missing or {})
 
 
 def batch_note(schedule: Schedule, n: int) -> list[str]:

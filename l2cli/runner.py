@@ -22,7 +22,7 @@ import pandas as pd
 
 from . import manifest, plan
 from .config import Config
-from .data import cv_folds
+from .data import Split, cv_folds
 from .engine import Trained, run_points
 from .errors import InputError
 from .experiment import Experiment, compute, prepare
@@ -66,16 +66,15 @@ def column_order(columns, grid_keys: list[str]) -> list[str]:
     return [c for c in canonical if c in columns] + [c for c in columns if c not in canonical]
 
 
-def cross_validate(cfg: Config, exp: Experiment, how: Compute, progress=None, stores=None,
-                   executor=None) -> pd.DataFrame:
-    """Train every point on each of k folds of the training part; one row per (λ, seed, fold).
+def cross_validate(exp: Experiment, folds: list[Split], pts: list[plan.Point], how: Compute, progress=None,
+                   stores=None, executor=None) -> pd.DataFrame:
+    """Train every point on each fold (see l2cli.data.cv_folds); one row per (λ, seed, fold).
 
-    Only ``exp.split``'s training arrays are read: the folds carry no test rows.
+    Only the folds' arrays are read: they carry no test rows.
     ``stores``: fold -> the ChunkStore of that fold (in a run directory).
     """
     rows = []
-    pts = plan.points(cfg.sweep.lambdas, cfg.sweep.seeds)
-    for fold, split in enumerate(cv_folds(exp.split, cfg.sweep.cv, cfg.data.seed, cfg.data.standardize)):
+    for fold, split in enumerate(folds):
         store = stores(fold) if stores else None
         summary = run_points(dataclasses.replace(exp, split=split), pts, how, progress, store, executor).summary
         keep = [c for c in summary.columns if c.startswith(("val_", "train_")) or c in ("lambda", "seed",
@@ -163,8 +162,10 @@ def train_cells(cfg: Config, experiments: list[Experiment], layouts: list[Comput
             return journal.store(f"c{k}-fold{fold}", checkpoint_s) if journal else None
 
         shown = {name: cell_value(x) for name, x in values.items()}
-        cv = (with_cell_columns(cross_validate(cfg, exp, how, progress, stores, executor), shown)
-              if cfg.sweep.cv else None)
+        cv = None
+        if cfg.sweep.cv:
+            folds = cv_folds(exp.split, cfg.sweep.cv, cfg.data.seed, cfg.data.standardize)
+            cv = with_cell_columns(cross_validate(exp, folds, pts, how, progress, stores, executor), shown)
         main = journal.store(f"c{k}-all", checkpoint_s) if journal else None
         cells.append(Cell(shown, exp, run_points(exp, pts, how, progress, main, executor), cv))
     return cells

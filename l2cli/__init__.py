@@ -15,6 +15,8 @@ _EXPORTS = {
     "sweep": "api", "Config": "config", "resolve": "config", "Run": "rundir", "run_experiment": "runner",
     "prepare": "experiment", "Experiment": "experiment", "Compute": "layout", "Point": "plan",
     "points": "plan", "run_points": "engine", "InputError": "errors",
+    "L2MLPClassifier": "estimators", "L2MLPRegressor": "estimators", "L2MLPClassifierCV": "estimators",
+    "L2MLPRegressorCV": "estimators",
 }
 
 __all__ = [*_EXPORTS, "__version__"]

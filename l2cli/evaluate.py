@@ -55,15 +55,26 @@ class Scorer:
         return out
 
     def _accuracy(self, Z: np.ndarray, y: np.ndarray) -> np.ndarray:
-        # the most probable class: the largest logit, or z > 0 for one logistic output
-        predicted = (Z[:, :, 0] > 0).astype(int) if Z.shape[2] == 1 else Z.argmax(axis=2)
-        return np.mean(self.classes[predicted] == y, axis=1)
+        return np.mean(self.classes[class_index(Z)] == y, axis=1)
 
     def _r2(self, Z: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """R² per model; with K outputs (y (n, K)), the mean of the outputs' R² (scikit-learn's
+        uniform_average)."""
         from sklearn.metrics import r2_score
 
-        predicted = Z[:, :, 0] * self.target_scale + self.target_mean  # (models, n)
-        return r2_score(np.broadcast_to(y[:, None], predicted.T.shape), predicted.T, multioutput="raw_values")
+        y = y.reshape(len(y), -1)
+        per_output = []
+        for k in range(Z.shape[2]):
+            predicted = Z[:, :, k] * self.target_scale + self.target_mean  # (models, n)
+            per_output.append(r2_score(np.broadcast_to(y[:, k:k + 1], predicted.T.shape), predicted.T,
+                                       multioutput="raw_values"))
+        return per_output[0] if len(per_output) == 1 else np.mean(per_output, axis=0)
+
+
+def class_index(Z: np.ndarray) -> np.ndarray:
+    """The most probable class of each row of the logits Z (..., n, K): the largest logit, or z > 0 for one
+    logistic output. Shape (..., n)."""
+    return (Z[..., 0] > 0).astype(int) if Z.shape[-1] == 1 else Z.argmax(axis=-1)
 
 
 def evaluate(params: Params, lam: np.ndarray, parts: list[Part], spec: Spec,

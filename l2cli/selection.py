@@ -44,6 +44,19 @@ def aggregate(summary: pd.DataFrame, grid_keys: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def fold_means(cv: pd.DataFrame) -> pd.DataFrame:
+    """One row per (λ, seed) of a cross-validation table (one row per λ × seed × fold): the mean over the
+    folds of every measurement, and the status ``diverged`` when the model of any fold diverged (so that
+    :func:`select` never chooses that λ), else the first fold's."""
+    keys = ["lambda", "seed"]
+    measured = [c for c in cv.columns if c not in (*keys, "fold", "status") and pd.api.types.is_numeric_dtype(cv[c])]
+    groups = cv.groupby(keys, sort=False)
+    means = groups[measured].mean().reset_index()
+    status = groups["status"].agg(lambda s: "diverged" if (s == "diverged").any() else s.iloc[0])
+    means.insert(2, "status", status.to_numpy())
+    return means
+
+
 def select(agg: pd.DataFrame, grid_keys: list[str], rule: str = "min", source: str = "validation") -> dict:
     """Choose λ (and the grid cell) from ``val_loss_mean``; test columns are not read.
 

@@ -54,12 +54,13 @@ KEYS = {
     "lr": "train.lr", "epochs": "train.epochs", "batch_size": "train.batch_size", "momentum": "train.momentum",
     "beta1": "train.beta1", "beta2": "train.beta2", "eps": "train.eps", "tol": "train.tol",
     "early_stopping": "train.early_stopping", "patience": "train.patience", "dtype": "train.dtype",
+    "history_every": "train.history_every",
     "lam": "sweep.lambdas", "lams": "sweep.lambdas", "seeds": "sweep.seeds", "select": "sweep.select",
     "validation_fraction": "data.val_size",
 }
 MODEL_KEYS = ("hidden", "activation", "init", "loss", "reduction", "penalize_bias")
 TRAIN_KEYS = ("optimizer", "lr", "epochs", "batch_size", "momentum", "beta1", "beta2", "eps", "tol",
-              "early_stopping", "patience", "dtype")
+              "early_stopping", "patience", "history_every", "dtype")
 
 
 def plain(value):
@@ -96,10 +97,10 @@ class L2MLPBase(BaseEstimator):
         except InputError as exc:
             raise InputError(f"{type(self).__name__}: {str(exc).replace(dotted, name, 1)}") from None
 
-    def settings(self, history_every: int) -> tuple[ModelConfig, TrainConfig]:
+    def settings(self) -> tuple[ModelConfig, TrainConfig]:
         """The [model] and [train] sections of these parameters."""
         model = ModelConfig(**{k: self.checked(k) for k in MODEL_KEYS})
-        train = TrainConfig(**{k: self.checked(k) for k in TRAIN_KEYS}, history_every=history_every)
+        train = TrainConfig(**{k: self.checked(k) for k in TRAIN_KEYS})
         if train.early_stopping and not 0 < self.checked("validation_fraction") < 1:
             raise InputError(f"{type(self).__name__}: early_stopping needs 0 < validation_fraction < 1")
         return model, train
@@ -144,6 +145,8 @@ class L2MLPBase(BaseEstimator):
         self.penalty_, self.weight_norm_ = float(row["penalty"]), float(row["weight_norm"])
         self.n_iter_, self.status_ = int(row["epochs"]), status
         history = trained.history[(trained.history["lambda"] == lam) & (trained.history["seed"] == row["seed"])]
+        absent = [f"{part}_loss" for part in ("test", "val") if history[f"{part}_loss"].isna().all()]
+        self.history_ = history.drop(columns=["lambda", "seed", *absent]).reset_index(drop=True)
         self.loss_curve_ = history.loc[history["epoch"] > 0, "objective"].to_numpy()
 
     def logits(self, X) -> np.ndarray:
@@ -193,12 +196,12 @@ class L2MLP(L2MLPBase):
     def __init__(self, hidden=(64, 64), lam=1e-4, activation="relu", init="auto", loss="auto", reduction="mean",
                  penalize_bias=False, optimizer="adam", lr=0.01, epochs=2000, batch_size=0, momentum=0.9,
                  beta1=0.9, beta2=0.999, eps=1e-8, tol=0.0, early_stopping=False, patience=10,
-                 validation_fraction=0.1, dtype="float64", random_state=0):
+                 validation_fraction=0.1, history_every=10, dtype="float64", random_state=0):
         self.set_all(locals())
 
     def fit(self, X, y):
         X, y = self.check_data(X, y)
-        model, train = self.settings(history_every=1)
+        model, train = self.settings()
         lam, seed = self.checked("lam")[0], seed_of(self.random_state)
         rows = {"train": np.arange(len(y))}
         if train.early_stopping:
@@ -226,8 +229,8 @@ class L2MLPCV(L2MLPBase):
     def __init__(self, lams="logspace(-5,0,6)", cv=5, seeds=(0,), select="min", hidden=(64, 64),
                  activation="relu", init="auto", loss="auto", reduction="mean", penalize_bias=False,
                  optimizer="adam", lr=0.01, epochs=2000, batch_size=0, momentum=0.9, beta1=0.9, beta2=0.999,
-                 eps=1e-8, tol=0.0, early_stopping=False, patience=10, validation_fraction=0.1, dtype="float64",
-                 random_state=0, n_jobs=None):
+                 eps=1e-8, tol=0.0, early_stopping=False, patience=10, validation_fraction=0.1, history_every=10,
+                 dtype="float64", random_state=0, n_jobs=None):
         self.set_all(locals())
 
     def fit(self, X, y):
@@ -235,22 +238,22 @@ class L2MLPCV(L2MLPBase):
         if self.early_stopping:
             raise InputError(f"{type(self).__name__}: early_stopping uses a validation split; it cannot be "
                              "combined with cross-validation (as sweep.cv and train.early_stopping)")
-        model, train = self.settings(history_every=0)
+        model, train = self.settings()
         lams, seeds, rule = self.checked("lams"), self.checked("seeds"), self.checked("select")
         exp = assemble(model, train, split_at(self.dataset(X, y), {"train": np.arange(len(y))}, standardize=False,
                                               standardize_target=False))
         folds = self.folds(exp.split, X, y)
         how = Compute(workers=self.workers(len(lams) * len(seeds)))
-        cv = cross_validate(exp, folds, points(lams, seeds), how)
+        folds_only = dataclasses.replace(exp, schedule=dataclasses.replace(exp.schedule, history_every=0))
+        cv = cross_validate(folds_only, folds, points(lams, seeds), how)
         agg = aggregate(fold_means(cv), [])
         selection = select(agg, [], rule, f"{len(folds)}-fold cross-validation")
         if selection["lambda"] is None:
             raise ValueError(f"{type(self).__name__}: cannot choose λ: {selection['reason']}")
         agg["selected"] = mark(agg, selection, [])
         self.lam_, self.cv_results_, self.cv_folds_, self.selection_ = selection["lambda"], agg, cv, selection
-        refit = dataclasses.replace(exp, schedule=dataclasses.replace(exp.schedule, history_every=1))
         self._one_target = y.ndim == 1
-        self.keep(refit, run_points(refit, [Point(0, self.lam_, seeds[0])], Compute(workers=1)), 0)
+        self.keep(exp, run_points(exp, [Point(0, self.lam_, seeds[0])], Compute(workers=1)), 0)
         return self
 
     def folds(self, split: Split, X: np.ndarray, y: np.ndarray) -> list[Split]:
@@ -276,8 +279,9 @@ class L2MLPClassifier(ClassifierMethods, L2MLP):
     libraries' names of lam); the parameters are l2cli's config keys of the same names.
 
     Fitted: coefs_, intercepts_ (W_l as (n_{l-1}, n_l), b_l as (n_l,)), classes_, n_features_in_,
-    feature_names_in_ (given a DataFrame), penalty_ (Ω), weight_norm_ (√Ω of the weights), loss_curve_
-    (J after each epoch), n_iter_ (epochs), status_ (completed, converged or early_stopped), loss_.
+    feature_names_in_ (given a DataFrame), penalty_ (Ω), weight_norm_ (√Ω of the weights), history_ (the
+    model's rows of history.csv: every history_every-th epoch and the last), loss_curve_ (its J after
+    epoch 0), n_iter_ (epochs), status_ (completed, converged or early_stopped), loss_.
     """
 
 

@@ -75,7 +75,12 @@ def test_an_estimator_trains_the_sweeps_model_bit_for_bit():
         assert est.score(s.X_test, s.y_test) == row["test_accuracy"]
         assert est.score(s.X_train, s.y_train) == row["train_accuracy"]
         assert est.penalty_ == row["penalty"] and est.weight_norm_ == row["weight_norm"] and est.n_iter_ == 300
-        assert len(est.loss_curve_) == 300 and est.loss_curve_[-1] == row["objective"]
+        assert len(est.loss_curve_) == 30 and est.loss_curve_[-1] == row["objective"]
+        history = trained.history[trained.history["lambda"] == lam]
+        assert list(est.history_.columns) == ["epoch", "train_loss", "penalty", "weight_norm", "objective"]
+        assert np.array_equal(est.history_.to_numpy(), history[est.history_.columns].to_numpy())
+        every = L2MLPClassifier(hidden=(16, 16), lam=lam, epochs=300, history_every=1).fit(s.X_train, s.y_train)
+        assert len(every.loss_curve_) == 300 and every.loss_curve_[-1] == row["objective"]
 
 
 def test_predict_proba_rows_sum_to_one_and_predict_is_their_argmax():

@@ -107,7 +107,7 @@ class DaskExecutor:
                     if done:
                         done(i, outcome[1])
                     if progress:
-                        progress(len(jobs[i].points) * exp.schedule.epochs)
+                        progress(len(jobs[i].points) * exp.schedule.units)
         return results  # type: ignore[return-value]
 
     def _finished(self, pending: dict) -> list:

@@ -276,7 +276,15 @@ class TrainConfig(Section):
     tol: float = key(0.0, Float(positive(False)), "stop when |ΔJ|/|J| over an epoch is below tol; 0 disables")
     early_stopping: bool = key(False, Bool(), "stop on the validation loss (needs data.val_size > 0)")
     patience: int = key(10, Int(Range(low=1)), "epochs without validation improvement before stopping")
-    history_every: int = key(10, Int(Range(low=0)), "record the history every k epochs; 0: first and last only")
+    max_iter: int = key(200, Int(Range(low=1)), "lbfgs: most iterations per model (scikit-learn MLP's max_iter)")
+    gtol: float = key(1e-4, Float(positive(False)), "lbfgs: converged when max |∂J/∂θ_i| ≤ gtol (scikit-learn "
+                      "MLP's tol)")
+    ftol: float = key(2.220446049250313e-09, Float(positive(False)), "lbfgs: converged when J's relative "
+                      "reduction over an iteration ≤ ftol (scipy's default)")
+    max_fun: int = key(15000, Int(Range(low=1)), "lbfgs: most evaluations of J per model (scikit-learn MLP's "
+                       "max_fun)")
+    history_every: int = key(10, Int(Range(low=0)), "record the history every k epochs (lbfgs: iterations); 0: "
+                             "first and last only")
     dtype: str = key("float64", Choice(DTYPES), "float64 or float32")
 
 
@@ -451,6 +459,27 @@ def check_rules(cfg: Config) -> None:
         raise InputError("choose one way to select λ: data.val_size (a validation split) or sweep.cv (k-fold)")
     if cfg.sweep.cv and cfg.train.early_stopping:
         raise InputError("train.early_stopping uses a validation split; it cannot be combined with sweep.cv")
+    check_optimizer_keys(cfg)
+
+
+#: keys of the first-order optimizers, which L-BFGS does not read, and the keys only L-BFGS reads
+FIRST_ORDER_KEYS = ("train.epochs", "train.lr", "train.batch_size", "train.momentum", "train.beta1", "train.beta2",
+                    "train.eps", "train.tol", "train.patience")
+LBFGS_KEYS = ("train.max_iter", "train.gtol", "train.ftol", "train.max_fun")
+
+
+def check_optimizer_keys(cfg: Config) -> None:
+    """A key given explicitly (a file, --set, a flag) must be one the optimizer reads."""
+    lbfgs = cfg.train.optimizer == "lbfgs"
+    unread = [k for k in (FIRST_ORDER_KEYS if lbfgs else LBFGS_KEYS) if k in cfg.given]
+    if unread:
+        what = ("L-BFGS stops by train.max_iter, train.gtol, train.ftol and train.max_fun" if lbfgs
+                else "they apply to train.optimizer = lbfgs")
+        raise InputError(f"{', '.join(unread)} do{'es' if len(unread) == 1 else ''} not apply to train.optimizer = "
+                         f"{cfg.train.optimizer}: {what}")
+    if lbfgs and cfg.train.early_stopping:
+        raise InputError("train.early_stopping does not apply to train.optimizer = lbfgs, which runs each model "
+                         "to its minimum (train.gtol, train.ftol)")
 
 
 def parse_override(text: str) -> tuple[str, Any]:

@@ -50,7 +50,7 @@ def run_points(exp, pts: list[Point], compute: Compute | None = None,
         if trained is not None:
             results[k] = ChunkResult(trained, summarize(exp, parts[k], trained))
             if progress:
-                progress(len(parts[k]) * exp.schedule.epochs)
+                progress(len(parts[k]) * exp.schedule.units)
     todo = [k for k, r in enumerate(results) if r is None]
     jobs = [Job(parts[k], store.checkpoint(k) if store else None) for k in todo]
 

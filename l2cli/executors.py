@@ -82,7 +82,7 @@ class InProcess:
 
         result = train_chunk(exp, job.points, on_epoch if progress else None, job.checkpoint)
         if progress:
-            progress(len(job.points) * exp.schedule.epochs - counted[0])
+            progress(len(job.points) * exp.schedule.units - counted[0])
         return result
 
 
@@ -132,7 +132,7 @@ class Forked:
                 if done:
                     done(i, results[i])
                 if progress:
-                    progress(len(jobs[i].points) * exp.schedule.epochs)
+                    progress(len(jobs[i].points) * exp.schedule.units)
         except BaseException:  # an interrupt, a signal or a failed chunk: stop every worker now
             for process in list(getattr(pool, "_processes", {}).values()):
                 process.kill()

@@ -88,7 +88,7 @@ def assemble(m: ModelConfig, t: TrainConfig, split: Split, notes=(), missing: di
         split = split.with_logistic_target()
     spec = Spec(activation=m.activation, loss=loss, reduction=m.reduction, penalize_bias=m.penalize_bias)
     schedule = Schedule(t.optimizer, t.lr, t.epochs, t.batch_size, t.momentum, t.beta1, t.beta2, t.eps,
-                        t.tol, t.early_stopping, t.patience, t.history_every)
+                        t.tol, t.early_stopping, t.patience, t.history_every, t.max_iter, t.gtol, t.ftol, t.max_fun)
     layer_sizes = (split.n_features, *m.hidden, split.n_outputs)
     init = m.init if m.init != "auto" else DEFAULT_INIT[m.activation]
     notes = [*notes, *batch_note(schedule, len(split.X_train))]
@@ -96,7 +96,7 @@ def assemble(m: ModelConfig, t: TrainConfig, split: Split, notes=(), missing: di
 
 
 def batch_note(schedule: Schedule, n: int) -> list[str]:
-    if schedule.optimizer != "gd" and schedule.batch_size > n:
+    if not schedule.full_batch and schedule.batch_size > n:
         return [f"train.batch_size = {schedule.batch_size} is more than the {n} training rows: every batch is "
                 "the whole training set"]
     return []

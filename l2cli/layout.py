@@ -76,8 +76,9 @@ def estimated_seconds(exp, n_models: int) -> float:
     products at ~30 GFLOP/s (measured on W1/W2-like networks; only used to decide on workers)."""
     n = exp.split.X_train.shape[0]
     s = exp.schedule
-    steps = s.epochs * -(-n // s.batch_rows(n))
-    return steps * 40e-6 + s.epochs * n * training_flops_per_row(exp.layer_sizes) * n_models / 30e9
+    passes = s.units * (1.2 if s.optimizer == "lbfgs" else 1.0)  # lbfgs: ~1.2 evaluations per iteration, per model
+    steps = passes * -(-n // s.batch_rows(n)) * (n_models if s.optimizer == "lbfgs" else 1)
+    return steps * 40e-6 + passes * n * training_flops_per_row(exp.layer_sizes) * n_models / 30e9
 
 
 def available_memory() -> int:

@@ -98,6 +98,19 @@ def objective_grad(
     return dW, db
 
 
+def objective_and_grad(params: Params, X: np.ndarray, Y: np.ndarray, lam: np.ndarray,
+                       spec: Spec) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+    """(J (M,), ∂J/∂W_l, ∂J/∂b_l) on the whole of (X, Y), from one forward and one backward pass."""
+    A = forward(params, X, spec.activation)
+    scale = data_scale(spec.reduction, X.shape[-2], X.shape[-2])
+    J = scale * loss_sum(A[-1], Y, spec.loss) + lam * penalty(params, spec.penalize_bias)
+    dZ = loss_grad(A[-1], Y, spec.loss)
+    dZ *= scale
+    dW, db = backward(params, A, dZ, spec.activation)
+    add_penalty_grad(params, dW, db, lam, spec.penalize_bias)
+    return J, dW, db
+
+
 def add_penalty_grad(params: Params, dW: list[np.ndarray], db: list[np.ndarray], lam: np.ndarray,
                      penalize_bias: bool = False) -> None:
     """Turn ∂L_data/∂θ into ∂J/∂θ in place: dW_l += 2λ·W_l (and db_l += 2λ·b_l when biases are penalized)."""

@@ -113,12 +113,13 @@ class Adam(Optimizer):
 
 def make_optimizer(name: str, lr: float, lam: np.ndarray, penalize_bias: bool = False, momentum: float = 0.9,
                    beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> Optimizer:
-    """The optimizer called ``name`` (one of choices.OPTIMIZERS) for models with penalty strengths lam (M,)."""
+    """The step rule called ``name`` (one of choices.OPTIMIZERS but lbfgs, which l2cli.lbfgs runs) for models with
+    penalty strengths lam (M,)."""
     makers = {
         "gd": lambda: Optimizer(lr, lam, penalize_bias),
         "sgd": lambda: Optimizer(lr, lam, penalize_bias),
         "momentum": lambda: Momentum(lr, lam, penalize_bias, momentum),
         "adam": lambda: Adam(lr, lam, penalize_bias, beta1, beta2, eps),
     }
-    assert tuple(makers) == choices.OPTIMIZERS
+    assert (*makers, "lbfgs") == choices.OPTIMIZERS
     return makers[name]()

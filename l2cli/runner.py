@@ -61,7 +61,7 @@ def column_order(columns, grid_keys: list[str]) -> list[str]:
     """Summary columns in one fixed order, whatever the grid cells and cross-validation added."""
     norms = sorted((c for c in columns if c.startswith("norm_W")), key=lambda c: int(c[len("norm_W"):]))
     canonical = ["lambda", "seed", *grid_keys, "status", "epochs", "train_loss", "val_loss", "test_loss", "objective",
-                 "penalty", "weight_norm", *norms, "train_accuracy", "val_accuracy", "test_accuracy",
+                 "grad_norm", "penalty", "weight_norm", *norms, "train_accuracy", "val_accuracy", "test_accuracy",
                  "train_r2", "val_r2", "test_r2"]
     return [c for c in canonical if c in columns] + [c for c in columns if c not in canonical]
 
@@ -123,9 +123,14 @@ def describe(cfg: Config, experiments: list[Experiment]) -> str:
     n = len(cfg.sweep.lambdas) * len(cfg.sweep.seeds)
     extra = f" × {cells} grid cells" if cells > 1 else ""
     return (f"l2cli: {n * cells} models ({len(cfg.sweep.lambdas)} λ × {len(cfg.sweep.seeds)} seeds{extra}), "
-            f"{networks} {cfg.model.activation}, {cfg.train.optimizer}, "
-            f"{cfg.train.epochs} epochs{f', {k}-fold cross-validation' if k else ''}, "
+            f"{networks} {cfg.model.activation}, {cfg.train.optimizer}, {budget(cfg)}"
+            f"{f', {k}-fold cross-validation' if k else ''}, "
             f"{cfg.data.path or cfg.data.dataset} ({rows} rows)")
+
+
+def budget(cfg: Config) -> str:
+    t = cfg.train
+    return f"up to {t.max_iter} iterations" if t.optimizer == "lbfgs" else f"{t.epochs} epochs"
 
 
 def prepare_cells(cfg: Config, log: Callable[[str], None] | None = None) -> list[Experiment]:
@@ -322,4 +327,6 @@ def complete(cfg: Config, experiments: list[Experiment], layouts: list[Compute],
 
 def total_model_epochs(cfg: Config) -> int:
     """What ``progress`` adds up to over a whole run."""
-    return len(cfg.cells()) * len(cfg.sweep.lambdas) * len(cfg.sweep.seeds) * cfg.train.epochs * (1 + cfg.sweep.cv)
+    per_model = sum(c.train.max_iter if c.train.optimizer == "lbfgs" else c.train.epochs
+                    for c in (cfg.at(v) for v in cfg.cells()))
+    return len(cfg.sweep.lambdas) * len(cfg.sweep.seeds) * per_model * (1 + cfg.sweep.cv)

@@ -14,7 +14,8 @@ def summarize(exp, points: list[Point], trained: TrainResult) -> pd.DataFrame:
     """One row per point: λ, seed, status, epochs, then every metric of :func:`l2cli.evaluate.evaluate`.
 
     Columns: lambda, seed, status, epochs, {train,test,val}_loss, objective,
-    penalty, weight_norm, norm_W1..norm_WL, {train,val,test}_{accuracy|r2}.
+    penalty, weight_norm, norm_W1..norm_WL, {train,val,test}_{accuracy|r2}; with the
+    lbfgs optimizer, epochs counts iterations and grad_norm = max_i |∂J/∂θ_i| at the end.
     """
     lam = np.array([p.lam for p in points])
     metrics = evaluate(trained.params, lam, exp.split.parts(), exp.spec, scorer=exp.scorer)
@@ -24,6 +25,11 @@ def summarize(exp, points: list[Point], trained: TrainResult) -> pd.DataFrame:
     order += sorted((k for k in metrics if k.startswith("norm_W")), key=lambda k: int(k[len("norm_W"):]))
     order += [f"{part}_{exp.scorer.name}" for part in ("train", "val", "test")]
     cols.update({k: np.asarray(metrics[k], dtype=np.float64) for k in order if k in metrics})
+    if exp.schedule.optimizer == "lbfgs":  # how close to the minimum each model stopped
+        from .lbfgs import gradient_norm
+
+        s = exp.split
+        cols["grad_norm"] = gradient_norm(trained.params, lam, s.X_train, s.Y_train, exp.spec)
     return pd.DataFrame(cols)
 
 

@@ -41,10 +41,23 @@ class Schedule:
     early_stopping: bool = False
     patience: int = 10
     history_every: int = 1  # record every k-th epoch; 0 records only the first and last
+    max_iter: int = 200  # lbfgs: iterations (scikit-learn MLP's max_iter)
+    gtol: float = 1e-4  # lbfgs: stop when max_i |∂J/∂θ_i| ≤ gtol (scikit-learn MLP's tol)
+    ftol: float = 2.220446049250313e-09  # lbfgs: stop when J's relative reduction ≤ ftol (scipy's default)
+    max_fun: int = 15000  # lbfgs: evaluations of J (scikit-learn MLP's max_fun)
+
+    @property
+    def full_batch(self) -> bool:
+        return self.optimizer in ("gd", "lbfgs")
+
+    @property
+    def units(self) -> int:
+        """A model's units of progress: its epochs, or for lbfgs its iteration limit."""
+        return self.max_iter if self.optimizer == "lbfgs" else self.epochs
 
     def batch_rows(self, n: int) -> int:
-        """Rows per mini-batch on n training rows: all of them for gd or batch_size 0, else at most n."""
-        return n if self.optimizer == "gd" or self.batch_size <= 0 else min(self.batch_size, n)
+        """Rows per mini-batch on n training rows: all of them for gd, lbfgs or batch_size 0, else at most n."""
+        return n if self.full_batch or self.batch_size <= 0 else min(self.batch_size, n)
 
     def records(self, epoch: int) -> bool:
         """Whether the history records every model at this epoch (0, every k-th and the last)."""
@@ -76,7 +89,7 @@ class TrainResult:
 
     params: Params
     epochs: np.ndarray  # (M,) epochs whose parameters are kept
-    status: list[str]  # per model: completed, converged, early_stopped, diverged
+    status: list[str]  # per model: completed, converged, early_stopped, diverged (lbfgs: max_iter, stalled)
     #: "model", "epoch" and HISTORY_METRICS, one entry per recorded (model, epoch)
     history: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -147,8 +160,16 @@ def train(params: Params, lam: np.ndarray, seeds, data: Arrays, spec: Spec, sche
     that trained in it. ``checkpoint`` (l2cli.checkpoint.Checkpoint): continue
     from the state saved there, if any, and save the state there as training
     goes. numpy's overflow warnings are not printed: a model whose J stops being
-    finite is marked ``diverged`` and its numbers stay NaN/inf.
+    finite is marked ``diverged`` and its numbers stay NaN/inf. With the lbfgs
+    optimizer each model is minimized in turn by l2cli.lbfgs (``on_epoch`` then
+    counts iterations, and there is no checkpoint inside a chunk).
     """
+    if schedule.optimizer == "lbfgs":  # one model at a time, each to its minimum (no checkpoints inside)
+        from .lbfgs import minimize_models
+
+        history = History()
+        final, iterations, status = minimize_models(params, np.asarray(lam), data, spec, schedule, history, on_epoch)
+        return TrainResult(final, iterations, status, history.columns())
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         return Training(params, lam, seeds, data, spec, schedule).run(on_epoch, checkpoint)
 

@@ -34,3 +34,22 @@ def test_cluster_bench_quick_run_writes_its_table():
     table = pd.read_csv(ROOT / "bench/results/dask-quick.csv")
     assert len(table) == 3 and table["same_numbers_as_local"].dropna().astype(bool).all()
     assert (table["overhead_ms_per_chunk"] > 0).all()
+
+
+@pytest.mark.slow
+def test_estimator_bench_quick_run_writes_its_table():
+    proc = subprocess.run([sys.executable, "bench/estimators.py", "--quick"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    table = pd.read_csv(ROOT / "bench/results/estimators-quick.csv")
+    assert len(table) == 4 and set(table["workload"]) == {"W1", "W2"} and set(table["n_jobs"]) == {1, 2}
+    assert (table["speedup"] > 0).all() and table["l2cli_test_accuracy"].between(0, 1).all()
+
+
+@pytest.mark.slow
+def test_lbfgs_bench_quick_run_writes_its_table():
+    proc = subprocess.run([sys.executable, "bench/lbfgs.py", "--quick"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    table = pd.read_csv(ROOT / "bench/results/lbfgs-quick.csv")
+    assert len(table) == 16 and (table["l2cli_iterations"] <= 5).all() and (table["speedup"] > 0).all()

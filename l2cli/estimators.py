@@ -54,13 +54,14 @@ KEYS = {
     "lr": "train.lr", "epochs": "train.epochs", "batch_size": "train.batch_size", "momentum": "train.momentum",
     "beta1": "train.beta1", "beta2": "train.beta2", "eps": "train.eps", "tol": "train.tol",
     "early_stopping": "train.early_stopping", "patience": "train.patience", "dtype": "train.dtype",
-    "history_every": "train.history_every",
+    "history_every": "train.history_every", "max_iter": "train.max_iter", "gtol": "train.gtol",
+    "ftol": "train.ftol", "max_fun": "train.max_fun",
     "lam": "sweep.lambdas", "lams": "sweep.lambdas", "seeds": "sweep.seeds", "select": "sweep.select",
     "validation_fraction": "data.val_size",
 }
 MODEL_KEYS = ("hidden", "activation", "init", "loss", "reduction", "penalize_bias")
 TRAIN_KEYS = ("optimizer", "lr", "epochs", "batch_size", "momentum", "beta1", "beta2", "eps", "tol",
-              "early_stopping", "patience", "history_every", "dtype")
+              "early_stopping", "patience", "history_every", "max_iter", "gtol", "ftol", "max_fun", "dtype")
 
 
 def plain(value):
@@ -136,6 +137,9 @@ class L2MLPBase(BaseEstimator):
         if status == "completed" and exp.schedule.tol > 0:
             warnings.warn(f"{type(self).__name__}: stopped after {exp.schedule.epochs} epochs without |ΔJ|/|J| "
                           f"falling below tol={exp.schedule.tol:g}; raise epochs", ConvergenceWarning, stacklevel=3)
+        if status == "max_iter":
+            warnings.warn(f"{type(self).__name__}: L-BFGS stopped at max_iter={exp.schedule.max_iter} (or max_fun) "
+                          "before converging; raise max_iter", ConvergenceWarning, stacklevel=3)
         params = trained.params.take([index])
         self.coefs_ = [W[0] for W in params.W]
         self.intercepts_ = [b[0] for b in params.b]
@@ -196,7 +200,8 @@ class L2MLP(L2MLPBase):
     def __init__(self, hidden=(64, 64), lam=1e-4, activation="relu", init="auto", loss="auto", reduction="mean",
                  penalize_bias=False, optimizer="adam", lr=0.01, epochs=2000, batch_size=0, momentum=0.9,
                  beta1=0.9, beta2=0.999, eps=1e-8, tol=0.0, early_stopping=False, patience=10,
-                 validation_fraction=0.1, history_every=10, dtype="float64", random_state=0):
+                 validation_fraction=0.1, history_every=10, max_iter=200, gtol=1e-4, ftol=2.220446049250313e-09,
+                 max_fun=15000, dtype="float64", random_state=0):
         self.set_all(locals())
 
     def fit(self, X, y):
@@ -230,7 +235,8 @@ class L2MLPCV(L2MLPBase):
                  activation="relu", init="auto", loss="auto", reduction="mean", penalize_bias=False,
                  optimizer="adam", lr=0.01, epochs=2000, batch_size=0, momentum=0.9, beta1=0.9, beta2=0.999,
                  eps=1e-8, tol=0.0, early_stopping=False, patience=10, validation_fraction=0.1, history_every=10,
-                 dtype="float64", random_state=0, n_jobs=None):
+                 max_iter=200, gtol=1e-4, ftol=2.220446049250313e-09, max_fun=15000, dtype="float64", random_state=0,
+                 n_jobs=None):
         self.set_all(locals())
 
     def fit(self, X, y):

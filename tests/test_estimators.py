@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from conftest import sweep
 from sklearn.datasets import load_diabetes, make_moons
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
@@ -237,8 +238,21 @@ def test_early_stopping_keeps_the_best_validation_epoch():
 
 
 def test_a_tolerance_not_reached_warns():
-    from sklearn.exceptions import ConvergenceWarning
-
     X, y = make_moons(60, noise=0.3, random_state=0)
     with pytest.warns(ConvergenceWarning, match="raise epochs"):
         L2MLPClassifier(hidden=(8,), epochs=5, tol=1e-12).fit(X, y)
+
+
+def test_lbfgs_through_an_estimator_is_the_sweeps_lbfgs():
+    cfg = resolve(flags={"data.dataset": "moons", "data.n_samples": 200, "model.hidden": [16, 16], "sweep.seeds": [0],
+                         "sweep.lambdas": [0.0, 1e-3, 1e-1], "train.optimizer": "lbfgs", "train.max_iter": 500})
+    exp, trained = sweep(cfg)
+    s = exp.split
+    for m, lam in enumerate(cfg.sweep.lambdas):
+        with warnings.catch_warnings():  # a model that reaches max_iter says so; that is checked below
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est = L2MLPClassifier(hidden=(16, 16), lam=lam, optimizer="lbfgs", max_iter=500).fit(s.X_train, s.y_train)
+        assert all(np.array_equal(W, trained.params.W[l][m]) for l, W in enumerate(est.coefs_))
+        assert est.n_iter_ == trained.summary["epochs"].iloc[m] and est.status_ == trained.summary["status"].iloc[m]
+    with pytest.warns(ConvergenceWarning, match="raise max_iter"):
+        L2MLPClassifier(hidden=(8,), optimizer="lbfgs", max_iter=3).fit(s.X_train, s.y_train)

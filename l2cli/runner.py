@@ -66,6 +66,10 @@ def column_order(columns, grid_keys: list[str]) -> list[str]:
     return [c for c in canonical if c in columns] + [c for c in columns if c not in canonical]
 
 
+#: the summary columns cv.csv keeps besides the training and validation measurements
+CV_COLUMNS = ("lambda", "seed", "status", "epochs", "objective", "grad_norm", "penalty", "weight_norm")
+
+
 def cross_validate(exp: Experiment, folds: list[Split], pts: list[plan.Point], how: Compute, progress=None,
                    stores=None, executor=None) -> pd.DataFrame:
     """Train every point on each fold (see l2cli.data.cv_folds); one row per (λ, seed, fold).
@@ -77,8 +81,7 @@ def cross_validate(exp: Experiment, folds: list[Split], pts: list[plan.Point], h
     for fold, split in enumerate(folds):
         store = stores(fold) if stores else None
         summary = run_points(dataclasses.replace(exp, split=split), pts, how, progress, store, executor).summary
-        keep = [c for c in summary.columns if c.startswith(("val_", "train_")) or c in ("lambda", "seed",
-                                                                                      "status", "epochs")]
+        keep = [c for c in summary.columns if c.startswith(("val_", "train_")) or c in CV_COLUMNS]
         frame = summary[keep].copy()
         frame.insert(2, "fold", fold)
         rows.append(frame)

@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv run lint test test-slow test-all bench bench-cluster startup clean
+.PHONY: venv run lint test test-slow test-all bench bench-cluster bench-estimators bench-lbfgs startup clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ bench: $(STAMP)
 
 bench-cluster: $(STAMP)
 	$(PY) bench/cluster.py
+
+bench-estimators: $(STAMP)
+	$(PY) bench/estimators.py
+
+bench-lbfgs: $(STAMP)
+	$(PY) bench/lbfgs.py
 
 startup: $(STAMP)
 	$(PY) bench/startup.py

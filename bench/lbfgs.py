@@ -5,10 +5,14 @@
 
 W1's data and network (moons, n = 1000, half for training, 2-64-64 ReLU, Glorot initialisation, the 16 λ
 of logspace(-5, 0, 16)) with one logistic output, scikit-learn's binary network, so that both minimize
-the same J: l2cli with train.optimizer = lbfgs (the auto layout: both cores) against one
+the same J: l2cli with train.optimizer = lbfgs (the auto layout: both cores; and in one process
+on one BLAS thread, which must give the same bits) against one
 MLPClassifier(solver="lbfgs", alpha = 2·n·λ) per λ (one core), both with scikit-learn's defaults
 (max_iter 200, gtol = tol 1e-4, max_fun 15000) and scipy's ftol. Times are the best of ROUNDS
 interleaved rounds; the table also gives the iterations, the statuses and the test accuracy per λ.
+The scikit-learn loop runs on one BLAS thread: with the default two, OpenBLAS splits its 500-row
+products across both cores and the loop is about 8 times slower here (sklearn_default_threads_s,
+one round).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import numpy as np
 import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -33,6 +38,7 @@ from run import LAMBDAS, workloads  # noqa: E402
 from l2cli.config import resolve  # noqa: E402
 from l2cli.engine import run_points  # noqa: E402
 from l2cli.experiment import compute, prepare  # noqa: E402
+from l2cli.layout import Compute  # noqa: E402
 from l2cli.plan import points  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results"
@@ -68,25 +74,35 @@ def main() -> None:
     exp = prepare(cfg)
     pts = points(cfg.sweep.lambdas, cfg.sweep.seeds)
     print(f"{cpu_name()}, {os.cpu_count()} cores; W1 with L-BFGS, 16 λ, max_iter {cfg.train.max_iter}", flush=True)
-    ours_s, theirs_s = np.inf, np.inf
+    ours_s, one_s, theirs_s = np.inf, np.inf, np.inf
     for _ in range(1 if args.quick else ROUNDS):
         t = time.perf_counter()
         trained = run_points(exp, pts, compute(cfg))
         ours_s = min(ours_s, time.perf_counter() - t)
-        elapsed, models = sklearn_loop(exp, cfg.sweep.lambdas, cfg.train.max_iter)
+        t = time.perf_counter()
+        one = run_points(exp, pts, Compute(workers=1, threads=1))
+        one_s = min(one_s, time.perf_counter() - t)
+        with threadpool_limits(limits=1, user_api="blas"):  # its faster setting here (see the docstring)
+            elapsed, models = sklearn_loop(exp, cfg.sweep.lambdas, cfg.train.max_iter)
         theirs_s = min(theirs_s, elapsed)
+    default_threads_s = sklearn_loop(exp, cfg.sweep.lambdas, cfg.train.max_iter)[0]
+    assert all(np.array_equal(a, b) for a, b in zip(trained.params.arrays(), one.params.arrays(), strict=True))
     s = trained.summary
     table = pd.DataFrame({"lambda": s["lambda"], "l2cli_status": s["status"], "l2cli_iterations": s["epochs"],
                           "sklearn_iterations": [m.n_iter_ for m in models],
                           "l2cli_objective": s["objective"],
                           "l2cli_test_accuracy": s["test_accuracy"],
                           "sklearn_test_accuracy": [m.score(exp.split.X_test, exp.split.y_test) for m in models]})
-    table["l2cli_s"], table["sklearn_s"] = round(ours_s, 3), round(theirs_s, 3)
+    table["l2cli_s"], table["l2cli_one_process_s"], table["sklearn_s"] = round(ours_s, 3), round(one_s, 3), \
+        round(theirs_s, 3)
+    table["sklearn_default_threads_s"] = round(default_threads_s, 3)
     table["speedup"] = round(theirs_s / ours_s, 2)
     OUT.mkdir(exist_ok=True)
     table.to_csv(OUT / f"lbfgs{'-quick' if args.quick else ''}.csv", index=False)
     print(table.to_markdown(index=False, floatfmt=".4g"))
-    print(f"l2cli {ours_s:.2f} s, scikit-learn loop {theirs_s:.2f} s: {theirs_s / ours_s:.2f}×; "
+    print(f"l2cli {ours_s:.2f} s (one process: {one_s:.2f} s), scikit-learn loop {theirs_s:.2f} s: "
+          f"{theirs_s / ours_s:.2f}× ({theirs_s / one_s:.2f}× on one core; its default threads: "
+          f"{default_threads_s:.2f} s); "
           f"iterations {s['epochs'].sum()} against {sum(m.n_iter_ for m in models)}")
 
 

@@ -256,3 +256,16 @@ def test_lbfgs_through_an_estimator_is_the_sweeps_lbfgs():
         assert est.n_iter_ == trained.summary["epochs"].iloc[m] and est.status_ == trained.summary["status"].iloc[m]
     with pytest.warns(ConvergenceWarning, match="raise max_iter"):
         L2MLPClassifier(hidden=(8,), optimizer="lbfgs", max_iter=3).fit(s.X_train, s.y_train)
+
+
+@pytest.mark.slow
+def test_the_readme_estimator_example_runs_as_written(monkeypatch):
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    block = re.search(r"## scikit-learn estimators.*?```python\n(.*?)```", (root / "README.md").read_text(), re.S)
+    monkeypatch.chdir(root)  # the example reads configs/data/animals.csv
+    namespace: dict = {}
+    exec(compile(block.group(1), "README.md", "exec"), namespace)  # noqa: S102 - the documentation is the test
+    assert namespace["cv"].lam_ == 0.01 and namespace["model"].score(namespace["X_test"], namespace["y_test"]) > 0.98

@@ -50,3 +50,5 @@ NA_POLICIES = ("drop", "mean", "median", "most_frequent", "error")
 SEPARATORS = ("auto", ",", ";", "tab", "|")
 #: What a command can print on stdout (``--format``).
 FORMATS = ("table", "csv", "tsv", "json", "ndjson", "markdown")
+#: the panels of ``l2cli plot``: the tables' view first, then the models' pictures
+PANELS = ("losses", "norms", "learning", "coefficients", "boundary", "fit", "weights")

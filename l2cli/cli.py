@@ -26,6 +26,7 @@ from .choices import (
     FORMATS,
     NA_POLICIES,
     OPTIMIZERS,
+    PANELS,
     SELECTION_RULES,
     SEPARATORS,
     TASKS,
@@ -464,8 +465,12 @@ def runs(directory, fmt, tablefmt):
 @cli.command()
 @click.argument("run", type=click.Path(file_okay=False))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="PNG file (default: RUN/plot.png).")
-def plot(run, output):
-    """Plot loss and weight norm against λ, and learning curves, for RUN (needs matplotlib)."""
+@click.option("--panel", "panels", multiple=True, type=click.Choice(PANELS),
+              help="A panel to draw (repeatable; default: every panel that applies to the run).")
+@click.option("--seed", type=click.IntRange(min=0), help="The seed whose models the pictures show (default: 0).")
+def plot(run, output, panels, seed):
+    """Draw RUN: loss and weight norm against λ, learning curves, the coefficient path, and the models
+    themselves: decision boundaries, fitted curves, weight distributions (needs matplotlib)."""
     from .rundir import Run
 
     try:
@@ -476,8 +481,27 @@ def plot(run, output):
     path = Path(output) if output else loaded.path / "plot.png"
     if not path.parent.is_dir():
         raise CliError(f"-o {path}: the directory {path.parent} does not exist")
-    plot_run(loaded, path)
+    plot_run(loaded, path, panels or None, seed)
     click.echo(str(path))
+
+
+@cli.command()
+@click.argument("run", type=click.Path(file_okay=False))
+@click.option("--data", "data", required=True, type=click.Path(dir_okay=False),
+              help="CSV file of new rows with the run's feature columns.")
+@click.option("--lambda", "lam", type=float, help="λ of the model (default: the selected λ).")
+@click.option("--seed", type=click.IntRange(min=0), help="Seed of the model (default: 0).")
+@format_options
+def predict(run, data, lam, seed, fmt, tablefmt):
+    """Predict the rows of a CSV file with one model of RUN, through the run's own preprocessing.
+
+    Prints one row per input row: the predicted class with each class's
+    probability, or the predicted target on its original scale.
+    """
+    from .models import predict_file
+    from .rundir import Run
+
+    echo_table(predict_file(Run.load(run), data, lam, seed), fmt, tablefmt, floatfmt=".6g")
 
 
 @cli.command()

@@ -1,8 +1,18 @@
-"""The picture of a run: loss and weight norm against λ, and learning curves. Needs matplotlib.
+"""The picture of a run, in panels (choices.PANELS). Needs matplotlib.
 
-The figure is drawn on its own Agg canvas (``matplotlib.figure.Figure``), not
-through pyplot: importing this module leaves the caller's matplotlib backend
-and pyplot state as they were.
+    losses        train, validation and test loss against λ (95 % bands over seeds)
+    norms         the weight norm against λ
+    learning      learning curves per λ
+    coefficients  each input's ‖W1[j,:]‖ against λ (runs with features.csv)
+    boundary      the decision boundary of every λ (classification on 2 numeric inputs)
+    fit           the fitted function of every λ (regression on 1 numeric input)
+    weights       the weights' distribution at a few λ
+
+The first four read the tables; the last three the models (l2cli.pictures),
+with the data rebuilt and checked against the run's fingerprint. The figure
+is drawn on its own Agg canvas (``matplotlib.figure.Figure``), not through
+pyplot: importing this module leaves the caller's matplotlib backend and
+pyplot state as they were.
 """
 
 from __future__ import annotations
@@ -15,6 +25,8 @@ from matplotlib import colormaps, rcParams
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from .choices import PANELS
+
 
 def _x(lam: pd.Series) -> tuple[np.ndarray, float | None]:
     """λ on a log axis; λ = 0 is drawn one decade left of the smallest positive λ."""
@@ -25,7 +37,7 @@ def _x(lam: pd.Series) -> tuple[np.ndarray, float | None]:
 
 
 def _band(ax, frame, column, label, color, style="-"):
-    if f"{column}_mean" not in frame or frame[f"{column}_mean"].isna().all():
+    if ax is None or f"{column}_mean" not in frame or frame[f"{column}_mean"].isna().all():
         return
     x, _ = _x(frame["lambda"])
     mean = frame[f"{column}_mean"].to_numpy(float)
@@ -51,7 +63,7 @@ def _lambda_axis(ax, agg: pd.DataFrame, selection: dict) -> None:
 
 
 def _against_lambda(ax_loss, ax_norm, cells: list[pd.DataFrame], keys: list[str]) -> None:
-    """Loss and weight norm against λ, one line style per grid cell."""
+    """Loss and weight norm against λ, one line style per grid cell (either axes may be None)."""
     colors = rcParams["axes.prop_cycle"].by_key()["color"]
     for k, cell in enumerate(cells):
         cell = cell.sort_values("lambda")
@@ -63,6 +75,8 @@ def _against_lambda(ax_loss, ax_norm, cells: list[pd.DataFrame], keys: list[str]
         _band(ax_norm, cell, "weight_norm", "‖W‖" + tag, colors[3], style)
     for ax, ylabel, title in ((ax_loss, "data loss (mean over seeds, 95 % CI)", "loss against λ"),
                               (ax_norm, "weight norm √Σ‖W_l‖²", "weight norm against λ")):
+        if ax is None:
+            continue
         ax.set_yscale("log")
         ax.set_ylabel(ylabel)
         ax.set_title(title)
@@ -106,26 +120,113 @@ def _coefficient_path(ax, features: pd.DataFrame, agg: pd.DataFrame, keys: list[
     ax.legend(fontsize=6, ncol=2)
 
 
-def plot_run(run, path: str | Path) -> Path:
-    """Write a PNG for ``run`` (an l2cli.rundir.Run): loss and weight norm against λ, learning curves and,
-    when the run has features.csv, the coefficient path."""
-    agg, keys = run.aggregate, run.grid_keys
-    cells = [agg] if not keys else [c for _, c in agg.groupby(keys, sort=False)]
-    panels = 3 if run.features is None else 4
-    fig = Figure(figsize=(5.4 * panels, 4.6))
+#: the panels drawn side by side in the first row (the tables' view) and in the last (pictures of models)
+TABLE_PANELS = ("losses", "norms", "learning", "coefficients")
+PICTURE_PANELS = ("fit", "weights")
+
+
+def applies(run, panel: str, reloaded=None) -> str | None:
+    """Why ``panel`` cannot be drawn for ``run`` (one line), or None when it can."""
+    from .pictures import boundary_cells, fit_cells
+
+    data = run.manifest.get("data", {})
+    what = f"{data.get('name')} is {data.get('task')} with {data.get('n_features')} input feature(s)"
+    if panel == "coefficients" and run.features is None:
+        return "the run has no features.csv"
+    if panel in ("boundary", "fit", "weights") and not (run.path / "weights.npz").is_file():
+        return "the run has no weights.npz (output.weights = false)"
+    if panel == "boundary" and reloaded is not None and not boundary_cells(reloaded):
+        return f"it draws classification on 2 numeric input columns, and {what}"
+    if panel == "fit" and reloaded is not None and not fit_cells(reloaded):
+        return f"it draws regression on 1 numeric input column, and {what}"
+    return None
+
+
+def likely(run, panel: str) -> bool:
+    """Whether a model panel may apply, from manifest.json alone (before the data are rebuilt)."""
+    task, sizes = run.manifest.get("data", {}).get("task"), [g["layer_sizes"][0] for g in run.manifest["groups"]]
+    if panel == "boundary":
+        return task == "classification" and 2 in sizes
+    if panel == "fit":
+        return task == "regression" and 1 in sizes
+    return True
+
+
+def choose_panels(run, asked: tuple[str, ...] | None):
+    """The panels to draw and the run rebuilt for them (None when no panel needs its data): ``asked``, each
+    of which must apply (an InputError says why not), or every panel that applies."""
+    from .errors import InputError
+    from .models import reload
+
+    wanted = list(dict.fromkeys(asked)) if asked else [p for p in PANELS if likely(run, p)]
+    for panel in wanted:
+        reason = applies(run, panel)
+        if reason and asked:
+            raise InputError(f"--panel {panel}: {reason}")
+    wanted = [p for p in wanted if applies(run, p) is None]
+    reloaded = reload(run) if {"boundary", "fit"} & set(wanted) else None
+    for panel in [p for p in wanted if applies(run, p, reloaded)]:
+        if asked:
+            raise InputError(f"--panel {panel}: {applies(run, panel, reloaded)}")
+        wanted.remove(panel)
+    return wanted, reloaded
+
+
+def plot_run(run, path: str | Path, panels: tuple[str, ...] | None = None, seed: int | None = None) -> Path:
+    """Write a PNG of ``run`` (an l2cli.rundir.Run) with ``panels`` (default: every panel that applies), the
+    model pictures for ``seed`` (default: 0, or the run's first seed)."""
+    from .pictures import boundary_cells
+
+    chosen, reloaded = choose_panels(run, panels)
+    top = [p for p in TABLE_PANELS if p in chosen]
+    bottom = [p for p in PICTURE_PANELS if p in chosen]
+    cells = boundary_cells(reloaded) if "boundary" in chosen else []
+    lambdas = sorted(run.summary["lambda"].unique().tolist())
+    heights = [4.6] * bool(top) + [2.3 * len(cells) + 0.4] * bool(cells) + [4.6] * bool(bottom)
+    width = max(5.4 * len(top), 2.3 * len(lambdas) * bool(cells), 6.5 * len(bottom))
+    fig = Figure(figsize=(width, sum(heights)), layout="constrained")
     FigureCanvasAgg(fig)
-    axes = fig.subplots(1, panels)
-    ax_loss, ax_norm, ax_curve = axes[:3]
-    if panels == 4:
-        _coefficient_path(axes[3], run.features, agg, keys)
-    _against_lambda(ax_loss, ax_norm, cells, keys)
-    for ax in (ax_loss, ax_norm):
-        _lambda_axis(ax, agg, run.selection)
-        ax.legend(fontsize=8)
-    _learning_curves(ax_curve, run.history, cells[0], keys)
+    rows = iter(fig.subfigures(len(heights), 1, height_ratios=heights, squeeze=False)[:, 0])
+    if top:
+        draw_tables(next(rows), run, top)
+    if cells:
+        from .pictures import draw_boundaries
+
+        figure = next(rows)
+        draw_boundaries(figure.subplots(len(cells), len(lambdas), squeeze=False), reloaded, cells, lambdas, seed)
+        figure.suptitle("decision boundary per λ (filled: training rows, hollow: test rows)", fontsize=10)
+    if bottom:
+        draw_pictures(next(rows), run, reloaded, bottom, lambdas, seed)
     name = run.manifest.get("data", {}).get("name", "")
     fig.suptitle(f"{run.path.name}: {name}, {len(run.summary)} models")
-    fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=110)
     return path
+
+
+def draw_tables(figure, run, panels: list[str]) -> None:
+    """The tables' view: losses, norms, learning curves, coefficient path, side by side."""
+    agg, keys = run.aggregate, run.grid_keys
+    cells = [agg] if not keys else [c for _, c in agg.groupby(keys, sort=False)]
+    axes = dict(zip(panels, figure.subplots(1, len(panels), squeeze=False)[0], strict=True))
+    if "losses" in axes or "norms" in axes:
+        _against_lambda(axes.get("losses"), axes.get("norms"), cells, keys)
+        for ax in (axes.get("losses"), axes.get("norms")):
+            if ax is not None:
+                _lambda_axis(ax, agg, run.selection)
+                ax.legend(fontsize=8)
+    if "learning" in axes:
+        _learning_curves(axes["learning"], run.history, cells[0], keys)
+    if "coefficients" in axes:
+        _coefficient_path(axes["coefficients"], run.features, agg, keys)
+
+
+def draw_pictures(figure, run, reloaded, panels: list[str], lambdas: list[float], seed: int | None) -> None:
+    """The fitted curves (first grid cell that has them) and the weight histograms (first grid cell)."""
+    from .pictures import draw_fits, draw_weights, fit_cells
+
+    axes = dict(zip(panels, figure.subplots(1, len(panels), squeeze=False)[0], strict=True))
+    if "fit" in axes:
+        draw_fits(axes["fit"], reloaded, fit_cells(reloaded)[0], lambdas, seed)
+    if "weights" in axes:
+        draw_weights(axes["weights"], run, lambdas, seed, run.manifest["groups"][0]["axes"])

@@ -60,15 +60,23 @@ class Scorer:
     def _r2(self, Z: np.ndarray, y: np.ndarray) -> np.ndarray:
         """R² per model; with K outputs (y (n, K)), the mean of the outputs' R² (scikit-learn's
         uniform_average)."""
-        from sklearn.metrics import r2_score
-
         y = y.reshape(len(y), -1)
-        per_output = []
-        for k in range(Z.shape[2]):
-            predicted = Z[:, :, k] * self.target_scale + self.target_mean  # (models, n)
-            per_output.append(r2_score(np.broadcast_to(y[:, k:k + 1], predicted.T.shape), predicted.T,
-                                       multioutput="raw_values"))
+        per_output = [r2(y[:, k], Z[:, :, k] * self.target_scale + self.target_mean) for k in range(Z.shape[2])]
         return per_output[0] if len(per_output) == 1 else np.mean(per_output, axis=0)
+
+
+def r2(y: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """R² = 1 − Σ(y − ŷ)² / Σ(y − ȳ)² of each row of ``predicted`` (M, n) against y (n,), shape (M,); as
+    scikit-learn's r2_score (1 for a perfect fit of a constant y, else 0 there). Each model's sums run over
+    its own row, so its R² does not depend on the other models of the stack, to the last bit."""
+    y = np.asarray(y, dtype=np.float64)
+    residual = predicted - y
+    ss_res = np.einsum("mn,mn->m", residual, residual)
+    centred = y - y.mean()
+    ss_tot = float(centred @ centred)
+    if ss_tot == 0:
+        return np.where(ss_res == 0, 1.0, 0.0)
+    return 1.0 - ss_res / ss_tot
 
 
 def class_index(Z: np.ndarray) -> np.ndarray:

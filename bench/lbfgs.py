@@ -5,8 +5,8 @@
 
 W1's data and network (moons, n = 1000, half for training, 2-64-64 ReLU, Glorot initialisation, the 16 λ
 of logspace(-5, 0, 16)) with one logistic output, scikit-learn's binary network, so that both minimize
-the same J: l2cli with train.optimizer = lbfgs (the auto layout: both cores; and in one process
-on one BLAS thread, which must give the same bits) against one
+the same J: l2cli with train.optimizer = lbfgs (the auto layout: both cores; and in one process with
+the same BLAS threads per process, which must give the same bits) against one
 MLPClassifier(solver="lbfgs", alpha = 2·n·λ) per λ (one core), both with scikit-learn's defaults
 (max_iter 200, gtol = tol 1e-4, max_fun 15000) and scipy's ftol. Times are the best of ROUNDS
 interleaved rounds; the table also gives the iterations, the statuses and the test accuracy per λ.
@@ -80,7 +80,7 @@ def main() -> None:
         trained = run_points(exp, pts, compute(cfg))
         ours_s = min(ours_s, time.perf_counter() - t)
         t = time.perf_counter()
-        one = run_points(exp, pts, Compute(workers=1, threads=1))
+        one = run_points(exp, pts, Compute(workers=1, threads=trained.layout.threads))  # same BLAS threads, same bits
         one_s = min(one_s, time.perf_counter() - t)
         with threadpool_limits(limits=1, user_api="blas"):  # its faster setting here (see the docstring)
             elapsed, models = sklearn_loop(exp, cfg.sweep.lambdas, cfg.train.max_iter)

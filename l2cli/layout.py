@@ -45,7 +45,9 @@ WORKER_THRESHOLD_S = 0.1
 def choose(exp, n_points: int, compute: Compute, cores: int | None = None) -> Layout:
     """Chunks as large as the memory budget allows (or ``compute.chunk_size``), cut smaller so that
     every worker has one: small stacked products run as fast on one BLAS thread as on two, so
-    separate processes are what turn a second core into speed."""
+    separate processes are what turn a second core into speed. L-BFGS evaluates one model at a time and
+    gets one BLAS thread per process: on two, OpenBLAS splits each small product and waits on it (W1 with
+    L-BFGS in one process: 0.12 s on one thread, 0.59 s on two, in bench/lbfgs.py --quick)."""
     cores = cores or os.cpu_count() or 1
     if compute.workers:
         workers = min(compute.workers, n_points)
@@ -58,7 +60,7 @@ def choose(exp, n_points: int, compute: Compute, cores: int | None = None) -> La
     else:
         size = int(max(1, min(n_points, compute.memory_mb * 2**20 // bytes_per_model(exp))))
         size = min(size, -(-n_points // workers))
-    threads = compute.threads or max(1, cores // workers)
+    threads = compute.threads or (1 if exp.schedule.optimizer == "lbfgs" else max(1, cores // workers))
     return Layout(size, min(workers, -(-n_points // size)), threads)
 
 

@@ -82,7 +82,8 @@ def _against_lambda(ax_loss, ax_norm, cells: list[pd.DataFrame], keys: list[str]
         ax.set_title(title)
 
 
-def _learning_curves(ax, history: pd.DataFrame, first_cell: pd.DataFrame | None, keys: list[str]) -> None:
+def _learning_curves(ax, history: pd.DataFrame, first_cell: pd.DataFrame | None, keys: list[str],
+                     unit: str = "epoch") -> None:
     """Test (solid) and train (dotted) loss against epoch per λ, mean over seeds, first grid cell."""
     hist = history if not keys else history.merge(first_cell[keys].drop_duplicates(), on=keys)
     curves = hist.groupby(["lambda", "epoch"], sort=True)[["train_loss", "test_loss"]].mean().reset_index()
@@ -94,7 +95,7 @@ def _learning_curves(ax, history: pd.DataFrame, first_cell: pd.DataFrame | None,
         ax.plot(c["epoch"], c["test_loss"], color=color, label=f"λ={lam:g}")
         ax.plot(c["epoch"], c["train_loss"], color=color, ls=":", lw=0.8)
     ax.set_yscale("log")
-    ax.set_xlabel("epoch")
+    ax.set_xlabel(unit)
     ax.set_ylabel("test loss (solid), train loss (dotted)")
     ax.set_title("learning curves" + ("" if not keys else " (first grid cell)"))
     ax.legend(fontsize=7, ncol=2)
@@ -216,7 +217,8 @@ def draw_tables(figure, run, panels: list[str]) -> None:
                 _lambda_axis(ax, agg, run.selection)
                 ax.legend(fontsize=8)
     if "learning" in axes:
-        _learning_curves(axes["learning"], run.history, cells[0], keys)
+        lbfgs = run.manifest.get("config", {}).get("train", {}).get("optimizer") == "lbfgs"
+        _learning_curves(axes["learning"], run.history, cells[0], keys, "L-BFGS iteration" if lbfgs else "epoch")
     if "coefficients" in axes:
         _coefficient_path(axes["coefficients"], run.features, agg, keys)
 

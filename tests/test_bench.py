@@ -10,11 +10,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def quick_run(script: str, *args: str) -> None:
+    """Run a benchmark script's smoke run from the project root; it must succeed."""
+    proc = subprocess.run([sys.executable, script, "--quick", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
 @pytest.mark.slow
 def test_bench_quick_run_writes_its_tables():
-    proc = subprocess.run([sys.executable, "bench/run.py", "--quick", "--skip-scaling"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    quick_run("bench/run.py", "--skip-scaling")
     speed = pd.read_csv(ROOT / "bench/results/speed-quick.csv")
     assert set(speed["workload"]) == {"W1", "W2"} and set(speed["dtype"]) == {"float64", "float32"}
     assert (speed["speedup_vs_sklearn"] > 0).all() and (speed["fraction_of_peak"] > 0).all()
@@ -28,9 +33,7 @@ def test_bench_quick_run_writes_its_tables():
 @pytest.mark.slow
 def test_cluster_bench_quick_run_writes_its_table():
     pytest.importorskip("distributed")
-    proc = subprocess.run([sys.executable, "bench/cluster.py", "--quick"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    quick_run("bench/cluster.py")
     table = pd.read_csv(ROOT / "bench/results/dask-quick.csv")
     assert len(table) == 3 and table["same_numbers_as_local"].dropna().astype(bool).all()
     assert (table["overhead_ms_per_chunk"] > 0).all()
@@ -38,9 +41,7 @@ def test_cluster_bench_quick_run_writes_its_table():
 
 @pytest.mark.slow
 def test_estimator_bench_quick_run_writes_its_table():
-    proc = subprocess.run([sys.executable, "bench/estimators.py", "--quick"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    quick_run("bench/estimators.py")
     table = pd.read_csv(ROOT / "bench/results/estimators-quick.csv")
     assert len(table) == 4 and set(table["workload"]) == {"W1", "W2"} and set(table["n_jobs"]) == {1, 2}
     assert (table["speedup"] > 0).all() and table["l2cli_test_accuracy"].between(0, 1).all()
@@ -48,8 +49,6 @@ def test_estimator_bench_quick_run_writes_its_table():
 
 @pytest.mark.slow
 def test_lbfgs_bench_quick_run_writes_its_table():
-    proc = subprocess.run([sys.executable, "bench/lbfgs.py", "--quick"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    quick_run("bench/lbfgs.py")
     table = pd.read_csv(ROOT / "bench/results/lbfgs-quick.csv")
     assert len(table) == 16 and (table["l2cli_iterations"] <= 5).all() and (table["speedup"] > 0).all()

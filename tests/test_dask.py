@@ -112,3 +112,14 @@ def test_without_dask_installed_the_command_says_how_to_get_it(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "pip install 'l2cli[dask]'" in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_lbfgs_on_a_cluster_gives_the_local_numbers(tmp_path, cluster):
+    """An L-BFGS chunk is one task that runs to its end (no segments): the same bytes as here."""
+    args = [sys.executable, "-m", "l2cli", "sweep", "--hidden", "16", "--optimizer", "lbfgs", "--lambdas",
+            "logspace(-4,0,6)", "--seeds", "0,1", "--set", "sweep.chunk_size=3", "--set", "sweep.checkpoint_s=0", "-q"]
+    for out, extra in ((tmp_path / "local", []), (tmp_path / "dask", ["--executor", "dask", "--address",
+                                                                     cluster.scheduler_address])):
+        result = subprocess.run([*args, *extra, "--out", str(out)], capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-2000:]
+    same_files(tmp_path / "dask", tmp_path / "local")

@@ -198,11 +198,18 @@ def plot_run(run, path: str | Path, panels: tuple[str, ...] | None = None, seed:
         figure.suptitle("decision boundary per λ (filled: training rows, hollow: test rows)", fontsize=10)
     if bottom:
         draw_pictures(next(rows), run, reloaded, bottom, lambdas, seed)
-    name = run.manifest.get("data", {}).get("name", "")
-    fig.suptitle(f"{run.path.name}: {name}, {len(run.summary)} models")
+    fig.suptitle(f"{run.path.name}: {data_names(run)}, {len(run.summary)} models")
     path = Path(path)
     fig.savefig(path, dpi=110)
     return path
+
+
+def data_names(run) -> str:
+    """The run's data: its file or dataset, or each grid cell's when the data is a sweep axis."""
+    names = [g["axes"].get("data.dataset", g["axes"].get("data.path")) for g in run.manifest.get("groups", [])]
+    if any(names):
+        return ", ".join(dict.fromkeys(str(n) for n in names))
+    return str(run.manifest.get("data", {}).get("name", ""))
 
 
 def draw_tables(figure, run, panels: list[str]) -> None:

@@ -60,6 +60,19 @@ def _lambda_axis(ax, agg: pd.DataFrame, selection: dict) -> None:
     if selection.get("lambda") is not None:
         x_sel = selection["lambda"] if selection["lambda"] > 0 else zero_at
         ax.axvline(x_sel, color="k", ls="--", lw=1, label=f"selected λ = {selection['lambda']:g}")
+    _mark_diverged(ax, agg)
+
+
+def _mark_diverged(ax, agg: pd.DataFrame) -> None:
+    """A red × at the top of the axes over every λ with a diverged model: its NaN or inf mean would
+    otherwise leave a silent gap in the line."""
+    if "n_diverged" not in agg or not (agg["n_diverged"] > 0).any():
+        return
+    x, _ = _x(agg["lambda"])
+    hit = (agg["n_diverged"] > 0).to_numpy()
+    counts = agg.loc[hit, "n_diverged"].astype(int).tolist()
+    ax.plot(x[hit], [0.96] * int(hit.sum()), "x", color="crimson", ms=8, mew=2, transform=ax.get_xaxis_transform(),
+            label=f"λ with diverged models ({sum(counts)} of {int(agg['n_seeds'].sum())})")
 
 
 def _against_lambda(ax_loss, ax_norm, cells: list[pd.DataFrame], keys: list[str]) -> None:

@@ -191,3 +191,19 @@ def test_a_diverged_model_is_crossed_out_not_left_out(tmp_path):
     draw_weights(ax, run, lambdas, 0, {})
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert len(labels) == 3 and [("diverged (not drawn)" in t) for t in labels] == [False, False, True]
+
+
+def test_the_loss_panel_marks_every_lambda_with_a_diverged_model(tmp_path):
+    from matplotlib.figure import Figure
+
+    from l2cli.plot import _lambda_axis
+
+    out = tmp_path / "wild"
+    invoke("sweep", "--out", out, "--set", "sweep.seeds=[0,1]", "--set", "model.hidden=[16]", "--epochs", 30,
+           "--optimizer", "sgd", "--lr", 3, "--lambdas", "0,1e-2,1")
+    run = Run.load(out)
+    ax = Figure().subplots()
+    _lambda_axis(ax, run.aggregate, run.selection)
+    marks = [line for line in ax.get_lines() if line.get_label().startswith("λ with diverged models")]
+    assert len(marks) == 1 and list(marks[0].get_xdata()) == [1.0]
+    assert marks[0].get_label() == "λ with diverged models (2 of 6)"

@@ -102,6 +102,7 @@ def measure(w, rounds: int) -> list[dict]:
                      "speedup": round(best[f"theirs{n_jobs}"] / best[f"ours{n_jobs}"], 2),
                      "cv_2_cores_vs_this": round(best[f"theirs{n_jobs}"] / best["ours2"], 2),
                      "sweep_vs_loop": round(best["loop"] / best["sweep"], 2),
+                     "sweep_s": round(best["sweep"], 3), "loop_s": round(best["loop"], 3),
                      "l2cli_lambda": ours.lam_, "sklearn_lambda": alphas[theirs.best_params_["alpha"]],
                      "l2cli_test_accuracy": round(ours.score(X_test, y_test), 4),
                      "sklearn_test_accuracy": round(theirs.best_estimator_.score(X_test, y_test), 4)})

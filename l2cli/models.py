@@ -35,9 +35,6 @@ class Reloaded:
         """The grid cell of summary row ``index``."""
         return int(weights_of(self.run)["group"][index])
 
-    def params(self, index: int) -> Params:
-        return model_params(self.run, index)
-
 
 def weights_of(run: Run) -> dict[str, np.ndarray]:
     """The arrays of the run's weights.npz (read once)."""
@@ -179,4 +176,4 @@ def predict_file(run: Run, path, lam: float | None = None, seed: int | None = No
     data = run.manifest["config"]["data"]
     frame = convert_dates(read_frame(path, separator(path, data.get("sep", "auto"))), [])
     rows = new_rows(exp, frame, path.name, (data.get("target", ""), *data.get("drop", [])))
-    return predictions(exp, reloaded.params(index), rows)
+    return predictions(exp, model_params(run, index), rows)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib import colormaps
 
-from .models import Reloaded, model_params, model_row, predicted_classes, predictions
+from .models import Reloaded, fitted_recipe, model_params, model_row, predicted_classes, predictions
 
 #: the true function of a built-in dataset, where it has one (drawn under the fitted curves)
 TRUTH = {"curve": lambda x: np.sin(2 * np.pi * x)}
@@ -41,9 +41,8 @@ def fit_cells(reloaded: Reloaded) -> list[int]:
 
 def raw_parts(exp) -> dict[str, pd.DataFrame]:
     """The train and test rows in the run's own units (the scaling undone), as DataFrames of raw columns."""
-    fitted = exp.split.recipe.fit(exp.split.raw_train)
     columns = list(exp.split.raw_train.columns)
-    test = pd.DataFrame(fitted.inverse_transform(exp.split.X_test.astype(np.float64)), columns=columns)
+    test = pd.DataFrame(fitted_recipe(exp).inverse_transform(exp.split.X_test.astype(np.float64)), columns=columns)
     return {"train": exp.split.raw_train, "test": test}
 
 

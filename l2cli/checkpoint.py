@@ -1,6 +1,7 @@
 """The whole state of a training run as arrays, written at most every few seconds and read back to
 continue bit for bit: parameters, λ, seeds, optimizer state, the shuffling streams, the stopping rules'
-memory, the history so far and the final parameters of the models that already stopped.
+memory, the history so far and the final parameters of the models that already stopped. An L-BFGS chunk
+(l2cli.lbfgs) keeps less: the models it has minimized; the model in progress starts again.
 
 A checkpoint is one .npz file written under a temporary name and renamed into place, so a file that
 exists is complete; a crash while writing leaves the previous checkpoint.
@@ -74,6 +75,29 @@ def restore(training, arrays) -> int:
     return meta["epoch"]
 
 
+def minimization_snapshot(run, done: int) -> dict[str, np.ndarray]:
+    """The state of an L-BFGS chunk (a l2cli.lbfgs.Minimization) once its first ``done`` models are minimized:
+    their parameters, iterations, statuses and history. Its other models start again from their seeds."""
+    records = run.history.records
+    meta = {"optimizer": "lbfgs", "done": done, "layers": len(run.final.W), "status": list(run.status),
+            "records": [[e, len(models)] for e, models, _ in records]}
+    out = {"meta": np.array(json.dumps(meta)), "iterations": run.iterations, **_params("final", run.final)}
+    if records:
+        out["hist.models"] = np.concatenate([models for _, models, _ in records])
+        for name in records[0][2]:
+            out[f"hist.{name}"] = np.concatenate([stats[name] for _, _, stats in records])
+    return out
+
+
+def minimization_restore(run, arrays) -> int:
+    """Put the state of ``arrays`` (from minimization_snapshot) into ``run``; returns how many models it holds."""
+    meta = json.loads(str(arrays["meta"]))
+    run.final, run.iterations = _read_params("final", arrays, meta["layers"]), arrays["iterations"].copy()
+    run.status = list(meta["status"])
+    run.history.records = _records(arrays, meta["records"])
+    return meta["done"]
+
+
 def _records(arrays, shape: list[list[int]]) -> list:
     names = [k[len("hist."):] for k in arrays if k.startswith("hist.") and k != "hist.models"]
     records, at = [], 0
@@ -115,7 +139,7 @@ class Segment:
 
     def maybe_write(self, training, epoch: int) -> None:
         if time.monotonic() - self.last >= self.every_s:
-            raise Paused(snapshot(training, epoch))
+            raise Paused(training.snapshot(epoch))
 
 
 class Checkpoint:
@@ -133,8 +157,9 @@ class Checkpoint:
         write_atomically(self.path, state, "checkpoint-write")
 
     def maybe_write(self, training, epoch: int) -> None:
+        """Write ``training.snapshot(epoch)`` when every_s seconds have passed since the last write."""
         if time.monotonic() - self.last >= self.every_s:
-            write_atomically(self.path, snapshot(training, epoch), "checkpoint-write")
+            write_atomically(self.path, training.snapshot(epoch), "checkpoint-write")
             self.last = time.monotonic()
 
     def remove(self) -> None:

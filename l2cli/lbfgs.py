@@ -5,7 +5,8 @@ its flattened parameters θ = (W_1, …, W_L, b_1, …, b_L), each raveled in C 
 packing), with J and ∂J/∂θ from :func:`l2cli.objective.objective_and_grad` on every training row.
 A model's iterates depend on its λ, its seed and the data only, so a stacked sweep equals one model
 at a time exactly, in any chunk and any process. scipy works in float64; float32 models are
-evaluated in float32.
+evaluated in float32. A checkpoint (or a cluster's segment) keeps the models already minimized: an
+interrupted chunk continues with its next model, which starts again from its seed.
 
     converged  scipy reports convergence: max_i |∂J/∂θ_i| ≤ gtol, or the relative reduction of J
                over an iteration ≤ ftol (with ftol = 0, only the first: the gradient is below gtol)
@@ -58,22 +59,46 @@ def gradient_norm(params: Params, lam: np.ndarray, X: np.ndarray, Y: np.ndarray,
     return np.max([np.abs(g).reshape(len(g), -1).max(axis=1) for g in dW + db], axis=0).astype(np.float64)
 
 
-def minimize_models(params: Params, lam: np.ndarray, data, spec: Spec, schedule, history,
-                    on_iteration: Callable[[int], None] | None = None):
-    """Minimize J for each of the M models of ``params`` (left unchanged) in turn.
+class Minimization:
+    """The models of one L-BFGS chunk, minimized in turn: what is known of them so far."""
 
-    data: l2cli.train.Arrays; history: an l2cli.train.History to record into.
-    Returns (final Params, iterations (M,), statuses).
+    def __init__(self, params: Params):
+        from .train import History
+
+        self.final, self.iterations = params.copy(), np.zeros(params.n_models, dtype=int)
+        self.status: list[str] = ["max_iter"] * params.n_models
+        self.history = History()
+
+    def snapshot(self, done: int) -> dict[str, np.ndarray]:
+        """The state once the first ``done`` models are minimized (what a checkpoint writes)."""
+        from .checkpoint import minimization_snapshot
+
+        return minimization_snapshot(self, done)
+
+
+def minimize_models(params: Params, lam: np.ndarray, data, spec: Spec, schedule,
+                    on_iteration: Callable[[int], None] | None = None, checkpoint=None) -> Minimization:
+    """Minimize J for each of the M models of ``params`` (left unchanged) in turn; data: l2cli.train.Arrays.
+
+    checkpoint (l2cli.checkpoint.Checkpoint or Segment): continue after the models it holds, and offer it
+    the state after each model.
     """
-    final, iterations, statuses = params.copy(), np.zeros(params.n_models, dtype=int), []
-    for m in range(params.n_models):
-        theta, iterations[m], status = minimize_one(params.take([m]), float(lam[m]), m, data, spec, schedule,
-                                                    history, on_iteration)
-        for dst, src in zip(final.arrays(), unpack(theta, params.layer_sizes, params.W[0].dtype).arrays(),
+    run = Minimization(params)
+    saved = None if checkpoint is None else checkpoint.read()
+    first = 0
+    if saved is not None:
+        from .checkpoint import minimization_restore
+
+        first = minimization_restore(run, saved)
+    for m in range(first, params.n_models):
+        theta, run.iterations[m], run.status[m] = minimize_one(params.take([m]), float(lam[m]), m, data, spec,
+                                                               schedule, run.history, on_iteration)
+        for dst, src in zip(run.final.arrays(), unpack(theta, params.layer_sizes, params.W[0].dtype).arrays(),
                             strict=True):
             dst[m] = src[0]
-        statuses.append(status)
-    return final, iterations, statuses
+        if checkpoint is not None and m + 1 < params.n_models:
+            checkpoint.maybe_write(run, m + 1)
+    return run
 
 
 def minimize_one(start: Params, lam: float, m: int, data, spec: Spec, schedule, history,

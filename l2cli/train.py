@@ -162,14 +162,13 @@ def train(params: Params, lam: np.ndarray, seeds, data: Arrays, spec: Spec, sche
     goes. numpy's overflow warnings are not printed: a model whose J stops being
     finite is marked ``diverged`` and its numbers stay NaN/inf. With the lbfgs
     optimizer each model is minimized in turn by l2cli.lbfgs (``on_epoch`` then
-    counts iterations, and there is no checkpoint inside a chunk).
+    counts iterations, and a checkpoint keeps the models already minimized).
     """
-    if schedule.optimizer == "lbfgs":  # one model at a time, each to its minimum (no checkpoints inside)
+    if schedule.optimizer == "lbfgs":  # one model at a time, each to its minimum
         from .lbfgs import minimize_models
 
-        history = History()
-        final, iterations, status = minimize_models(params, np.asarray(lam), data, spec, schedule, history, on_epoch)
-        return TrainResult(final, iterations, status, history.columns())
+        run = minimize_models(params, np.asarray(lam), data, spec, schedule, on_epoch, checkpoint)
+        return TrainResult(run.final, run.iterations, run.status, run.history.columns())
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         return Training(params, lam, seeds, data, spec, schedule).run(on_epoch, checkpoint)
 
@@ -216,6 +215,12 @@ class Training:
                 checkpoint.maybe_write(self, epoch)
         self.stopping.restore_best(self.final, self.epochs)
         return TrainResult(self.final, self.epochs, list(self.stopping.status), self.history.columns())
+
+    def snapshot(self, epoch: int) -> dict[str, np.ndarray]:
+        """The whole state after ``epoch``, as arrays (what a checkpoint writes)."""
+        from .checkpoint import snapshot
+
+        return snapshot(self, epoch)
 
     def step(self, Xb: np.ndarray, Yb: np.ndarray) -> None:
         """One update of every active model from its mini-batch (Xb, Yb)."""

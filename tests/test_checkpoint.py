@@ -86,3 +86,57 @@ def test_training_in_segments_gives_the_same_bits(tmp_path):
         np.testing.assert_array_equal(a, b)
     for name in whole.history:
         np.testing.assert_array_equal(whole.history[name], done.history[name])
+
+
+def lbfgs_chunk():
+    """Four L-BFGS models of one chunk, and a function that trains them (from their seeds) with a checkpoint."""
+    cfg = resolve(flags={"data.n_samples": 120, "model.hidden": [8], "train.optimizer": "lbfgs",
+                         "train.max_iter": 60, "train.history_every": 7, "sweep.seeds": [0, 1]})
+    exp = prepare(cfg)
+    lam, seeds = np.array([1e-4, 1e-4, 1e-1, 1e-1]), [0, 1, 0, 1]
+
+    def run(on_iteration=None, checkpoint=None):
+        params = init_params(exp.layer_sizes, [init_rng(s) for s in seeds], exp.init, exp.dtype)
+        return train(params, lam, seeds, exp.arrays, exp.spec, exp.schedule, on_iteration, checkpoint)
+
+    return run
+
+
+def same_result(a, b) -> None:
+    for x, y in zip(a.params.arrays(), b.params.arrays(), strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert a.status == b.status and a.history.keys() == b.history.keys()
+    np.testing.assert_array_equal(a.epochs, b.epochs)
+    for name in a.history:
+        np.testing.assert_array_equal(a.history[name], b.history[name])
+
+
+def test_an_lbfgs_chunk_continues_after_the_models_it_finished(tmp_path):
+    """Interrupted inside its third model, an L-BFGS chunk keeps the two it finished and minimizes the rest:
+    the same bits as without the interruption."""
+    run = lbfgs_chunk()
+    whole = run()
+    assert whole.epochs[:2].sum() < 200 and set(whole.status) <= {"converged", "max_iter"}
+    stop_at = int(whole.epochs[:2].sum()) + 3  # three iterations into the third model
+    checkpoint = Checkpoint(tmp_path / "lbfgs.npz", every_s=0.0)
+    with pytest.raises(Interrupted):
+        run(stopping_at(stop_at), checkpoint)
+    counted = []
+    resumed = run(counted.append, checkpoint)
+    assert sum(counted) == whole.epochs[2:].sum()  # only the last two models were minimized again
+    same_result(whole, resumed)
+
+
+def test_an_lbfgs_chunk_trains_in_segments_of_whole_models():
+    from l2cli.checkpoint import Paused, Segment
+
+    run = lbfgs_chunk()
+    whole, state, pauses = run(), None, 0
+    while True:
+        try:
+            done = run(checkpoint=Segment(state, every_s=0.0))  # pauses after every model but the last
+            break
+        except Paused as pause:
+            state, pauses = pause.state, pauses + 1
+    assert pauses == 3
+    same_result(whole, done)

@@ -279,3 +279,35 @@ def test_a_failure_after_training_keeps_the_work_and_resume_finishes_it(tmp_path
     fresh = invoke("sweep", *QUICK, "--seeds", "0,1", "--out", tmp_path / "fresh", "-q", "--format", "csv")
     assert resumed.stdout == fresh.stdout
     assert (out / "summary.csv").read_bytes() == (tmp_path / "fresh" / "summary.csv").read_bytes()
+
+
+LBFGS = ["--hidden", "32,32", "--optimizer", "lbfgs", "--set", "train.max_iter=1500", "--set", "train.gtol=1e-10",
+         "--set", "train.ftol=0",
+         "--lambdas", "logspace(-4,0,6)", "--seeds", "0,1,2", "--set", "sweep.workers=2", "--set",
+         "sweep.chunk_size=6", "--set", "sweep.checkpoint_s=0"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("moment", ["after 0.3 s", "checkpoint-write:3"])
+def test_an_lbfgs_sweep_killed_then_resumed_gives_the_files_of_an_uninterrupted_run(tmp_path, moment):
+    def start_lbfgs(out: Path, env=None) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "l2cli", "sweep", *LBFGS, "--out", str(out), "-q"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, **(env or {})})
+
+    reference = tmp_path / "reference"
+    proc = start_lbfgs(reference)
+    assert proc.wait(timeout=300) == 0, proc.stderr.read()
+    out = tmp_path / "run"
+    if moment.startswith("after"):
+        proc = start_lbfgs(out)
+        wait_for(lambda: training(out))  # a chunk has kept its first minimized models
+        time.sleep(float(moment.split()[1]))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    else:
+        proc = start_lbfgs(out, env={"L2CLI_FAULT": moment})
+        assert proc.wait(timeout=300) != 0
+    assert (out / ".progress" / "plan.json").exists()
+    wait_for(lambda: not processes_of(out), timeout=2)
+    resume_to_the_reference(out, reference)

@@ -481,7 +481,7 @@ def plot(run, output, panels, seed):
     path = Path(output) if output else loaded.path / "plot.png"
     if not path.parent.is_dir():
         raise CliError(f"-o {path}: the directory {path.parent} does not exist")
-    plot_run(loaded, path, panels or None, seed)
+    plot_run(loaded, path, panels or None, seed, log=lambda line: click.echo(line, err=True))
     click.echo(str(path))
 
 

@@ -59,6 +59,18 @@ def model_params(run: Run, index: int) -> Params:
                   [w[f"{prefix}b{l}"][row:row + 1] for l in range(1, L + 1)])
 
 
+def missing_data(run: Run) -> str | None:
+    """Why the run's data file cannot be found (as given, nor at its recorded absolute path), or None."""
+    from pathlib import Path
+
+    data = run.manifest.get("data", {})
+    given = run.manifest.get("config", {}).get("data", {}).get("path")
+    absolute = data.get("path_absolute")
+    if given and not Path(given).is_file() and not (absolute and Path(absolute).is_file()):
+        return f"the run's data file {given} is not found (nor {absolute})"
+    return None
+
+
 def reload(run: Run) -> Reloaded:
     """Rebuild the data of every grid cell of ``run`` and check each against its recorded fingerprint."""
     from .runner import check_fingerprints, prepare_cells

@@ -166,11 +166,13 @@ def likely(run, panel: str) -> bool:
     return True
 
 
-def choose_panels(run, asked: tuple[str, ...] | None):
+def choose_panels(run, asked: tuple[str, ...] | None, log=None):
     """The panels to draw and the run rebuilt for them (None when no panel needs its data): ``asked``, each
-    of which must apply (an InputError says why not), or every panel that applies."""
+    of which must apply (an InputError says why not), or every panel that applies. By default, the panels
+    that need the run's data are left out, with a line to ``log``, when its data file is not to be found;
+    data that are found and differ from the run's are an InputError either way."""
     from .errors import InputError
-    from .models import reload
+    from .models import missing_data, reload
 
     wanted = list(dict.fromkeys(asked)) if asked else [p for p in PANELS if likely(run, p)]
     for panel in wanted:
@@ -178,6 +180,12 @@ def choose_panels(run, asked: tuple[str, ...] | None):
         if reason and asked:
             raise InputError(f"--panel {panel}: {reason}")
     wanted = [p for p in wanted if applies(run, p) is None]
+    needs_data = [p for p in wanted if p in ("boundary", "fit")]
+    if needs_data and not asked and missing_data(run):
+        if log:
+            log(f"l2cli: the {' and '.join(needs_data)} panel{'s' if len(needs_data) > 1 else ''} left out: "
+                f"{missing_data(run)}")
+        wanted = [p for p in wanted if p not in needs_data]
     reloaded = reload(run) if {"boundary", "fit"} & set(wanted) else None
     for panel in [p for p in wanted if applies(run, p, reloaded)]:
         if asked:
@@ -186,12 +194,13 @@ def choose_panels(run, asked: tuple[str, ...] | None):
     return wanted, reloaded
 
 
-def plot_run(run, path: str | Path, panels: tuple[str, ...] | None = None, seed: int | None = None) -> Path:
+def plot_run(run, path: str | Path, panels: tuple[str, ...] | None = None, seed: int | None = None,
+             log=None) -> Path:
     """Write a PNG of ``run`` (an l2cli.rundir.Run) with ``panels`` (default: every panel that applies), the
-    model pictures for ``seed`` (default: 0, or the run's first seed)."""
+    model pictures for ``seed`` (default: 0, or the run's first seed); ``log`` receives the notes."""
     from .pictures import boundary_cells
 
-    chosen, reloaded = choose_panels(run, panels)
+    chosen, reloaded = choose_panels(run, panels, log)
     top = [p for p in TABLE_PANELS if p in chosen]
     bottom = [p for p in PICTURE_PANELS if p in chosen]
     cells = boundary_cells(reloaded) if "boundary" in chosen else []

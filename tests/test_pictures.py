@@ -207,3 +207,19 @@ def test_the_loss_panel_marks_every_lambda_with_a_diverged_model(tmp_path):
     marks = [line for line in ax.get_lines() if line.get_label().startswith("λ with diverged models")]
     assert len(marks) == 1 and list(marks[0].get_xdata()) == [1.0]
     assert marks[0].get_label() == "λ with diverged models (2 of 6)"
+
+
+def test_a_run_whose_data_file_is_gone_still_plots_its_tables(tmp_path):
+    """By default the panels that need the data are left out, with a line on stderr; asked for, they are an
+    error (exit 2). Here a CSV run whose file was deleted after training."""
+    rng = np.random.default_rng(0)
+    data = tmp_path / "points.csv"
+    pd.DataFrame({"a": rng.normal(size=80), "b": rng.normal(size=80),
+                  "label": rng.choice(["x", "y"], 80)}).to_csv(data, index=False)
+    out = make_run(tmp_path, "csv", "--data", data, "--target", "label", "--epochs", "50", "--lambdas", "1e-3,1e-2,1")
+    data.unlink()
+    result = invoke("plot", out, "-o", tmp_path / "p.png")
+    assert result.exit_code == 0 and (tmp_path / "p.png").is_file()
+    assert "the boundary panel left out: the run's data file" in result.stderr
+    result = invoke("plot", out, "-o", tmp_path / "q.png", "--panel", "boundary")
+    assert result.exit_code == 2 and "data file not found" in result.output

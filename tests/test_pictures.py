@@ -61,7 +61,8 @@ def test_the_default_panels_are_those_that_apply(runs, tmp_path, monkeypatch):
 
     drawn = {}
     original = plot.choose_panels
-    monkeypatch.setattr(plot, "choose_panels", lambda run, asked: drawn.setdefault(run.path.name, original(run, asked)))
+    monkeypatch.setattr(plot, "choose_panels",
+                        lambda run, asked, log=None: drawn.setdefault(run.path.name, original(run, asked, log)))
     for name in runs:
         assert invoke("plot", runs[name], "-o", tmp_path / f"{name}.png").exit_code == 0
     table = ["losses", "norms", "learning", "coefficients"]

@@ -46,10 +46,7 @@ def snapshot(training, epoch: int) -> dict[str, np.ndarray]:
     if stop.best is not None:
         out.update(_params("best", stop.best))
     out.update({f"opt.{g}.{i}": a for g, group in enumerate(opt.state) for i, a in enumerate(group)})
-    if records:
-        out["hist.models"] = np.concatenate([models for _, models, _ in records])
-        for name in records[0][2]:
-            out[f"hist.{name}"] = np.concatenate([stats[name] for _, _, stats in records])
+    out.update(_history(records))
     return out
 
 
@@ -82,10 +79,7 @@ def minimization_snapshot(run, done: int) -> dict[str, np.ndarray]:
     meta = {"optimizer": "lbfgs", "done": done, "layers": len(run.final.W), "status": list(run.status),
             "records": [[e, len(models)] for e, models, _ in records]}
     out = {"meta": np.array(json.dumps(meta)), "iterations": run.iterations, **_params("final", run.final)}
-    if records:
-        out["hist.models"] = np.concatenate([models for _, models, _ in records])
-        for name in records[0][2]:
-            out[f"hist.{name}"] = np.concatenate([stats[name] for _, _, stats in records])
+    out.update(_history(records))
     return out
 
 
@@ -96,6 +90,16 @@ def minimization_restore(run, arrays) -> int:
     run.status = list(meta["status"])
     run.history.records = _records(arrays, meta["records"])
     return meta["done"]
+
+
+def _history(records: list) -> dict[str, np.ndarray]:
+    """The history's records (l2cli.train.History) as arrays: the models of every record, then each metric."""
+    if not records:
+        return {}
+    out = {"hist.models": np.concatenate([models for _, models, _ in records])}
+    for name in records[0][2]:
+        out[f"hist.{name}"] = np.concatenate([stats[name] for _, _, stats in records])
+    return out
 
 
 def _records(arrays, shape: list[list[int]]) -> list:

@@ -37,10 +37,9 @@ from .config import MAX_SEED, ModelConfig, TrainConfig, coerce
 from .data import Dataset, Split, cv_folds, fold_splits, split_at
 from .engine import Trained, run_points
 from .errors import InputError
-from .evaluate import class_index
+from .evaluate import class_index, class_probabilities
 from .experiment import Experiment, assemble
 from .layout import Compute
-from .losses import softmax
 from .network import Params, predict
 from .plan import Point, points
 from .preprocess import Recipe
@@ -166,11 +165,7 @@ class ClassifierMethods(ClassifierMixin):
 
     def predict_proba(self, X) -> np.ndarray:
         """(n, n_classes) probabilities: the softmax of the outputs, or σ(z) for one logistic output."""
-        Z = self.logits(X)
-        if Z.shape[1] == 1:
-            p = 1.0 / (1.0 + np.exp(-Z[:, 0]))
-            return np.column_stack([1.0 - p, p])
-        return softmax(Z)
+        return class_probabilities(self.logits(X))
 
     def predict(self, X) -> np.ndarray:
         Z = self.logits(X)

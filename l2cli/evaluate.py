@@ -79,6 +79,17 @@ def r2(y: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     return 1.0 - ss_res / ss_tot
 
 
+def class_probabilities(Z: np.ndarray) -> np.ndarray:
+    """Each class's probability for the rows of the logits Z (n, K), (n, classes): the softmax, or for one
+    logistic output (1 − σ(z), σ(z)), σ(z) being the second class's."""
+    from .losses import softmax
+
+    if Z.shape[-1] == 1:
+        p = 1.0 / (1.0 + np.exp(-Z[:, 0]))
+        return np.column_stack([1.0 - p, p])
+    return softmax(Z)
+
+
 def class_index(Z: np.ndarray) -> np.ndarray:
     """The most probable class of each row of the logits Z (..., n, K): the largest logit, or z > 0 for one
     logistic output. Shape (..., n)."""

@@ -17,9 +17,8 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
-from .evaluate import class_index
+from .evaluate import class_index, class_probabilities
 from .experiment import Experiment
-from .losses import softmax
 from .network import Params, predict
 from .rundir import Run
 
@@ -63,11 +62,11 @@ def missing_data(run: Run) -> str | None:
     """Why the run's data file cannot be found (as given, nor at its recorded absolute path), or None."""
     from pathlib import Path
 
-    data = run.manifest.get("data", {})
+    from .verify import data_file
+
     given = run.manifest.get("config", {}).get("data", {}).get("path")
-    absolute = data.get("path_absolute")
-    if given and not Path(given).is_file() and not (absolute and Path(absolute).is_file()):
-        return f"the run's data file {given} is not found (nor {absolute})"
+    if given and not Path(data_file(run.manifest)).is_file():
+        return f"the run's data file {given} is not found (nor {run.manifest.get('data', {}).get('path_absolute')})"
     return None
 
 
@@ -132,11 +131,7 @@ def predictions(exp: Experiment, params: Params, raw: pd.DataFrame) -> pd.DataFr
         if values.shape[1] == 1:
             return pd.DataFrame({"predicted": values[:, 0]})
         return pd.DataFrame({f"predicted_{k}": values[:, k] for k in range(values.shape[1])})
-    if Z.shape[1] == 1:  # one logistic output: σ(z) is the second class's probability
-        p1 = 1.0 / (1.0 + np.exp(-Z[:, 0]))
-        P = np.column_stack([1.0 - p1, p1])
-    else:
-        P = softmax(Z)
+    P = class_probabilities(Z)
     frame = pd.DataFrame({"predicted": s.classes[class_index(Z)]})
     for k, c in enumerate(s.classes):
         frame[f"p_{c}"] = P[:, k]

@@ -30,14 +30,22 @@ class Verification:
     compared: dict[str, int]
 
 
+def data_file(manifest: dict) -> str:
+    """A run's CSV file: data.path as given if it is there, else its recorded absolute path if that is."""
+    given = manifest["config"]["data"]["path"]
+    absolute = manifest.get("data", {}).get("path_absolute")
+    if given and not Path(given).is_file() and absolute and Path(absolute).is_file():
+        return absolute
+    return given
+
+
 def replay_config(run: Run) -> tuple[Config, list[Compute]]:
     """The run's config, its data file found (as given, else by its recorded absolute path), and its layouts."""
     manifest = run.manifest
     cfg = Config.from_dict(manifest["config"])
     cfg.sweep.executor, cfg.sweep.address = "local", ""  # replayed here: the numbers do not depend on the executor
-    absolute = manifest.get("data", {}).get("path_absolute")
-    if cfg.data.path and not Path(cfg.data.path).is_file() and absolute and Path(absolute).is_file():
-        cfg.data.path = absolute
+    if cfg.data.path:
+        cfg.data.path = data_file(manifest)
     layouts = [Compute(cfg.sweep.engine, g["layout"]["chunk_size"], cfg.sweep.memory_mb, g["layout"]["workers"],
                        g["layout"]["threads"]) for g in manifest["groups"]]
     return cfg, layouts

@@ -181,10 +181,10 @@ def choose_panels(run, asked: tuple[str, ...] | None, log=None):
             raise InputError(f"--panel {panel}: {reason}")
     wanted = [p for p in wanted if applies(run, p) is None]
     needs_data = [p for p in wanted if p in ("boundary", "fit")]
-    if needs_data and not asked and missing_data(run):
+    gone = missing_data(run) if needs_data and not asked else None
+    if gone:
         if log:
-            log(f"l2cli: the {' and '.join(needs_data)} panel{'s' if len(needs_data) > 1 else ''} left out: "
-                f"{missing_data(run)}")
+            log(f"l2cli: the {' and '.join(needs_data)} panel{'s' if len(needs_data) > 1 else ''} left out: {gone}")
         wanted = [p for p in wanted if p not in needs_data]
     reloaded = reload(run) if {"boundary", "fit"} & set(wanted) else None
     for panel in [p for p in wanted if applies(run, p, reloaded)]:

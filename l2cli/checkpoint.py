@@ -33,11 +33,12 @@ def _read_params(prefix: str, arrays, layers: int) -> Params:
 
 def snapshot(training, epoch: int) -> dict[str, np.ndarray]:
     """The state of ``training`` (a l2cli.train.Training) after ``epoch``, as named arrays."""
-    stack, stop, opt = training.stack, training.stopping, training.stack.optimizer
+    stack, stop, opt_state = training.stack, training.stopping, training.stack.optimizer.state_dict()
     records = training.history.records
     meta = {"epoch": epoch, "layers": len(stack.params.W), "status": stop.status.tolist(),
             "streams": {str(s): rng.bit_generator.state for s, rng in training.batches.streams.items()},
-            "adam_t": getattr(opt, "t", None), "state_shape": [len(group) for group in opt.state],
+            "counters": {name: value for name, value in opt_state.items() if name not in ("lam", "state")},
+            "state_shape": [len(group) for group in opt_state["state"]],
             "records": [[e, len(models)] for e, models, _ in records], "best": stop.best is not None}
     out = {"meta": np.array(json.dumps(meta)), "lam": stack.lam, "seeds": stack.seeds, "index": stack.index,
            "epochs": training.epochs, "previous_J": stop.previous_J, "start_J": stop.start_J,
@@ -45,7 +46,7 @@ def snapshot(training, epoch: int) -> dict[str, np.ndarray]:
            **_params("stack", stack.params), **_params("final", training.final)}
     if stop.best is not None:
         out.update(_params("best", stop.best))
-    out.update({f"opt.{g}.{i}": a for g, group in enumerate(opt.state) for i, a in enumerate(group)})
+    out.update({f"opt.{g}.{i}": a for g, group in enumerate(opt_state["state"]) for i, a in enumerate(group)})
     out.update(_history(records))
     return out
 
@@ -56,11 +57,8 @@ def restore(training, arrays) -> int:
     layers, stack, stop = meta["layers"], training.stack, training.stopping
     stack.params, stack.lam = _read_params("stack", arrays, layers), arrays["lam"].copy()
     stack.seeds, stack.index = arrays["seeds"].copy(), arrays["index"].copy()
-    opt = stack.optimizer
-    opt.lam, opt._shrink = stack.lam.copy(), None
-    opt.state = [[arrays[f"opt.{g}.{i}"].copy() for i in range(n)] for g, n in enumerate(meta["state_shape"])]
-    if meta["adam_t"] is not None:
-        opt.t = meta["adam_t"]
+    state = [[arrays[f"opt.{g}.{i}"] for i in range(n)] for g, n in enumerate(meta["state_shape"])]
+    stack.optimizer.load_state_dict({"lam": stack.lam, "state": state, **meta["counters"]})
     for seed, state in meta["streams"].items():
         training.batches.streams[int(seed)].bit_generator.state = state
     training.final, training.epochs = _read_params("final", arrays, layers), arrays["epochs"].copy()

@@ -39,6 +39,8 @@ INITS = ("auto", "he", "glorot")
 LOSSES = ("auto", "cross_entropy", "logistic", "squared")
 REDUCTIONS = ("mean", "sum")
 OPTIMIZERS = ("gd", "sgd", "momentum", "adam", "lbfgs")
+#: How the penalty enters a first-order step (train.decay): as its gradient 2λθ, or as a decoupled shrink (AdamW).
+DECAYS = ("l2", "decoupled")
 DTYPES = ("float64", "float32")
 ENGINES = ("stacked", "sequential")
 SELECTION_RULES = ("min", "1se")

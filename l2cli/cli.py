@@ -21,6 +21,7 @@ import click
 from . import __version__
 from .choices import (
     ACTIVATIONS,
+    DECAYS,
     DTYPES,
     EXECUTORS,
     FORMATS,
@@ -168,6 +169,8 @@ def training_options():
     """How to train: what sweep reads beyond the data and the network."""
     return [
         click.option("--optimizer", type=click.Choice(OPTIMIZERS)),
+        click.option("--decay", type=click.Choice(DECAYS),
+                     help="How λ enters a step: l2 (its gradient 2λθ, default) or decoupled (AdamW-style shrink)."),
         click.option("--lr", type=float, help="Learning rate."),
         click.option("--epochs", type=int, help="Maximum epochs."),
         click.option("--batch-size", type=int, help="Mini-batch size; 0 for full batch."),
@@ -189,7 +192,7 @@ def with_options(options):
 #: flag -> config key, for the flags whose value goes into the config as it is
 FLAG_KEYS = {"dataset": "data.dataset", "data_path": "data.path", "target": "data.target", "na": "data.na",
              "sep": "data.sep", "task": "data.task", "lambdas": "sweep.lambdas", "activation": "model.activation",
-             "optimizer": "train.optimizer", "lr": "train.lr", "epochs": "train.epochs",
+             "optimizer": "train.optimizer", "decay": "train.decay", "lr": "train.lr", "epochs": "train.epochs",
              "batch_size": "train.batch_size", "dtype": "train.dtype", "executor": "sweep.executor",
              "address": "sweep.address"}
 #: flag -> (config key, example), for the flags that take a comma-separated list

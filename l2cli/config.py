@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 from .choices import (
     ACTIVATIONS,
     DATASETS,
+    DECAYS,
     DTYPES,
     ENGINES,
     EXECUTORS,
@@ -265,7 +266,10 @@ class ModelConfig(Section):
 @dataclass
 class TrainConfig(Section):
     NAME: ClassVar[str] = "train"
-    optimizer: str = key("adam", Choice(OPTIMIZERS), "gd (full batch), sgd, momentum or adam")
+    optimizer: str = key("adam", Choice(OPTIMIZERS), "gd (full batch), sgd, momentum, adam or lbfgs")
+    decay: str = key("l2", Choice(DECAYS), "how λ enters a step: l2 (the penalty's gradient 2λθ joins ∂L/∂θ, "
+                     "as torch Adam's weight_decay) or decoupled (θ ← (1 − 2ηλ)θ beside the optimizer's step on "
+                     "∂L/∂θ, as torch AdamW); the same for gd and sgd")
     lr: float = key(0.01, Float(positive()), "learning rate η")
     epochs: int = key(2000, Int(Range(low=1)), "maximum number of epochs")
     batch_size: int = key(0, Int(Range(low=0)), "mini-batch size; 0 for the full training set")
@@ -477,7 +481,17 @@ def check_optimizer_keys(cfg: Config) -> None:
                 else "they apply to train.optimizer = lbfgs")
         raise InputError(f"{', '.join(unread)} do{'es' if len(unread) == 1 else ''} not apply to train.optimizer = "
                          f"{cfg.train.optimizer}: {what}")
-    if lbfgs and cfg.train.early_stopping:
+    check_train_rules(cfg.train)
+
+
+def check_train_rules(train: TrainConfig) -> None:
+    """The rules between [train] values (the scikit-learn estimators check these too)."""
+    if train.optimizer != "lbfgs":
+        return
+    if train.decay == "decoupled":
+        raise InputError("train.decay = decoupled does not apply to train.optimizer = lbfgs: decoupled decay shrinks "
+                         "θ by the step size η, and L-BFGS has none (it minimizes J = L + λΩ, which is decay = l2)")
+    if train.early_stopping:
         raise InputError("train.early_stopping does not apply to train.optimizer = lbfgs, which runs each model "
                          "to its minimum (train.gtol, train.ftol)")
 

@@ -5,7 +5,8 @@ losses (reduction = mean). Other libraries write the same penalty differently:
 
 - PyTorch ``weight_decay`` (SGD, momentum, Adam) adds wd·W to the gradient:
   wd = 2λ, on the weights only (put the biases in a parameter group with
-  weight_decay=0). AdamW's decoupled decay is a different rule, not an L2 penalty.
+  weight_decay=0). AdamW's decoupled decay is a different rule, not an L2 penalty:
+  it is l2cli's ``train.decay = "decoupled"``, with the same wd = 2λ.
 - Keras ``kernel_regularizer=l2(l)`` adds l·Σw² to the loss: l = λ.
 - scikit-learn's MLP adds (alpha / 2N)·Σ‖W‖² to a loss averaged over N rows,
   where N is the rows of the batch at hand (all n_train rows for lbfgs), and
@@ -16,6 +17,15 @@ losses (reduction = mean). Other libraries write the same penalty differently:
 
 With reduction = sum, J = n·(mean form at λ/n): the equivalents are those of
 λ/n_train, and the other library's learning rate must be n_train times larger.
+
+Decoupled decay (``train.decay = "decoupled"``) shrinks θ ← (1 − η·2λ)·θ each step
+beside an optimizer step on ∂L_data/∂θ. Every library below multiplies its decay
+by the learning rate, so each is the same rule at l2cli's own η, whatever the
+reduction: ``torch.optim.AdamW(lr=η, weight_decay=2λ)``,
+``keras.optimizers.AdamW(learning_rate=η, weight_decay=2λ)``,
+``optax.adamw(learning_rate=η, weight_decay=2λ)``, and for momentum SGDW
+(Loshchilov & Hutter's Algorithm 1 with α = 1, schedule multiplier η_t = η,
+decay 2λ). Plain gd and sgd are the same update under both decays.
 """
 
 from __future__ import annotations
@@ -34,16 +44,27 @@ def sklearn_alpha(lam: float, task: str, n_train: int, batch_size: int) -> float
     return c * lam * len(rows) / sum(1.0 / r for r in rows)
 
 
-def equivalents(lam: float, task: str, reduction: str, n_train: int, batch_size: int) -> dict[str, float]:
-    """Settings of other libraries that give the same objective as λ (see the module docstring).
+#: the decoupled rules of other libraries, by l2cli optimizer: each takes weight_decay = 2λ at learning rate η
+DECOUPLED = {"adam": ("torch_adamw_weight_decay", "keras_adamw_weight_decay", "optax_adamw_weight_decay"),
+             "momentum": ("sgdw_weight_decay",)}
+
+
+def equivalents(lam: float, task: str, reduction: str, n_train: int, batch_size: int, decay: str = "l2",
+                optimizer: str = "sgd", lr: float | None = None) -> dict[str, float]:
+    """Settings of other libraries that give the same objective as λ (see the module docstring), and with
+    decay = "decoupled" those of the same decoupled update at the run's learning rate ``lr``.
 
     batch_size: rows per mini-batch of the run (0 or ≥ n_train: full batch).
     """
     mean_lam = lam if reduction == "mean" else lam / n_train
+    decoupled = {name: 2.0 * lam for name in DECOUPLED.get(optimizer, ())} if decay == "decoupled" else {}
+    if decoupled:
+        decoupled["learning_rate"] = lr
     return {
         "lambda": lam,
         "sklearn_alpha_full_batch": sklearn_alpha(mean_lam, task, n_train, 0),
         "sklearn_alpha_this_batch_size": sklearn_alpha(mean_lam, task, n_train, batch_size),
         "torch_weight_decay": 2.0 * mean_lam,
         "keras_l2": mean_lam,
+        **decoupled,
     }

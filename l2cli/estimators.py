@@ -33,7 +33,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .config import MAX_SEED, ModelConfig, TrainConfig, coerce
+from .config import MAX_SEED, ModelConfig, TrainConfig, check_train_rules, coerce
 from .data import Dataset, Split, cv_folds, fold_splits, split_at
 from .engine import Trained, run_points
 from .errors import InputError
@@ -50,8 +50,9 @@ from .selection import aggregate, fold_means, mark, select
 KEYS = {
     "hidden": "model.hidden", "activation": "model.activation", "init": "model.init", "loss": "model.loss",
     "reduction": "model.reduction", "penalize_bias": "model.penalize_bias", "optimizer": "train.optimizer",
-    "lr": "train.lr", "epochs": "train.epochs", "batch_size": "train.batch_size", "momentum": "train.momentum",
-    "beta1": "train.beta1", "beta2": "train.beta2", "eps": "train.eps", "tol": "train.tol",
+    "decay": "train.decay", "lr": "train.lr", "epochs": "train.epochs", "batch_size": "train.batch_size",
+    "momentum": "train.momentum", "beta1": "train.beta1", "beta2": "train.beta2", "eps": "train.eps",
+    "tol": "train.tol",
     "early_stopping": "train.early_stopping", "patience": "train.patience", "dtype": "train.dtype",
     "history_every": "train.history_every", "max_iter": "train.max_iter", "gtol": "train.gtol",
     "ftol": "train.ftol", "max_fun": "train.max_fun",
@@ -59,7 +60,7 @@ KEYS = {
     "validation_fraction": "data.val_size",
 }
 MODEL_KEYS = ("hidden", "activation", "init", "loss", "reduction", "penalize_bias")
-TRAIN_KEYS = ("optimizer", "lr", "epochs", "batch_size", "momentum", "beta1", "beta2", "eps", "tol",
+TRAIN_KEYS = ("optimizer", "decay", "lr", "epochs", "batch_size", "momentum", "beta1", "beta2", "eps", "tol",
               "early_stopping", "patience", "history_every", "max_iter", "gtol", "ftol", "max_fun", "dtype")
 
 
@@ -101,6 +102,10 @@ class L2MLPBase(BaseEstimator):
         """The [model] and [train] sections of these parameters."""
         model = ModelConfig(**{k: self.checked(k) for k in MODEL_KEYS})
         train = TrainConfig(**{k: self.checked(k) for k in TRAIN_KEYS})
+        try:
+            check_train_rules(train)
+        except InputError as exc:
+            raise InputError(f"{type(self).__name__}: {exc}") from None
         if train.early_stopping and not 0 < self.checked("validation_fraction") < 1:
             raise InputError(f"{type(self).__name__}: early_stopping needs 0 < validation_fraction < 1")
         return model, train
@@ -193,7 +198,7 @@ class L2MLP(L2MLPBase):
     """One model at one λ: J = L_data + lam·Σ‖W‖² on the rows given to fit."""
 
     def __init__(self, hidden=(64, 64), lam=1e-4, activation="relu", init="auto", loss="auto", reduction="mean",
-                 penalize_bias=False, optimizer="adam", lr=0.01, epochs=2000, batch_size=0, momentum=0.9,
+                 penalize_bias=False, optimizer="adam", decay="l2", lr=0.01, epochs=2000, batch_size=0, momentum=0.9,
                  beta1=0.9, beta2=0.999, eps=1e-8, tol=0.0, early_stopping=False, patience=10,
                  validation_fraction=0.1, history_every=10, max_iter=200, gtol=1e-4, ftol=2.220446049250313e-09,
                  max_fun=15000, dtype="float64", random_state=0):
@@ -228,10 +233,10 @@ class L2MLPCV(L2MLPBase):
 
     def __init__(self, lams="logspace(-5,0,6)", cv=5, seeds=(0,), select="min", hidden=(64, 64),
                  activation="relu", init="auto", loss="auto", reduction="mean", penalize_bias=False,
-                 optimizer="adam", lr=0.01, epochs=2000, batch_size=0, momentum=0.9, beta1=0.9, beta2=0.999,
-                 eps=1e-8, tol=0.0, early_stopping=False, patience=10, validation_fraction=0.1, history_every=10,
-                 max_iter=200, gtol=1e-4, ftol=2.220446049250313e-09, max_fun=15000, dtype="float64", random_state=0,
-                 n_jobs=None):
+                 optimizer="adam", decay="l2", lr=0.01, epochs=2000, batch_size=0, momentum=0.9, beta1=0.9,
+                 beta2=0.999, eps=1e-8, tol=0.0, early_stopping=False, patience=10, validation_fraction=0.1,
+                 history_every=10, max_iter=200, gtol=1e-4, ftol=2.220446049250313e-09, max_fun=15000,
+                 dtype="float64", random_state=0, n_jobs=None):
         self.set_all(locals())
 
     def fit(self, X, y):

@@ -7,6 +7,7 @@ the executors, the training loop) receives an :class:`Experiment`, a
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -87,8 +88,7 @@ def assemble(m: ModelConfig, t: TrainConfig, split: Split, notes=(), missing: di
     if loss == "logistic":
         split = split.with_logistic_target()
     spec = Spec(activation=m.activation, loss=loss, reduction=m.reduction, penalize_bias=m.penalize_bias)
-    schedule = Schedule(t.optimizer, t.lr, t.epochs, t.batch_size, t.momentum, t.beta1, t.beta2, t.eps,
-                        t.tol, t.early_stopping, t.patience, t.history_every, t.max_iter, t.gtol, t.ftol, t.max_fun)
+    schedule = Schedule(**{f.name: getattr(t, f.name) for f in dataclasses.fields(Schedule)})  # the same names
     layer_sizes = (split.n_features, *m.hidden, split.n_outputs)
     init = m.init if m.init != "auto" else DEFAULT_INIT[m.activation]
     notes = [*notes, *batch_note(schedule, len(split.X_train))]

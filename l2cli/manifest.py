@@ -38,7 +38,9 @@ def lambda_equivalents(cfg: Config, exp) -> list[dict]:
     """Each λ of the sweep in other libraries' terms, for this experiment's training rows and batches."""
     n = int(exp.split.X_train.shape[0])
     batch = exp.schedule.batch_rows(n)
-    return [equivalents(lam, exp.split.task, exp.spec.reduction, n, batch) for lam in cfg.sweep.lambdas]
+    s = exp.schedule
+    return [equivalents(lam, exp.split.task, exp.spec.reduction, n, batch, s.decay, s.optimizer, s.lr)
+            for lam in cfg.sweep.lambdas]
 
 
 def data_section(cfg: Config, exp, fingerprint: str) -> dict:

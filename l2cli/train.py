@@ -30,6 +30,7 @@ class Schedule:
     """How to train: optimizer, step size, batches and stopping rules."""
 
     optimizer: str = "sgd"
+    decay: str = "l2"  # l2: the penalty's gradient joins the data gradient; decoupled: a shrink beside the step
     lr: float = 0.1
     epochs: int = 200
     batch_size: int = 32  # 0 means the full training set; ignored by gd
@@ -180,7 +181,7 @@ class Training:
         M, dtype = params.n_models, params.W[0].dtype
         lam = np.asarray(lam, dtype=dtype)
         optimizer = make_optimizer(schedule.optimizer, schedule.lr, lam, spec.penalize_bias, schedule.momentum,
-                                   schedule.beta1, schedule.beta2, schedule.eps)
+                                   schedule.beta1, schedule.beta2, schedule.eps, schedule.decay)
         seeds = np.array([int(s) for s in seeds])
         self.stack = ActiveStack(params.copy(), lam, seeds, np.arange(M), optimizer)
         self.data, self.spec, self.schedule = data, spec, schedule

@@ -82,7 +82,10 @@ def table_differences(name: str, old: pd.DataFrame, new: pd.DataFrame, keys: lis
     return rows, compared
 
 
-def weight_differences(old: dict, new: dict, rtol: float, atol: float) -> tuple[list[dict], int]:
+def weight_differences(old: dict, new: dict, rtol: float, atol: float,
+                       cells: list[dict] | None = None) -> tuple[list[dict], int]:
+    """Rows of the models whose arrays differ, each named by λ, seed and (``cells``: the manifest's groups'
+    axes, by the ``group`` index) its grid cell; and how many numbers were compared."""
     rows, compared = [], 0
     for key in sorted(set(old) | set(new)):
         if key not in old or key not in new or old[key].shape != new[key].shape:
@@ -94,8 +97,9 @@ def weight_differences(old: dict, new: dict, rtol: float, atol: float) -> tuple[
         bad = ~close(a, b, rtol, atol)
         for m in np.unique(np.nonzero(bad)[0]) if a.ndim else []:
             worst = np.argmax(np.where(bad[m], np.abs(b[m] - a[m]), -1))
+            cell = cells[int(old["group"][m])] if cells and "group" in old else {}
             rows.append({"file": "weights.npz", "lambda": float(old["lambda"][m]), "seed": int(old["seed"][m]),
-                         "column": f"{key}[{m}] ({int(bad[m].sum())} of {bad[m].size} differ)",
+                         **cell, "column": f"{key}[{m}] ({int(bad[m].sum())} of {bad[m].size} differ)",
                          "old": a[m].ravel()[worst], "new": b[m].ravel()[worst]})
     return rows, compared
 
@@ -119,7 +123,8 @@ def verify(path: str | Path, rtol: float = 0.0, atol: float = 0.0, progress=None
     weights_file = Path(path) / "weights.npz"
     if weights_file.is_file():
         with np.load(weights_file, allow_pickle=False) as stored:
-            found, compared["weights.npz"] = weight_differences(dict(stored), new.weights, rtol, atol)
+            found, compared["weights.npz"] = weight_differences(dict(stored), new.weights, rtol, atol,
+                                                                [g["axes"] for g in old.manifest["groups"]])
         rows += found
     differences = pd.DataFrame(rows)
     if len(differences):

@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -35,3 +37,13 @@ def sweep(cfg):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+def reference_torch():
+    """PyTorch, the reference of the optimizer tests. CI sets L2CLI_REQUIRE_TORCH=1 (make test installs torch with
+    the test extras): there a missing reference is a failure, not a skip."""
+    if os.environ.get("L2CLI_REQUIRE_TORCH"):
+        import torch
+
+        return torch
+    return pytest.importorskip("torch")

@@ -30,6 +30,8 @@ def stopping_at(epoch_to_stop: int):
     ("adam", {"train.early_stopping": True, "train.patience": 4}),
     ("momentum", {"train.tol": 1e-4}),
     ("sgd", {"sweep.seeds": [0, 1, 2]}),
+    ("adam", {"train.decay": "decoupled", "train.early_stopping": True, "train.patience": 4}),
+    ("momentum", {"train.decay": "decoupled", "train.tol": 1e-3}),
 ])
 def test_continuing_from_a_checkpoint_gives_the_same_bits(tmp_path, optimizer, flags):
     cfg = resolve(flags={"data.n_samples": 120, "model.hidden": [8], "train.optimizer": optimizer, "train.lr": 0.05,

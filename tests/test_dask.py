@@ -53,6 +53,16 @@ def test_a_local_cluster_gives_the_local_numbers(tmp_path, local, cluster):
     assert (compute["executor"], compute["workers"]) == ("dask", 2)
 
 
+def test_a_decoupled_sweep_on_a_cluster_gives_the_local_numbers(tmp_path, cluster):
+    decoupled = ["--decay", "decoupled", "--epochs", "200"]
+    assert sweep(tmp_path / "local", *decoupled).returncode == 0
+    out = tmp_path / "dask"
+    result = sweep(out, *decoupled, "--executor", "dask", "--address", cluster.scheduler_address)
+    assert result.returncode == 0, result.stderr
+    same_files(out, tmp_path / "local")
+    assert json.loads((out / "manifest.json").read_text())["config"]["train"]["decay"] == "decoupled"
+
+
 def test_a_worker_killed_mid_sweep_changes_nothing(tmp_path, cluster):
     longer = ["--epochs", "3000"]
     assert sweep(tmp_path / "local", *longer).returncode == 0

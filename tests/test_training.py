@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import sweep
+from conftest import reference_torch, sweep
 
 from l2cli.config import resolve
 from l2cli.data import load_builtin, split_dataset
@@ -46,11 +46,12 @@ def small_config(**flags):
     return resolve(flags=base)
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam", "gd"])
-def test_stacked_equals_one_at_a_time(optimizer):
-    _, stacked = sweep(small_config(**{"train.optimizer": optimizer, "sweep.workers": 1}))
-    _, sequential = sweep(small_config(**{"train.optimizer": optimizer, "sweep.engine": "sequential",
-                                          "sweep.workers": 1}))
+@pytest.mark.parametrize("optimizer,decay", [("sgd", "l2"), ("momentum", "l2"), ("adam", "l2"), ("gd", "l2"),
+                                             ("momentum", "decoupled"), ("adam", "decoupled")])
+def test_stacked_equals_one_at_a_time(optimizer, decay):
+    _, stacked = sweep(small_config(**{"train.optimizer": optimizer, "train.decay": decay, "sweep.workers": 1}))
+    _, sequential = sweep(small_config(**{"train.optimizer": optimizer, "train.decay": decay,
+                                          "sweep.engine": "sequential", "sweep.workers": 1}))
     assert (stacked.layout.chunk_size, stacked.layout.workers) == (18, 1) and sequential.layout.chunk_size == 1
     for a, b in zip(stacked.params.arrays(), sequential.params.arrays(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
@@ -62,9 +63,12 @@ def test_stacked_equals_one_at_a_time(optimizer):
 
 @pytest.mark.parametrize("flags", [{"sweep.chunk_size": 4, "sweep.workers": 1},
                                    {"sweep.chunk_size": 5, "sweep.workers": 2},
-                                   {"sweep.workers": 2}])
+                                   {"sweep.workers": 2},
+                                   {"sweep.chunk_size": 5, "sweep.workers": 2, "train.optimizer": "adam",
+                                    "train.decay": "decoupled"}])
 def test_chunks_and_worker_processes_do_not_change_the_numbers(flags):
-    _, whole = sweep(small_config(**{"sweep.workers": 1}))
+    rule = {k: v for k, v in flags.items() if k.startswith("train.")}
+    _, whole = sweep(small_config(**{**rule, "sweep.workers": 1}))
     assert whole.layout.chunk_size == 18
     done = []
     cfg = small_config(**flags)
@@ -227,7 +231,7 @@ def test_memory_budget_splits_a_sweep_into_chunks_with_the_same_numbers():
 
 def test_one_sgd_step_matches_pytorch_weight_decay_2lambda():
     """PyTorch SGD with weight_decay = 2λ on the weights (not the biases) takes l2cli's step at λ."""
-    torch = pytest.importorskip("torch")
+    torch = reference_torch()
     split = split_dataset(load_builtin("wine"), test_size=0.5, seed=0)
     lam, lr = 0.03, 0.1
     params = init_params((13, 6, 3), [init_rng(0)], "he")

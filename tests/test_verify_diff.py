@@ -40,6 +40,20 @@ def test_verify_passes_on_a_fresh_run(run):
     assert result.stdout == ""
 
 
+def test_verify_replays_both_decays_exactly_and_catches_a_changed_weight(tmp_path):
+    out = tmp_path / "decay"
+    result = invoke("sweep", *SMALL, "--grid", "train.decay=l2,decoupled", "--out", out, "-q")
+    assert result.exit_code == 0, result.output
+    assert invoke("verify", out).exit_code == 0
+    weights = dict(np.load(out / "weights.npz"))
+    weights["W1"][-1, 0, 0] += 1e-12  # the last model: a decoupled one
+    np.savez(out / "weights.npz", **weights)
+    result = invoke("verify", out, "--format", "csv")
+    assert result.exit_code == 1 and "1 of" in result.stderr
+    row = pd.read_csv(io.StringIO(result.stdout)).iloc[0]
+    assert (row["file"], row["train.decay"]) == ("weights.npz", "decoupled")
+
+
 def test_verify_names_the_cell_of_a_changed_number(run, tmp_path):
     changed = copy_of(run, tmp_path)
     summary = pd.read_csv(changed / "summary.csv")

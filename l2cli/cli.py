@@ -247,7 +247,11 @@ def sweep(out, fmt, tablefmt, quiet, cv, rule, resume, overwrite, **options):
     if say:
         say(f"l2cli: wrote {run.path} in {run.seconds:.1f} s{selection_note(run.selection)}")
         if run.selection.get("at_edge"):
-            say(edge_note(run.selection, cfg.sweep.lambdas))
+            from .selection import edge_note
+
+            say(f"l2cli: {edge_note(run.selection, cfg.sweep.lambdas)}")
+        for remark in run.selection.get("remarks", []):
+            say(f"l2cli: note: {remark}")
     if run.failed:
         n_bad = int((run.summary["status"] == "diverged").sum())
         click.echo(f"l2cli: {n_bad} model(s) diverged (NaN/inf); lower --lr or check the data", err=True)
@@ -335,13 +339,6 @@ def selection_note(selection: dict) -> str:
     return f"; selected λ = {chosen:g}{cell} ({selection['source']}, rule {selection['rule']})"
 
 
-def edge_note(selection: dict, lambdas: list[float]) -> str:
-    lam = selection["lambda"]
-    low = lam == min(lambdas)
-    side = "smallest" if low else "largest"
-    hint = f"below {lam:g}" if low else f"above {lam:g}"
-    return (f"l2cli: the selected λ = {lam:g} is the {side} of the grid: the best λ may lie outside it; "
-            f"extend the grid {hint}")
 
 
 @cli.command()
@@ -350,6 +347,9 @@ def edge_note(selection: dict, lambdas: list[float]) -> str:
 @click.option("--aggregate", "what", flag_value="aggregate", help="Means and 95 % intervals over seeds.")
 @click.option("--features", "what", flag_value="features",
               help="‖W1[j,:]‖ of every input feature j, λ × feature (mean over seeds).")
+@click.option("--selection", "what", flag_value="selection",
+              help="How sure the choice of λ is: per λ the mean validation loss, its standard error, whether it "
+                   "is within one SE of the best, and how often it wins over folds × seeds (or seeds).")
 @format_options
 def show(run, what, fmt, tablefmt):
     """Print a table of the run directory RUN (the summary unless asked otherwise)."""
@@ -363,6 +363,19 @@ def show(run, what, fmt, tablefmt):
         if loaded.features is None:
             raise CliError(f"{run} has no features.csv (it was written by an older l2cli)")
         echo_table(feature_matrix(loaded.features, loaded.grid_keys), fmt, tablefmt)
+        return
+    if what == "selection":
+        import pandas as pd
+
+        if "table" not in loaded.selection:
+            raise CliError(f"{run} has no per-λ selection table (it had no validation data, or was written by an "
+                           "older l2cli)")
+        echo_table(pd.DataFrame(loaded.selection["table"]), fmt, tablefmt)
+        chosen = loaded.selection
+        click.echo(f"l2cli: rule {chosen['rule']}: λ = {chosen['lambda']:g}; standard error "
+                   f"{chosen['se']:.4g} over {chosen['se_n']} {chosen['se_over']}" if chosen.get("se") is not None
+                   else f"l2cli: rule {chosen['rule']}: λ = {chosen['lambda']:g}; no standard error (one seed)",
+                   err=True)
         return
     echo_table(loaded.table(what), fmt, tablefmt, what, loaded.grid_keys)
 

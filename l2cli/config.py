@@ -463,7 +463,16 @@ def check_rules(cfg: Config) -> None:
         raise InputError("choose one way to select λ: data.val_size (a validation split) or sweep.cv (k-fold)")
     if cfg.sweep.cv and cfg.train.early_stopping:
         raise InputError("train.early_stopping uses a validation split; it cannot be combined with sweep.cv")
+    check_selection(cfg)
     check_optimizer_keys(cfg)
+
+
+def check_selection(cfg: Config) -> None:
+    """The selection rule must have what it needs: 1se a standard error (over folds, or over seeds)."""
+    if cfg.sweep.select == "1se" and not cfg.sweep.cv and cfg.data.val_size > 0 and len(cfg.sweep.seeds) < 2:
+        raise InputError("sweep.select = 1se needs the standard error of the validation loss, and a validation split "
+                         "with one seed has none: give two or more seeds (--seeds 0,1,2) or select by k-fold "
+                         "cross-validation (--cv 5), whose standard error is over the folds")
 
 
 #: keys of the first-order optimizers, which L-BFGS does not read, and the keys only L-BFGS reads

@@ -44,7 +44,7 @@ from .network import Params, predict
 from .plan import Point, points
 from .preprocess import Recipe
 from .runner import cross_validate
-from .selection import aggregate, fold_means, mark, select
+from .selection import aggregate, edge_note, fold_means, fold_spread, mark, select
 
 #: estimator parameter -> the config key that declares its values
 KEYS = {
@@ -253,9 +253,15 @@ class L2MLPCV(L2MLPBase):
         folds_only = dataclasses.replace(exp, schedule=dataclasses.replace(exp.schedule, history_every=0))
         cv = cross_validate(folds_only, folds, points(lams, seeds), how)
         agg = aggregate(fold_means(cv), [])
-        selection = select(agg, [], rule, f"{len(folds)}-fold cross-validation")
+        selection = select(agg, [], rule, f"{len(folds)}-fold cross-validation", fold_spread(agg, [], cv))
         if selection["lambda"] is None:
             raise ValueError(f"{type(self).__name__}: cannot choose λ: {selection['reason']}")
+        if selection["at_edge"]:
+            warnings.warn(f"{type(self).__name__}: {edge_note(selection, lams).replace('λ', 'lam_', 1)} "
+                          "(lams)", UserWarning, stacklevel=2)
+        table = pd.DataFrame(selection["table"])
+        for column in ("val_loss_se", "within_1se", "win_frequency"):
+            agg[column] = table[column].to_numpy()
         agg["selected"] = mark(agg, selection, [])
         self.lam_, self.cv_results_, self.cv_folds_, self.selection_ = selection["lambda"], agg, cv, selection
         self._one_target = y.ndim == 1

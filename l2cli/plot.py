@@ -63,6 +63,24 @@ def _lambda_axis(ax, agg: pd.DataFrame, selection: dict) -> None:
     _mark_diverged(ax, agg)
 
 
+def _one_se_marks(ax, agg: pd.DataFrame, selection: dict) -> None:
+    """The 1-SE band (from the lowest mean validation loss to one standard error above it) and the λ that the
+    min and 1se rules choose (selection.json's ``choices``; runs before them have none)."""
+    choices, se = selection.get("choices") or {}, selection.get("se")
+    best = choices.get("min")
+    if best is None or se is None:
+        return
+    _, zero_at = _x(agg["lambda"])
+    low = best["val_loss_mean"]
+    ax.axhspan(low, low + se, color="tab:green", alpha=0.12, lw=0,
+               label=f"1-SE band (SE over {selection.get('se_n')} {selection.get('se_over')})")
+    for name, style in (("min", ":"), ("1se", "-.")):
+        choice = choices.get(name)
+        if choice is not None:
+            x = choice["lambda"] if choice["lambda"] > 0 else zero_at
+            ax.axvline(x, color="tab:green", ls=style, lw=1.2, label=f"{name} rule: λ = {choice['lambda']:g}")
+
+
 def _mark_diverged(ax, agg: pd.DataFrame) -> None:
     """A red × at the top of the axes over every λ with a diverged model: its NaN or inf mean would
     otherwise leave a silent gap in the line."""
@@ -244,6 +262,10 @@ def draw_tables(figure, run, panels: list[str]) -> None:
         for ax in (axes.get("losses"), axes.get("norms")):
             if ax is not None:
                 _lambda_axis(ax, agg, run.selection)
+        if "losses" in axes:
+            _one_se_marks(axes["losses"], agg, run.selection)
+        for ax in (axes.get("losses"), axes.get("norms")):
+            if ax is not None:
                 ax.legend(fontsize=8)
     if "learning" in axes:
         lbfgs = run.manifest.get("config", {}).get("train", {}).get("optimizer") == "lbfgs"

@@ -29,7 +29,7 @@ from .experiment import Experiment, compute, prepare
 from .journal import Journal
 from .layout import Compute, choose
 from .rundir import PROGRESS, Run, check_target
-from .selection import aggregate, mark, select
+from .selection import aggregate, fold_spread, mark, remarks, seed_spread, select
 from .summary import feature_table
 
 
@@ -179,6 +179,14 @@ def train_cells(cfg: Config, experiments: list[Experiment], layouts: list[Comput
     return cells
 
 
+def majority_share(split: Split) -> float | None:
+    """The test accuracy of always predicting the training rows' most common class (None for regression)."""
+    if split.task != "classification" or split.y_test is None or not len(split.y_test):
+        return None
+    values, counts = np.unique(split.y_train, return_counts=True)
+    return float(np.mean(split.y_test == values[np.argmax(counts)]))
+
+
 def tabulate(cfg: Config, cells: list[Cell]) -> tuple[dict[str, pd.DataFrame | None], dict]:
     """The run's tables (summary, history, aggregate, features, cv) and its selection."""
     keys = list(cfg.grid)
@@ -192,7 +200,10 @@ def tabulate(cfg: Config, cells: list[Cell]) -> tuple[dict[str, pd.DataFrame | N
     agg = aggregate(summary, keys)
     cv = pd.concat([c.cv for c in cells], ignore_index=True) if cfg.sweep.cv else None
     source = f"{cfg.sweep.cv}-fold cross-validation on the training part" if cv is not None else "validation split"
-    selection = select(agg, keys, cfg.sweep.select, source)
+    spread = fold_spread(agg, keys, cv) if cv is not None else seed_spread(agg, keys, summary)
+    selection = select(agg, keys, cfg.sweep.select, source, spread)
+    majority = {tuple(c.values.values()): majority_share(c.experiment.split) for c in cells}
+    selection["remarks"] = remarks(agg, keys, cells[0].experiment.split.task, majority)
     summary["selected"] = mark(summary, selection, keys)
     agg["selected"] = mark(agg, selection, keys)
     return {"summary": summary, "history": history, "aggregate": agg, "features": features, "cv": cv}, selection

@@ -63,11 +63,43 @@ class OneLineUsage:
 
 
 class Command(OneLineUsage, click.Command):
+    def parse_args(self, ctx, args):
+        refuse_repeated_options(self, args)
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except InputError as exc:
             raise CliError(str(exc)) from None
+
+
+def refuse_repeated_options(command: click.Command, args: list[str]) -> None:
+    """An option given twice with different values, or two flags that set the same thing differently (show's
+    views), is refused: click would keep the last one silently. Repeatable options (--set, --grid) are left to
+    the config, which checks what they set."""
+    options = {opt: p for p in command.params if isinstance(p, click.Option) and not p.multiple
+               for opt in p.opts + p.secondary_opts}
+    seen: dict[str, list[tuple[str, object]]] = {}
+    tokens = iter(args)
+    for token in tokens:
+        if token == "--":
+            break
+        name, eq, value = token.partition("=") if token.startswith("--") else (token, "", "")
+        param = options.get(name)
+        if param is None:
+            continue
+        if param.is_flag or param.count:
+            given = param.flag_value if name not in param.secondary_opts else not param.flag_value
+        else:
+            given = value if eq else next(tokens, None)
+        seen.setdefault(param.name, []).append((name, given))
+    for uses in seen.values():
+        if len({repr(v) for _, v in uses}) > 1:
+            (first, a), (second, b) = uses[0], next(u for u in uses if repr(u[1]) != repr(uses[0][1]))
+            if first == second:
+                raise CliError(f"{first} is given twice, as {a} and {b}: give it once")
+            raise CliError(f"{first} and {second} ask for different things: give one of them")
 
 
 class CommandGroup(OneLineUsage, click.Group):
@@ -234,15 +266,23 @@ def sweep(out, fmt, tablefmt, quiet, cv, rule, resume, overwrite, **options):
     """
     from .rundir import default_path
 
+    if out is not None and not out.strip():
+        raise CliError("--out: give a directory; without --out the run goes to runs/<date>-<time>-<dataset>")
     if resume and (not out or overwrite):
         raise CliError("--resume continues the run in --out DIR: give --out, and not --overwrite")
     cfg = experiment_config(**options, more={"sweep.cv": cv, "sweep.select": rule, "output.dir": out})
     name = Path(cfg.data.path).stem if cfg.data.path else cfg.data.dataset
-    path = cfg.output.dir or str(default_path(name))
+    reserved = None if cfg.output.dir else default_path(name)
+    path = cfg.output.dir or str(reserved)
     say = None if quiet else (lambda line: click.echo(line, err=True))
     argv = click.get_current_context().meta["argv"]
-    with stopped_by_signals(path, say):
-        run = train_and_write(cfg, path, argv, resume, overwrite, quiet, say)
+    try:
+        with stopped_by_signals(path, say):
+            run = train_and_write(cfg, path, argv, resume, overwrite, quiet, say)
+    finally:
+        if reserved is not None:  # a default directory that nothing was written to goes again
+            with contextlib.suppress(OSError):
+                reserved.rmdir()
     echo_table(run.summary, fmt, tablefmt, "summary", run.grid_keys)
     if say:
         say(f"l2cli: wrote {run.path} in {run.seconds:.1f} s{selection_note(run.selection)}")

@@ -15,12 +15,12 @@ core is started, and closed when the run ends. Needs ``pip install 'l2cli[dask]'
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 from .checkpoint import Paused, Segment
 from .errors import InputError
 from .executors import ChunkResult, Job, train_chunk
+from .layout import usable_cores
 
 #: Seconds to wait for the experiment to reach a worker before trying again.
 SCATTER_TIMEOUT_S = 30
@@ -46,8 +46,9 @@ def _train_segment(exp, points, state, every_s: float, threads: int):
         return "paused", pause.state
 
 
-def connect(address: str):
-    """A Dask client: to the scheduler at ``address``, or to a new LocalCluster (one process per core)."""
+def connect(address: str, local_workers: int = 0):
+    """A Dask client: to the scheduler at ``address``, or to a new LocalCluster of ``local_workers`` processes
+    (0: one per core this process may use, l2cli.layout.usable_cores)."""
     try:
         from distributed import Client, LocalCluster
     except ImportError:
@@ -57,7 +58,8 @@ def connect(address: str):
             return Client(address, timeout="10s")
         except OSError as exc:
             raise InputError(f"--address {address}: no Dask scheduler answers there ({exc})") from None
-    cluster = LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True,
+    cores = usable_cores()
+    cluster = LocalCluster(n_workers=min(local_workers or cores, cores), threads_per_worker=1, processes=True,
                            dashboard_address=None)
     return Client(cluster)
 

@@ -305,6 +305,8 @@ class SweepConfig(Section):
     workers: int = key(0, Int(Range(low=0)), "processes training chunks in parallel (this one included); "
                        "0: one per core if the sweep is estimated above 0.1 s on one core")
     threads: int = key(0, Int(Range(low=0)), "BLAS threads per process; 0: cores / processes")
+    jobs: int = key(0, Int(Range(low=0)), "most cores this sweep uses (processes × BLAS threads), for sweeps run "
+                    "side by side; 0: every core this process may use (its CPU affinity and cgroup quota)")
     cv: int = key(0, Int(Range(low=0)), "k-fold cross-validation on the training part to select λ; 0: off")
     select: str = key("min", Choice(SELECTION_RULES), "selection rule: min (lowest mean validation loss) or 1se "
                       "(largest λ within one standard error of it)")
@@ -442,15 +444,7 @@ def check_axis(axis: str, values: Any) -> list:
 
 def check_rules(cfg: Config) -> None:
     """The rules that involve more than one key."""
-    if cfg.data.test_size + cfg.data.val_size >= 1:
-        raise InputError("data.test_size + data.val_size must leave training rows (sum < 1)")
-    if cfg.train.early_stopping and cfg.data.val_size == 0:
-        raise InputError("train.early_stopping needs a validation split: set data.val_size > 0")
-    if cfg.data.path and not cfg.data.target:
-        raise InputError("data.target is required with a CSV file: name the column to predict")
-    for name in ("target", "features", "drop"):
-        if getattr(cfg.data, name) and not cfg.data.path:
-            raise InputError(f"data.{name} applies to a CSV file: give one with --data FILE (data.path)")
+    check_data_rules(cfg)
     if not cfg.sweep.seeds:
         raise InputError("sweep.seeds: give at least one seed")
     if len(set(cfg.sweep.seeds)) != len(cfg.sweep.seeds):
@@ -460,11 +454,27 @@ def check_rules(cfg: Config) -> None:
     if cfg.sweep.cv == 1:
         raise InputError("sweep.cv: cross-validation needs at least 2 folds (0 turns it off)")
     if cfg.sweep.cv and cfg.data.val_size > 0:
-        raise InputError("choose one way to select λ: data.val_size (a validation split) or sweep.cv (k-fold)")
+        raise InputError(f"choose one way to select λ: data.val_size = {cfg.data.val_size:g} (a validation split) or "
+                         f"sweep.cv = {cfg.sweep.cv} (k-fold); for cross-validation set data.val_size = 0")
     if cfg.sweep.cv and cfg.train.early_stopping:
         raise InputError("train.early_stopping uses a validation split; it cannot be combined with sweep.cv")
     check_selection(cfg)
     check_optimizer_keys(cfg)
+
+
+def check_data_rules(cfg: Config) -> None:
+    """The rules between [data] keys."""
+    if cfg.data.test_size + cfg.data.val_size >= 1:
+        raise InputError("data.test_size + data.val_size must leave training rows (sum < 1)")
+    if cfg.train.early_stopping and cfg.data.val_size == 0:
+        raise InputError("train.early_stopping needs a validation split: set data.val_size > 0")
+    if cfg.data.path and not cfg.data.target:
+        raise InputError("data.target is required with a CSV file: name the column to predict")
+    if cfg.data.path and "data.dataset" in cfg.given:
+        raise InputError("data.dataset and data.path both name the data (--dataset and --data): give one")
+    for name in ("target", "features", "drop"):
+        if getattr(cfg.data, name) and not cfg.data.path:
+            raise InputError(f"data.{name} applies to a CSV file: give one with --data FILE (data.path)")
 
 
 def check_selection(cfg: Config) -> None:
@@ -576,7 +586,16 @@ def resolve(config_file: str | Path | None = None, overrides: list[str] | tuple[
         else:
             section, name = split_key(dotted)
             setattr(sections[section], name, value)
-    axes.update(parse_grid_option(option) for option in grid)
+    from_options = [parse_grid_option(option) for option in grid]
+    for k, (axis, _) in enumerate(from_options):
+        if any(other == axis for other, _ in from_options[:k]):
+            raise InputError(f"--grid {axis} is given twice: give all its values in one --grid {axis}=v1,v2,...")
+    single = {k for k, _ in (parse_override(o) for o in overrides)} | {k for k, v in (flags or {}).items()
+                                                                        if v is not None}
+    for axis, _ in from_options:
+        if axis in single:
+            raise InputError(f"{axis} is both a --grid axis and a single value (--set or a flag): give one")
+    axes.update(from_options)
     notes = []
     if sections["sweep"].cv and sections["data"].val_size > 0 and "data.val_size" not in dict(pairs):
         sections["data"].val_size = 0.0

@@ -21,7 +21,6 @@ regressor whose target is far from unit scale in a TransformedTargetRegressor.
 from __future__ import annotations
 
 import dataclasses
-import os
 import warnings
 
 import numpy as np
@@ -39,7 +38,7 @@ from .engine import Trained, run_points
 from .errors import InputError
 from .evaluate import class_index, class_probabilities
 from .experiment import Experiment, assemble
-from .layout import Compute
+from .layout import Compute, usable_cores
 from .network import Params, predict
 from .plan import Point, points
 from .preprocess import Recipe
@@ -283,7 +282,7 @@ class L2MLPCV(L2MLPBase):
         """Processes for each fold's stack: n_jobs as scikit-learn reads it (None: 1, -1: every core)."""
         from joblib import effective_n_jobs
 
-        return max(1, min(effective_n_jobs(self.n_jobs), os.cpu_count() or 1, n_points))
+        return max(1, min(effective_n_jobs(self.n_jobs), usable_cores(), n_points))
 
 
 class L2MLPClassifier(ClassifierMethods, L2MLP):

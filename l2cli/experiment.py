@@ -114,4 +114,4 @@ def check_finite(arrays, cfg: Config, when: str, missing_allowed: bool = False) 
 def compute(cfg: Config) -> Compute:
     """How the config asks the points to be laid out and run (none of it changes a number)."""
     s = cfg.sweep
-    return Compute(s.engine, s.chunk_size, s.memory_mb, s.workers, s.threads, s.executor)
+    return Compute(s.engine, s.chunk_size, s.memory_mb, s.workers, s.threads, s.executor, s.jobs)

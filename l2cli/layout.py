@@ -26,6 +26,7 @@ class Compute:
     workers: int = 0
     threads: int = 0
     executor: str = "local"  # or "dask": workers are then the cluster's worker processes
+    jobs: int = 0  # the most cores (processes × BLAS threads) to use; 0: every core this process may use
 
 
 @dataclass(frozen=True)
@@ -48,9 +49,11 @@ def choose(exp, n_points: int, compute: Compute, cores: int | None = None) -> La
     separate processes are what turn a second core into speed. L-BFGS evaluates one model at a time and
     gets one BLAS thread per process: on two, OpenBLAS splits each small product and waits on it (W1 with
     L-BFGS in one process: 0.12 s on one thread, 0.59 s on two, in bench/lbfgs.py --quick)."""
-    cores = cores or os.cpu_count() or 1
+    cores = cores or usable_cores()
+    if compute.jobs:
+        cores = min(cores, compute.jobs)
     if compute.workers:
-        workers = min(compute.workers, n_points)
+        workers = min(compute.workers, n_points, compute.jobs or compute.workers)
     else:
         workers = min(cores, n_points) if estimated_seconds(exp, n_points) > WORKER_THRESHOLD_S else 1
     if compute.engine == "sequential":
@@ -60,8 +63,61 @@ def choose(exp, n_points: int, compute: Compute, cores: int | None = None) -> La
     else:
         size = int(max(1, min(n_points, compute.memory_mb * 2**20 // bytes_per_model(exp))))
         size = min(size, -(-n_points // workers))
+    workers = min(workers, -(-n_points // size))  # no more processes than chunks
     threads = compute.threads or (1 if exp.schedule.optimizer == "lbfgs" else max(1, cores // workers))
-    return Layout(size, min(workers, -(-n_points // size)), threads)
+    return Layout(size, workers, threads)
+
+
+def usable_cores() -> int:
+    """The cores this process may use: its CPU affinity mask (taskset, a batch scheduler's cpuset), capped by
+    the cgroup CPU quota (a container's --cpus), rounded down and at least 1. os.cpu_count() counts the
+    machine's cores, which two sweeps side by side or a container would oversubscribe."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    quota = cgroup_cpu_quota()
+    if quota is not None:
+        n = min(n, max(1, int(quota)))
+    return max(1, n)
+
+
+def cgroup_cpu_quota(root: str = "/sys/fs/cgroup") -> float | None:
+    """The CPU quota (cores' worth) of this process's cgroup or of one above it, or None when unlimited:
+    cgroup v2's cpu.max ("150000 100000" is 1.5 cores) or v1's cpu.cfs_quota_us / cpu.cfs_period_us."""
+    quotas = []
+    try:
+        with open("/proc/self/cgroup") as fh:
+            paths = [line.strip().split(":", 2)[2] for line in fh if line.count(":") >= 2]
+    except OSError:
+        paths = []
+    for rel in {*paths, "/"}:
+        parts = [part for part in rel.split("/") if part]
+        for depth in range(len(parts), -1, -1):
+            base = os.path.join(root, *parts[:depth])
+            quotas += [q for q in (_cpu_max(os.path.join(base, "cpu.max")),  # v2
+                                   _cfs(os.path.join(root, "cpu", *parts[:depth])))  # v1
+                       if q is not None]
+    return min(quotas) if quotas else None
+
+
+def _cpu_max(path: str) -> float | None:
+    try:
+        with open(path) as fh:
+            quota, period = fh.read().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        return None
+
+
+def _cfs(directory: str) -> float | None:
+    try:
+        with open(os.path.join(directory, "cpu.cfs_quota_us")) as q, \
+                open(os.path.join(directory, "cpu.cfs_period_us")) as p:
+            quota, period = int(q.read()), int(p.read())
+    except (OSError, ValueError):
+        return None
+    return None if quota <= 0 else quota / period
 
 
 def bytes_per_model(exp) -> int:

@@ -161,14 +161,25 @@ def _savez(path: Path, arrays: dict) -> None:
 
 
 def default_path(dataset: str, root: str | Path = "runs") -> Path:
-    """runs/<date>-<time>-<dataset>, with -2, -3, … when that exists."""
+    """A new, empty directory runs/<date>-<time>-<dataset>, or -2, -3, … when that name is taken: each name is
+    claimed by creating it (mkdir fails on a name another sweep created first), so any number of sweeps
+    started in the same second get a directory each. The caller removes it if the sweep writes nothing."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = Path(root) / f"{stamp}-{dataset}"
-    k = 1
-    while path.exists():
-        k += 1
-        path = Path(root) / f"{stamp}-{dataset}-{k}"
-    return path
+    root = Path(root)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the runs directory {root}: {exc.strerror}") from None
+    for k in range(1, 10_000):
+        path = root / (f"{stamp}-{dataset}" if k == 1 else f"{stamp}-{dataset}-{k}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise InputError(f"cannot create output directory {path}: {exc.strerror}") from None
+    raise InputError(f"{root} holds 9,999 runs named {stamp}-{dataset}: give --out")
 
 
 def check_target(path: str | Path) -> Path:

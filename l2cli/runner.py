@@ -251,7 +251,7 @@ def executor_for(cfg: Config):
         return
     from . import cluster
 
-    client = cluster.connect(cfg.sweep.address)
+    client = cluster.connect(cfg.sweep.address, cfg.sweep.jobs)
     try:
         yield cluster.DaskExecutor(client, cfg.sweep.threads or 1, cfg.sweep.checkpoint_s), cluster.worker_count(client)
     finally:

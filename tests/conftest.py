@@ -47,3 +47,18 @@ def reference_torch():
 
         return torch
     return pytest.importorskip("torch")
+
+
+def flags(base, *args, drop=()):
+    """The command-line arguments ``base`` with each '--flag value' of ``args`` put in place of the same flag in
+    base (l2cli refuses an option given twice), the others appended; ``drop``: flags (with their values) left
+    out."""
+    out, i = [], 0
+    given = {a for a in args if isinstance(a, str) and a.startswith("--")}
+    while i < len(base):
+        if base[i] in given or base[i] in drop:
+            i += 2
+            continue
+        out.append(base[i])
+        i += 1
+    return [*out, *args]

@@ -34,6 +34,7 @@ SMALL = {"hidden": (16,), "epochs": 300}
 SMALL_CV = {**SMALL, "lams": [1e-4, 1e-2], "cv": 2, "epochs": 200}
 
 
+@pytest.mark.filterwarnings("ignore:.*of the grid. the best λ may lie outside it:UserWarning")  # two-λ grids
 @parametrize_with_checks([L2MLPClassifier(**SMALL), L2MLPRegressor(**SMALL), L2MLPClassifierCV(**SMALL_CV),
                           L2MLPRegressorCV(**SMALL_CV)])
 def test_scikit_learn_estimator_checks(estimator, check):

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from conftest import flags
 from scipy import stats
 
 from l2cli.cli import cli
@@ -121,8 +122,8 @@ def test_aggregate_mean_std_and_t_interval(run):
 
 def test_extra_axes_train_the_full_product(tmp_path):
     out = tmp_path / "grid"
-    result = invoke("sweep", *SMALL, "--grid", "model.hidden=[4],[8,8]", "--grid", "data.n_train=20,40",
-                    "--lambdas", "1e-3,1", "--seeds", "0,1", "--out", out, "-q")
+    result = invoke("sweep", *flags(SMALL, "--lambdas", "1e-3,1", "--seeds", "0,1", drop=["--hidden"]), "--grid",
+                    "model.hidden=[4],[8,8]", "--grid", "data.n_train=20,40", "--out", out, "-q")
     assert result.exit_code == 0, result.output
     summary = pd.read_csv(out / "summary.csv")
     assert len(summary) == 2 * 2 * 2 * 2
@@ -332,7 +333,7 @@ def test_best_exits_1_when_every_lambda_diverged(tmp_path):
 
 def test_a_lambda_at_the_edge_of_the_grid_is_said(tmp_path):
     out = tmp_path / "edge"
-    result = invoke("sweep", *SMALL, "--lambdas", "1e-6,1e-5", "--out", out)  # both tiny: the largest wins
+    result = invoke("sweep", *flags(SMALL, "--lambdas", "1e-6,1e-5"), "--out", out)  # both tiny: the largest wins
     assert result.exit_code == 0, result.output
     selection = json.loads((out / "selection.json").read_text())
     assert selection["at_edge"] is True and selection["lambda"] == 1e-5
@@ -341,8 +342,8 @@ def test_a_lambda_at_the_edge_of_the_grid_is_said(tmp_path):
 
 def test_grid_runs_name_the_selected_cell(tmp_path):
     out = tmp_path / "cells"
-    result = invoke("sweep", *SMALL, "--grid", "model.hidden=[4],[8,8]", "--lambdas", "1e-3,1e-2,1",
-                    "--seeds", "0,1", "--out", out)
+    result = invoke("sweep", *flags(SMALL, "--lambdas", "1e-3,1e-2,1", "--seeds", "0,1", drop=["--hidden"]),
+                    "--grid", "model.hidden=[4],[8,8]", "--out", out)
     assert result.exit_code == 0, result.output
     first = result.stderr.splitlines()[0]
     assert "2-4-2, 2-8-8-2 relu" in first

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from conftest import flags
 
 from l2cli.cli import cli
 from l2cli.config import resolve
@@ -250,7 +251,7 @@ def test_linear_coefficients_equal_scikit_learn_ridge(tmp_path):
 def test_show_features_prints_lambda_by_feature(tmp_path):
     path = write(tmp_path, animals(120).drop(columns="id"))
     out = tmp_path / "run"
-    assert invoke("sweep", "--data", path, "--target", "species", *FAST, "--seeds", "0,1", "--out", out,
+    assert invoke("sweep", "--data", path, "--target", "species", *flags(FAST, "--seeds", "0,1"), "--out", out,
                   "-q").exit_code == 0
     shown = pd.read_csv(__import__("io").StringIO(invoke("show", out, "--features", "--format", "csv").stdout))
     table = pd.read_csv(out / "features.csv")

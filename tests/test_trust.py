@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import flags
 
 from l2cli.cli import cli
 
@@ -53,7 +54,7 @@ def test_an_output_place_that_cannot_be_written_is_refused_before_training(tmp_p
     (["--set", "sweep.checkpoint_s=-1"], "out of range"),
 ])
 def test_bad_values_are_one_line_before_training(tmp_path, args, message):
-    result = invoke("sweep", *QUICK, *args, "--out", tmp_path / "run")
+    result = invoke("sweep", *flags(QUICK, *args), "--out", tmp_path / "run")
     one_line_error(result, message)
     assert not (tmp_path / "run").exists()
 
@@ -81,7 +82,7 @@ def test_plot_into_a_missing_directory(tmp_path):
 
 def test_seeds_are_stored_as_integers(tmp_path):
     out = tmp_path / "run"
-    assert invoke("sweep", *QUICK, "--seeds", f"0,{2**32 - 1}", "--out", out, "-q").exit_code == 0
+    assert invoke("sweep", *flags(QUICK, "--seeds", f"0,{2**32 - 1}"), "--out", out, "-q").exit_code == 0
     with np.load(out / "weights.npz", allow_pickle=False) as w:
         assert w["seed"].dtype == np.uint32 and list(w["seed"]) == [0, 2**32 - 1, 0, 2**32 - 1]
 
@@ -97,7 +98,7 @@ def test_an_existing_run_is_refused_and_overwrite_replaces_it(tmp_path):
     out = tmp_path / "run"
     assert invoke("sweep", *QUICK, "--out", out, "-q").exit_code == 0
     one_line_error(invoke("sweep", *QUICK, "--out", out), "already exists and is not empty")
-    assert invoke("sweep", *QUICK, "--lambdas", "0.5", "--out", out, "--overwrite", "-q").exit_code == 0
+    assert invoke("sweep", *flags(QUICK, "--lambdas", "0.5"), "--out", out, "--overwrite", "-q").exit_code == 0
     assert json.loads((out / "manifest.json").read_text())["config"]["sweep"]["lambdas"] == [0.5]
     assert not (out / ".progress").exists()
 
@@ -267,7 +268,7 @@ def test_a_failure_after_training_keeps_the_work_and_resume_finishes_it(tmp_path
         raise RuntimeError("a bug after training")
 
     monkeypatch.setattr(runner, "tabulate", broken)
-    failed = invoke("sweep", *QUICK, "--seeds", "0,1", "--out", out)
+    failed = invoke("sweep", *flags(QUICK, "--seeds", "0,1"), "--out", out)
     assert failed.exit_code == 1 and isinstance(failed.exception, RuntimeError)
     assert f"the finished work is kept in {out}: l2cli sweep --resume --out {out}" in failed.stderr
     assert len(list((out / ".progress" / "chunks").glob("*.npz"))) >= 1
@@ -276,7 +277,7 @@ def test_a_failure_after_training_keeps_the_work_and_resume_finishes_it(tmp_path
     one_line_error(refused, "which differs in train.lr (0.5 here, 0.01 in the run)")
     resumed = invoke("sweep", "--resume", "--out", out, "-q", "--format", "csv")
     assert resumed.exit_code == 0, resumed.output
-    fresh = invoke("sweep", *QUICK, "--seeds", "0,1", "--out", tmp_path / "fresh", "-q", "--format", "csv")
+    fresh = invoke("sweep", *flags(QUICK, "--seeds", "0,1"), "--out", tmp_path / "fresh", "-q", "--format", "csv")
     assert resumed.stdout == fresh.stdout
     assert (out / "summary.csv").read_bytes() == (tmp_path / "fresh" / "summary.csv").read_bytes()
 

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from conftest import flags
 
 from l2cli.cli import cli
 
@@ -21,7 +22,7 @@ def invoke(*args):
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("verify") / "run"
-    result = invoke("sweep", *SMALL, "--grid", "model.hidden=[4],[8]", "--out", out, "-q")
+    result = invoke("sweep", *flags(SMALL, drop=["--hidden"]), "--grid", "model.hidden=[4],[8]", "--out", out, "-q")
     assert result.exit_code == 0, result.output
     return out
 
@@ -109,8 +110,8 @@ def test_diff_of_a_run_with_itself_shows_no_change(run):
 
 def test_diff_shows_config_keys_and_metric_changes(run, tmp_path):
     other = tmp_path / "other"
-    assert invoke("sweep", *SMALL, "--grid", "model.hidden=[4],[8]", "--lr", "0.05", "--out", other,
-                  "-q").exit_code == 0
+    assert invoke("sweep", *flags(SMALL, "--lr", "0.05", drop=["--hidden"]), "--grid", "model.hidden=[4],[8]",
+                  "--out", other, "-q").exit_code == 0
     table = pd.read_csv(io.StringIO(invoke("diff", run, other, "--format", "csv").stdout))
     config = table[table["what"] == "config"].set_index("name")
     assert set(config.index) == {"train.lr", "output.dir"} and config.loc["train.lr", "new"] == "0.05"

@@ -8,9 +8,12 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: venv run lint test test-slow test-all bench bench-cluster bench-estimators bench-lbfgs startup clean
 
+# editable_mode=compat: the checkout goes on sys.path as a plain path entry, so `import l2cli` finds this
+# package from any directory, even from the clone's parent, where the clone's own folder `l2cli/` would
+# otherwise be taken for an empty namespace package
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test]' --config-settings editable_mode=compat
 	touch $(STAMP)
 
 venv: $(STAMP)

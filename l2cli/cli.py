@@ -11,6 +11,7 @@ failed, or an internal error); 2 usage or input error, reported on one line.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import signal
 import sys
@@ -20,17 +21,9 @@ import click
 
 from . import __version__
 from .choices import (
-    ACTIVATIONS,
-    DECAYS,
-    DTYPES,
-    EXECUTORS,
     FORMATS,
-    NA_POLICIES,
-    OPTIMIZERS,
     PANELS,
     SELECTION_RULES,
-    SEPARATORS,
-    TASKS,
 )
 from .config import parse_list, resolve
 from .errors import InputError
@@ -125,7 +118,9 @@ def cli():
     """See what L2 regularization does: sweep λ over a NumPy MLP, write loss and weight-norm tables.
 
     Exit codes: 0 success, 1 run failure (a model diverged, a gradient check
-    failed), 2 usage or input error.
+    failed, verify found a difference), 2 usage or input error, 130 stopped
+    by SIGINT (Ctrl-C), 143 stopped by SIGTERM; the finished work of a
+    stopped sweep is kept for --resume.
     """
 
 
@@ -174,24 +169,44 @@ def echo_table(frame, fmt: str, tablefmt: str, view: str | None = None, grid_key
     click.echo(render(frame, fmt, tablefmt, floatfmt), nl=False)
 
 
+def keyed(flag: str, dotted: str, dest: str | None = None, help: str | None = None, **kw):
+    """A flag that sets the config key ``dotted``: its help (the key's own unless given), its choices and its
+    default come from the key's declaration (l2cli.config), so they cannot disagree."""
+    import dataclasses
+
+    from .config import Choice, declaration
+
+    field = declaration(dotted)
+    kind = field.metadata["kind"]
+    default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+    if isinstance(kind, Choice) and "type" not in kw:
+        kw["type"] = click.Choice(kind.options)
+    text = help or field.metadata["help"]
+    shown = "''" if default == "" else json.dumps(default) if isinstance(default, list) else default
+    decls = (flag, dest) if dest else (flag,)
+    return click.option(*decls, help=f"{text.rstrip('.')}. [{dotted}; default: {shown}]", **kw)
+
+
 def data_and_model_options():
     """The config file, the data, the network and --set: what every command that builds a network reads."""
     return [
         click.argument("config", required=False, type=click.Path(dir_okay=False)),
-        click.option("--dataset", help="Built-in dataset (see 'l2cli datasets')."),
-        click.option("--data", "data_path", type=click.Path(dir_okay=False),
-                     help="CSV file to use instead (.csv, .tsv, also .gz, .bz2, .xz)."),
-        click.option("--target", help="Target column of the CSV file."),
-        click.option("--features", help="CSV columns to use as features, e.g. 'age,island' (default: all)."),
-        click.option("--drop", help="CSV columns to leave out, e.g. 'id,name'."),
-        click.option("--na", type=click.Choice(NA_POLICIES),
-                     help="Missing values in the CSV: drop the rows (default), impute, or error."),
-        click.option("--sep", type=click.Choice(SEPARATORS), help="CSV separator (default: detected)."),
-        click.option("--task", type=click.Choice(["auto", *TASKS]), help="Override the inferred task."),
-        click.option("--lambdas", help=LAMBDAS_HELP),
-        click.option("--seeds", help="Model seeds, e.g. '0,1,2'."),
-        click.option("--hidden", help="Hidden widths, e.g. '64,64'; '' for none (linear/logistic model)."),
-        click.option("--activation", type=click.Choice(ACTIVATIONS)),
+        keyed("--dataset", "data.dataset", type=str, metavar="NAME", help="Built-in dataset (see 'l2cli datasets')"),
+        keyed("--data", "data.path", "data_path", type=click.Path(dir_okay=False),
+              help="CSV file to use instead of a built-in dataset (.csv, .tsv, also .gz, .bz2, .xz)"),
+        keyed("--target", "data.target"),
+        keyed("--features", "data.features", help="CSV columns to use as features, e.g. 'age,island'; "
+              "empty: every column but the target"),
+        keyed("--drop", "data.drop", help="CSV columns to leave out, e.g. 'id,name'"),
+        keyed("--na", "data.na"),
+        keyed("--sep", "data.sep", metavar="SEP", help="CSV separator: auto (detected: comma, semicolon or tab), "
+              "',', ';', tab or '|'"),
+        keyed("--task", "data.task", help="Classification, regression or auto (inferred from the target)"),
+        keyed("--lambdas", "sweep.lambdas", help=LAMBDAS_HELP),
+        keyed("--seeds", "sweep.seeds", help="Model seeds, e.g. '0,1,2' (initialisation and batch order)"),
+        keyed("--hidden", "model.hidden", help="Hidden widths, e.g. '64,64'; '' for none (a linear/logistic "
+              "model)"),
+        keyed("--activation", "model.activation", help="Hidden activation"),
         click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
                      help="Set any config key; the value is a TOML literal. Repeatable."),
     ]
@@ -200,16 +215,18 @@ def data_and_model_options():
 def training_options():
     """How to train: what sweep reads beyond the data and the network."""
     return [
-        click.option("--optimizer", type=click.Choice(OPTIMIZERS)),
-        click.option("--decay", type=click.Choice(DECAYS),
-                     help="How λ enters a step: l2 (its gradient 2λθ, default) or decoupled (AdamW-style shrink)."),
-        click.option("--lr", type=float, help="Learning rate."),
-        click.option("--epochs", type=int, help="Maximum epochs."),
-        click.option("--batch-size", type=int, help="Mini-batch size; 0 for full batch."),
-        click.option("--dtype", type=click.Choice(DTYPES)),
-        click.option("--executor", type=click.Choice(EXECUTORS),
-                     help="Where chunks train: local processes (default) or a Dask cluster."),
-        click.option("--address", help="Dask scheduler tcp://HOST:PORT (default: a LocalCluster here)."),
+        keyed("--optimizer", "train.optimizer"),
+        keyed("--decay", "train.decay", help="How λ enters a step: l2 (its gradient 2λθ joins ∂L/∂θ) or "
+              "decoupled (θ ← (1 − 2ηλ)θ beside the step, as AdamW)"),
+        keyed("--lr", "train.lr", type=float),
+        keyed("--epochs", "train.epochs", type=int),
+        keyed("--batch-size", "train.batch_size", type=int),
+        keyed("--dtype", "train.dtype", help="Floating-point type of the networks"),
+        keyed("--executor", "sweep.executor", help="Where chunks train: local processes or a Dask cluster "
+              "(pip install 'l2cli[dask]')"),
+        keyed("--address", "sweep.address", help="Dask scheduler tcp://HOST:PORT; empty: a LocalCluster here"),
+        keyed("--jobs", "sweep.jobs", type=int, help="Most cores this sweep uses (processes × BLAS threads), "
+              "for sweeps run side by side; 0: every core this process may use"),
     ]
 
 
@@ -226,7 +243,7 @@ FLAG_KEYS = {"dataset": "data.dataset", "data_path": "data.path", "target": "dat
              "sep": "data.sep", "task": "data.task", "lambdas": "sweep.lambdas", "activation": "model.activation",
              "optimizer": "train.optimizer", "decay": "train.decay", "lr": "train.lr", "epochs": "train.epochs",
              "batch_size": "train.batch_size", "dtype": "train.dtype", "executor": "sweep.executor",
-             "address": "sweep.address"}
+             "address": "sweep.address", "jobs": "sweep.jobs"}
 #: flag -> (config key, example), for the flags that take a comma-separated list
 LIST_FLAGS = {"seeds": ("sweep.seeds", "0,1,2"), "hidden": ("model.hidden", "64,64"),
               "features": ("data.features", "age,island"), "drop": ("data.drop", "id,name")}
@@ -254,9 +271,15 @@ def experiment_config(config, overrides, grid=(), more=None, **options):
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (must not exist or be empty).")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --out, with its own config.")
 @click.option("--overwrite", is_flag=True, help="Replace the run in --out (unless another sweep is writing it).")
+@click.option("--progress", type=click.Choice(("auto", "bar", "lines", "none")), default="auto", show_default=True,
+              help="How training progress shows on stderr: auto is a bar on a terminal and plain lines otherwise "
+                   "(a CI log); -q means none.")
+@click.option("--progress-every", type=float, default=30.0, show_default=True, callback=finite(0.0, low_open=True),
+              help="Seconds between two progress lines.")
 @format_options
-@click.option("-q", "--quiet", is_flag=True, help="No progress or log lines on stderr.")
-def sweep(out, fmt, tablefmt, quiet, cv, rule, resume, overwrite, **options):
+@click.option("-q", "--quiet", is_flag=True, help="Nothing on stderr but errors: no progress, notes or summary "
+              "line (the exit code says how the run went).")
+def sweep(out, fmt, tablefmt, quiet, cv, rule, resume, overwrite, progress, progress_every, **options):
     """Train one model per (λ, seed) and write the run directory.
 
     CONFIG is a TOML experiment file; without one the default experiment
@@ -278,7 +301,8 @@ def sweep(out, fmt, tablefmt, quiet, cv, rule, resume, overwrite, **options):
     argv = click.get_current_context().meta["argv"]
     try:
         with stopped_by_signals(path, say):
-            run = train_and_write(cfg, path, argv, resume, overwrite, quiet, say)
+            run = train_and_write(cfg, path, argv, resume, overwrite, say, "none" if quiet else progress,
+                                  progress_every)
     finally:
         if reserved is not None:  # a default directory that nothing was written to goes again
             with contextlib.suppress(OSError):
@@ -292,9 +316,14 @@ def sweep(out, fmt, tablefmt, quiet, cv, rule, resume, overwrite, **options):
             say(f"l2cli: {edge_note(run.selection, cfg.sweep.lambdas)}")
         for remark in run.selection.get("remarks", []):
             say(f"l2cli: note: {remark}")
-    if run.failed:
+        if run.manifest.get("numeric_warnings"):
+            from .numeric_warnings import line
+
+            say(f"l2cli: {line(run.manifest['numeric_warnings'])}")
+    if run.failed:  # exit 1 says it under -q too; the line is for people
         n_bad = int((run.summary["status"] == "diverged").sum())
-        click.echo(f"l2cli: {n_bad} model(s) diverged (NaN/inf); lower --lr or check the data", err=True)
+        if say:
+            say(f"l2cli: {n_bad} model(s) diverged (NaN/inf); lower --lr or check the data")
         sys.exit(1)
 
 
@@ -334,15 +363,91 @@ def kept_note(path: str) -> str:
     return f"; the finished work is kept in {path}: l2cli sweep --resume --out {path}"
 
 
-def train_and_write(cfg, path: str, argv: list[str], resume: bool, overwrite: bool, quiet: bool, say):
-    """A new run in ``path``, or the interrupted one there continued, with a progress bar on a terminal."""
+def train_and_write(cfg, path: str, argv: list[str], resume: bool, overwrite: bool, say, progress: str,
+                    every_s: float):
+    """A new run in ``path``, or the interrupted one there continued, with its progress shown as ``progress``
+    says: bar, lines (every ``every_s`` seconds), none, or auto (a bar on a terminal, else lines)."""
     from .runner import recorded_config, resume_experiment, run_experiment, total_model_epochs
 
-    total = total_model_epochs(recorded_config(path) if resume else cfg)
-    with ProgressBar(total, show=not quiet and sys.stderr.isatty()) as bar:
+    run_cfg = recorded_config(path) if resume else cfg
+    total = total_model_epochs(run_cfg)
+    if progress == "auto":
+        progress = "bar" if sys.stderr.isatty() else "lines"
+    reporter = (ProgressBar(total, show=True) if progress == "bar" else
+                ProgressLines(total, total // max(1, run_cfg_models(run_cfg)), every_s) if progress == "lines" else
+                ProgressBar(total, show=False))
+    with reporter:
         if resume:
-            return resume_experiment(path, cfg, bar, say)
-        return run_experiment(cfg, out=path, argv=argv, progress=bar, log=say, overwrite=overwrite)
+            return resume_experiment(path, cfg, reporter, say)
+        return run_experiment(cfg, out=path, argv=argv, progress=reporter, log=say, overwrite=overwrite)
+
+
+def run_cfg_models(cfg) -> int:
+    """How many models a run trains, folds included (the progress lines count them)."""
+    return len(cfg.sweep.lambdas) * len(cfg.sweep.seeds) * len(cfg.cells()) * (1 + cfg.sweep.cv)
+
+
+class ProgressLines:
+    """Progress for logs (stderr not a terminal): one plain line every ``every_s`` seconds and after each grid
+    cell: models done of the total, the share of the work, the time so far and left, the best validation
+    loss so far. A timer thread writes the lines, so they come on time while workers train."""
+
+    def __init__(self, total: int, units_per_model: int, every_s: float):
+        import threading
+        import time
+
+        self.total, self.per_model, self.every_s = max(1, total), max(1, units_per_model), every_s
+        self.units = self.models = 0
+        self.best = math.inf
+        self.started = time.monotonic()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._tick, daemon=True)
+
+    def __call__(self, n: int) -> None:
+        self.units += n
+
+    def chunk_done(self, summary) -> None:
+        self.models += len(summary)
+        if "val_loss" in summary:
+            finite = summary["val_loss"][summary["status"] != "diverged"].dropna()
+            if len(finite):
+                self.best = min(self.best, float(finite.min()))
+
+    def cell_done(self, values: dict) -> None:
+        click.echo(f"l2cli: grid cell {', '.join(f'{k}={v}' for k, v in values.items())} done; {self.line()}",
+                   err=True)
+
+    def line(self) -> str:
+        import time
+
+        elapsed = time.monotonic() - self.started
+        share = min(1.0, self.units / self.total)
+        left = f", about {_duration(elapsed * (1 - share) / share)} left" if 0 < share < 1 else ""
+        best = f", best validation loss so far {self.best:.4g}" if math.isfinite(self.best) else ""
+        return (f"{self.models:,} of {self.total // self.per_model:,} models done ({share:.0%} of the training), "
+                f"{_duration(elapsed)} elapsed{left}{best}")
+
+    def _tick(self) -> None:
+        while not self.stop.wait(self.every_s):
+            click.echo(f"l2cli: {self.line()}", err=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+
+def _duration(seconds: float) -> str:
+    """'45s', '3m05s', '2h07m'."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
 
 
 class ProgressBar:
@@ -479,7 +584,9 @@ def verify(run, rtol, atol, fmt, tablefmt, quiet):
 @cli.command("diff")
 @click.argument("run_a", type=click.Path(file_okay=False))
 @click.argument("run_b", type=click.Path(file_okay=False))
-@click.option("--all", "include_same", is_flag=True, help="Also the metrics that did not change.")
+@click.option("--all", "include_same", is_flag=True,
+              help="Also the metrics that did not change, and the config keys that cannot change a number "
+                   "(output.dir, the layout, the executor).")
 @click.option("--precision", default=4, show_default=True, type=click.IntRange(1, 17),
               help="Significant digits in the table.")
 @format_options
@@ -548,16 +655,23 @@ def plot(run, output, panels, seed):
 @click.option("--lambda", "lam", type=float, help="λ of the model (default: the selected λ).")
 @click.option("--seed", type=click.IntRange(min=0), help="Seed of the model (default: 0).")
 @format_options
-def predict(run, data, lam, seed, fmt, tablefmt):
+@click.option("-q", "--quiet", is_flag=True, help="Nothing on stderr but errors (no warnings).")
+def predict(run, data, lam, seed, fmt, tablefmt, quiet):
     """Predict the rows of a CSV file with one model of RUN, through the run's own preprocessing.
 
     Prints one row per input row: the predicted class with each class's
     probability, or the predicted target on its original scale.
     """
+    import warnings
+
     from .models import predict_file
     from .rundir import Run
 
-    echo_table(predict_file(Run.load(run), data, lam, seed), fmt, tablefmt, floatfmt=".6g")
+    with warnings.catch_warnings():
+        if quiet:
+            warnings.simplefilter("ignore")
+        table = predict_file(Run.load(run), data, lam, seed)
+    echo_table(table, fmt, tablefmt, floatfmt=".6g")
 
 
 @cli.command()

@@ -196,12 +196,18 @@ class Lambdas(Kind):
         self.fail(key, "a list of numbers or a grid such as 'logspace(-5,0,16)'", value)
 
 
-def key(default, kind: Kind, help: str):
-    """Declare a config key: its default, the values it allows and a one-line help."""
-    meta = {"kind": kind, "help": help}
+def key(default, kind: Kind, help: str, changes_results: bool = True):
+    """Declare a config key: its default, the values it allows and a one-line help. ``changes_results``
+    is False for the keys that only decide how or where a sweep runs, or where it writes (never a number)."""
+    meta = {"kind": kind, "help": help, "changes_results": changes_results}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
+
+
+def how_key(default, kind: Kind, help: str):
+    """Declare a key that decides how, where or what a sweep writes, never a number (diff leaves it out)."""
+    return key(default, kind, help, changes_results=False)
 
 
 def positive(low_open=True) -> Range:
@@ -299,29 +305,29 @@ class SweepConfig(Section):
                                "λ grid: a list, or text such as '0,logspace(-6,0,13)'")
     seeds: list[int] = key([0, 1, 2, 3, 4], Ints(Range(low=0, high=MAX_SEED), "[0, 1, 2]"),
                            "model seeds (initialisation and batch order)")
-    engine: str = key("stacked", Choice(ENGINES), "stacked (all models at once) or sequential (one at a time)")
-    chunk_size: int = key(0, Int(Range(low=0)), "models trained together; 0 chooses from the memory budget")
-    memory_mb: int = key(2048, Int(Range(low=1)), "memory budget of one chunk of stacked models, MiB")
-    workers: int = key(0, Int(Range(low=0)), "processes training chunks in parallel (this one included); "
+    engine: str = how_key("stacked", Choice(ENGINES), "stacked (all models at once) or sequential (one at a time)")
+    chunk_size: int = how_key(0, Int(Range(low=0)), "models trained together; 0 chooses from the memory budget")
+    memory_mb: int = how_key(2048, Int(Range(low=1)), "memory budget of one chunk of stacked models, MiB")
+    workers: int = how_key(0, Int(Range(low=0)), "processes training chunks in parallel (this one included); "
                        "0: one per core if the sweep is estimated above 0.1 s on one core")
-    threads: int = key(0, Int(Range(low=0)), "BLAS threads per process; 0: cores / processes")
-    jobs: int = key(0, Int(Range(low=0)), "most cores this sweep uses (processes × BLAS threads), for sweeps run "
+    threads: int = how_key(0, Int(Range(low=0)), "BLAS threads per process; 0: cores / processes")
+    jobs: int = how_key(0, Int(Range(low=0)), "most cores this sweep uses (processes × BLAS threads), for sweeps run "
                     "side by side; 0: every core this process may use (its CPU affinity and cgroup quota)")
     cv: int = key(0, Int(Range(low=0)), "k-fold cross-validation on the training part to select λ; 0: off")
     select: str = key("min", Choice(SELECTION_RULES), "selection rule: min (lowest mean validation loss) or 1se "
                       "(largest λ within one standard error of it)")
-    executor: str = key("local", Choice(EXECUTORS), "where chunks train: local (this process and forked workers) "
+    executor: str = how_key("local", Choice(EXECUTORS), "where chunks train: local (this process and forked workers) "
                         "or dask (a Dask cluster; pip install 'l2cli[dask]')")
-    address: str = key("", Text(), "Dask scheduler, tcp://HOST:PORT; empty: a LocalCluster of one worker per core")
-    checkpoint_s: float = key(60.0, Float(Range(low=0)), "seconds between checkpoints of a chunk in training "
+    address: str = how_key("", Text(), "Dask scheduler, tcp://HOST:PORT; empty: a LocalCluster of one worker per core")
+    checkpoint_s: float = how_key(60.0, Float(Range(low=0)), "seconds between checkpoints of a chunk in training "
                               "(what --resume continues from); 0: after every epoch")
 
 
 @dataclass
 class OutputConfig(Section):
     NAME: ClassVar[str] = "output"
-    dir: str = key("", Text(), "run directory; empty: runs/<date>-<time>-<dataset>")
-    weights: bool = key(True, Bool(), "write weights.npz")
+    dir: str = how_key("", Text(), "run directory; empty: runs/<date>-<time>-<dataset>")
+    weights: bool = how_key(True, Bool(), "write weights.npz")
 
 
 SECTIONS: dict[str, type[Section]] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig,
@@ -403,6 +409,11 @@ class Config:
 
 def all_keys() -> list[str]:
     return [f"{s}.{f.name}" for s, cls in SECTIONS.items() for f in dataclasses.fields(cls)]
+
+
+def result_keys() -> list[str]:
+    """The keys that can change a run's numbers (the others decide only how, where and what is written)."""
+    return [k for k in all_keys() if declaration(k).metadata["changes_results"]]
 
 
 def split_key(dotted: str) -> tuple[str, str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .config import all_keys, result_keys
 from .rundir import Run
 
 #: The aggregate columns compared (those a run has).
@@ -22,10 +23,13 @@ def flat_config(manifest: dict) -> dict[str, object]:
     return out
 
 
-def config_changes(a: Run, b: Run) -> list[dict]:
+def config_changes(a: Run, b: Run, include_all: bool = False) -> list[dict]:
+    """The config keys whose values differ; without ``include_all`` only the keys that can change a number
+    (config.result_keys: not output.dir, the layout or the executor)."""
     fa, fb = flat_config(a.manifest), flat_config(b.manifest)
+    hidden = set() if include_all else set(all_keys()) - set(result_keys())
     return [{"what": "config", "name": k, "old": _text(fa.get(k)), "new": _text(fb.get(k)), "change": "changed"}
-            for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)]
+            for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k) and k not in hidden]
 
 
 def metric_changes(a: Run, b: Run, include_same: bool) -> list[dict]:
@@ -48,9 +52,10 @@ def metric_changes(a: Run, b: Run, include_same: bool) -> list[dict]:
 
 
 def diff(a: Run, b: Run, include_same: bool = False) -> pd.DataFrame:
-    """One row per differing config key, then per (metric, λ, grid cell) that differs (all with include_same).
+    """One row per differing config key, then per (metric, λ, grid cell) that differs (with include_same: every
+    metric, and the config keys that cannot change a number, such as output.dir, too).
     Columns: what (config or metric), name, lambda, grid keys, old, new, change."""
-    rows = config_changes(a, b) + metric_changes(a, b, include_same)
+    rows = config_changes(a, b, include_same) + metric_changes(a, b, include_same)
     columns = ["what", "name", "lambda", *dict.fromkeys(a.grid_keys + b.grid_keys), "old", "new", "change"]
     return pd.DataFrame(rows, columns=columns)
 

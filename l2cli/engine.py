@@ -8,6 +8,7 @@ This module does no I/O.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -31,11 +32,13 @@ class Trained:
     history: pd.DataFrame
     layout: Layout
     blas: list[dict] = field(default_factory=list)  # the BLAS libraries as the points trained on them
+    warnings: Counter = field(default_factory=Counter)  # numeric warnings of the chunks trained now, by message
 
 
 def run_points(exp, pts: list[Point], compute: Compute | None = None,
                progress: Callable[[int], None] | None = None, store=None, executor=None) -> Trained:
-    """Train every point; ``progress`` receives model-epochs as they finish (len(pts) × epochs in all).
+    """Train every point; ``progress`` receives model-epochs as they finish (len(pts) × epochs in all), and,
+    when it has a ``chunk_done`` method, the summary rows of each chunk as it finishes.
 
     compute: chunk size, workers and threads as asked (default: all chosen here).
     store: where finished chunks and checkpoints are kept (l2cli.journal.ChunkStore): chunks found
@@ -46,17 +49,22 @@ def run_points(exp, pts: list[Point], compute: Compute | None = None,
     layout = choose(exp, len(pts), compute or Compute())
     parts = chunks(pts, layout.chunk_size)
     results = [None] * len(parts)
+    finished = getattr(progress, "chunk_done", None)  # a progress report that also wants each chunk's rows
     for k, trained in enumerate(store.load(k) if store else None for k in range(len(parts))):
         if trained is not None:
             results[k] = ChunkResult(trained, summarize(exp, parts[k], trained))
             if progress:
                 progress(len(parts[k]) * exp.schedule.units)
+            if finished:
+                finished(results[k].summary)
     todo = [k for k, r in enumerate(results) if r is None]
     jobs = [Job(parts[k], store.checkpoint(k) if store else None) for k in todo]
 
     def done(i: int, result: ChunkResult) -> None:
         if store:
             store.save(todo[i], result.trained)
+        if finished:
+            finished(result.summary)
 
     workers = min(layout.workers, len(jobs))
     executor = executor or (Forked(workers) if workers > 1 else InProcess())
@@ -70,4 +78,4 @@ def run_points(exp, pts: list[Point], compute: Compute | None = None,
     history = pd.concat([history_frame(c, r.trained.history) for c, r in zip(parts, results, strict=True)],
                         ignore_index=True)
     summary = pd.concat([r.summary for r in results], ignore_index=True)
-    return Trained(pts, params, summary, history, layout, blas)
+    return Trained(pts, params, summary, history, layout, blas, sum((r.warnings for r in results), Counter()))

@@ -17,15 +17,17 @@ import os
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from .checkpoint import Checkpoint
 from .network import init_params
+from .numeric_warnings import counted
 from .plan import Point
 from .summary import summarize
 from .train import TrainResult, init_rng, train
@@ -36,10 +38,12 @@ Done = Callable[[int, "ChunkResult"], None]
 
 @dataclass
 class ChunkResult:
-    """What training one chunk of points gives: the trained stack and its summary rows."""
+    """What training one chunk of points gives: the trained stack, its summary rows, and the numeric
+    warnings counted while it trained (l2cli.numeric_warnings), in whichever process that was."""
 
     trained: TrainResult
     summary: pd.DataFrame
+    warnings: Counter = field(default_factory=Counter)
 
 
 @dataclass
@@ -53,10 +57,14 @@ class Job:
 def train_chunk(exp, points: list[Point], on_epoch: Progress | None = None,
                 checkpoint: Checkpoint | None = None) -> ChunkResult:
     """Train the points together as one stack from their seeded initial weights, and summarize them."""
-    params = init_params(exp.layer_sizes, [init_rng(p.seed) for p in points], exp.init, exp.dtype)
-    lam = np.array([p.lam for p in points])
-    trained = train(params, lam, [p.seed for p in points], exp.arrays, exp.spec, exp.schedule, on_epoch, checkpoint)
-    return ChunkResult(trained, summarize(exp, points, trained))
+    counts: Counter = Counter()
+    with counted(counts):
+        params = init_params(exp.layer_sizes, [init_rng(p.seed) for p in points], exp.init, exp.dtype)
+        lam = np.array([p.lam for p in points])
+        trained = train(params, lam, [p.seed for p in points], exp.arrays, exp.spec, exp.schedule, on_epoch,
+                        checkpoint)
+        summary = summarize(exp, points, trained)
+    return ChunkResult(trained, summary, counts)
 
 
 class InProcess:

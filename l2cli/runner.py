@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import json
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import manifest, plan
+from . import manifest, numeric_warnings, plan
 from .config import Config
 from .data import Split, cv_folds
 from .engine import Trained, run_points
@@ -119,16 +120,25 @@ def weight_arrays(cells: list[Cell]) -> dict[str, np.ndarray]:
 
 def describe(cfg: Config, experiments: list[Experiment]) -> str:
     """The one line that says what a run trains: models, every cell's network, optimizer, data."""
-    exp = experiments[0]
-    s, cells, k = exp.split, len(cfg.cells()), cfg.sweep.cv
+    cells, k = len(cfg.cells()), cfg.sweep.cv
     networks = ", ".join(dict.fromkeys("-".join(map(str, e.layer_sizes)) for e in experiments))
-    rows = f"{len(s.X_train)} train / {len(s.X_test)} test" + (f" / {len(s.X_val)} val" if s.X_val is not None else "")
+    per_cell = [rows_text(e.split) for e in experiments]
+    if len(set(per_cell)) == 1:
+        rows = f"{per_cell[0]} rows"
+    else:  # the rows differ between grid cells (data.n_train or the dataset is an axis): say each
+        rows = "; ".join(f"{', '.join(f'{a}={v}' for a, v in cell.items())}: {text}"
+                         for cell, text in zip(cfg.cells(), per_cell, strict=True)) + " rows"
     n = len(cfg.sweep.lambdas) * len(cfg.sweep.seeds)
     extra = f" × {cells} grid cells" if cells > 1 else ""
     return (f"l2cli: {n * cells} models ({len(cfg.sweep.lambdas)} λ × {len(cfg.sweep.seeds)} seeds{extra}), "
             f"{networks} {cfg.model.activation}, {cfg.train.optimizer}, {budget(cfg)}"
             f"{f', {k}-fold cross-validation' if k else ''}, "
-            f"{cfg.data.path or cfg.data.dataset} ({rows} rows)")
+            f"{cfg.data.path or cfg.data.dataset} ({rows})")
+
+
+def rows_text(s: Split) -> str:
+    """'60 train / 60 test / 30 val': the rows of each part of a split."""
+    return f"{len(s.X_train)} train / {len(s.X_test)} test" + (f" / {len(s.X_val)} val" if s.X_val is not None else "")
 
 
 def budget(cfg: Config) -> str:
@@ -176,6 +186,8 @@ def train_cells(cfg: Config, experiments: list[Experiment], layouts: list[Comput
             cv = with_cell_columns(cross_validate(exp, folds, pts, how, progress, stores, executor), shown)
         main = journal.store(f"c{k}-all", checkpoint_s) if journal else None
         cells.append(Cell(shown, exp, run_points(exp, pts, how, progress, main, executor), cv))
+        if hasattr(progress, "cell_done") and len(cfg.cells()) > 1:
+            progress.cell_done(shown)
     return cells
 
 
@@ -327,11 +339,16 @@ def complete(cfg: Config, experiments: list[Experiment], layouts: list[Compute],
              journal: Journal | None, progress, executor=None) -> Run:
     """Train what is left, tabulate, select, and write the files (then the progress is removed)."""
     t0 = time.perf_counter()
-    cells = train_cells(cfg, experiments, layouts, journal, progress, executor)
-    tables, selection = tabulate(cfg, cells)
+    counts: Counter = Counter()
+    with numeric_warnings.counted(counts):
+        cells = train_cells(cfg, experiments, layouts, journal, progress, executor)
+        tables, selection = tabulate(cfg, cells)
+    for cell in cells:
+        counts.update(cell.trained.warnings)
     info = manifest.build(cfg, cells, record["command"], record["started"], time.perf_counter() - t0,
                           tables["summary"], record["fingerprints"])
     info["resumed"] = record["resumed"]
+    info["numeric_warnings"] = numeric_warnings.record(counts, tables["summary"])
     run = Run(info, selection, None, tables, weight_arrays(cells))
     if journal:
         run.save(journal.path, weights=cfg.output.weights)

@@ -114,7 +114,7 @@ def test_diff_shows_config_keys_and_metric_changes(run, tmp_path):
                   "--out", other, "-q").exit_code == 0
     table = pd.read_csv(io.StringIO(invoke("diff", run, other, "--format", "csv").stdout))
     config = table[table["what"] == "config"].set_index("name")
-    assert set(config.index) == {"train.lr"} and config.loc["train.lr", "new"] == "0.05"  # output.dir: --all
+    assert set(config.index) == {"train.lr"} and str(config.loc["train.lr", "new"]) == "0.05"  # output.dir: --all
     metrics = table[table["what"] == "metric"]
     a, b = pd.read_csv(run / "aggregate.csv"), pd.read_csv(other / "aggregate.csv")
     row = metrics[(metrics["name"] == "test_loss_mean") & (metrics["lambda"] == 0.01)

@@ -4,21 +4,31 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+RUN_STAMP  := $(VENV)/.installed-run
+STAMP      := $(VENV)/.installed-test
 
-.PHONY: venv run lint test test-slow test-all bench bench-cluster bench-estimators bench-lbfgs startup clean
+.PHONY: venv run lint test test-slow test-all bench bench-cluster bench-estimators bench-lbfgs bench-side-by-side \
+	startup clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
 
 # editable_mode=compat: the checkout goes on sys.path as a plain path entry, so `import l2cli` finds this
 # package from any directory, even from the clone's parent, where the clone's own folder `l2cli/` would
-# otherwise be taken for an empty namespace package
-$(STAMP): setup.cfg pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+# otherwise be taken for an empty namespace package.
+# make run installs what the command needs (and matplotlib for l2cli plot); make test adds the test extras
+# (pytest, ruff, hypothesis, Dask, and PyTorch as the optimizers' reference).
+$(RUN_STAMP): setup.cfg pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[plot]' --config-settings editable_mode=compat
+	touch $(RUN_STAMP)
+
+$(STAMP): setup.cfg pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[test]' --config-settings editable_mode=compat
-	touch $(STAMP)
+	touch $(STAMP) $(RUN_STAMP)
 
-venv: $(STAMP)
+venv: $(RUN_STAMP)
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(VENV)/bin/l2cli sweep
 
 lint: $(STAMP)
@@ -34,7 +44,6 @@ test-slow: $(STAMP)
 test-all: test test-slow
 
 bench: $(STAMP)
-	$(PY) -m pip install --quiet torch==2.13.0 || echo "torch not available: benchmarks run without the PyTorch column"
 	$(PY) bench/run.py
 
 bench-cluster: $(STAMP)
@@ -45,6 +54,9 @@ bench-estimators: $(STAMP)
 
 bench-lbfgs: $(STAMP)
 	$(PY) bench/lbfgs.py
+
+bench-side-by-side: $(STAMP)
+	$(PY) bench/side_by_side.py
 
 startup: $(STAMP)
 	$(PY) bench/startup.py

@@ -52,3 +52,10 @@ def test_lbfgs_bench_quick_run_writes_its_table():
     quick_run("bench/lbfgs.py")
     table = pd.read_csv(ROOT / "bench/results/lbfgs-quick.csv")
     assert len(table) == 16 and (table["l2cli_iterations"] <= 5).all() and (table["speedup"] > 0).all()
+
+
+@pytest.mark.slow
+def test_side_by_side_bench_quick_run_writes_its_table():
+    quick_run("bench/side_by_side.py")
+    table = pd.read_csv(ROOT / "bench/results/side_by_side-quick.csv")
+    assert len(table) == 4 and (table["median_s"] > 0).all() and table["sweeps"].tolist() == [1, 1, 2, 2]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import signal
 import sys
 from pathlib import Path
@@ -271,6 +272,9 @@ def experiment_config(config, overrides, grid=(), more=None, **options):
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (must not exist or be empty).")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --out, with its own config.")
 @click.option("--overwrite", is_flag=True, help="Replace the run in --out (unless another sweep is writing it).")
+@keyed("--portable", "sweep.portable", is_flag=True, default=None,
+       help="Train on the kernels every x86-64 CPU with AVX2 has (OpenBLAS Haswell, numpy's X86_V3 loops; arm64: "
+            "the generic ones): the run then verifies exactly on any such machine, with nothing pinned")
 @click.option("--progress", type=click.Choice(("auto", "bar", "lines", "none")), default="auto", show_default=True,
               help="How training progress shows on stderr: auto is a bar on a terminal and plain lines otherwise "
                    "(a CI log); -q means none.")
@@ -279,7 +283,7 @@ def experiment_config(config, overrides, grid=(), more=None, **options):
 @format_options
 @click.option("-q", "--quiet", is_flag=True, help="Nothing on stderr but errors: no progress, notes or summary "
               "line (the exit code says how the run went).")
-def sweep(out, fmt, tablefmt, quiet, cv, rule, resume, overwrite, progress, progress_every, **options):
+def sweep(out, fmt, tablefmt, quiet, cv, rule, resume, overwrite, progress, progress_every, portable, **options):
     """Train one model per (λ, seed) and write the run directory.
 
     CONFIG is a TOML experiment file; without one the default experiment
@@ -293,12 +297,17 @@ def sweep(out, fmt, tablefmt, quiet, cv, rule, resume, overwrite, progress, prog
         raise CliError("--out: give a directory; without --out the run goes to runs/<date>-<time>-<dataset>")
     if resume and (not out or overwrite):
         raise CliError("--resume continues the run in --out DIR: give --out, and not --overwrite")
-    cfg = experiment_config(**options, more={"sweep.cv": cv, "sweep.select": rule, "output.dir": out})
+    cfg = experiment_config(**options, more={"sweep.cv": cv, "sweep.select": rule, "output.dir": out,
+                                             "sweep.portable": portable or None})
+    argv = click.get_current_context().meta["argv"]
+    if cfg.sweep.portable or (resume and recorded_portable(out)):
+        from .environment import portable_variables
+
+        with_kernels(portable_variables(), argv)
     name = Path(cfg.data.path).stem if cfg.data.path else cfg.data.dataset
     reserved = None if cfg.output.dir else default_path(name)
     path = cfg.output.dir or str(reserved)
     say = None if quiet else (lambda line: click.echo(line, err=True))
-    argv = click.get_current_context().meta["argv"]
     try:
         with stopped_by_signals(path, say):
             run = train_and_write(cfg, path, argv, resume, overwrite, say, "none" if quiet else progress,
@@ -325,6 +334,37 @@ def sweep(out, fmt, tablefmt, quiet, cv, rule, resume, overwrite, progress, prog
         if say:
             say(f"l2cli: {n_bad} model(s) diverged (NaN/inf); lower --lr or check the data")
         sys.exit(1)
+
+
+def recorded_portable(out: str) -> bool:
+    """Whether the interrupted run in ``out`` is a portable one (its plan says; False when unreadable)."""
+    from .runner import recorded_config
+
+    try:
+        return recorded_config(out).sweep.portable
+    except InputError:
+        return False
+
+
+def with_kernels(wanted: dict[str, str], argv: list[str]) -> None:
+    """Make this command run with the BLAS kernel and numpy dispatch ``wanted`` names (l2cli.environment):
+    before numpy loads, by setting the variables here (worker processes inherit them); once it has loaded
+    with others, by running the same command again in a child process that has them, whose output and
+    exit code become this one's."""
+    from .environment import in_force, numpy_loaded
+
+    if not numpy_loaded():
+        os.environ.update(wanted)
+        return
+    if in_force(wanted):
+        return
+    import subprocess
+
+    child = subprocess.run([sys.executable, "-m", "l2cli", *argv[1:]], env={**os.environ, **wanted},
+                           capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    click.echo(child.stdout, nl=False)
+    click.echo(child.stderr, nl=False, err=True)
+    sys.exit(child.returncode)
 
 
 class Stopped(BaseException):
@@ -492,6 +532,8 @@ def selection_note(selection: dict) -> str:
 @click.option("--aggregate", "what", flag_value="aggregate", help="Means and 95 % intervals over seeds.")
 @click.option("--features", "what", flag_value="features",
               help="‖W1[j,:]‖ of every input feature j, λ × feature (mean over seeds).")
+@click.option("--environment", "what", flag_value="environment",
+              help="The numerical environment the run was made in: BLAS kernels, numpy dispatch, CPU, versions.")
 @click.option("--selection", "what", flag_value="selection",
               help="How sure the choice of λ is: per λ the mean validation loss, its standard error, whether it "
                    "is within one SE of the best, and how often it wins over folds × seeds (or seeds).")
@@ -508,6 +550,16 @@ def show(run, what, fmt, tablefmt):
         if loaded.features is None:
             raise CliError(f"{run} has no features.csv (it was written by an older l2cli)")
         echo_table(feature_matrix(loaded.features, loaded.grid_keys), fmt, tablefmt)
+        return
+    if what == "environment":
+        import pandas as pd
+
+        from .environment import flat
+
+        env = loaded.manifest.get("environment")
+        if not env:
+            raise CliError(f"{run} has no environment record (it was written by an older l2cli)")
+        echo_table(pd.DataFrame([{"part": k, "value": v} for k, v in flat(env).items()]), fmt, tablefmt)
         return
     if what == "selection":
         import pandas as pd
@@ -553,32 +605,136 @@ def best(run, everything):
 
 @cli.command()
 @click.argument("run", type=click.Path(file_okay=False))
-@click.option("--rtol", default=0.0, show_default=True, callback=finite(0.0, low_open=False),
-              help="Relative tolerance: |new − old| ≤ atol + rtol·|old|.")
-@click.option("--atol", default=0.0, show_default=True, callback=finite(0.0, low_open=False),
-              help="Absolute tolerance.")
+@click.option("--level", type=click.Choice(("exact", "numbers", "conclusions")), default="exact", show_default=True,
+              help="exact: every number the same (within --rtol/--atol, default 0); numbers: within tolerances "
+                   "(--tol per column; the rest rtol 1e-6, atol 1e-12 unless given); conclusions: the same λ "
+                   "chosen (or within the replay's 1-SE set), each λ's means within their interval, the sweep's "
+                   "shape.")
+@click.option("--environment", "env_mode", type=click.Choice(("recorded", "native")), default="recorded",
+              show_default=True, help="recorded: re-create the run's BLAS kernel and numpy dispatch before "
+              "replaying (where this machine can); native: replay on this machine's own.")
+@click.option("--rtol", type=float, default=None, callback=finite(0.0, low_open=False),
+              help="Relative tolerance: |new − old| ≤ atol + rtol·|old| (default 0; 1e-6 with --level numbers).")
+@click.option("--atol", type=float, default=None, callback=finite(0.0, low_open=False),
+              help="Absolute tolerance (default 0; 1e-12 with --level numbers).")
+@click.option("--tol", "tols", multiple=True, metavar="COLUMN=VALUE",
+              help="With --level numbers: an absolute tolerance for one column of summary.csv and history.csv, "
+                   "a number or K/n_test (K test rows' worth, for accuracy), e.g. --tol test_accuracy=1/n_test. "
+                   "Repeatable.")
+@click.option("--confidence", type=float, default=0.01, show_default=True, callback=finite(0.0, low_open=True),
+              help="With --level conclusions: the level of the two-sample tests (a smaller one is more lenient).")
+@click.option("--data", "data", type=click.Path(dir_okay=False),
+              help="Where the run's data file is now (its fingerprint must match the run's).")
 @format_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary line on stderr.")
-def verify(run, rtol, atol, fmt, tablefmt, quiet):
-    """Re-run RUN from its manifest and compare every number of summary.csv, history.csv and weights.npz.
+def verify(run, level, env_mode, rtol, atol, tols, confidence, data, fmt, tablefmt, quiet):
+    """Re-run RUN from its manifest and compare it with the recorded run.
 
-    The data must match the run's fingerprint (exit 2 otherwise). Exit 0 when
-    every number is equal within the tolerance (default: exactly, as on the
-    same machine and thread layout), 1 with a table of the numbers that differ.
+    The data must match the run's fingerprint (exit 2 otherwise). Before the
+    replay, the run's numerical environment (BLAS kernel, numpy dispatch) is
+    re-created where this machine can, and what still differs is said, one
+    line each. Exit 0 when the level holds, 1 with a table of what differs.
     """
+    from .rundir import Run
+
+    say = (lambda line: None) if quiet else (lambda line: click.echo(f"l2cli: {line}", err=True))
+    recorded = Run.load(run).manifest.get("environment")
+    if env_mode == "recorded" and recorded:
+        recreate_environment(recorded, say)
+    from .verify import parse_tolerance
     from .verify import verify as replay
 
-    result = replay(run, rtol, atol)
+    counts = Run.load(run).manifest.get("data", {})
+    tolerances = dict(parse_tolerance(t, {k: counts.get(k, 0) for k in ("n_train", "n_val", "n_test")})
+                      for t in tols)
+    if tolerances and level != "numbers":
+        raise CliError("--tol goes with --level numbers")
+    result = replay(run, rtol, atol, level=level, tolerances=tolerances, data=data, confidence=confidence)
+    environment_notes = environment_lines(recorded) if recorded else []
+    report_verification(run, result, fmt, tablefmt, say, environment_notes, env_mode)
+
+
+def recreate_environment(recorded: dict, say) -> None:
+    """Run this command with the recorded kernel and numpy dispatch, where this machine can run them; say once
+    what cannot be re-created (and which level can still hold)."""
+    from .environment import cpu, lacking, pins
+
+    wanted = pins(recorded)
+    flags = cpu()["vector_extensions"]
+    kernel = wanted.get("OPENBLAS_CORETYPE")
+    if kernel and lacking(kernel, flags):
+        say(f"this CPU lacks what the recorded OpenBLAS {kernel} kernel needs ({', '.join(lacking(kernel, flags))}): "
+            "replaying on this machine's own; if the numbers differ, --level numbers or --level conclusions")
+        wanted.pop("OPENBLAS_CORETYPE")
+    if wanted:
+        argv = without_option(click.get_current_context().meta["argv"], "--environment")
+        with_kernels(wanted, [*argv, "--environment", "native"])  # the child replays with what it was given
+
+
+def without_option(argv: list[str], name: str) -> list[str]:
+    """argv without ``name VALUE`` and ``name=VALUE``."""
+    out, skip = [], False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token == name:
+            skip = True
+        elif not token.startswith(f"{name}="):
+            out.append(token)
+    return out
+
+
+def environment_lines(recorded: dict) -> list[str]:
+    """What differs between the recorded environment and this process's, one line each."""
+    from .environment import differences, record
+
+    return differences(recorded, record())
+
+
+def report_verification(run, result, fmt, tablefmt, say, environment_notes, env_mode) -> None:
+    """The table of what differs (or of the conclusions' checks), the closing line, and exit 1 on failure;
+    --format json prints one document whatever the outcome."""
     total = sum(result.compared.values())
-    if len(result.differences) == 0:
-        if not quiet:
-            click.echo(f"l2cli: verified {run}: {total:,} numbers of {', '.join(result.compared)} are equal "
-                       f"(rtol {rtol:g}, atol {atol:g})", err=True)
+    for line in environment_notes:
+        say(f"environment: {line}")
+    if fmt == "json":
+        doc = {"run": str(run), "level": result.level, "passed": result.passed, "compared": result.compared,
+               "environment": {"mode": env_mode, "differences": environment_notes},
+               "differences": json.loads(result.differences.to_json(orient="records")) if len(result.differences)
+               else [],
+               "conclusions": None if result.conclusions is None else
+               json.loads(result.conclusions.to_json(orient="records"))}
+        click.echo(json.dumps(doc, indent=2))
+    elif result.level == "conclusions":
+        echo_table(result.conclusions, fmt, tablefmt, floatfmt=".6g")
+    elif len(result.differences):
+        echo_table(result.differences, fmt, tablefmt, floatfmt=".17g")
+    n_diff = len(result.differences)
+    if result.level == "conclusions":
+        failed = result.conclusions[result.conclusions["verdict"] == "fail"]
+        exact = "every number the same" if n_diff == 0 else f"{n_diff} of {total:,} numbers differ"
+        if result.passed:
+            say(f"verified {run}: level conclusions holds ({len(result.conclusions)} checks; {exact})")
+            return
+        first = failed.iloc[0]
+        at = "" if pd_isna(first.get("lambda")) else f" at λ = {first['lambda']:g}"
+        say(f"verify FAILED for {run}: level conclusions does not hold: {len(failed)} of {len(result.conclusions)} "
+            f"checks fail, the first {first['check']}{at}: {first['reason']}")
+        sys.exit(1)
+    if n_diff == 0:
+        say(f"verified {run}: level {result.level} holds; {total:,} numbers of {', '.join(result.compared)} "
+            "are equal" + ("" if result.level == "exact" else " within the tolerances"))
         return
-    echo_table(result.differences, fmt, tablefmt, floatfmt=".17g")
-    click.echo(f"l2cli: verify FAILED for {run}: {len(result.differences)} of {total:,} numbers differ "
-               f"(rtol {rtol:g}, atol {atol:g})", err=True)
+    hint = ""
+    if environment_notes:
+        hint = ("; the environment differs (above): " + ("--environment recorded re-creates what it can, "
+                if env_mode == "native" else "") + "--level conclusions checks what the run concluded")
+    say(f"verify FAILED for {run}: level {result.level}: {n_diff} of {total:,} numbers differ{hint}")
     sys.exit(1)
+
+
+def pd_isna(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 @cli.command("diff")
@@ -631,7 +787,9 @@ def runs(directory, fmt, tablefmt):
 @click.option("--panel", "panels", multiple=True, type=click.Choice(PANELS),
               help="A panel to draw (repeatable; default: every panel that applies to the run).")
 @click.option("--seed", type=click.IntRange(min=0), help="The seed whose models the pictures show (default: 0).")
-def plot(run, output, panels, seed):
+@click.option("--data", "data", type=click.Path(dir_okay=False),
+              help="Where the run's data file is now, for the model panels (its fingerprint must match).")
+def plot(run, output, panels, seed, data):
     """Draw RUN: loss and weight norm against λ, learning curves, the coefficient path, and the models
     themselves: decision boundaries, fitted curves, weight distributions (needs matplotlib)."""
     from .rundir import Run
@@ -641,6 +799,7 @@ def plot(run, output, panels, seed):
     except ImportError:
         raise CliError("l2cli plot needs matplotlib: pip install 'l2cli[plot]'") from None
     loaded = Run.load(run)
+    loaded.data = data
     path = Path(output) if output else loaded.path / "plot.png"
     if not path.parent.is_dir():
         raise CliError(f"-o {path}: the directory {path.parent} does not exist")
@@ -654,9 +813,12 @@ def plot(run, output, panels, seed):
               help="CSV file of new rows with the run's feature columns.")
 @click.option("--lambda", "lam", type=float, help="λ of the model (default: the selected λ).")
 @click.option("--seed", type=click.IntRange(min=0), help="Seed of the model (default: 0).")
+@click.option("--run-data", "run_data", type=click.Path(dir_okay=False),
+              help="Where the run's own data file is now (its fingerprint must match): the preprocessing is "
+                   "fitted again on its training rows.")
 @format_options
 @click.option("-q", "--quiet", is_flag=True, help="Nothing on stderr but errors (no warnings).")
-def predict(run, data, lam, seed, fmt, tablefmt, quiet):
+def predict(run, data, lam, seed, run_data, fmt, tablefmt, quiet):
     """Predict the rows of a CSV file with one model of RUN, through the run's own preprocessing.
 
     Prints one row per input row: the predicted class with each class's
@@ -670,7 +832,9 @@ def predict(run, data, lam, seed, fmt, tablefmt, quiet):
     with warnings.catch_warnings():
         if quiet:
             warnings.simplefilter("ignore")
-        table = predict_file(Run.load(run), data, lam, seed)
+        loaded = Run.load(run)
+        loaded.data = run_data
+        table = predict_file(loaded, data, lam, seed)
     echo_table(table, fmt, tablefmt, floatfmt=".6g")
 
 

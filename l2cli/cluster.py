@@ -64,6 +64,19 @@ def connect(address: str, local_workers: int = 0):
     return Client(cluster)
 
 
+def check_kernels(client, wanted: dict[str, str]) -> None:
+    """Every worker must run with the kernels ``wanted`` names (a portable sweep): an InputError naming the
+    variables to start the workers with otherwise, before anything trains."""
+    from .environment import in_force
+
+    found = client.run(in_force, wanted)
+    wrong = sorted(worker for worker, ok in found.items() if not ok)
+    if wrong:
+        settings = " ".join(f"{k}='{v}'" for k, v in wanted.items())
+        raise InputError(f"sweep.portable: {len(wrong)} of {len(found)} Dask workers run other kernels (such as "
+                         f"{wrong[0]}): start them with {settings}")
+
+
 def close(client) -> None:
     """Close the client, and the LocalCluster it started."""
     cluster = getattr(client, "cluster", None)

@@ -319,6 +319,8 @@ class SweepConfig(Section):
     executor: str = how_key("local", Choice(EXECUTORS), "where chunks train: local (this process and forked workers) "
                         "or dask (a Dask cluster; pip install 'l2cli[dask]')")
     address: str = how_key("", Text(), "Dask scheduler, tcp://HOST:PORT; empty: a LocalCluster of one worker per core")
+    portable: bool = key(False, Bool(), "train on kernels every x86-64 CPU with AVX2 has (OpenBLAS Haswell, numpy's "
+                         "X86_V3 loops; arm64: the generic ones), so the run verifies exactly on any such machine")
     checkpoint_s: float = how_key(60.0, Float(Range(low=0)), "seconds between checkpoints of a chunk in training "
                               "(what --resume continues from); 0: after every epoch")
 

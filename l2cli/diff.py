@@ -32,6 +32,15 @@ def config_changes(a: Run, b: Run, include_all: bool = False) -> list[dict]:
             for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k) and k not in hidden]
 
 
+def environment_changes(a: Run, b: Run) -> list[dict]:
+    """The parts of the two runs' numerical environments that differ (l2cli.environment; what = environment)."""
+    from .environment import flat
+
+    ea, eb = flat(a.manifest.get("environment") or {}), flat(b.manifest.get("environment") or {})
+    return [{"what": "environment", "name": k, "old": ea.get(k, ""), "new": eb.get(k, ""), "change": "changed"}
+            for k in sorted(set(ea) | set(eb)) if ea.get(k) != eb.get(k)]
+
+
 def metric_changes(a: Run, b: Run, include_same: bool) -> list[dict]:
     keys = ["lambda", *dict.fromkeys(a.grid_keys + b.grid_keys)]
     left, right = a.aggregate.copy(), b.aggregate.copy()
@@ -55,7 +64,7 @@ def diff(a: Run, b: Run, include_same: bool = False) -> pd.DataFrame:
     """One row per differing config key, then per (metric, λ, grid cell) that differs (with include_same: every
     metric, and the config keys that cannot change a number, such as output.dir, too).
     Columns: what (config or metric), name, lambda, grid keys, old, new, change."""
-    rows = config_changes(a, b, include_same) + metric_changes(a, b, include_same)
+    rows = config_changes(a, b, include_same) + environment_changes(a, b) + metric_changes(a, b, include_same)
     columns = ["what", "name", "lambda", *dict.fromkeys(a.grid_keys + b.grid_keys), "old", "new", "change"]
     return pd.DataFrame(rows, columns=columns)
 

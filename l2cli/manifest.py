@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
+from . import environment
 from .config import Config
 from .conventions import equivalents
 
@@ -76,6 +77,7 @@ def build(cfg: Config, cells: list, argv: list[str], started: str, seconds: floa
         "seconds": round(seconds, 3),
         "versions": versions(),
         "data": data_section(cfg, exp, fingerprints[0]),
+        "environment": environment.record(cfg.sweep.portable),
         "network": {"layer_sizes": list(exp.layer_sizes), "init": exp.init, "loss": exp.spec.loss},
         "groups": [{"axes": c.values, "layer_sizes": list(c.experiment.layer_sizes),
                     "layout": dataclasses.asdict(c.trained.layout),

@@ -65,8 +65,11 @@ def missing_data(run: Run) -> str | None:
     from .verify import data_file
 
     given = run.manifest.get("config", {}).get("data", {}).get("path")
-    if given and not Path(data_file(run.manifest)).is_file():
-        return f"the run's data file {given} is not found (nor {run.manifest.get('data', {}).get('path_absolute')})"
+    if given and not Path(data_file(run)).is_file():
+        if run.data:
+            return f"--data {run.data}: no such file"
+        return (f"the run's data file {given} is not found (nor {run.manifest.get('data', {}).get('path_absolute')}); "
+                "give its location with --data FILE")
     return None
 
 

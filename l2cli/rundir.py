@@ -38,6 +38,7 @@ class Run:
     path: Path | None = None
     tables: dict[str, Any] = field(default_factory=dict)  # name -> pandas DataFrame, or None when absent
     weights: dict[str, Any] | None = None  # the arrays of weights.npz, by key
+    data: str | None = None  # the run's data file where it is now (--data), checked against its fingerprint
 
     @property
     def summary(self):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import manifest, numeric_warnings, plan
+from . import environment, manifest, numeric_warnings, plan
 from .config import Config
 from .data import Split, cv_folds
 from .engine import Trained, run_points
@@ -238,6 +239,8 @@ def run_experiment(cfg: Config, out: str | Path | None = None, argv: list[str] |
     InputError raised before any training otherwise).
     """
     cfg.validate()
+    if cfg.sweep.portable:
+        environment.check_portable()
     if out is not None and not overwrite:
         check_target(out)
     experiments = prepare_cells(cfg, log)
@@ -265,6 +268,8 @@ def executor_for(cfg: Config):
 
     client = cluster.connect(cfg.sweep.address, cfg.sweep.jobs)
     try:
+        if cfg.sweep.portable:
+            cluster.check_kernels(client, environment.portable_variables())
         yield cluster.DaskExecutor(client, cfg.sweep.threads or 1, cfg.sweep.checkpoint_s), cluster.worker_count(client)
     finally:
         cluster.close(client)
@@ -349,6 +354,8 @@ def complete(cfg: Config, experiments: list[Experiment], layouts: list[Compute],
                           tables["summary"], record["fingerprints"])
     info["resumed"] = record["resumed"]
     info["numeric_warnings"] = numeric_warnings.record(counts, tables["summary"])
+    if journal and cfg.data.path:  # found again from wherever the run directory and the data move together
+        info["data"]["path_relative_to_run"] = os.path.relpath(Path(cfg.data.path).resolve(), journal.path.resolve())
     run = Run(info, selection, None, tables, weight_arrays(cells))
     if journal:
         run.save(journal.path, weights=cfg.output.weights)

@@ -18,36 +18,83 @@ import numpy as np
 import pandas as pd
 
 from .config import Config
-from .layout import Compute
+from .layout import Compute, usable_cores
 from .rundir import Run
+
+#: verify's levels, strictest first
+LEVELS = ("exact", "numbers", "conclusions")
+
+#: the tolerances of the numbers level where none is given: |new − old| ≤ atol + rtol·|old|
+NUMBERS_RTOL, NUMBERS_ATOL = 1e-6, 1e-12
 
 
 @dataclass
 class Verification:
-    """The numbers that differ (one row each) and how many numbers of each file were compared."""
+    """What a replay found: the numbers that differ (one row each), how many numbers of each file were
+    compared, the level asked for, and (level conclusions) one row per check with its verdict."""
 
     differences: pd.DataFrame
     compared: dict[str, int]
+    level: str = "exact"
+    conclusions: pd.DataFrame | None = None
+
+    @property
+    def passed(self) -> bool:
+        if self.level == "conclusions":
+            return bool((self.conclusions["verdict"] == "pass").all())
+        return len(self.differences) == 0
 
 
-def data_file(manifest: dict) -> str:
-    """A run's CSV file: data.path as given if it is there, else its recorded absolute path if that is."""
+def parse_tolerance(text: str, counts: dict[str, int]) -> tuple[str, float]:
+    """'val_loss=1e-6' -> ('val_loss', 1e-6); 'test_accuracy=1/n_test' -> one test row's worth of accuracy
+    ('2/n_test': two rows). ``counts``: n_train, n_val, n_test of the run."""
+    from .errors import InputError
+
+    column, eq, value = text.partition("=")
+    column, value = column.strip(), value.strip()
+    if not eq or not column or not value:
+        raise InputError(f"--tol expects COLUMN=VALUE (val_loss=1e-6, test_accuracy=1/n_test), got {text!r}")
+    number, slash, part = value.partition("/")
+    if slash and (part not in counts or not counts[part]):
+        raise InputError(f"--tol {text}: {part!r} is not one of {', '.join(k for k in counts if counts[k])}")
+    try:
+        # K rows' worth: a metric over n rows moves in steps of 1/n, so |Δ| ≤ K/n is |Δ| < (K + ½)/n, which
+        # the rounding of the two numbers cannot tip over
+        tol = (float(number) + 0.5) / counts[part] if slash else float(value)
+    except ValueError:
+        raise InputError(f"--tol {text}: {value!r} is not a number or K/n_test") from None
+    if not 0 <= tol < float("inf"):
+        raise InputError(f"--tol {text}: a tolerance is a finite number ≥ 0")
+    return column, tol
+
+
+def data_file(run: Run) -> str:
+    """A run's CSV file: the one given for it (``run.data``, from --data), else data.path as recorded if it is
+    there (relative to the working directory), else its recorded absolute path, else its recorded path relative
+    to the run directory; the recorded path when none is there (reading it then says it is missing)."""
+    manifest = run.manifest
     given = manifest["config"]["data"]["path"]
-    absolute = manifest.get("data", {}).get("path_absolute")
-    if given and not Path(given).is_file() and absolute and Path(absolute).is_file():
-        return absolute
-    return given
+    if run.data:
+        return str(run.data)
+    found = [given, manifest.get("data", {}).get("path_absolute")]
+    relative = manifest.get("data", {}).get("path_relative_to_run")
+    if relative and run.path is not None:
+        found.append(str(Path(run.path) / relative))
+    return next((f for f in found if f and Path(f).is_file()), given)
 
 
 def replay_config(run: Run) -> tuple[Config, list[Compute]]:
-    """The run's config, its data file found (as given, else by its recorded absolute path), and its layouts."""
+    """The run's config, its data file found (see data_file), and its layouts, with the recorded worker
+    processes capped by the cores this process may use (workers never change a number; a manifest's count is
+    data, not an instruction)."""
     manifest = run.manifest
     cfg = Config.from_dict(manifest["config"])
     cfg.sweep.executor, cfg.sweep.address = "local", ""  # replayed here: the numbers do not depend on the executor
     if cfg.data.path:
-        cfg.data.path = data_file(manifest)
-    layouts = [Compute(cfg.sweep.engine, g["layout"]["chunk_size"], cfg.sweep.memory_mb, g["layout"]["workers"],
-                       g["layout"]["threads"]) for g in manifest["groups"]]
+        cfg.data.path = data_file(run)
+    cores = usable_cores()
+    layouts = [Compute(cfg.sweep.engine, g["layout"]["chunk_size"], cfg.sweep.memory_mb,
+                       min(g["layout"]["workers"], cores), g["layout"]["threads"]) for g in manifest["groups"]]
     return cfg, layouts
 
 
@@ -64,8 +111,10 @@ def close(old: np.ndarray, new: np.ndarray, rtol: float, atol: float) -> np.ndar
 
 
 def table_differences(name: str, old: pd.DataFrame, new: pd.DataFrame, keys: list[str], rtol: float,
-                      atol: float) -> tuple[list[dict], int]:
-    """Rows for the cells of two tables with the same rows that differ; and how many numbers were compared."""
+                      atol: float, tolerances: dict[str, float] | None = None) -> tuple[list[dict], int]:
+    """Rows for the cells of two tables with the same rows that differ; and how many numbers were compared.
+    A column named in ``tolerances`` is compared with that absolute tolerance instead of rtol and atol."""
+    tolerances = tolerances or {}
     if list(old.columns) != list(new.columns) or len(old) != len(new):
         return [{"file": name, "column": "(shape)", "old": f"{len(old)}×{old.shape[1]}",
                  "new": f"{len(new)}×{new.shape[1]}"}], 0
@@ -73,7 +122,8 @@ def table_differences(name: str, old: pd.DataFrame, new: pd.DataFrame, keys: lis
     for column in (c for c in old.columns if c not in keys):
         a, b = old[column], new[column]
         if pd.api.types.is_numeric_dtype(a) and pd.api.types.is_numeric_dtype(b):
-            same = close(a.to_numpy(float), b.to_numpy(float), rtol, atol)
+            r, t = (0.0, tolerances[column]) if column in tolerances else (rtol, atol)
+            same = close(a.to_numpy(float), b.to_numpy(float), r, t)
         else:
             same = (a.astype(str) == b.astype(str)).to_numpy()
         compared += len(a)
@@ -104,12 +154,29 @@ def weight_differences(old: dict, new: dict, rtol: float, atol: float,
     return rows, compared
 
 
-def verify(path: str | Path, rtol: float = 0.0, atol: float = 0.0, progress=None) -> Verification:
-    """Replay the run at ``path`` and compare every number (see the module docstring)."""
+def verify(path: str | Path, rtol: float | None = None, atol: float | None = None, progress=None,
+           level: str = "exact", tolerances: dict[str, float] | None = None, data: str | None = None,
+           confidence: float = 0.01) -> Verification:
+    """Replay the run at ``path`` and compare: every number exactly (level exact; rtol and atol default to
+    0), within tolerances (numbers: rtol 1e-6 and atol 1e-12 unless given, and ``tolerances`` per column), or
+    its conclusions (l2cli.conclusions, the tests at level ``confidence``; the numbers are still compared
+    exactly and reported). ``data``: where the run's data file is now (its fingerprint must match)."""
     from .runner import run_experiment
 
     old = Run.load(path)
+    old.data = data
+    loose = level == "numbers"
+    rtol = (NUMBERS_RTOL if loose else 0.0) if rtol is None else rtol
+    atol = (NUMBERS_ATOL if loose else 0.0) if atol is None else atol
     cfg, layouts = replay_config(old)
+    if cfg.data.path and not Path(cfg.data.path).is_file():
+        from .errors import InputError
+
+        if data:
+            raise InputError(f"--data {data}: no such file")
+        raise InputError(f"the run's data file {old.manifest['config']['data']['path']} is not found from here "
+                         f"(nor at {old.manifest.get('data', {}).get('path_absolute')}): give its location with "
+                         "--data FILE")
     recorded = [group["fingerprint_sha256"] for group in old.manifest["groups"]]
     new = run_experiment(cfg, progress=progress, layouts=layouts, expected_fingerprints=recorded,
                          expected_data=f"the data of run {old.path}")
@@ -117,7 +184,7 @@ def verify(path: str | Path, rtol: float = 0.0, atol: float = 0.0, progress=None
     rows, compared = [], {}
     for name, extra in (("summary", []), ("history", ["epoch"])):
         found, n = table_differences(f"{name}.csv", old.table(name), as_written(new.table(name)), keys + extra,
-                                     rtol, atol)
+                                     rtol, atol, tolerances if loose else None)
         rows += found
         compared[f"{name}.csv"] = n
     weights_file = Path(path) / "weights.npz"
@@ -131,4 +198,9 @@ def verify(path: str | Path, rtol: float = 0.0, atol: float = 0.0, progress=None
         old_v = pd.to_numeric(differences["old"], errors="coerce")
         new_v = pd.to_numeric(differences["new"], errors="coerce")
         differences["rel_diff"] = (new_v - old_v).abs() / old_v.abs()
-    return Verification(differences, compared)
+    checks = None
+    if level == "conclusions":
+        from .conclusions import compare
+
+        checks = compare(old, new, confidence)
+    return Verification(differences, compared, level, checks)

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import flags
 
 pytest.importorskip("distributed")
 pytestmark = pytest.mark.slow
@@ -22,7 +23,7 @@ FILES = ("summary.csv", "history.csv", "aggregate.csv", "features.csv", "selecti
 
 
 def sweep(out: Path, *extra, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "l2cli", "sweep", *SWEEP, *extra, "--out", str(out), "-q"],
+    return subprocess.run([sys.executable, "-m", "l2cli", "sweep", *flags(SWEEP, *extra), "--out", str(out), "-q"],
                           capture_output=True, text=True, timeout=600, **kw)
 
 
@@ -70,7 +71,7 @@ def test_a_worker_killed_mid_sweep_changes_nothing(tmp_path, cluster):
     # stderr to a file, not a pipe: Dask's log of the lost worker would fill a pipe nobody reads
     with Client(cluster.scheduler_address) as client, open(tmp_path / "stderr.txt", "w") as log:
         pids = list(client.run(os.getpid).values())
-        proc = subprocess.Popen([sys.executable, "-m", "l2cli", "sweep", *SWEEP, *longer, "--executor", "dask",
+        proc = subprocess.Popen([sys.executable, "-m", "l2cli", "sweep", *flags(SWEEP, *longer), "--executor", "dask",
                                  "--address", cluster.scheduler_address, "--out", str(out), "-q"],
                                 stdout=subprocess.DEVNULL, stderr=log)
         _wait_for(lambda: (out / ".progress" / "plan.json").exists())

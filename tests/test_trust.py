@@ -110,7 +110,7 @@ SWEEP = ["--hidden", "32,32", "--epochs", "4000", "--lambdas", "logspace(-4,0,6)
 
 
 def start(out: Path, *extra, env=None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "l2cli", "sweep", *SWEEP, *extra, "--out", str(out), "-q"],
+    return subprocess.Popen([sys.executable, "-m", "l2cli", "sweep", *flags(SWEEP, *extra), "--out", str(out), "-q"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **(env or {})})
 

@@ -649,8 +649,13 @@ def verify(run, level, env_mode, rtol, atol, tols, confidence, data, fmt, tablef
                       for t in tols)
     if tolerances and level != "numbers":
         raise CliError("--tol goes with --level numbers")
+    environment_notes = environment_lines(recorded) if recorded else []  # after the pins: what they left
+    for line in environment_notes:
+        say(f"environment: {line}")
+    if environment_notes and level == "exact":
+        say("environment: the numbers can differ in their last bits; --level numbers (tolerances) or --level "
+            "conclusions (the choice of λ and its statistics) still check what holds")
     result = replay(run, rtol, atol, level=level, tolerances=tolerances, data=data, confidence=confidence)
-    environment_notes = environment_lines(recorded) if recorded else []
     report_verification(run, result, fmt, tablefmt, say, environment_notes, env_mode)
 
 
@@ -695,8 +700,6 @@ def report_verification(run, result, fmt, tablefmt, say, environment_notes, env_
     """The table of what differs (or of the conclusions' checks), the closing line, and exit 1 on failure;
     --format json prints one document whatever the outcome."""
     total = sum(result.compared.values())
-    for line in environment_notes:
-        say(f"environment: {line}")
     if fmt == "json":
         doc = {"run": str(run), "level": result.level, "passed": result.passed, "compared": result.compared,
                "environment": {"mode": env_mode, "differences": environment_notes},

@@ -214,3 +214,31 @@ def test_a_relative_data_path_verifies_from_elsewhere_with_data(tmp_path, monkey
     shutil.copy(tmp_path / "animals.csv", together / "data" / "animals.csv")
     monkeypatch.chdir(tmp_path)
     assert invoke("verify", together / "runs" / "a").exit_code == 0
+
+
+def ci_recipe() -> list[str]:
+    """The commands of the README's CI recipe, in order."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- ci-recipe -->", 1)[1].split("<!-- /ci-recipe -->", 1)[0]
+    lines = block.strip().removeprefix("```sh").removesuffix("```").strip().splitlines()
+    return [line.split("  #")[0].strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+@pytest.mark.slow
+def test_the_readme_ci_recipe_runs_as_written_under_another_kernel(tmp_path):
+    _, other = two_kernels()
+    commands = ci_recipe()
+    assert commands[0].startswith("l2cli sweep") and "--portable" in commands[0]
+    install = [c for c in commands if c.startswith("pip install")]
+    assert install == ["pip install ./l2cli"]  # installing is what make test does here; the rest runs as written
+    shutil.copytree(ROOT / "configs", tmp_path / "configs")
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    for k, command in enumerate(c for c in commands if not c.startswith("pip install")):
+        step_env = env if k == 0 else {**env, "OPENBLAS_CORETYPE": other}  # CI: another CPU than the reference's
+        done = subprocess.run(["bash", "-c", f"set -o pipefail; {command}"], cwd=tmp_path, env=step_env,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, (command, done.stderr[-2000:])
+    assert json.loads((tmp_path / "verify.json").read_text())["passed"] is True
+    diff = (tmp_path / "diff.md").read_text()
+    assert "sweep.portable" in diff and "environment" in diff  # the reference is portable, the new run native

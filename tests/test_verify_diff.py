@@ -80,7 +80,7 @@ def test_verify_reports_changed_weights(run, tmp_path):
     np.savez(changed / "weights.npz", **arrays)
     result = invoke("verify", changed, "--format", "json")
     assert result.exit_code == 1
-    assert [r["column"] for r in json.loads(result.stdout)] == ["g1.W1[2] (1 of 16 differ)"]
+    assert [r["column"] for r in json.loads(result.stdout)["differences"]] == ["g1.W1[2] (1 of 16 differ)"]
 
 
 def test_verify_refuses_other_data(tmp_path):

@@ -25,7 +25,7 @@ import numpy as np
 from .checkpoint import Checkpoint, write_atomically
 from .errors import InputError
 from .network import Params
-from .rundir import PROGRESS, check_target
+from .rundir import PROGRESS, check_target, replaceable
 from .train import TrainResult
 
 
@@ -58,18 +58,20 @@ class Journal:
         self.path, self.progress, self.fd = Path(path), Path(path) / PROGRESS, None
 
     @classmethod
-    def create(cls, path: str | Path, overwrite: bool = False) -> Journal:
-        """A new run in ``path``: absent or empty (or any run there, with ``overwrite``), then locked."""
+    def create(cls, path: str | Path, overwrite: bool = False, data_path: str = "") -> Journal:
+        """A new run in ``path``: absent or empty (or an l2cli run there, with ``overwrite``: only its files are
+        removed, see rundir.replaceable), then locked."""
         path = Path(path)
         journal = cls(path)
-        if overwrite and path.is_dir() and not path.is_symlink():
+        if overwrite and path.is_dir() and not path.is_symlink() and any(path.iterdir()):
+            own = replaceable(path, data_path)  # l2cli's own run, and only l2cli's files in it, or nothing at all
             journal.lock()  # never overwrite a run another process is writing
-            for child in path.iterdir():
-                if child.name != PROGRESS:
-                    shutil.rmtree(child) if child.is_dir() else child.unlink()
+            for child in own:
+                child.unlink()
             shutil.rmtree(journal.progress / "chunks", ignore_errors=True)
             shutil.rmtree(journal.progress / "checkpoints", ignore_errors=True)
             (journal.progress / "plan.json").unlink(missing_ok=True)
+            remove_stale_temporaries(path)
         elif journal.progress.is_dir() and not path.is_symlink():
             journal.lock()  # a live process holding it is named here
             journal.release()
@@ -93,8 +95,13 @@ class Journal:
         return journal
 
     def lock(self) -> None:
+        if self.progress.is_symlink():
+            raise InputError(f"{self.progress} is a symbolic link: l2cli does not follow links in a run directory")
         self.progress.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.progress / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:  # O_NOFOLLOW: a link planted at the lock's place is refused, never written through
+            fd = os.open(self.progress / "lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as exc:
+            raise InputError(f"cannot lock {self.progress / 'lock'}: {exc.strerror}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

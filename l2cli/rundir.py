@@ -28,6 +28,12 @@ PROGRESS = ".progress"
 #: The tables of a run, each written as NAME.csv; cv only with cross-validation.
 TABLES = ("summary", "history", "aggregate", "features", "cv")
 
+#: Every file l2cli writes in a run directory: the tables, the two documents, the weights, the default picture.
+OWN_FILES = (*(f"{t}.csv" for t in TABLES), "manifest.json", "selection.json", "weights.npz", "plot.png")
+
+#: What the progress folder of a run in progress holds (l2cli.journal).
+PROGRESS_FILES = ("lock", "plan.json", "chunks", "checkpoints")
+
 
 @dataclass
 class Run:
@@ -203,6 +209,65 @@ def check_target(path: str | Path) -> Path:
     except OSError as exc:
         raise InputError(f"cannot create output directory {path}: {parent} is not writable ({exc.strerror})") from None
     return path
+
+
+def is_run_directory(path: Path) -> bool:
+    """Whether ``path`` was written by l2cli: a manifest of l2cli's, or the plan of a run in progress."""
+    manifest, plan = path / "manifest.json", path / PROGRESS / "plan.json"
+    for marker, key in ((manifest, "l2cli_manifest"), (plan, "config")):
+        try:
+            if marker.is_file() and not marker.is_symlink() and marker.stat().st_size < 2**27:
+                doc = json.loads(marker.read_text())
+                if isinstance(doc, dict) and key in doc:
+                    return True
+        except (OSError, ValueError, RecursionError):
+            continue
+    return False
+
+
+def replaceable(path: str | Path, data_path: str = "") -> list[Path]:
+    """What ``--overwrite`` removes in ``path``: the files l2cli writes there, and nothing else. An InputError,
+    with nothing removed, when ``path`` is not an l2cli run directory, holds anything l2cli did not write or a
+    symbolic link (never followed, never removed), or would lose the input data file."""
+    path = Path(path)
+    if path.is_symlink():
+        raise InputError(f"--overwrite: {path} is a symbolic link; give the run directory itself")
+    if not path.exists():
+        return []
+    if not path.is_dir():
+        raise InputError(f"--overwrite: {path} is a file, not a run directory; choose another --out")
+    entries = sorted(path.iterdir())
+    if not entries:
+        return []
+    if not is_run_directory(path):
+        names = ", ".join(e.name for e in entries[:5]) + (", …" if len(entries) > 5 else "")
+        raise InputError(f"--overwrite: {path} is not an l2cli run directory (it holds {names}); l2cli replaces only "
+                         "its own runs: choose another --out")
+    progress = path / PROGRESS
+    inside = sorted(progress.iterdir()) if progress.is_dir() and not progress.is_symlink() else []
+    links = [e for e in [*entries, *inside] if e.is_symlink()]
+    if links:
+        raise InputError(f"--overwrite: {path} holds a symbolic link, {links[0].relative_to(path)}: l2cli neither "
+                         "follows nor removes links; remove it yourself or choose another --out")
+    foreign = [e.name for e in entries if e.name not in (*OWN_FILES, PROGRESS) and not _temporary(e.name)]
+    foreign += [f"{PROGRESS}/{e.name}" for e in inside if e.name not in PROGRESS_FILES and not _temporary(e.name)]
+    if foreign:
+        raise InputError(f"--overwrite: {path} holds files l2cli did not write ({', '.join(foreign[:5])}"
+                         f"{', …' if len(foreign) > 5 else ''}): move them, or choose another --out")
+    own = [e for e in entries if e.name in OWN_FILES]
+    if data_path and Path(data_path).resolve() in {e.resolve() for e in own}:
+        raise InputError(f"--overwrite would remove the input data {data_path}: keep the data outside the run "
+                         "directory")
+    dirs = [e.name for e in own if e.is_dir()]
+    if dirs:
+        raise InputError(f"--overwrite: {path}/{dirs[0]} is a directory where l2cli writes a file; remove it "
+                         "yourself or choose another --out")
+    return own
+
+
+def _temporary(name: str) -> bool:
+    """l2cli's temporary files: .NAME.tmp-PID."""
+    return name.startswith(".") and name.rpartition(".tmp-")[2].isdigit()
 
 
 def _json_default(obj):

@@ -30,7 +30,7 @@ from .errors import InputError
 from .experiment import Experiment, compute, prepare
 from .journal import Journal
 from .layout import Compute, choose
-from .rundir import PROGRESS, Run, check_target
+from .rundir import PROGRESS, Run, check_target, replaceable
 from .selection import aggregate, fold_spread, mark, remarks, seed_spread, select
 from .summary import feature_table
 
@@ -241,13 +241,15 @@ def run_experiment(cfg: Config, out: str | Path | None = None, argv: list[str] |
     cfg.validate()
     if cfg.sweep.portable:
         environment.check_portable()
-    if out is not None and not overwrite:
+    if out is not None and overwrite:  # before anything is read or written: what --overwrite would remove
+        replaceable(out, cfg.data.path)
+    elif out is not None:
         check_target(out)
     experiments = prepare_cells(cfg, log)
     fingerprints = check_fingerprints(experiments, expected_fingerprints, expected_data)
     with executor_for(cfg) as (executor, cluster_workers):
         layouts = layouts or decide_layouts(cfg, experiments, cluster_workers)
-        journal = None if out is None else Journal.create(out, overwrite)
+        journal = None if out is None else Journal.create(out, overwrite, cfg.data.path)
         record = {"config": cfg.to_dict(), "command": argv or [], "started": manifest.now(), "resumed": [],
                   "layouts": [dataclasses.asdict(c) for c in layouts],
                   "fingerprints": fingerprints}

@@ -78,6 +78,7 @@ def assert_same_model(final, m, layers, atol=1e-10):
         np.testing.assert_allclose(final.b[l][m], layer.bias.detach().numpy(), rtol=0, atol=atol)
 
 
+@pytest.mark.slow  # PyTorch takes seconds to import: the reference runs in the slow suite (CI)
 @pytest.mark.parametrize("penalize_bias", [False, True])
 @pytest.mark.parametrize("decay", ["decoupled", "l2"])
 def test_adam_follows_torch_adamw_when_decoupled_and_adam_weight_decay_when_l2(decay, penalize_bias):
@@ -120,6 +121,7 @@ def test_momentum_with_decoupled_decay_is_sgdw(penalize_bias):
             np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_momentum_with_l2_follows_torch_sgd_momentum_weight_decay():
     torch = reference_torch()
     exp = experiment("momentum", "l2", False, lr=0.05)

@@ -29,11 +29,9 @@ OUT = Path(__file__).resolve().parent / "results"
 
 
 def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            return next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return "unknown"
+    from l2cli.environment import cpu
+
+    return cpu()["model"]
 
 
 def sweep(flags: dict, portable: bool, out: Path) -> tuple[float, dict]:

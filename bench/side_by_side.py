@@ -13,8 +13,6 @@ median wall time over the rounds (for a pair: until both ended), and its ratio t
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -28,11 +26,9 @@ OUT = Path(__file__).resolve().parent / "results"
 
 
 def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            return next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown"
+    from l2cli.environment import cpu
+
+    return cpu()["model"]
 
 
 def sweeps(scratch: Path, count: int, extra: list[str], epochs: int) -> float:
@@ -78,5 +74,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONHASHSEED", "0")
     main()

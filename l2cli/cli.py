@@ -27,7 +27,7 @@ from .choices import (
     SELECTION_RULES,
 )
 from .config import parse_list, resolve
-from .errors import InputError
+from .errors import InputError, RunFailure
 
 #: The columns that `table` and `markdown` show of each table; csv, tsv and json carry every column.
 VIEW_COLUMNS = {
@@ -62,10 +62,29 @@ class Command(OneLineUsage, click.Command):
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx):
+        """Every command: an InputError is one line and exit 2, a RunFailure one line and exit 1, and SIGINT or
+        SIGTERM end it with 130 or 143 (a sweep says more: see stopped_by_signals)."""
+        def on_term(signum, frame):
+            raise Terminated
+
+        previous = signal.signal(signal.SIGTERM, on_term)
         try:
             return super().invoke(ctx)
         except InputError as exc:
             raise CliError(str(exc)) from None
+        except RunFailure as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(1)
+        except (KeyboardInterrupt, Terminated) as exc:
+            code = 143 if isinstance(exc, Terminated) else 130
+            click.echo(f"\nl2cli: stopped by {'SIGTERM' if code == 143 else 'SIGINT'}", err=True)
+            sys.exit(code)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the command is, to end it as Ctrl-C does."""
 
 
 def refuse_repeated_options(command: click.Command, args: list[str]) -> None:
@@ -367,31 +386,22 @@ def with_kernels(wanted: dict[str, str], argv: list[str]) -> None:
     sys.exit(child.returncode)
 
 
-class Stopped(BaseException):
-    """SIGTERM: stop the sweep as Ctrl-C does."""
-
-
 @contextlib.contextmanager
 def stopped_by_signals(path: str, say):
-    """SIGINT and SIGTERM stop the sweep (and its workers) at once: exit 130 or 143, the finished work kept
-    for --resume. An unexpected error says where the finished work is, then shows its traceback."""
-    def on_term(signum, frame):
-        raise Stopped
-
-    previous = signal.signal(signal.SIGTERM, on_term)
+    """SIGINT and SIGTERM (Terminated, raised by Command.invoke's handler) stop the sweep and its workers at
+    once: exit 130 or 143, the finished work kept for --resume. An unexpected error says where the finished
+    work is, then shows its traceback."""
     try:
         yield
-    except (KeyboardInterrupt, Stopped) as exc:
-        code = 143 if isinstance(exc, Stopped) else 130
+    except (KeyboardInterrupt, Terminated) as exc:
+        code = 143 if isinstance(exc, Terminated) else 130
         click.echo(f"\nl2cli: stopped by {'SIGTERM' if code == 143 else 'SIGINT'}{kept_note(path)}", err=True)
         sys.exit(code)
-    except (InputError, click.ClickException):
+    except (InputError, RunFailure, click.ClickException):
         raise
     except Exception:
         click.echo(f"l2cli: internal error{kept_note(path)}", err=True)
         raise
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def kept_note(path: str) -> str:
@@ -595,12 +605,19 @@ def best(run, everything):
             click.echo(f"Error: {message}", err=True)
             sys.exit(1)
         raise CliError(message)
+    lam = selection["lambda"]
+    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not math.isfinite(lam) or lam < 0:
+        raise CliError(f"{run}/selection.json: its lambda is not a finite number ≥ 0; the file was changed "
+                       "by hand or is damaged")
     if not everything:
-        click.echo(repr(selection["lambda"]))
+        click.echo(repr(float(lam)))
         return
-    click.echo(f"lambda={selection['lambda']!r}")
-    for key, value in selection.get("axes", {}).items():
-        click.echo(f"{key}={value}")
+    click.echo(f"lambda={float(lam)!r}")
+    axes = selection.get("axes") or {}
+    if not isinstance(axes, dict):
+        raise CliError(f"{run}/selection.json: its axes are not a table of grid keys")
+    for key, value in axes.items():
+        click.echo(f"{key}={safe_text(value)}")
 
 
 @cli.command()
@@ -734,6 +751,14 @@ def report_verification(run, result, fmt, tablefmt, say, environment_notes, env_
                 if env_mode == "native" else "") + "--level conclusions checks what the run concluded")
     say(f"verify FAILED for {run}: level {result.level}: {n_diff} of {total:,} numbers differ{hint}")
     sys.exit(1)
+
+
+def safe_text(value) -> str:
+    """A value from a run directory as one line of plain text: control and bidirectional-override characters
+    replaced (a run's content is data, never a terminal instruction)."""
+    import unicodedata
+
+    return "".join("\ufffd" if unicodedata.category(c) in ("Cc", "Cf") else c for c in str(value))
 
 
 def pd_isna(value) -> bool:

@@ -25,7 +25,7 @@ import numpy as np
 from .checkpoint import Checkpoint, write_atomically
 from .errors import InputError
 from .network import Params
-from .rundir import PROGRESS, check_target, replaceable
+from .rundir import PROGRESS, check_target, read_document, replaceable
 from .train import TrainResult
 
 
@@ -129,10 +129,7 @@ class Journal:
         os.replace(tmp, self.progress / "plan.json")
 
     def read_plan(self) -> dict:
-        try:
-            return json.loads((self.progress / "plan.json").read_text())
-        except (OSError, ValueError) as exc:
-            raise InputError(f"cannot read the plan of {self.path}: {exc}") from None
+        return read_document(self.progress / "plan.json")
 
     def store(self, name: str, checkpoint_s: float) -> ChunkStore:
         return ChunkStore(self.progress, name, checkpoint_s)

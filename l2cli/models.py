@@ -170,6 +170,20 @@ def new_rows(exp: Experiment, frame: pd.DataFrame, file: str, known: tuple[str, 
     return rows
 
 
+def check_usable(run: Run, index: int) -> None:
+    """A model that diverged, or whose weights are not all finite, predicts nothing (a RunFailure naming it):
+    its classes would be confident nonsense."""
+    from .errors import RunFailure
+
+    row = run.summary.iloc[index]
+    params = model_params(run, index)
+    finite = all(np.isfinite(a).all() for a in params.arrays())
+    if row.get("status") == "diverged" or not finite:
+        why = "diverged" if row.get("status") == "diverged" else "has weights that are not finite"
+        raise RunFailure(f"the model of λ = {row['lambda']:g}, seed {int(row['seed'])} {why}: it predicts nothing; "
+                         "choose another with --lambda and --seed")
+
+
 def predict_file(run: Run, path, lam: float | None = None, seed: int | None = None) -> pd.DataFrame:
     """Predictions of one model of ``run`` (see model_row) for the rows of a CSV file, read as the run read
     its own (the separator, ISO dates as fractional years)."""
@@ -181,6 +195,7 @@ def predict_file(run: Run, path, lam: float | None = None, seed: int | None = No
     if not path.is_file():
         raise InputError(f"data file not found: {path}")
     index = model_row(run, lam, seed)
+    check_usable(run, index)
     reloaded = reload(run)
     exp = reloaded.experiments[reloaded.cell_of(index)]
     data = run.manifest["config"]["data"]

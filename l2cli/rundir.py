@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -107,12 +108,7 @@ class Run:
             raise InputError(f"{path} is a run in progress or interrupted: l2cli sweep --resume --out {path}")
         if not (path / "manifest.json").is_file():
             raise InputError(f"{path} is not an l2cli run directory (no manifest.json)")
-        try:
-            manifest = json.loads((path / "manifest.json").read_text())
-            selection = json.loads((path / "selection.json").read_text())
-        except (OSError, ValueError) as exc:
-            raise InputError(f"cannot read run {path}: {exc}") from None
-        return cls(manifest, selection, path)
+        return cls(read_document(path / "manifest.json"), read_document(path / "selection.json"), path)
 
     @staticmethod
     def list(root: str | Path) -> list[Run]:
@@ -157,6 +153,40 @@ class Run:
         if weights and self.weights is not None:
             files.append(("weights.npz", lambda p: _savez(p, self.weights)))
         return files
+
+
+#: The largest JSON document of a run directory read (a manifest of a large grid is a few MiB).
+MAX_DOCUMENT_BYTES = 64 * 2**20
+
+
+def read_document(path: Path) -> dict:
+    """A JSON document of a run directory, checked before it is believed: a regular file (not a link, a FIFO
+    or a device), at most MAX_DOCUMENT_BYTES, whose content is a JSON object; an InputError naming the
+    file and what is wrong otherwise. Its content is never echoed."""
+    try:
+        info = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        raise InputError(f"{path} is missing: the run directory is incomplete") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError(f"{path} is not a regular file (a link, FIFO or device): l2cli does not read it")
+    if info.st_size > MAX_DOCUMENT_BYTES:
+        raise InputError(f"{path} is {info.st_size / 2**20:,.0f} MiB, more than the {MAX_DOCUMENT_BYTES // 2**20} "
+                         "MiB a run's document may be")
+    try:
+        with open(path, "rb") as fh:
+            doc = json.loads(fh.read(MAX_DOCUMENT_BYTES + 1).decode("utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path} is not valid JSON ({type(exc).__name__} at "
+                         f"{getattr(exc, 'pos', getattr(exc, 'start', '?'))})") from None
+    except RecursionError:
+        raise InputError(f"{path} is nested too deeply to be a run's document") from None
+    if not isinstance(doc, dict):
+        raise InputError(f"{path} holds a JSON {type(doc).__name__}, not the object l2cli writes")
+    return doc
 
 
 def _savez(path: Path, arrays: dict) -> None:

@@ -30,7 +30,7 @@ from .errors import InputError
 from .experiment import Experiment, compute, prepare
 from .journal import Journal
 from .layout import Compute, choose
-from .rundir import PROGRESS, Run, check_target, replaceable
+from .rundir import PROGRESS, Run, check_target, read_document, replaceable
 from .selection import aggregate, fold_spread, mark, remarks, seed_spread, select
 from .summary import feature_table
 
@@ -300,12 +300,12 @@ def resume_experiment(out: str | Path, given: Config | None = None, progress: Ca
 def recorded_config(out: str | Path) -> Config:
     """The config of the interrupted run in ``out`` (read without taking its lock)."""
     plan_file = Path(out) / PROGRESS / "plan.json"
-    try:
-        return Config.from_dict(json.loads(plan_file.read_text())["config"])
-    except FileNotFoundError:
-        raise InputError(f"--resume: {out} holds no interrupted run; there is nothing to continue") from None
-    except (OSError, ValueError, KeyError) as exc:
-        raise InputError(f"--resume: cannot read the plan of {out}: {exc}") from None
+    if not plan_file.exists() and not plan_file.is_symlink():
+        raise InputError(f"--resume: {out} holds no interrupted run; there is nothing to continue")
+    plan = read_document(plan_file)
+    if not isinstance(plan.get("config"), dict):
+        raise InputError(f"--resume: {plan_file} has no config: it was not written by l2cli or is damaged")
+    return Config.from_dict(plan["config"])
 
 
 def check_fingerprints(experiments: list[Experiment], expected: list[str] | None, what: str) -> list[str]:

@@ -1,0 +1,103 @@
+"""The documents of a run directory are data, checked before they are believed: a wrong type, a hostile string,
+a FIFO or a huge file is one line and exit 2, never a traceback or a hang; a diverged model predicts nothing;
+Ctrl-C and SIGTERM end any command with 130 and 143."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from l2cli.cli import cli
+
+QUICK = ["--hidden", "4", "--epochs", "3", "--lambdas", "0,1", "--seeds", "0", "-q"]
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def one_line(result, code, text):
+    assert result.exit_code == code, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and text in lines[0] and "Traceback" not in result.output, lines
+
+
+@pytest.fixture
+def run(tmp_path):
+    out = tmp_path / "run"
+    assert invoke("sweep", *QUICK, "--out", out).exit_code == 0
+    return out
+
+
+def test_a_manifest_that_is_not_an_object_is_one_line_for_every_reader(run, tmp_path):
+    (run / "manifest.json").write_text("[]")
+    for command in (["show", run], ["best", run], ["verify", run], ["diff", run, run], ["plot", run],
+                    ["predict", run, "--data", run / "summary.csv"]):
+        one_line(invoke(*command), 2, "manifest.json holds a JSON list, not the object l2cli writes")
+    listed = invoke("runs", tmp_path)
+    assert listed.exit_code == 0  # one unreadable run does not stop the listing
+
+
+def test_best_prints_only_a_finite_lambda_it_checked(run):
+    selection = json.loads((run / "selection.json").read_text())
+    for bad in ("0.01; rm -rf ~", float("nan"), -1.0, True):
+        (run / "selection.json").write_text(json.dumps({**selection, "lambda": bad}))
+        result = invoke("best", run)
+        one_line(result, 2, "its lambda is not a finite number ≥ 0")
+        assert result.stdout == ""
+
+
+def test_a_fifo_or_a_huge_document_is_refused_without_reading_it(run):
+    (run / "selection.json").unlink()
+    os.mkfifo(run / "selection.json")
+    start = time.monotonic()
+    one_line(invoke("best", run), 2, "is not a regular file")
+    assert time.monotonic() - start < 10
+    (run / "selection.json").unlink()
+    with open(run / "selection.json", "wb") as fh:
+        fh.truncate(65 * 2**20)  # sparse: nothing is written, and nothing may be read
+    one_line(invoke("best", run), 2, "more than the 64 MiB a run's document may be")
+
+
+def test_a_damaged_plan_fails_resume_in_one_line_every_time(tmp_path):
+    out = tmp_path / "run"
+    (out / ".progress").mkdir(parents=True)
+    (out / ".progress" / "plan.json").write_text("[1, 2]")
+    for _ in range(2):
+        one_line(invoke("sweep", "--resume", "--out", out), 2, "plan.json holds a JSON list")
+    (out / ".progress" / "plan.json").write_text('{"config": ' * 3000 + "{}" + "}" * 3000)
+    one_line(invoke("sweep", "--resume", "--out", out), 2, "nested too deeply")
+
+
+def test_a_diverged_model_predicts_nothing(tmp_path):
+    out = tmp_path / "run"
+    result = invoke("sweep", "--dataset", "diabetes", "--optimizer", "sgd", "--lr", "10", "--epochs", "20",
+                    "--hidden", "8", "--lambdas", "0", "--seeds", "0", "--out", out, "-q")
+    assert result.exit_code == 1
+    rows = tmp_path / "rows.csv"
+    import pandas as pd
+    from sklearn.datasets import load_diabetes
+
+    frame = load_diabetes(as_frame=True).frame.drop(columns="target").head(3)
+    frame.to_csv(rows, index=False)
+    predicted = invoke("predict", out, "--data", rows, "--lambda", "0")
+    one_line(predicted, 1, "the model of λ = 0, seed 0 diverged: it predicts nothing")
+    assert predicted.stdout == "" and pd.read_csv(out / "summary.csv")["status"].iloc[0] == "diverged"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_ends_plot_with_its_exit_code(run, signum, code):
+    proc = subprocess.Popen([sys.executable, "-m", "l2cli", "plot", str(run), "-o", str(run / "p.png")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)  # inside the command: importing matplotlib and drawing take longer than this
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=30)
+    if proc.returncode == 0:
+        pytest.skip("the picture was finished before the signal came (a fast machine)")
+    assert proc.returncode == code and "Traceback" not in err and f"stopped by {signal.Signals(signum).name}" in err

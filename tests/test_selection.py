@@ -6,6 +6,7 @@ over the seeds), its mean over the K folds, SE = std_K / √K, the minimum, and 
 """
 
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -204,3 +205,35 @@ def test_a_regression_with_no_skill_gets_a_remark(tmp_path):
                     "--lambdas", "1e-5,1e-4", "--seeds", "0,1", "--out", tmp_path / "run")
     assert result.exit_code == 0, result.output
     assert sum("note: test R² ≤ 0 at every λ" in line for line in result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("dataset", ["moons", "diabetes"])
+def test_the_cli_and_the_cv_estimators_choose_the_same_one_se_lambda_on_the_same_folds(dataset, tmp_path):
+    """The same rows, folds, λ grid and seed: `sweep --cv --select 1se` and L2MLP{Classifier,Regressor}CV(select=
+    "1se") choose one λ, the one ESL's rule gives from the folds."""
+    from l2cli.config import resolve
+    from l2cli.experiment import prepare
+
+    keys = {"data.dataset": dataset, "data.standardize": False,
+            "data.val_size": 0.0, "sweep.cv": 4, "sweep.lambdas": "logspace(-4,0,9)", "sweep.seeds": [0],
+            "model.hidden": [8], "train.epochs": 150, "sweep.select": "1se"}
+    if dataset == "moons":
+        keys["data.n_samples"] = 160
+    cfg = resolve(flags=keys)
+    split = prepare(cfg).split
+    splitter = (StratifiedKFold if dataset == "moons" else KFold)(4, shuffle=True, random_state=cfg.data.seed)
+    folds = list(splitter.split(split.X_train, split.y_train))
+    out = tmp_path / "run"
+    args = [x for k, v in keys.items() for x in ("--set", f"{k}={json.dumps(v)}")]
+    result = invoke("sweep", *args, "--out", out, "-q")
+    assert result.exit_code == 0, result.output
+    chosen = json.loads((out / "selection.json").read_text())["lambda"]
+    assert chosen == esl_one_se(pd.read_csv(out / "cv.csv"))["1se"]
+    cls = L2MLPClassifierCV if dataset == "moons" else L2MLPRegressorCV
+    est = cls(lams="logspace(-4,0,9)", cv=folds, seeds=(0,), select="1se", hidden=(8,), epochs=150)
+    # the estimators use y as given: the regressor gets the target the CLI trains on (standardized on the
+    # training part, which its folds keep)
+    y = split.y_train if dataset == "moons" else split.Y_train[:, 0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an interior choice: no warning about the grid's edge
+        assert est.fit(split.raw_train.to_numpy(), y).lam_ == chosen

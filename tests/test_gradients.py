@@ -186,3 +186,32 @@ def test_backward_through_a_transposed_view_equals_through_a_copy(rng, monkeypat
     copied = sum(data_grad(params, X, Y, spec), [])
     for a, b in zip(viewed, copied, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.slow
+def test_gradcheck_passes_a_correct_gradient_on_wide_layers_at_lambda_one_and_fails_a_planted_error(monkeypatch):
+    """λ = 1 on 512-512 layers: Ω ≈ 10³, whose round-off made a correct gradient fail (1.03e-6 > 1e-6) when J was
+    differenced as a whole. Term by term it passes by three orders of magnitude, and an error of 1e-4 planted in
+    one array's gradient, or in the penalty's, still fails."""
+    import l2cli.gradcheck as gc
+    from l2cli.config import resolve
+
+    cfg = resolve(flags={"model.hidden": [512, 512], "sweep.lambdas": [1.0]})
+    report = gc.check_gradients(cfg, rows=4, max_entries=40)
+    assert report["rel_error"].max() < 1e-8
+    original = gc.objective_grad
+
+    def planted_in(which):
+        def wrong(params, X, Y, lam, spec, n_total=None):
+            dW, db = original(params, X, Y, lam, spec, n_total)
+            if which == "data":
+                db[0] *= 1 + 1e-4
+            else:  # the penalty's gradient 2λW, 1e-4 too large
+                dW[1] += 1e-4 * 2 * lam[0] * params.W[1]
+            return dW, db
+        return wrong
+
+    for which in ("data", "penalty"):
+        monkeypatch.setattr(gc, "objective_grad", planted_in(which))
+        worst = gc.check_gradients(cfg, rows=4, max_entries=40)["rel_error"].max()
+        assert worst > 1e-6, which

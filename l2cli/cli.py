@@ -617,7 +617,9 @@ def best(run, everything):
     if not isinstance(axes, dict):
         raise CliError(f"{run}/selection.json: its axes are not a table of grid keys")
     for key, value in axes.items():
-        click.echo(f"{key}={safe_text(value)}")
+        from .formats import printable
+
+        click.echo(f"{printable(str(key))}={printable(str(value))}")
 
 
 @cli.command()
@@ -751,14 +753,6 @@ def report_verification(run, result, fmt, tablefmt, say, environment_notes, env_
                 if env_mode == "native" else "") + "--level conclusions checks what the run concluded")
     say(f"verify FAILED for {run}: level {result.level}: {n_diff} of {total:,} numbers differ{hint}")
     sys.exit(1)
-
-
-def safe_text(value) -> str:
-    """A value from a run directory as one line of plain text: control and bidirectional-override characters
-    replaced (a run's content is data, never a terminal instruction)."""
-    import unicodedata
-
-    return "".join("\ufffd" if unicodedata.category(c) in ("Cc", "Cf") else c for c in str(value))
 
 
 def pd_isna(value) -> bool:

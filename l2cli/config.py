@@ -196,6 +196,26 @@ class Lambdas(Kind):
         self.fail(key, "a list of numbers or a grid such as 'logspace(-5,0,16)'", value)
 
 
+@dataclass(frozen=True)
+class Address(Kind):
+    """A Dask scheduler address, PROTOCOL://HOST:PORT (tcp, tls or ucx; the port 1 to 65535), or empty."""
+
+    PROTOCOLS: ClassVar[tuple[str, ...]] = ("tcp", "tls", "ucx")
+
+    def check(self, key, value):
+        if not isinstance(value, str):
+            self.fail(key, "a string", value)
+        if not value:
+            return value
+        protocol, sep, rest = value.partition("://")
+        host, colon, port = rest.rpartition(":")
+        if not sep or protocol not in self.PROTOCOLS or not colon or not host or not port.isdigit() \
+                or not 0 < int(port) < 65536:
+            raise InputError(f"{key}: {value!r} is not a scheduler address; give "
+                             f"{'|'.join(self.PROTOCOLS)}://HOST:PORT, e.g. tcp://10.0.0.5:8786")
+        return value
+
+
 def key(default, kind: Kind, help: str, changes_results: bool = True):
     """Declare a config key: its default, the values it allows and a one-line help. ``changes_results``
     is False for the keys that only decide how or where a sweep runs, or where it writes (never a number)."""
@@ -318,7 +338,8 @@ class SweepConfig(Section):
                       "(largest λ within one standard error of it)")
     executor: str = how_key("local", Choice(EXECUTORS), "where chunks train: local (this process and forked workers) "
                         "or dask (a Dask cluster; pip install 'l2cli[dask]')")
-    address: str = how_key("", Text(), "Dask scheduler, tcp://HOST:PORT; empty: a LocalCluster of one worker per core")
+    address: str = how_key("", Address(), "Dask scheduler, tcp://HOST:PORT; empty: a LocalCluster of one worker per "
+                           "core")
     portable: bool = key(False, Bool(), "train on kernels every x86-64 CPU with AVX2 has (OpenBLAS Haswell, numpy's "
                          "X86_V3 loops; arm64: the generic ones), so the run verifies exactly on any such machine")
     checkpoint_s: float = how_key(60.0, Float(Range(low=0)), "seconds between checkpoints of a chunk in training "
@@ -539,6 +560,8 @@ def parse_override(text: str) -> tuple[str, Any]:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw
+    except RecursionError:
+        raise InputError(f"--set {dotted}: the value is nested too deeply") from None
     return dotted, value
 
 
@@ -567,6 +590,8 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise InputError(f"config file {path} is a directory") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise InputError(f"{path}: nested too deeply to be an experiment file") from None
     flat = {}
     for section, table in doc.items():
         if not isinstance(table, dict):

@@ -59,4 +59,17 @@ def render(frame: pd.DataFrame, fmt: str = "table", tablefmt: str = "simple", fl
     if fmt == "ndjson":
         return "".join(json.dumps(r) + "\n" for r in _records(frame))
     style = "github" if fmt == "markdown" else tablefmt
-    return tabulate(frame, headers="keys", tablefmt=style, floatfmt=floatfmt, showindex=False) + "\n"
+    shown = frame.rename(columns=lambda c: printable(c) if isinstance(c, str) else c)
+    text = [c for c in shown.columns if shown[c].dtype == object]
+    if text:  # names from a user's file reach the terminal: no control or direction-override characters
+        shown = shown.copy()
+        shown[text] = shown[text].map(lambda v: printable(v) if isinstance(v, str) else v)
+    return tabulate(shown, headers="keys", tablefmt=style, floatfmt=floatfmt, showindex=False) + "\n"
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (Unicode Cc) and format characters such as the bidirectional overrides
+    (Cf) replaced by U+FFFD, so that a cell cannot move the cursor, clear the screen or reorder what is shown."""
+    import unicodedata
+
+    return "".join("\ufffd" if unicodedata.category(c) in ("Cc", "Cf") else c for c in text)

@@ -101,3 +101,29 @@ def test_a_signal_ends_plot_with_its_exit_code(run, signum, code):
     if proc.returncode == 0:
         pytest.skip("the picture was finished before the signal came (a fast machine)")
     assert proc.returncode == code and "Traceback" not in err and f"stopped by {signal.Signals(signum).name}" in err
+
+
+def test_toml_nested_thousands_deep_is_one_line(tmp_path):
+    deep = tmp_path / "deep.toml"
+    deep.write_text("[train]\nlr = " + "[" * 3000 + "]" * 3000 + "\n")
+    one_line(invoke("sweep", deep), 2, "nested too deeply")
+    one_line(invoke("sweep", "--set", "train.lr=" + "[" * 3000 + "]" * 3000), 2, "nested too deeply")
+
+
+def test_a_malformed_scheduler_address_is_one_line(tmp_path):
+    for address in ("foo://x", "tcp://host", "tcp://host:0", "host:8786"):
+        one_line(invoke("sweep", "--executor", "dask", "--address", address), 2, "is not a scheduler address")
+
+
+def test_terminal_tables_show_no_control_or_direction_characters(tmp_path):
+    import pandas as pd
+
+    evil = "ev\x1b[2Jil\u202eevil"
+    frame = pd.DataFrame({"a": range(40), evil: [i % 5 for i in range(40)], "y": [i % 2 for i in range(40)]})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    out = tmp_path / "run"
+    assert invoke("sweep", "--data", tmp_path / "t.csv", "--target", "y", *QUICK, "--out", out).exit_code == 0
+    shown = invoke("show", out, "--features")
+    assert shown.exit_code == 0 and "\x1b" not in shown.stdout and "\u202e" not in shown.stdout
+    assert "\ufffdevil" in shown.stdout
+    assert evil in (out / "features.csv").read_text()  # the file keeps the name as it is: data, not display

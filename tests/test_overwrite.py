@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from conftest import flags
 
@@ -109,6 +110,7 @@ def test_a_link_at_the_lock_or_as_the_progress_folder_is_refused_not_written_thr
     assert not list(elsewhere.iterdir())
 
 
+@pytest.mark.slow  # it draws a picture (matplotlib)
 def test_overwrite_replaces_an_l2cli_run_and_only_its_files(tmp_path):
     run = tmp_path / "run"
     assert invoke("sweep", *QUICK, "--out", run).exit_code == 0

@@ -207,6 +207,7 @@ def test_a_regression_with_no_skill_gets_a_remark(tmp_path):
     assert sum("note: test R² ≤ 0 at every λ" in line for line in result.stderr.splitlines()) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset", ["moons", "diabetes"])
 def test_the_cli_and_the_cv_estimators_choose_the_same_one_se_lambda_on_the_same_folds(dataset, tmp_path):
     """The same rows, folds, λ grid and seed: `sweep --cv --select 1se` and L2MLP{Classifier,Regressor}CV(select=

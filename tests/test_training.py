@@ -229,6 +229,7 @@ def test_memory_budget_splits_a_sweep_into_chunks_with_the_same_numbers():
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
 
 
+@pytest.mark.slow  # PyTorch takes seconds to import: the references run in the slow suite (CI)
 def test_one_sgd_step_matches_pytorch_weight_decay_2lambda():
     """PyTorch SGD with weight_decay = 2λ on the weights (not the biases) takes l2cli's step at λ."""
     torch = reference_torch()

@@ -98,9 +98,10 @@ def read_frame(path: Path, sep: str, target: str = "") -> pd.DataFrame:
         raise InputError(f"target column {target!r} occurs {names.count(target)} times in {path.name}'s header")
     if twice:
         raise InputError(f"{path.name} has duplicate column names: {', '.join(map(repr, twice))}")
+    check_fields(path, sep, len(names))
     try:
-        with open_text(path) as fh:
-            frame = pd.read_csv(fh, sep=sep, skipinitialspace=True)
+        with open_text(path) as fh:  # index_col=False: a column is never taken for the row labels
+            frame = pd.read_csv(fh, sep=sep, skipinitialspace=True, index_col=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, EOFError) as exc:
         raise InputError(f"cannot read {path.name} as CSV ({SEPARATOR_NAMES.get(sep, repr(sep))}-separated): "
                          f"{str(exc).splitlines()[0]}") from None
@@ -108,6 +109,32 @@ def read_frame(path: Path, sep: str, target: str = "") -> pd.DataFrame:
         raise InputError(f"{path.name} has no data rows, only a header")
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
+
+
+def check_fields(path: Path, sep: str, columns: int) -> None:
+    """Every row has one field per column of the header, or an InputError naming the first line that has not,
+    and how many rows have too many or too few. (Given one field more on every row, pandas would take the first
+    column for row labels and shift every column by one: training on the wrong columns, without a word.)"""
+    more = fewer = 0
+    first = None
+    try:
+        with open_text(path) as fh:
+            reader = csv.reader(fh, delimiter=sep)
+            next(reader, None)
+            for row in reader:
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue  # a blank line, as pandas skips it
+                if len(row) != columns:
+                    more, fewer = more + (len(row) > columns), fewer + (len(row) < columns)
+                    first = first or (reader.line_num, len(row))
+    except (csv.Error, UnicodeDecodeError, OSError, EOFError, lzma.LZMAError) as exc:
+        raise InputError(f"cannot read {path.name} as CSV: {str(exc).splitlines()[0]}") from None
+    if first:
+        line, found = first
+        counts = ", ".join(f"{n} row(s) with {what}" for n, what in ((more, "more"), (fewer, "fewer")) if n)
+        hint = " (a separator at the end of every row?)" if more and not fewer and found == columns + 1 else ""
+        raise InputError(f"{path.name} line {line}: {found} fields where the header has {columns}{hint}; {counts}: "
+                         "every row needs one field per column")
 
 
 def unknown_column(name: str, frame: pd.DataFrame, what: str, file: str) -> InputError:

@@ -274,3 +274,29 @@ def test_iso_dates_become_fractional_years():
     values = pd.Series(["2024-01-01", "2024-07-02", "2023-07-02T12:00:00Z", "2000-12-31T00:00:00+00:00"])
     expected = [2024.0, 2024 + 183 / 366, 2023 + (182 + 0.5) / 365, 2000 + 365 / 366]
     np.testing.assert_allclose(fractional_years(values), expected, rtol=0, atol=1e-12)
+
+
+def test_ragged_rows_are_refused_never_shifted(tmp_path):
+    """One field more on every row (a trailing separator) made pandas take the first column for row labels and
+    shift every column by one; fewer fields filled NaN. Both are refused, naming the first line and the counts,
+    in the training file and in a predict file alike."""
+    frame = animals(60).drop(columns=["id"]).dropna()
+    lines = frame.to_csv(index=False).splitlines()
+    trailing = tmp_path / "trailing.csv"
+    trailing.write_text("\n".join([lines[0], *(line + "," for line in lines[1:])]) + "\n")
+    message = one_line_error(tmp_path, "--data", trailing, "--target", "species")
+    columns = len(lines[0].split(","))
+    assert f"trailing.csv line 2: {columns + 1} fields where the header has {columns}" in message
+    assert "a separator at the end of every row?" in message and f"{len(lines) - 1} row(s) with more" in message
+    short = tmp_path / "short.csv"
+    short.write_text("\n".join([*lines[:5], lines[5].rpartition(",")[0], *lines[6:]]) + "\n")
+    message = one_line_error(tmp_path, "--data", short, "--target", "species")
+    assert f"short.csv line 6: {columns - 1} fields where the header has {columns}; 1 row(s) with fewer" in message
+    good = tmp_path / "good.csv"
+    good.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "ok"
+    assert invoke("sweep", "--data", good, "--target", "species", *FAST, "--out", out, "-q").exit_code == 0
+    rows = tmp_path / "rows.csv"
+    rows.write_text("\n".join([lines[0], *(line + "," for line in lines[1:4])]) + "\n")
+    predicted = invoke("predict", out, "--data", rows)
+    assert predicted.exit_code == 2 and "rows.csv line 2" in predicted.stderr and predicted.stdout == ""

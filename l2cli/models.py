@@ -159,9 +159,15 @@ def new_rows(exp: Experiment, frame: pd.DataFrame, file: str, known: tuple[str, 
     rows = frame[needed]
     recipe = exp.split.recipe
     for column in recipe.numeric:
+        if pd.api.types.is_bool_dtype(rows[column]):
+            raise InputError(f"{file}: column {column!r} holds true/false; the run read it as numbers")
         if not pd.api.types.is_numeric_dtype(rows[column]):
             value = rows[column][pd.to_numeric(rows[column], errors="coerce").isna() & rows[column].notna()].iloc[0]
             raise InputError(f"{file}: column {column!r} holds {value!r}; the run read it as numbers")
+    numbers = rows[list(recipe.numeric)].to_numpy(dtype=float) if len(recipe.numeric) else np.zeros((len(rows), 0))
+    infinite = np.flatnonzero(np.isinf(numbers).any(axis=1))
+    if len(infinite):
+        raise InputError(f"{file} line {infinite[0] + 2}: a value is not finite; {len(infinite)} such row(s)")
     if recipe.impute is None and rows.isna().any().any():
         column = rows.columns[rows.isna().any()][0]
         line = int(np.flatnonzero(rows[column].isna())[0]) + 2  # the header is line 1
@@ -201,4 +207,11 @@ def predict_file(run: Run, path, lam: float | None = None, seed: int | None = No
     data = run.manifest["config"]["data"]
     frame = convert_dates(read_frame(path, separator(path, data.get("sep", "auto"))), [])
     rows = new_rows(exp, frame, path.name, (data.get("target", ""), *data.get("drop", [])))
-    return predictions(exp, model_params(run, index), rows)
+    with np.errstate(all="ignore"):  # a row far outside the training range is refused below, not warned about
+        table = predictions(exp, model_params(run, index), rows)
+    values = table.select_dtypes("number").to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
+    if len(bad):
+        raise InputError(f"{path.name} line {bad[0] + 2}: the model's outputs are not finite for this row (a value "
+                         f"far outside the training rows', or not finite itself); {len(bad)} such row(s)")
+    return table

@@ -300,3 +300,27 @@ def test_ragged_rows_are_refused_never_shifted(tmp_path):
     rows.write_text("\n".join([lines[0], *(line + "," for line in lines[1:4])]) + "\n")
     predicted = invoke("predict", out, "--data", rows)
     assert predicted.exit_code == 2 and "rows.csv line 2" in predicted.stderr and predicted.stdout == ""
+
+
+def test_predict_refuses_rows_it_cannot_answer_and_booleans_for_numbers(tmp_path):
+    frame = animals(80).drop(columns=["id"]).dropna()
+    out = tmp_path / "run"
+    assert invoke("sweep", "--data", write(tmp_path, frame), "--target", "species", *FAST, "--out", out,
+                  "-q").exit_code == 0
+    huge = frame.head(4).copy()
+    huge.loc[huge.index[2], "bill_length_mm"] = float("inf")
+    result = invoke("predict", out, "--data", write(tmp_path, huge, "huge.csv"))
+    assert result.exit_code == 2 and result.stdout == "" and "RuntimeWarning" not in result.output
+    assert "huge.csv line 4: a value is not finite; 1 such row(s)" in result.stderr
+    far = frame.head(4).copy()
+    far.loc[far.index[1], "bill_length_mm"] = 1e308  # finite, far outside: an answer only where it is finite
+    result = invoke("predict", out, "--data", write(tmp_path, far, "far.csv"), "--format", "csv")
+    assert "RuntimeWarning" not in result.output
+    assert (result.exit_code == 2 and "far.csv line 3: the model's outputs are not finite" in result.stderr) or (
+        result.exit_code == 0 and "nan" not in result.stdout.lower() and ",," not in result.stdout)
+    flags_ = frame.head(3).copy()
+    flags_["bill_length_mm"] = [True, False, True]
+    result = invoke("predict", out, "--data", write(tmp_path, flags_, "bools.csv"))
+    assert result.exit_code == 2 and "column 'bill_length_mm' holds true/false" in result.stderr
+    fine = invoke("predict", out, "--data", write(tmp_path, frame.head(3), "fine.csv"), "--format", "csv")
+    assert fine.exit_code == 0 and len(fine.stdout.strip().splitlines()) == 4

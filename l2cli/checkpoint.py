@@ -1,113 +1,62 @@
-"""The whole state of a training run as arrays, written at most every few seconds and read back to
-continue bit for bit: parameters, λ, seeds, optimizer state, the shuffling streams, the stopping rules'
-memory, the history so far and the final parameters of the models that already stopped. An L-BFGS chunk
-(l2cli.lbfgs) keeps less: the models it has minimized; the model in progress starts again.
+"""A checkpoint: the state of a training run, written at most every few seconds and read back to continue bit
+for bit. What the state holds is each component's own business (their ``state_dict()``: the active stack
+and its optimizer, the stopping rules, the shuffling streams, the history; an L-BFGS chunk keeps the models
+it has minimized); this module only serializes a state dict and never looks inside one.
 
-A checkpoint is one .npz file written under a temporary name and renamed into place, so a file that
-exists is complete; a crash while writing leaves the previous checkpoint.
+A state dict is a tree of dicts and lists whose leaves are numpy arrays or JSON values. :func:`pack` turns
+it into named arrays for one .npz file: every array under its path in the tree, and the tree itself, with
+each array replaced by a reference, as JSON. The file is written under a temporary name and renamed into
+place, so a file that exists is complete; a crash while writing leaves the previous checkpoint.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from . import faults
-from .network import Params
+
+#: the member of a checkpoint that holds the tree of its state dict
+TREE = "__tree__"
 
 
-def _params(prefix: str, params: Params) -> dict[str, np.ndarray]:
-    out = {f"{prefix}.W{l}": W for l, W in enumerate(params.W)}
-    out.update({f"{prefix}.b{l}": b for l, b in enumerate(params.b)})
-    return out
+def pack(state: dict) -> dict[str, np.ndarray]:
+    """A state dict as named arrays (see the module docstring)."""
+    arrays: dict[str, np.ndarray] = {}
+
+    def walk(value, path: str):
+        if isinstance(value, np.ndarray):
+            arrays[path] = value
+            return {"__array__": path}
+        if isinstance(value, dict):
+            return {"__dict__": {str(k): walk(v, f"{path}.{k}") for k, v in value.items()}}
+        if isinstance(value, (list, tuple)):
+            return {"__list__": [walk(v, f"{path}.{i}") for i, v in enumerate(value)]}
+        return value.item() if isinstance(value, np.generic) else value
+
+    arrays[TREE] = np.array(json.dumps(walk(state, "s")))
+    return arrays
 
 
-def _read_params(prefix: str, arrays, layers: int) -> Params:
-    return Params([arrays[f"{prefix}.W{l}"].copy() for l in range(layers)],
-                  [arrays[f"{prefix}.b{l}"].copy() for l in range(layers)])
+def unpack(arrays) -> dict:
+    """The state dict of :func:`pack`'s arrays (a dict or an open .npz file), every array a copy."""
+    def build(node):
+        if isinstance(node, dict):
+            if "__array__" in node:
+                return np.array(arrays[node["__array__"]])
+            if "__dict__" in node:
+                return {k: build(v) for k, v in node["__dict__"].items()}
+            if "__list__" in node:
+                return [build(v) for v in node["__list__"]]
+        return node
 
-
-def snapshot(training, epoch: int) -> dict[str, np.ndarray]:
-    """The state of ``training`` (a l2cli.train.Training) after ``epoch``, as named arrays."""
-    stack, stop, opt_state = training.stack, training.stopping, training.stack.optimizer.state_dict()
-    records = training.history.records
-    meta = {"epoch": epoch, "layers": len(stack.params.W), "status": stop.status.tolist(),
-            "streams": {str(s): rng.bit_generator.state for s, rng in training.batches.streams.items()},
-            "counters": {name: value for name, value in opt_state.items() if name not in ("lam", "state")},
-            "state_shape": [len(group) for group in opt_state["state"]],
-            "records": [[e, len(models)] for e, models, _ in records], "best": stop.best is not None}
-    out = {"meta": np.array(json.dumps(meta)), "lam": stack.lam, "seeds": stack.seeds, "index": stack.index,
-           "epochs": training.epochs, "previous_J": stop.previous_J, "start_J": stop.start_J,
-           "best_val": stop.best_val, "best_epoch": stop.best_epoch,
-           **_params("stack", stack.params), **_params("final", training.final)}
-    if stop.best is not None:
-        out.update(_params("best", stop.best))
-    out.update({f"opt.{g}.{i}": a for g, group in enumerate(opt_state["state"]) for i, a in enumerate(group)})
-    out.update(_history(records))
-    return out
-
-
-def restore(training, arrays) -> int:
-    """Put the state of ``arrays`` (from snapshot) into a freshly built ``training``; returns its epoch."""
-    meta = json.loads(str(arrays["meta"]))
-    layers, stack, stop = meta["layers"], training.stack, training.stopping
-    stack.params, stack.lam = _read_params("stack", arrays, layers), arrays["lam"].copy()
-    stack.seeds, stack.index = arrays["seeds"].copy(), arrays["index"].copy()
-    state = [[arrays[f"opt.{g}.{i}"] for i in range(n)] for g, n in enumerate(meta["state_shape"])]
-    stack.optimizer.load_state_dict({"lam": stack.lam, "state": state, **meta["counters"]})
-    for seed, state in meta["streams"].items():
-        training.batches.streams[int(seed)].bit_generator.state = state
-    training.final, training.epochs = _read_params("final", arrays, layers), arrays["epochs"].copy()
-    stop.status = np.array(meta["status"], dtype=object)
-    for name in ("previous_J", "start_J", "best_val", "best_epoch"):
-        setattr(stop, name, arrays[name].copy())
-    stop.best = _read_params("best", arrays, layers) if meta["best"] else None
-    training.history.records = _records(arrays, meta["records"])
-    return meta["epoch"]
-
-
-def minimization_snapshot(run, done: int) -> dict[str, np.ndarray]:
-    """The state of an L-BFGS chunk (a l2cli.lbfgs.Minimization) once its first ``done`` models are minimized:
-    their parameters, iterations, statuses and history. Its other models start again from their seeds."""
-    records = run.history.records
-    meta = {"optimizer": "lbfgs", "done": done, "layers": len(run.final.W), "status": list(run.status),
-            "records": [[e, len(models)] for e, models, _ in records]}
-    out = {"meta": np.array(json.dumps(meta)), "iterations": run.iterations, **_params("final", run.final)}
-    out.update(_history(records))
-    return out
-
-
-def minimization_restore(run, arrays) -> int:
-    """Put the state of ``arrays`` (from minimization_snapshot) into ``run``; returns how many models it holds."""
-    meta = json.loads(str(arrays["meta"]))
-    run.final, run.iterations = _read_params("final", arrays, meta["layers"]), arrays["iterations"].copy()
-    run.status = list(meta["status"])
-    run.history.records = _records(arrays, meta["records"])
-    return meta["done"]
-
-
-def _history(records: list) -> dict[str, np.ndarray]:
-    """The history's records (l2cli.train.History) as arrays: the models of every record, then each metric."""
-    if not records:
-        return {}
-    out = {"hist.models": np.concatenate([models for _, models, _ in records])}
-    for name in records[0][2]:
-        out[f"hist.{name}"] = np.concatenate([stats[name] for _, _, stats in records])
-    return out
-
-
-def _records(arrays, shape: list[list[int]]) -> list:
-    names = [k[len("hist."):] for k in arrays if k.startswith("hist.") and k != "hist.models"]
-    records, at = [], 0
-    for epoch, n in shape:
-        stats = {name: arrays[f"hist.{name}"][at:at + n].copy() for name in names}
-        records.append((epoch, arrays["hist.models"][at:at + n].copy(), stats))
-        at += n
-    return records
+    return build(json.loads(str(arrays[TREE])))
 
 
 def write_atomically(path: Path, arrays: dict[str, np.ndarray], fault: str) -> None:
@@ -122,7 +71,7 @@ def write_atomically(path: Path, arrays: dict[str, np.ndarray], fault: str) -> N
 class Paused(Exception):  # noqa: N818 - not an error: a segment of training ended
     """Raised inside training by a Segment whose time is up; carries the state to continue from."""
 
-    def __init__(self, state: dict[str, np.ndarray]):
+    def __init__(self, state: dict):
         super().__init__("paused")
         self.state = state
 
@@ -132,7 +81,7 @@ class Segment:
     beginning) and, once ``every_s`` seconds have passed, stops at the end of an epoch by raising Paused
     with its state. A cluster worker trains a chunk in such segments and the driver writes the states."""
 
-    def __init__(self, state: dict[str, np.ndarray] | None, every_s: float):
+    def __init__(self, state: dict | None, every_s: float):
         self.state, self.every_s, self.last = state, every_s, time.monotonic()
 
     def read(self):
@@ -150,18 +99,28 @@ class Checkpoint:
     def __init__(self, path: Path, every_s: float):
         self.path, self.every_s, self.last = Path(path), every_s, time.monotonic()
 
-    def read(self):
-        """The saved state (an NpzFile), or None when there is none."""
+    def read(self) -> dict | None:
+        """The saved state dict, or None when there is none, or when the file cannot be read back (damaged, or
+        written by an older l2cli): the chunk then starts again from its seeds, which gives the same bits,
+        and a line on stderr says so."""
         self.last = time.monotonic()
-        return np.load(self.path, allow_pickle=False) if self.path.is_file() else None
+        if not self.path.is_file():
+            return None
+        try:
+            with np.load(self.path, allow_pickle=False) as saved:
+                return unpack(saved)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            sys.stderr.write(f"l2cli: the checkpoint {self.path.name} cannot be read back ({type(exc).__name__}): "
+                             "its chunk starts again from its seeds\n")
+            return None
 
-    def write(self, state: dict[str, np.ndarray]) -> None:
-        write_atomically(self.path, state, "checkpoint-write")
+    def write(self, state: dict) -> None:
+        write_atomically(self.path, pack(state), "checkpoint-write")
 
     def maybe_write(self, training, epoch: int) -> None:
         """Write ``training.snapshot(epoch)`` when every_s seconds have passed since the last write."""
         if time.monotonic() - self.last >= self.every_s:
-            write_atomically(self.path, training.snapshot(epoch), "checkpoint-write")
+            self.write(training.snapshot(epoch))
             self.last = time.monotonic()
 
     def remove(self) -> None:

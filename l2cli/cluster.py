@@ -175,8 +175,5 @@ class DaskExecutor:
 
     @staticmethod
     def _saved(job: Job):
-        """The chunk's checkpoint, as arrays to send to a worker (None: start from the beginning)."""
-        if job.checkpoint is None:
-            return None
-        saved = job.checkpoint.read()
-        return None if saved is None else {k: saved[k] for k in saved}
+        """The chunk's checkpoint, its state dict to send to a worker (None: start from the beginning)."""
+        return None if job.checkpoint is None else job.checkpoint.read()

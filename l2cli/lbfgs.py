@@ -69,11 +69,19 @@ class Minimization:
         self.status: list[str] = ["max_iter"] * params.n_models
         self.history = History()
 
-    def snapshot(self, done: int) -> dict[str, np.ndarray]:
-        """The state once the first ``done`` models are minimized (what a checkpoint writes)."""
-        from .checkpoint import minimization_snapshot
+    def state_dict(self) -> dict:
+        return {"final": self.final.state_dict(), "iterations": self.iterations, "status": list(self.status),
+                "history": self.history.state_dict()}
 
-        return minimization_snapshot(self, done)
+    def load_state_dict(self, state: dict) -> None:
+        self.final, self.iterations = Params.from_state_dict(state["final"]), np.array(state["iterations"])
+        self.status = list(state["status"])
+        self.history.load_state_dict(state["history"])
+
+    def snapshot(self, done: int) -> dict:
+        """The state once the first ``done`` models are minimized (what a checkpoint keeps); the model in
+        progress starts again from its seed (scipy's L-BFGS memory is not exposed)."""
+        return {"done": done, **self.state_dict()}
 
 
 def minimize_models(params: Params, lam: np.ndarray, data, spec: Spec, schedule,
@@ -87,9 +95,8 @@ def minimize_models(params: Params, lam: np.ndarray, data, spec: Spec, schedule,
     saved = None if checkpoint is None else checkpoint.read()
     first = 0
     if saved is not None:
-        from .checkpoint import minimization_restore
-
-        first = minimization_restore(run, saved)
+        run.load_state_dict(saved)
+        first = saved["done"]
     for m in range(first, params.n_models):
         theta, run.iterations[m], run.status[m] = minimize_one(params.take([m]), float(lam[m]), m, data, spec,
                                                                schedule, run.history, on_iteration)

@@ -50,6 +50,13 @@ class Params:
         """The sub-stack of the given model indices (a copy)."""
         return Params([W[models] for W in self.W], [b[models] for b in self.b])
 
+    def state_dict(self) -> dict:
+        return {"W": self.W, "b": self.b}
+
+    @classmethod
+    def from_state_dict(cls, state: dict) -> Params:
+        return cls([np.array(W) for W in state["W"]], [np.array(b) for b in state["b"]])
+
     @staticmethod
     def concat(parts: list[Params]) -> Params:
         """Stack the models of several Params along the model axis."""

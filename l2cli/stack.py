@@ -34,3 +34,12 @@ class ActiveStack:
         self.seeds = self.seeds[rows]
         self.index = self.index[rows]
         self.optimizer.keep(rows)
+
+    def state_dict(self) -> dict:
+        return {"params": self.params.state_dict(), "lam": self.lam, "seeds": self.seeds, "index": self.index,
+                "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.params = Params.from_state_dict(state["params"])
+        self.lam, self.seeds, self.index = (np.array(state[k]) for k in ("lam", "seeds", "index"))
+        self.optimizer.load_state_dict(state["optimizer"])

@@ -86,6 +86,18 @@ class Stopping:
         self.status[index[out]] = "early_stopped"
         return out
 
+    def state_dict(self) -> dict:
+        """Each model's status and what the rules remember of it (and the best parameters, with patience)."""
+        return {"status": self.status.tolist(), "previous_J": self.previous_J, "start_J": self.start_J,
+                "best_val": self.best_val, "best_epoch": self.best_epoch,
+                "best": None if self.best is None else self.best.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.status = np.array(state["status"], dtype=object)
+        for name in ("previous_J", "start_J", "best_val", "best_epoch"):
+            setattr(self, name, np.array(state[name]))
+        self.best = None if state["best"] is None else Params.from_state_dict(state["best"])
+
     def restore_best(self, final: Params, epochs: np.ndarray) -> None:
         """With early stopping, every model that did not diverge keeps its best validation epoch."""
         if self.best is None:

@@ -118,6 +118,14 @@ class Batches:
         self.X, self.Y, self.rows = X, Y, rows
         self.streams = {int(s): shuffle_rng(s) for s in seeds}
 
+    def state_dict(self) -> dict:
+        """Each seed's shuffling stream, where it is."""
+        return {"streams": {str(s): rng.bit_generator.state for s, rng in self.streams.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        for seed, stream in state["streams"].items():
+            self.streams[int(seed)].bit_generator.state = stream
+
     def epoch(self, active_seeds: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         n = len(self.X)
         if self.rows == n:
@@ -138,6 +146,22 @@ class History:
     def record(self, epoch: int, models: np.ndarray, stats: dict[str, np.ndarray], rows=slice(None)) -> None:
         nan = np.full(len(models), np.nan)
         self.records.append((epoch, models[rows], {k: stats.get(k, nan)[rows] for k in HISTORY_METRICS}))
+
+    def state_dict(self) -> dict:
+        """The records as a few arrays: each record's epoch and size, then its models and metrics, concatenated."""
+        if not self.records:
+            return {"epochs": [], "sizes": [], "models": None, "stats": {}}
+        return {"epochs": [int(e) for e, _, _ in self.records], "sizes": [len(m) for _, m, _ in self.records],
+                "models": np.concatenate([m for _, m, _ in self.records]),
+                "stats": {name: np.concatenate([stats[name] for _, _, stats in self.records])
+                          for name in self.records[0][2]}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.records, at = [], 0
+        for epoch, n in zip(state["epochs"], state["sizes"], strict=True):
+            stats = {name: np.array(values[at:at + n]) for name, values in state["stats"].items()}
+            self.records.append((epoch, np.array(state["models"][at:at + n]), stats))
+            at += n
 
     def columns(self) -> dict[str, np.ndarray]:
         """"model", "epoch" and HISTORY_METRICS, sorted by model, then epoch."""
@@ -196,9 +220,8 @@ class Training:
     def run(self, on_epoch: Callable[[int], None] | None, checkpoint=None) -> TrainResult:
         saved = None if checkpoint is None else checkpoint.read()
         if saved is not None:
-            from .checkpoint import restore
-
-            first = restore(self, saved) + 1
+            self.load_state_dict(saved)
+            first = saved["epoch"] + 1
         else:
             first = 1
             stats = self.measure()
@@ -217,11 +240,22 @@ class Training:
         self.stopping.restore_best(self.final, self.epochs)
         return TrainResult(self.final, self.epochs, list(self.stopping.status), self.history.columns())
 
-    def snapshot(self, epoch: int) -> dict[str, np.ndarray]:
-        """The whole state after ``epoch``, as arrays (what a checkpoint writes)."""
-        from .checkpoint import snapshot
+    def state_dict(self) -> dict:
+        """The whole state of the run, each part from its owner: what continues it bit for bit."""
+        return {"stack": self.stack.state_dict(), "stopping": self.stopping.state_dict(),
+                "batches": self.batches.state_dict(), "history": self.history.state_dict(),
+                "final": self.final.state_dict(), "epochs": self.epochs}
 
-        return snapshot(self, epoch)
+    def load_state_dict(self, state: dict) -> None:
+        self.stack.load_state_dict(state["stack"])
+        self.stopping.load_state_dict(state["stopping"])
+        self.batches.load_state_dict(state["batches"])
+        self.history.load_state_dict(state["history"])
+        self.final, self.epochs = Params.from_state_dict(state["final"]), np.array(state["epochs"])
+
+    def snapshot(self, epoch: int) -> dict:
+        """The state after ``epoch`` (what a checkpoint keeps)."""
+        return {"epoch": epoch, **self.state_dict()}
 
     def step(self, Xb: np.ndarray, Yb: np.ndarray) -> None:
         """One update of every active model from its mini-batch (Xb, Yb)."""

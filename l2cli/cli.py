@@ -657,13 +657,14 @@ def verify(run, level, env_mode, rtol, atol, tols, confidence, data, fmt, tablef
     from .rundir import Run
 
     say = (lambda line: None) if quiet else (lambda line: click.echo(f"l2cli: {line}", err=True))
-    recorded = Run.load(run).manifest.get("environment")
+    manifest = Run.load(run).manifest
+    recorded = manifest.get("environment")
     if env_mode == "recorded" and recorded:
         recreate_environment(recorded, say)
     from .verify import parse_tolerance
     from .verify import verify as replay
 
-    counts = Run.load(run).manifest.get("data", {})
+    counts = manifest.get("data", {})
     tolerances = dict(parse_tolerance(t, {k: counts.get(k, 0) for k in ("n_train", "n_val", "n_test")})
                       for t in tols)
     if tolerances and level != "numbers":

@@ -417,24 +417,19 @@ def train_and_write(cfg, path: str, argv: list[str], resume: bool, overwrite: bo
                     every_s: float):
     """A new run in ``path``, or the interrupted one there continued, with its progress shown as ``progress``
     says: bar, lines (every ``every_s`` seconds), none, or auto (a bar on a terminal, else lines)."""
-    from .runner import recorded_config, resume_experiment, run_experiment, total_model_epochs
+    from .runner import recorded_config, resume_experiment, run_experiment, total_model_epochs, total_models
 
     run_cfg = recorded_config(path) if resume else cfg
     total = total_model_epochs(run_cfg)
     if progress == "auto":
         progress = "bar" if sys.stderr.isatty() else "lines"
     reporter = (ProgressBar(total, show=True) if progress == "bar" else
-                ProgressLines(total, total // max(1, run_cfg_models(run_cfg)), every_s) if progress == "lines" else
+                ProgressLines(total, total // max(1, total_models(run_cfg)), every_s) if progress == "lines" else
                 ProgressBar(total, show=False))
     with reporter:
         if resume:
             return resume_experiment(path, cfg, reporter, say)
         return run_experiment(cfg, out=path, argv=argv, progress=reporter, log=say, overwrite=overwrite)
-
-
-def run_cfg_models(cfg) -> int:
-    """How many models a run trains, folds included (the progress lines count them)."""
-    return len(cfg.sweep.lambdas) * len(cfg.sweep.seeds) * len(cfg.cells()) * (1 + cfg.sweep.cv)
 
 
 class ProgressLines:

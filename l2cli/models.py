@@ -176,13 +176,12 @@ def new_rows(exp: Experiment, frame: pd.DataFrame, file: str, known: tuple[str, 
     return rows
 
 
-def check_usable(run: Run, index: int) -> None:
-    """A model that diverged, or whose weights are not all finite, predicts nothing (a RunFailure naming it):
-    its classes would be confident nonsense."""
+def check_usable(run: Run, index: int, params: Params) -> None:
+    """A model (summary row ``index``, weights ``params``) that diverged, or whose weights are not all finite,
+    predicts nothing (a RunFailure naming it): its classes would be confident nonsense."""
     from .errors import RunFailure
 
     row = run.summary.iloc[index]
-    params = model_params(run, index)
     finite = all(np.isfinite(a).all() for a in params.arrays())
     if row.get("status") == "diverged" or not finite:
         why = "diverged" if row.get("status") == "diverged" else "has weights that are not finite"
@@ -201,14 +200,15 @@ def predict_file(run: Run, path, lam: float | None = None, seed: int | None = No
     if not path.is_file():
         raise InputError(f"data file not found: {path}")
     index = model_row(run, lam, seed)
-    check_usable(run, index)
+    params = model_params(run, index)
+    check_usable(run, index, params)
     reloaded = reload(run)
     exp = reloaded.experiments[reloaded.cell_of(index)]
     data = run.manifest["config"]["data"]
     frame = convert_dates(read_frame(path, separator(path, data.get("sep", "auto"))), [])
     rows = new_rows(exp, frame, path.name, (data.get("target", ""), *data.get("drop", [])))
     with np.errstate(all="ignore"):  # a row far outside the training range is refused below, not warned about
-        table = predictions(exp, model_params(run, index), rows)
+        table = predictions(exp, params, rows)
     values = table.select_dtypes("number").to_numpy(dtype=float)
     bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
     if len(bad):

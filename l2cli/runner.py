@@ -365,6 +365,11 @@ def complete(cfg: Config, experiments: list[Experiment], layouts: list[Compute],
     return run
 
 
+def total_models(cfg: Config) -> int:
+    """How many models a run trains: λ × seeds × grid cells, and again on each fold with cross-validation."""
+    return len(cfg.sweep.lambdas) * len(cfg.sweep.seeds) * len(cfg.cells()) * (1 + cfg.sweep.cv)
+
+
 def total_model_epochs(cfg: Config) -> int:
     """What ``progress`` adds up to over a whole run."""
     per_model = sum(c.train.max_iter if c.train.optimizer == "lbfgs" else c.train.epochs

@@ -93,9 +93,22 @@ def test_a_diverged_model_predicts_nothing(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_ends_plot_with_its_exit_code(run, signum, code):
+    maps = "/proc/{}/maps"
+    if not os.path.exists(maps.format(os.getpid())):
+        pytest.skip("no /proc: no way to see that the process is inside the command")
     proc = subprocess.Popen([sys.executable, "-m", "l2cli", "plot", str(run), "-o", str(run / "p.png")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.0)  # inside the command: importing matplotlib and drawing take longer than this
+
+    def inside() -> bool:  # the command imports matplotlib itself: once its libraries are mapped, it is running
+        try:
+            with open(maps.format(proc.pid)) as fh:
+                return "matplotlib" in fh.read()
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + 60
+    while not inside() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=30)
     if proc.returncode == 0:

@@ -50,6 +50,11 @@ EXECUTORS = ("local", "dask")
 NA_POLICIES = ("drop", "mean", "median", "most_frequent", "error")
 #: CSV separators (data.sep): detected, or one of these.
 SEPARATORS = ("auto", ",", ";", "tab", "|")
+#: The decimal mark of a CSV file's numbers (data.decimal), and the thousands separators (data.thousands; '' none).
+DECIMAL_MARKS = (".", ",")
+THOUSANDS_MARKS = ("", ",", ".", " ", "'", "_")
+#: What to do with the rows of a class rarer than data.min_class_rows (data.rare_classes).
+RARE_CLASS_POLICIES = ("error", "drop", "merge")
 #: What a command can print on stdout (``--format``).
 FORMATS = ("table", "csv", "tsv", "json", "ndjson", "markdown")
 #: the panels of ``l2cli plot``: the tables' view first, then the models' pictures

@@ -213,7 +213,8 @@ def data_and_model_options():
         click.argument("config", required=False, type=click.Path(dir_okay=False)),
         keyed("--dataset", "data.dataset", type=str, metavar="NAME", help="Built-in dataset (see 'l2cli datasets')"),
         keyed("--data", "data.path", "data_path", type=click.Path(dir_okay=False),
-              help="CSV file to use instead of a built-in dataset (.csv, .tsv, also .gz, .bz2, .xz)"),
+              help="Table to use instead of a built-in dataset: CSV (.csv, .tsv, also .gz, .bz2, .xz), Excel "
+                   "(.xlsx: pip install 'l2cli[excel]') or Parquet (.parquet: pip install 'l2cli[parquet]')"),
         keyed("--target", "data.target"),
         keyed("--features", "data.features", help="CSV columns to use as features, e.g. 'age,island'; "
               "empty: every column but the target"),
@@ -221,6 +222,14 @@ def data_and_model_options():
         keyed("--na", "data.na"),
         keyed("--sep", "data.sep", metavar="SEP", help="CSV separator: auto (detected: comma, semicolon or tab), "
               "',', ';', tab or '|'"),
+        keyed("--encoding", "data.encoding", metavar="NAME", help="Text encoding of the CSV file, e.g. latin-1, "
+              "cp1252, utf-16"),
+        keyed("--decimal", "data.decimal", help="Decimal mark of the CSV file's numbers ('5,1' needs --decimal ,)"),
+        keyed("--thousands", "data.thousands", help="Thousands separator of the CSV file's numbers ('1.234,5' "
+              "needs --decimal , --thousands .)"),
+        keyed("--dates", "data.dates", multiple=True, metavar="NAME[=FORMAT]",
+              help="A date column, with its strftime format unless l2cli recognises it, e.g. 'date=%d/%m/%Y'; "
+                   "repeatable"),
         keyed("--task", "data.task", help="Classification, regression or auto (inferred from the target)"),
         keyed("--lambdas", "sweep.lambdas", help=LAMBDAS_HELP),
         keyed("--seeds", "sweep.seeds", help="Model seeds, e.g. '0,1,2' (initialisation and batch order)"),
@@ -260,7 +269,8 @@ def with_options(options):
 
 #: flag -> config key, for the flags whose value goes into the config as it is
 FLAG_KEYS = {"dataset": "data.dataset", "data_path": "data.path", "target": "data.target", "na": "data.na",
-             "sep": "data.sep", "task": "data.task", "lambdas": "sweep.lambdas", "activation": "model.activation",
+             "sep": "data.sep", "encoding": "data.encoding", "decimal": "data.decimal", "thousands": "data.thousands",
+             "task": "data.task", "lambdas": "sweep.lambdas", "activation": "model.activation",
              "optimizer": "train.optimizer", "decay": "train.decay", "lr": "train.lr", "epochs": "train.epochs",
              "batch_size": "train.batch_size", "dtype": "train.dtype", "executor": "sweep.executor",
              "address": "sweep.address", "jobs": "sweep.jobs"}
@@ -271,9 +281,12 @@ LIST_FLAGS = {"seeds": ("sweep.seeds", "0,1,2"), "hidden": ("model.hidden", "64,
 
 def experiment_config(config, overrides, grid=(), more=None, **options):
     """The config from a file, --set and the dedicated flags (later wins)."""
-    if options.get("data_path") is None and (options.get("na") or options.get("sep")):
-        raise InputError(f"--{'na' if options.get('na') else 'sep'} applies to a CSV file: give one with --data FILE")
+    csv_only = [f for f in ("na", "sep", "encoding", "decimal", "thousands", "dates") if options.get(f)]
+    if options.get("data_path") is None and csv_only:
+        raise InputError(f"--{csv_only[0]} applies to a table file: give one with --data FILE")
     flags = {key: options.get(flag) for flag, key in FLAG_KEYS.items()}
+    if options.get("dates"):
+        flags["data.dates"] = list(options["dates"])
     for flag, (key, example) in LIST_FLAGS.items():
         if options.get(flag) is not None:
             flags[key] = parse_list(options[flag], f"--{flag}", example, int if flag in ("seeds", "hidden") else str)
@@ -828,7 +841,13 @@ def plot(run, output, panels, seed, data):
 @cli.command()
 @click.argument("run", type=click.Path(file_okay=False))
 @click.option("--data", "data", required=True, type=click.Path(dir_okay=False),
-              help="CSV file of new rows with the run's feature columns.")
+              help="Table of new rows with the run's feature columns (CSV, Excel or Parquet, read as the run read "
+                   "its own).")
+@click.option("--id", "ids", multiple=True, metavar="COLUMN",
+              help="A column of the table to carry through to the output, first (to join it back); repeatable.")
+@click.option("--on-error", "on_error", type=click.Choice(("fail", "skip")), default="fail", show_default=True,
+              help="A row that cannot be predicted (a missing value the run would not impute, a value that is not "
+                   "a finite number): fail naming its line, or skip it with one line on stderr.")
 @click.option("--lambda", "lam", type=float, help="λ of the model (default: the selected λ).")
 @click.option("--seed", type=click.IntRange(min=0), help="Seed of the model (default: 0).")
 @click.option("--run-data", "run_data", type=click.Path(dir_okay=False),
@@ -836,7 +855,7 @@ def plot(run, output, panels, seed, data):
                    "fitted again on its training rows.")
 @format_options
 @click.option("-q", "--quiet", is_flag=True, help="Nothing on stderr but errors (no warnings).")
-def predict(run, data, lam, seed, run_data, fmt, tablefmt, quiet):
+def predict(run, data, ids, on_error, lam, seed, run_data, fmt, tablefmt, quiet):
     """Predict the rows of a CSV file with one model of RUN, through the run's own preprocessing.
 
     Prints one row per input row: the predicted class with each class's
@@ -852,7 +871,8 @@ def predict(run, data, lam, seed, run_data, fmt, tablefmt, quiet):
             warnings.simplefilter("ignore")
         loaded = Run.load(run)
         loaded.data = run_data
-        table = predict_file(loaded, data, lam, seed)
+        table = predict_file(loaded, data, lam, seed, ids, on_error,
+                             log=None if quiet else lambda line: click.echo(line, err=True))
     echo_table(table, fmt, tablefmt, floatfmt=".6g")
 
 

@@ -29,6 +29,7 @@ from .choices import (
     ACTIVATIONS,
     DATASETS,
     DECAYS,
+    DECIMAL_MARKS,
     DTYPES,
     ENGINES,
     EXECUTORS,
@@ -36,10 +37,12 @@ from .choices import (
     LOSSES,
     NA_POLICIES,
     OPTIMIZERS,
+    RARE_CLASS_POLICIES,
     REDUCTIONS,
     SELECTION_RULES,
     SEPARATORS,
     TASKS,
+    THOUSANDS_MARKS,
 )
 from .errors import InputError
 from .grid import check_lambdas, parse_grid, split_top_level
@@ -216,6 +219,36 @@ class Address(Kind):
         return value
 
 
+@dataclass(frozen=True)
+class Encoding(Kind):
+    """A text encoding Python knows (codecs.lookup), in its canonical name."""
+
+    def check(self, key, value):
+        import codecs
+
+        if not isinstance(value, str) or not value:
+            self.fail(key, "an encoding name such as 'latin-1'", value)
+        try:
+            return codecs.lookup(value).name
+        except LookupError:
+            raise InputError(f"{key}: {value!r} is not a text encoding Python knows (e.g. utf-8, latin-1, cp1252, "
+                             "utf-16)") from None
+
+
+@dataclass(frozen=True)
+class DateColumns(Texts):
+    """Date columns: each NAME, or NAME=FORMAT with strftime codes (the format must hold a % code)."""
+
+    def check(self, key, value):
+        value = super().check(key, value)
+        for entry in value:
+            name, eq, fmt = entry.partition("=")
+            if not name.strip() or (eq and "%" not in fmt):
+                raise InputError(f"{key}: {entry!r} is not NAME or NAME=FORMAT with strftime codes, "
+                                 "e.g. 'date=%Y/%m/%d'")
+        return value
+
+
 def key(default, kind: Kind, help: str, changes_results: bool = True):
     """Declare a config key: its default, the values it allows and a one-line help. ``changes_results``
     is False for the keys that only decide how or where a sweep runs, or where it writes (never a number)."""
@@ -263,6 +296,20 @@ class DataConfig(Section):
     max_categories: int = key(20, Int(Range(low=2)), "most distinct values of a text column (one-hot encoded)")
     sep: str = key("auto", Choice(SEPARATORS), "CSV separator: auto (detected: comma, semicolon or tab), ',', ';', "
                    "tab or '|'")
+    encoding: str = key("utf-8", Encoding(), "text encoding of a CSV file, e.g. latin-1, cp1252, utf-16")
+    decimal: str = key(".", Choice(DECIMAL_MARKS), "decimal mark of a CSV file's numbers: '.' or ','")
+    thousands: str = key("", Choice(THOUSANDS_MARKS), "thousands separator of a CSV file's numbers: '' (none), "
+                         "',', '.', ' ', \"'\" or '_'")
+    dates: list[str] = key([], DateColumns(), "date columns, each NAME or NAME=FORMAT (strftime codes, e.g. "
+                           "'date=%Y/%m/%d'); ISO and other unambiguous dates are found without it")
+    sheet: str = key("", Text(), "the sheet of an Excel file to read; empty: the first")
+    na_drop_limit: float = key(0.2, Float(FRACTION), "largest share of the rows that data.na = drop may remove "
+                               "before it refuses")
+    min_class_rows: int = key(2, Int(Range(low=2)), "fewest rows a class of the target may have (see "
+                              "data.rare_classes)")
+    rare_classes: str = key("error", Choice(RARE_CLASS_POLICIES), "a class with fewer than data.min_class_rows "
+                            "rows: error, drop its rows, or merge such classes into one class 'other'")
+    max_classes: int = key(200, Int(Range(low=2)), "most classes a classification target may have")
     task: str = key("auto", Choice(("auto", *TASKS)), "classification, regression or auto (inferred from the target)")
     n_samples: int = key(150, Int(Range(low=4)), "rows generated for synthetic datasets")
     noise: float | None = key(None, Float(Range(low=0), optional=True),
@@ -506,9 +553,13 @@ def check_data_rules(cfg: Config) -> None:
         raise InputError("data.target is required with a CSV file: name the column to predict")
     if cfg.data.path and "data.dataset" in cfg.given:
         raise InputError("data.dataset and data.path both name the data (--dataset and --data): give one")
-    for name in ("target", "features", "drop"):
-        if getattr(cfg.data, name) and not cfg.data.path:
-            raise InputError(f"data.{name} applies to a CSV file: give one with --data FILE (data.path)")
+    table_keys = ("target", "features", "drop", "dates", "sheet", "encoding", "decimal", "thousands", "na_drop_limit",
+                  "min_class_rows", "rare_classes", "max_classes")
+    for name in table_keys:
+        if (getattr(cfg.data, name) if name in table_keys[:5] else f"data.{name}" in cfg.given) and not cfg.data.path:
+            raise InputError(f"data.{name} applies to a table file: give one with --data FILE (data.path)")
+    if cfg.data.thousands and cfg.data.thousands == cfg.data.decimal:
+        raise InputError(f"data.thousands and data.decimal are both {cfg.data.decimal!r}: a number needs two marks")
 
 
 def check_selection(cfg: Config) -> None:

@@ -29,7 +29,8 @@ class Dataset:
 
     ``recipe`` says which columns are numeric and which text and how missing
     values are filled; ``notes`` what was done while reading (said on stderr);
-    ``missing`` the counts behind them (manifest.json).
+    ``missing`` the counts behind them and ``reading`` the rest of what reading
+    decided (date formats, rare classes; manifest.json).
     """
 
     name: str
@@ -39,6 +40,7 @@ class Dataset:
     recipe: Recipe | None = None
     notes: list[str] = field(default_factory=list)
     missing: dict = field(default_factory=dict)
+    reading: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if not isinstance(self.X, pd.DataFrame):
@@ -84,9 +86,12 @@ def load_builtin(name: str, n_samples: int = 200, noise: float | None = None,
 
 
 def load_csv(path: str | Path, target: str, task: str = "auto", standardize: bool = True, **options) -> Dataset:
-    """A CSV file as a Dataset; ``options`` are the other TableOptions (features, drop, na, max_categories, sep)."""
+    """A table (CSV, Excel, Parquet) as a Dataset; ``options`` are the other TableOptions (features, drop, na,
+    max_categories, sep, encoding, decimal, thousands, dates, sheet, na_drop_limit, min_class_rows, rare_classes,
+    max_classes)."""
     table = read_table(path, TableOptions(target, task, **options), standardize)
-    return Dataset(Path(path).stem, table.frame, table.y, table.task, table.recipe, table.notes, table.missing)
+    return Dataset(Path(path).stem, table.frame, table.y, table.task, table.recipe, table.notes, table.missing,
+                   {"dates": table.dates, "rare_classes": table.classes})
 
 
 @dataclass
@@ -203,6 +208,30 @@ def check_classes(ds: Dataset) -> None:
         more = f" (and {len(small) - 1} more such classes)" if len(small) > 1 else ""
         raise InputError(f"{ds.name}: class {str(labels[small[0]])!r} has {counts[small[0]]} row{more}; a stratified "
                          "split needs at least 2 per class: remove those rows or merge the class")
+
+
+#: A part of a split (training, validation, test rows) smaller than this gets a warning; so do more encoded
+#: feature columns than WIDE_SHARE of the training rows.
+MIN_PART_ROWS, WIDE_SHARE = 10, 0.5
+
+
+def small_data_notes(split: Split) -> list[str]:
+    """Warnings, naming the numbers, for a split whose parts are too small to trust, or whose features are
+    about as many as its training rows (one-hot encoding of a wide text column)."""
+    sizes = {name: len(X) for name, X in (("training", split.X_train), ("validation", split.X_val),
+                                          ("test", split.X_test)) if X is not None}
+    notes = []
+    if min(sizes.values()) < MIN_PART_ROWS:
+        parts = [f"{n} {name}" for name, n in sizes.items()]
+        notes.append(f"warning: the split leaves {', '.join(parts[:-1])} and {parts[-1]} rows: with fewer than "
+                     f"{MIN_PART_ROWS} in a part, its losses and the choice of λ rest on a handful of rows")
+    d, n = split.n_features, sizes["training"]
+    if d >= WIDE_SHARE * n:
+        encoded = sum("=" in f for f in split.features)
+        what = f" ({encoded} of them one-hot columns of text)" if encoded else ""
+        notes.append(f"warning: {d} feature columns{what} for {n} training rows: a model can tell every row "
+                     "apart by its columns alone")
+    return notes
 
 
 def encode_targets(ds: Dataset, rows: dict[str, np.ndarray], standardize_target: bool):

@@ -14,7 +14,7 @@ import numpy as np
 
 from .choices import DATASETS, DEFAULT_INIT
 from .config import Config, ModelConfig, TrainConfig
-from .data import Dataset, Split, load_builtin, load_csv, split_dataset
+from .data import Dataset, Split, load_builtin, load_csv, small_data_notes, split_dataset
 from .errors import InputError
 from .evaluate import Scorer
 from .layout import Compute, bytes_per_model, check_fits
@@ -35,6 +35,7 @@ class Experiment:
     features: tuple[str, ...] = ()  # the name of each input, in the order of the rows of W_1
     notes: tuple[str, ...] = ()  # what reading the data did (rows dropped, dates converted, …)
     missing: dict = field(default_factory=dict)  # missing-value counts and policy of a CSV file
+    reading: dict = field(default_factory=dict)  # what else reading a table decided: date formats, rare classes
 
     @property
     def arrays(self) -> Arrays:
@@ -46,12 +47,24 @@ class Experiment:
         return self.split.scorer()
 
 
+#: the data.* keys that say how to read a table (l2cli.table.TableOptions)
+TABLE_KEYS = ("na", "max_categories", "sep", "encoding", "decimal", "thousands", "sheet", "na_drop_limit",
+              "min_class_rows", "rare_classes", "max_classes")
+
+
+def table_options(d) -> dict:
+    """The TableOptions of a [data] section (a DataConfig, or the dict manifest.json recorded: an older run
+    lacks the newer keys, which then take their defaults)."""
+    get = (lambda k: d.get(k)) if isinstance(d, dict) else (lambda k: getattr(d, k))  # noqa: E731
+    out = {k: get(k) for k in TABLE_KEYS if get(k) is not None}
+    return {**out, **{k: tuple(get(k) or ()) for k in ("features", "drop", "dates")}}
+
+
 def load_data(cfg: Config) -> Dataset:
     """The configured dataset: a CSV file (data.path) or a built-in one, with data.task applied."""
     d = cfg.data
     if d.path:
-        return load_csv(d.path, d.target, d.task, d.standardize, features=tuple(d.features), drop=tuple(d.drop),
-                        na=d.na, max_categories=d.max_categories, sep=d.sep)
+        return load_csv(d.path, d.target, d.task, d.standardize, **table_options(d))
     if DATASETS[d.dataset].synthetic:  # generated: estimate before generating (X, y and the split's copies)
         columns = {"moons": 2, "circles": 2, "curve": 1}.get(d.dataset, d.n_features)
         check_fits(6 * 8 * d.n_samples * (columns + 1), f"data.n_samples = {d.n_samples:,} rows of {d.dataset}")
@@ -72,7 +85,8 @@ def prepare(cfg: Config) -> Experiment:
                           d.n_train)
     check_finite((split.X_train, split.Y_train, split.X_val, split.Y_val, split.X_test, split.Y_test), cfg,
                  "after standardizing")
-    exp = assemble(m, t, split, ds.notes, ds.missing)
+    exp = assemble(m, t, split, [*ds.notes, *small_data_notes(split)], ds.missing)
+    exp.reading = ds.reading
     check_fits(bytes_per_model(exp), f"one model of {'-'.join(map(str, exp.layer_sizes))} on "
                f"{len(split.X_train):,} rows")
     return exp

@@ -56,6 +56,8 @@ def data_section(cfg: Config, exp, fingerprint: str) -> dict:
         "n_features": split.n_features,
         "features": list(exp.features),
         "missing_values": exp.missing or None,
+        "dates": exp.reading.get("dates") or None,
+        "rare_classes": exp.reading.get("rare_classes") or None,
         "classes": None if split.classes is None else split.classes.tolist(),
         "target_mean": split.target_mean,
         "target_scale": split.target_scale,

@@ -141,9 +141,19 @@ def predictions(exp: Experiment, params: Params, raw: pd.DataFrame) -> pd.DataFr
     return frame
 
 
-def new_rows(exp: Experiment, frame: pd.DataFrame, file: str, known: tuple[str, ...] = ()) -> pd.DataFrame:
-    """The feature columns of a new table, checked: every feature the run used must be there, and any other
-    column must be one the run knew (its target or a dropped column, ``known``), or it is an error."""
+@dataclass
+class Rows:
+    """New rows to predict: the run's feature columns of the rows that can be answered, their line numbers in
+    the file, and why each refused line was refused."""
+
+    frame: pd.DataFrame
+    lines: np.ndarray
+    refused: dict[int, str]
+
+
+def check_columns(exp: Experiment, frame: pd.DataFrame, file: str, known: tuple[str, ...]) -> list[str]:
+    """The run's feature columns, which must all be in ``frame``; any other column must be one the run knew
+    (its target, a dropped column, an --id column: ``known``), or it is an error."""
     from .config import suggest
 
     needed = list(exp.split.raw_train.columns)
@@ -155,25 +165,48 @@ def new_rows(exp: Experiment, frame: pd.DataFrame, file: str, known: tuple[str, 
     extra = [c for c in frame.columns if c not in needed and c not in known]
     if extra:
         raise InputError(f"{file} has column{'s' if len(extra) > 1 else ''} {', '.join(map(repr, extra))} the run "
-                         f"did not train on; its features: {', '.join(needed)}")
-    rows = frame[needed]
+                         f"did not train on; its features: {', '.join(needed)} (--id carries a column through)")
+    return needed
+
+
+def row_problems(exp: Experiment, rows: pd.DataFrame, file: str) -> dict[int, str]:
+    """{row position: why it cannot be predicted}: a numeric column's value that is not a number or not
+    finite, and a missing value when the run imputed nothing. A numeric column of true/false is refused whole."""
     recipe = exp.split.recipe
+    problems: dict[int, str] = {}
+
+    def flag(mask, why):
+        for i in np.flatnonzero(np.asarray(mask)):
+            problems.setdefault(int(i), why(int(i)))
+
     for column in recipe.numeric:
-        if pd.api.types.is_bool_dtype(rows[column]):
+        values = rows[column]
+        if pd.api.types.is_bool_dtype(values):
             raise InputError(f"{file}: column {column!r} holds true/false; the run read it as numbers")
-        if not pd.api.types.is_numeric_dtype(rows[column]):
-            value = rows[column][pd.to_numeric(rows[column], errors="coerce").isna() & rows[column].notna()].iloc[0]
-            raise InputError(f"{file}: column {column!r} holds {value!r}; the run read it as numbers")
-    numbers = rows[list(recipe.numeric)].to_numpy(dtype=float) if len(recipe.numeric) else np.zeros((len(rows), 0))
-    infinite = np.flatnonzero(np.isinf(numbers).any(axis=1))
-    if len(infinite):
-        raise InputError(f"{file} line {infinite[0] + 2}: a value is not finite; {len(infinite)} such row(s)")
-    if recipe.impute is None and rows.isna().any().any():
-        column = rows.columns[rows.isna().any()][0]
-        line = int(np.flatnonzero(rows[column].isna())[0]) + 2  # the header is line 1
-        raise InputError(f"{file} line {line}: missing value in {column!r}, and the run imputed nothing "
-                         "(data.na): fill it or drop the row")
-    return rows
+        numbers = pd.to_numeric(values, errors="coerce") if not pd.api.types.is_numeric_dtype(values) else values
+        flag(numbers.isna() & values.notna(), lambda i, c=column: f"{rows[c].iloc[i]!r} in {c!r} is not a number")
+        flag(np.isinf(numbers.to_numpy(dtype=float)), lambda i, c=column: f"a value of {c!r} is not finite")
+        rows[column] = numbers
+    if recipe.impute is None:
+        for column in rows.columns:
+            flag(rows[column].isna(), lambda i, c=column: f"missing value in {c!r}, and the run imputed nothing "
+                                                          "(data.na)")
+    return problems
+
+
+def new_rows(exp: Experiment, frame: pd.DataFrame, file: str, known: tuple[str, ...] = ()) -> Rows:
+    """The feature columns of a new table, checked column by column (see check_columns) and row by row
+    (see row_problems)."""
+    needed = check_columns(exp, frame, file, known)
+    rows = frame[needed].copy()
+    problems = row_problems(exp, rows, file)
+    keep = np.setdiff1d(np.arange(len(rows)), list(problems))
+    return Rows(rows.iloc[keep], keep + 2, {int(i) + 2: why for i, why in sorted(problems.items())})
+
+
+def refusal(file: str, refused: dict[int, str], what: str = "") -> str:
+    line, why = next(iter(refused.items()))
+    return f"{file} line {line}: {why}{what}; {len(refused)} such row(s)"
 
 
 def check_usable(run: Run, index: int, params: Params) -> None:
@@ -189,29 +222,58 @@ def check_usable(run: Run, index: int, params: Params) -> None:
                          "choose another with --lambda and --seed")
 
 
-def predict_file(run: Run, path, lam: float | None = None, seed: int | None = None) -> pd.DataFrame:
-    """Predictions of one model of ``run`` (see model_row) for the rows of a CSV file, read as the run read
-    its own (the separator, ISO dates as fractional years)."""
+def predict_file(run: Run, path, lam: float | None = None, seed: int | None = None, ids: tuple[str, ...] = (),
+                 on_error: str = "fail", log=None) -> pd.DataFrame:
+    """Predictions of one model of ``run`` (see model_row) for the rows of a table (CSV, Excel, Parquet), read
+    as the run read its own (the separator, encoding, decimal mark, date formats). ``ids`` are columns carried
+    through to the output, first. A row that cannot be answered (a value that is not a finite number, a missing
+    value the run would not impute, an output that is not finite) is an InputError naming its line
+    (``on_error`` fail), or left out with one line to ``log`` naming the first and how many (skip)."""
     from pathlib import Path
 
-    from .table import convert_dates, read_frame, separator
+    from .dates import apply_formats
+    from .experiment import table_options
+    from .source import ReadOptions, read_frame
 
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"data file not found: {path}")
     index = model_row(run, lam, seed)
     params = model_params(run, index)
     check_usable(run, index, params)
     reloaded = reload(run)
     exp = reloaded.experiments[reloaded.cell_of(index)]
     data = run.manifest["config"]["data"]
-    frame = convert_dates(read_frame(path, separator(path, data.get("sep", "auto"))), [])
-    rows = new_rows(exp, frame, path.name, (data.get("target", ""), *data.get("drop", [])))
+    reading = {k: v for k, v in table_options(data).items() if k in ("sep", "encoding", "decimal", "thousands")}
+    frame = read_frame(path, ReadOptions(**reading))
+    check_ids(frame, ids, path.name)
+    id_columns = frame[list(ids)].copy()  # as written, before any date column becomes years
+    apply_formats(frame, exp.reading.get("dates") or {}, path.name)
+    rows = new_rows(exp, frame, path.name, (data.get("target", ""), *data.get("drop", []), *ids))
+    if rows.refused and len(rows.frame) == 0:
+        raise InputError(refusal(path.name, rows.refused, ", and no row of the file can be predicted"))
     with np.errstate(all="ignore"):  # a row far outside the training range is refused below, not warned about
-        table = predictions(exp, params, rows)
+        table = predictions(exp, params, rows.frame)
     values = table.select_dtypes("number").to_numpy(dtype=float)
     bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
-    if len(bad):
-        raise InputError(f"{path.name} line {bad[0] + 2}: the model's outputs are not finite for this row (a value "
-                         f"far outside the training rows', or not finite itself); {len(bad)} such row(s)")
-    return table
+    refused = {**rows.refused, **{int(rows.lines[i]): "the model's outputs are not finite for this row (a value "
+                                  "far outside the training rows')" for i in bad}}
+    refused = dict(sorted(refused.items()))
+    if refused and on_error == "fail":
+        raise InputError(refusal(path.name, refused, " (--on-error skip leaves such rows out)"))
+    keep = np.setdiff1d(np.arange(len(table)), bad)
+    table = table.iloc[keep].reset_index(drop=True)
+    carried = id_columns.iloc[rows.lines[keep] - 2].reset_index(drop=True)
+    if refused and log:
+        log(f"l2cli: skipped {len(refused)} of {len(frame)} rows: {refusal(path.name, refused)}")
+    return pd.concat([carried, table], axis=1)
+
+
+def check_ids(frame: pd.DataFrame, ids: tuple[str, ...], file: str) -> None:
+    from .config import suggest
+
+    for column in ids:
+        if column not in frame.columns:
+            raise InputError(f"--id {column}: not a column of {file}{suggest(column, list(frame.columns))}")
+        if column == "predicted" or column.startswith(("p_", "predicted_")):
+            raise InputError(f"--id {column}: the output has a column of that name; rename it in {file}")
+    if len(set(ids)) != len(ids):
+        raise InputError("--id names a column twice")

@@ -63,5 +63,5 @@ def test_csv_inference_and_encoding(tmp_path):
     with pytest.raises(InputError, match="not numeric"):
         load_csv(path, "label", task="regression")
     pd.DataFrame({"x": [1.0, None], "y": [0, 1]}).to_csv(path, index=False)
-    with pytest.raises(InputError, match="missing values in column"):
+    with pytest.raises(InputError, match=r"has missing values \(of 2 rows\): x 1;"):
         load_csv(path, "y", na="error")

@@ -136,14 +136,14 @@ def test_each_fold_fits_the_preprocessing_on_its_own_training_rows(tmp_path):
 
 
 CASES = {
-    "missing values refused": (lambda f: f, ["--na", "error"], "missing values in column(s) island, bill_length_mm"),
-    "nothing left": (lambda f: f.assign(sex=np.nan), [], "no rows are left after dropping"),
+    "missing values refused": (lambda f: f, ["--na", "error"], "has missing values (of 120 rows): island 4, bill_length_mm 6, sex 9, species 4;"),
+    "nothing left": (lambda f: f.assign(sex=np.nan), [], "--na drop would remove 116 of 116 rows (100%"),
     "infinite value": (lambda f: f.assign(flipper_length_mm=np.where(f.index == 3, np.inf, f.flipper_length_mm)),
                        [], "infinite values in column(s) flipper_length_mm"),
     "class too small": (lambda f: f.assign(species=np.where(f.index == 5, "Emperor", f.species)), [],
-                        "class 'Emperor' has 1 row"),
-    "unknown feature": (lambda f: f, ["--features", "islnd,sex"], "column 'islnd' not in animals.csv (did you mean "
-                                                                   "'island'?)"),
+                        "class 'Emperor' 1 row of target 'species' has fewer than data.min_class_rows = 2"),
+    "unknown feature": (lambda f: f, ["--features", "islnd,sex"], "not columns of animals.csv: data.features 'islnd' "
+                                                                   "(did you mean 'island'?)"),
     "unknown drop": (lambda f: f, ["--drop", "bill_length"], "(did you mean 'bill_length_mm'?)"),
     "features names the target": (lambda f: f, ["--features", "species"], "names the target column 'species'"),
     "too many categories": (lambda f: f.assign(sex=[f"s{k % 25}" for k in range(len(f))]), ["--na", "mean"],
@@ -175,7 +175,7 @@ def test_broken_files_are_one_line_and_exit_2(tmp_path, text, message):
 def test_a_file_that_is_not_utf8(tmp_path):
     path = tmp_path / "latin1.csv"
     path.write_bytes("a,y\nCaf\xe9,1\n".encode("latin-1"))
-    assert "is not UTF-8 text" in one_line_error(tmp_path, "--data", path, "--target", "y")
+    assert "is not utf-8 text (line 2: byte 0xe9); it reads as latin-1: --encoding latin-1" in one_line_error(tmp_path, "--data", path, "--target", "y")
 
 
 @pytest.mark.parametrize("flag", [["--target", "y"], ["--features", "a"], ["--drop", "a"], ["--na", "mean"],
@@ -269,9 +269,10 @@ def test_raising_max_categories_lets_a_wide_text_column_in(tmp_path):
 
 
 def test_iso_dates_become_fractional_years():
-    from l2cli.table import fractional_years
+    from l2cli.dates import fractional_years, parse
 
-    values = pd.Series(["2024-01-01", "2024-07-02", "2023-07-02T12:00:00Z", "2000-12-31T00:00:00+00:00"])
+    values = parse(pd.Series(["2024-01-01", "2024-07-02", "2023-07-02T12:00:00Z", "2000-12-31T00:00:00+00:00"]),
+                   "ISO8601")
     expected = [2024.0, 2024 + 183 / 366, 2023 + (182 + 0.5) / 365, 2000 + 365 / 366]
     np.testing.assert_allclose(fractional_years(values), expected, rtol=0, atol=1e-12)
 
@@ -311,7 +312,7 @@ def test_predict_refuses_rows_it_cannot_answer_and_booleans_for_numbers(tmp_path
     huge.loc[huge.index[2], "bill_length_mm"] = float("inf")
     result = invoke("predict", out, "--data", write(tmp_path, huge, "huge.csv"))
     assert result.exit_code == 2 and result.stdout == "" and "RuntimeWarning" not in result.output
-    assert "huge.csv line 4: a value is not finite; 1 such row(s)" in result.stderr
+    assert "huge.csv line 4: a value of 'bill_length_mm' is not finite (--on-error skip leaves such rows out); 1 such row(s)" in result.stderr
     far = frame.head(4).copy()
     far.loc[far.index[1], "bill_length_mm"] = 1e308  # finite, far outside: an answer only where it is finite
     result = invoke("predict", out, "--data", write(tmp_path, far, "far.csv"), "--format", "csv")

@@ -128,13 +128,13 @@ def encoding_hint(raw: bytes) -> str:
     try:
         raw.decode("utf-8")
         return "utf-8"
-    except UnicodeDecodeError:
+    except UnicodeError:
         pass
     if any(0x80 <= b <= 0x9F for b in raw):
         try:
             raw.decode("cp1252")
             return "cp1252"
-        except UnicodeDecodeError:
+        except UnicodeError:
             pass
     return "latin-1"
 
@@ -152,6 +152,8 @@ def decode_error(path: Path, encoding: str) -> InputError:
     except UnicodeDecodeError as exc:
         line = raw[:exc.start].count(b"\n") + 1
         where = f" (line {line}: byte 0x{raw[exc.start]:02x})"
+    except UnicodeError as exc:  # e.g. UTF-16 without a byte-order mark
+        where = f" ({exc})"
     except LookupError:
         pass
     hint = encoding_hint(raw)
@@ -171,7 +173,7 @@ def header_line(path: Path, encoding: str) -> str:
             raise InputError(f"{path.name} holds binary data (NUL bytes), not CSV text")
         with open_text(path, encoding) as fh:
             line = fh.readline(MAX_HEADER)
-    except UnicodeDecodeError:
+    except UnicodeError:
         raise decode_error(path, encoding) from None
     except (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile) as exc:
         raise InputError(f"cannot read {path.name}: {exc}") from None
@@ -224,7 +226,7 @@ def scan_fields(path: Path, opts: ReadOptions, sep: str, columns: int) -> tuple[
                     more, fewer = more + (len(row) > columns), fewer + (len(row) < columns)
                     first = first or (reader.line_num, len(row))
             size = fh.buffer.raw.count
-    except UnicodeDecodeError:
+    except UnicodeError:
         raise decode_error(path, opts.encoding) from None
     except (csv.Error, OSError, EOFError, lzma.LZMAError) as exc:
         raise InputError(f"cannot read {path.name} as CSV: {str(exc).splitlines()[0]}") from None
@@ -250,7 +252,7 @@ def read_csv(path: Path, opts: ReadOptions, target: str) -> pd.DataFrame:
         with open_text(path, opts.encoding) as fh:  # index_col=False: a column is never taken for the row labels
             frame = pd.read_csv(fh, sep=sep, skipinitialspace=True, index_col=False, decimal=opts.decimal,
                                 thousands=opts.thousands or None)
-    except UnicodeDecodeError:
+    except UnicodeError:
         raise decode_error(path, opts.encoding) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError, EOFError, ValueError) as exc:
         raise InputError(f"cannot read {path.name} as CSV ({SEPARATOR_NAMES.get(sep, repr(sep))}-separated): "

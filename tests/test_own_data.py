@@ -136,7 +136,8 @@ def test_each_fold_fits_the_preprocessing_on_its_own_training_rows(tmp_path):
 
 
 CASES = {
-    "missing values refused": (lambda f: f, ["--na", "error"], "has missing values (of 120 rows): island 4, bill_length_mm 6, sex 9, species 4;"),
+    "missing values refused": (lambda f: f, ["--na", "error"], "has missing values (of 120 rows): island 4, "
+                               "bill_length_mm 6, sex 9, species 4;"),
     "nothing left": (lambda f: f.assign(sex=np.nan), [], "--na drop would remove 116 of 116 rows (100%"),
     "infinite value": (lambda f: f.assign(flipper_length_mm=np.where(f.index == 3, np.inf, f.flipper_length_mm)),
                        [], "infinite values in column(s) flipper_length_mm"),
@@ -175,7 +176,8 @@ def test_broken_files_are_one_line_and_exit_2(tmp_path, text, message):
 def test_a_file_that_is_not_utf8(tmp_path):
     path = tmp_path / "latin1.csv"
     path.write_bytes("a,y\nCaf\xe9,1\n".encode("latin-1"))
-    assert "is not utf-8 text (line 2: byte 0xe9); it reads as latin-1: --encoding latin-1" in one_line_error(tmp_path, "--data", path, "--target", "y")
+    line = one_line_error(tmp_path, "--data", path, "--target", "y")
+    assert "is not utf-8 text (line 2: byte 0xe9); it reads as latin-1: --encoding latin-1" in line
 
 
 @pytest.mark.parametrize("flag", [["--target", "y"], ["--features", "a"], ["--drop", "a"], ["--na", "mean"],
@@ -312,7 +314,8 @@ def test_predict_refuses_rows_it_cannot_answer_and_booleans_for_numbers(tmp_path
     huge.loc[huge.index[2], "bill_length_mm"] = float("inf")
     result = invoke("predict", out, "--data", write(tmp_path, huge, "huge.csv"))
     assert result.exit_code == 2 and result.stdout == "" and "RuntimeWarning" not in result.output
-    assert "huge.csv line 4: a value of 'bill_length_mm' is not finite (--on-error skip leaves such rows out); 1 such row(s)" in result.stderr
+    assert "huge.csv line 4: a value of 'bill_length_mm' is not finite (--on-error skip leaves such rows out); " \
+        "1 such row(s)" in result.stderr
     far = frame.head(4).copy()
     far.loc[far.index[1], "bill_length_mm"] = 1e308  # finite, far outside: an answer only where it is finite
     result = invoke("predict", out, "--data", write(tmp_path, far, "far.csv"), "--format", "csv")

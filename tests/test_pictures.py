@@ -145,7 +145,7 @@ def test_predict_defaults_to_the_selected_lambda_and_seed_0(runs, tmp_path):
     ("x0\n1.0\n", [], "new.csv lacks the feature column 'x1'"),
     ("x0,x1,colour\n1,2,red\n", [], "new.csv has column 'colour' the run did not train on"),
     ("x0,x1\n1,\n", [], "new.csv line 2: missing value in 'x1'"),
-    ("x0,x1\n1,abc\n", [], "column 'x1' holds 'abc'"),
+    ("x0,x1\n1,abc\n", [], "line 2: 'abc' in 'x1' is not a number"),
     ("x0,x1\n1,2\n", ["--lambda", "0.5"], "--lambda 0.5: not a λ of run"),
     ("x0,x1\n1,2\n", ["--seed", "7"], "--seed 7: run"),
 ])

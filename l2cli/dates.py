@@ -132,39 +132,53 @@ def is_text(column: pd.Series) -> bool:
     return not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column) or is_datetime(column))
 
 
+def column_format(frame: pd.DataFrame, column: str, asked: dict[str, str]) -> str | None:
+    """The format to read a column's dates in ('' for date-times), or None when it is not a date column; an
+    InputError for a column named in data.dates that holds no dates l2cli can read, or ambiguous ones."""
+    values = frame[column].dropna()
+    if is_datetime(frame[column]):
+        return ""
+    if asked.get(column):
+        return asked[column]
+    if not len(values) or not is_text(frame[column]):
+        if column in asked:
+            raise InputError(f"data.dates names {column!r}, which holds numbers or nothing, not dates")
+        return None
+    fmt = recognise(column, values)
+    if fmt is None and column in asked:
+        raise InputError(f"column {column!r} (data.dates) holds {values.iloc[0]!r}, not a date format l2cli "
+                         f"recognises: give its format, e.g. --dates {shlex.quote(column + '=%d.%m.%Y')}")
+    return fmt
+
+
 def convert_dates(frame: pd.DataFrame, given, file: str, notes: list[str] | None = None) -> dict[str, str]:
     """Turn every date column of ``frame`` into fractional years, in place; {column: format used} (''
-    for a column that held date-times already). ``given`` is data.dates."""
+    for a column that held date-times already). ``given`` is data.dates. Every ambiguous column is named in
+    one message."""
+    from .config import suggest
+
     asked = named(given)
     for column in asked:
         if column not in frame.columns:
-            from .config import suggest
-
             raise InputError(f"data.dates: column {column!r} not in {file}{suggest(column, list(frame.columns))}")
-    formats = {}
+    formats, ambiguous = {}, []
     for column in frame.columns:
-        values = frame[column].dropna()
-        if is_datetime(frame[column]):
-            fmt = ""
-        elif asked.get(column):
-            fmt = asked[column]
-        elif not len(values) or not is_text(frame[column]):
-            if column in asked and not is_datetime(frame[column]):
-                raise InputError(f"data.dates names {column!r}, which holds numbers or nothing, not dates")
+        try:
+            fmt = column_format(frame, column, asked)
+        except InputError as exc:
+            if column in asked:
+                raise
+            ambiguous.append(str(exc))
             continue
-        else:
-            fmt = recognise(column, values)
-            if fmt is None:
-                if column in asked:
-                    raise InputError(f"column {column!r} (data.dates) holds {values.iloc[0]!r}, not a date format "
-                                     f"l2cli recognises: give its format, e.g. --dates "
-                                     f"{shlex.quote(column + '=%d.%m.%Y')}")
-                continue
+        if fmt is None:
+            continue
         convert_column(frame, column, fmt, file)
         formats[column] = fmt
         if notes is not None:
             how = "date-times" if not fmt else "ISO dates" if fmt == ISO_FORMAT else f"dates in {fmt}"
             notes.append(f"column {column!r} holds {how}: one numeric feature, in fractional years")
+    if ambiguous:
+        raise InputError(f"{file}: {'; '.join(ambiguous)}")
     return formats
 
 

@@ -195,13 +195,16 @@ def test_a_date_in_another_format_is_the_same_feature_as_its_iso_twin(tmp_path, 
 def test_ambiguous_day_month_dates_are_refused_with_both_formats(tmp_path):
     frame = dated()
     frame = frame[frame.when.dt.day <= 12]
-    frame.assign(when=frame.when.dt.strftime("%d/%m/%Y")).to_csv(tmp_path / "amb.csv", index=False)
+    frame.assign(when=frame.when.dt.strftime("%d/%m/%Y"), then=frame.when.dt.strftime("%m.%d.%Y")).to_csv(
+        tmp_path / "amb.csv", index=False)
     line = refused(tmp_path, "--data", tmp_path / "amb.csv", "--target", "y")
+    assert "column 'when' holds dates such as" in line and "column 'then' holds dates such as" in line  # both
+    line = refused(tmp_path, "--data", tmp_path / "amb.csv", "--target", "y", "--drop", "then")
     assert "whose order of day and month no value shows: give it, --dates when=%d/%m/%Y or --dates " \
            "when=%m/%d/%Y" in line
     fix = shlex.split(re.search(r"give it, (--dates \S+)", line).group(1))
-    result = invoke("sweep", "--data", tmp_path / "amb.csv", "--target", "y", *fix, *FAST, "--out",
-                    tmp_path / "run", "-q")
+    result = invoke("sweep", "--data", tmp_path / "amb.csv", "--target", "y", "--drop", "then", *fix, *FAST,
+                    "--out", tmp_path / "run", "-q")
     assert result.exit_code == 0, result.output
 
 

@@ -48,12 +48,53 @@ def as_text(frame: pd.DataFrame, precision: int) -> pd.DataFrame:
     return frame.map(cell)
 
 
+#: The first characters that make a spreadsheet program read a cell as a formula (OWASP, "CSV injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def escape_cell(value):
+    """A text cell that a spreadsheet would run as a formula, with a ' before it (a number is left as it is)."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        try:
+            float(value)
+            return value
+        except ValueError:
+            return "'" + value
+    return value
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every text cell and column name that would start a formula escaped (escape_cell): CSV
+    tables hold names from users' files (features, classes, columns, ids)."""
+    text = [c for c in frame.columns if frame[c].dtype == object]
+    names = [escape_cell(c) for c in frame.columns]
+    if not text and names == list(frame.columns):
+        return frame
+    safe = frame.copy()
+    if text:
+        safe[text] = safe[text].map(escape_cell)
+    safe.columns = names
+    return safe
+
+
+def unescape(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame as it was before spreadsheet_safe (for the tables l2cli reads back)."""
+    def undo(value):
+        return value[1:] if isinstance(value, str) and value[:1] == "'" and value[1:2] in FORMULA_START else value
+
+    text = [c for c in frame.columns if frame[c].dtype == object]
+    if text:
+        frame[text] = frame[text].map(undo)
+    frame.columns = [undo(c) for c in frame.columns]
+    return frame
+
+
 def render(frame: pd.DataFrame, fmt: str = "table", tablefmt: str = "simple", floatfmt: str = ".4g") -> str:
-    """The frame as text in the given format, ending with a newline."""
+    """The frame as text in the given format, ending with a newline; csv and tsv are spreadsheet-safe."""
     if fmt == "csv":
-        return frame.to_csv(index=False)
+        return spreadsheet_safe(frame).to_csv(index=False)
     if fmt == "tsv":
-        return frame.to_csv(index=False, sep="\t")
+        return spreadsheet_safe(frame).to_csv(index=False, sep="\t")
     if fmt == "json":
         return json.dumps(_records(frame), indent=2) + "\n"
     if fmt == "ndjson":

@@ -11,6 +11,7 @@ reproduces summary.csv's training accuracy or R² exactly.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,14 +37,8 @@ class Reloaded:
 
 
 def weights_of(run: Run) -> dict[str, np.ndarray]:
-    """The arrays of the run's weights.npz (read once)."""
-    if run.weights is None:
-        file = run.path / "weights.npz"
-        if not file.is_file():
-            raise InputError(f"run {run.path} has no weights.npz (it ran with output.weights = false)")
-        with np.load(file) as npz:
-            run.weights = {k: npz[k] for k in npz.files}
-    return run.weights
+    """The arrays of the run's weights.npz (read and checked once)."""
+    return run.read_weights()
 
 
 def model_params(run: Run, index: int) -> Params:
@@ -82,6 +77,12 @@ def reload(run: Run) -> Reloaded:
     experiments = prepare_cells(cfg)
     check_fingerprints(experiments, [g["fingerprint_sha256"] for g in run.manifest["groups"]],
                        f"the data {run.path} was trained on")
+    if os.path.lexists(run.path / "weights.npz"):
+        from .runfiles import check_network
+
+        for k, exp in enumerate(experiments):
+            check_network(weights_of(run), run.path / "weights.npz", k, exp.layer_sizes, exp.spec.activation,
+                          exp.spec.loss)
     return Reloaded(run, experiments)
 
 

@@ -88,17 +88,25 @@ class Run:
         return self.tables[name]
 
     def _read_table(self, name: str):
+        from .runfiles import read_table
+
         file = None if self.path is None else self.path / f"{name}.csv"
-        if file is None or not file.is_file():
+        if file is None or not os.path.lexists(file):
             if name in ("cv", "features"):  # cv: without cross-validation; features: runs before features.csv
                 return None
             raise InputError(f"run {self.path} has no {name}.csv")
-        import pandas as pd
+        return read_table(file, name)
 
-        try:
-            return pd.read_csv(file)
-        except (OSError, ValueError) as exc:
-            raise InputError(f"cannot read {file}: {exc}") from None
+    def read_weights(self) -> dict:
+        """The arrays of weights.npz (read and checked once; see l2cli.runfiles.read_weights)."""
+        from .runfiles import read_weights
+
+        if self.weights is None:
+            file = self.path / "weights.npz"
+            if not os.path.lexists(file):
+                raise InputError(f"run {self.path} has no weights.npz (it ran with output.weights = false)")
+            self.weights = read_weights(file, len(self.summary))
+        return self.weights
 
     @classmethod
     def load(cls, path: str | Path) -> Run:
@@ -108,7 +116,10 @@ class Run:
             raise InputError(f"{path} is a run in progress or interrupted: l2cli sweep --resume --out {path}")
         if not (path / "manifest.json").is_file():
             raise InputError(f"{path} is not an l2cli run directory (no manifest.json)")
-        return cls(read_document(path / "manifest.json"), read_document(path / "selection.json"), path)
+        from .runfiles import check_manifest
+
+        manifest = check_manifest(read_document(path / "manifest.json"), path / "manifest.json")
+        return cls(manifest, read_document(path / "selection.json"), path)
 
     @staticmethod
     def list(root: str | Path) -> list[Run]:
@@ -146,7 +157,9 @@ class Run:
 
     def _files(self, weights: bool):
         """(file name, a function writing it to a given path), in the order they are written."""
-        files = [(f"{name}.csv", lambda p, f=frame: f.to_csv(p, index=False))
+        from .formats import spreadsheet_safe
+
+        files = [(f"{name}.csv", lambda p, f=frame: spreadsheet_safe(f).to_csv(p, index=False))
                  for name in TABLES if (frame := self.tables.get(name)) is not None]
         files += [(f"{name}.json", lambda p, d=doc: p.write_text(json.dumps(d, indent=2, default=_json_default) + "\n"))
                   for name, doc in (("selection", self.selection), ("manifest", self.manifest))]

@@ -102,11 +102,17 @@ def weight_arrays(cells: list[Cell]) -> dict[str, np.ndarray]:
     """weights.npz: row m of every array is row m of summary.csv.
 
     lambda, seed, group (M,); W1..WL (M, n_in, n_out) and b1..bL (M, n_out) when
-    every cell has the same layer sizes, otherwise g<k>.W1 … per cell k.
+    every cell has the same layer sizes, otherwise g<k>.W1 … per cell k; network, each cell's layer sizes,
+    activation and loss (JSON text), which the readers check the manifest against.
     """
+    from .runfiles import network_member
+
     out = {"lambda": np.concatenate([[p.lam for p in c.trained.points] for c in cells]),
            "seed": np.concatenate([[p.seed for p in c.trained.points] for c in cells]).astype(np.uint32),
-           "group": np.concatenate([np.full(len(c.trained.points), k) for k, c in enumerate(cells)])}
+           "group": np.concatenate([np.full(len(c.trained.points), k) for k, c in enumerate(cells)]),
+           "network": network_member([{"layer_sizes": list(c.experiment.layer_sizes),
+                                       "activation": c.experiment.spec.activation, "loss": c.experiment.spec.loss}
+                                      for c in cells])}
     if len({c.experiment.layer_sizes for c in cells}) == 1:
         params = [c.trained.params for c in cells]
         for l in range(len(params[0].W)):

@@ -11,6 +11,7 @@ thread layout give.
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,8 +137,14 @@ def weight_differences(old: dict, new: dict, rtol: float, atol: float,
                        cells: list[dict] | None = None) -> tuple[list[dict], int]:
     """Rows of the models whose arrays differ, each named by λ, seed and (``cells``: the manifest's groups'
     axes, by the ``group`` index) its grid cell; and how many numbers were compared."""
+    from .runfiles import NETWORK
+
     rows, compared = [], 0
     for key in sorted(set(old) | set(new)):
+        if key == NETWORK:  # text; an older run has none
+            if key in old and str(old[key]) != str(new[key]):
+                rows.append({"file": "weights.npz", "column": key, "old": "recorded network", "new": "another"})
+            continue
         if key not in old or key not in new or old[key].shape != new[key].shape:
             rows.append({"file": "weights.npz", "column": key, "old": str(getattr(old.get(key), "shape", None)),
                          "new": str(getattr(new.get(key), "shape", None))})
@@ -165,6 +172,7 @@ def verify(path: str | Path, rtol: float | None = None, atol: float | None = Non
 
     old = Run.load(path)
     old.data = data
+    stored = old.read_weights() if os.path.lexists(Path(path) / "weights.npz") else None  # checked before the replay
     loose = level == "numbers"
     rtol = (NUMBERS_RTOL if loose else 0.0) if rtol is None else rtol
     atol = (NUMBERS_ATOL if loose else 0.0) if atol is None else atol
@@ -187,11 +195,9 @@ def verify(path: str | Path, rtol: float | None = None, atol: float | None = Non
                                      rtol, atol, tolerances if loose else None)
         rows += found
         compared[f"{name}.csv"] = n
-    weights_file = Path(path) / "weights.npz"
-    if weights_file.is_file():
-        with np.load(weights_file, allow_pickle=False) as stored:
-            found, compared["weights.npz"] = weight_differences(dict(stored), new.weights, rtol, atol,
-                                                                [g["axes"] for g in old.manifest["groups"]])
+    if stored is not None:
+        found, compared["weights.npz"] = weight_differences(stored, new.weights, rtol, atol,
+                                                            [g["axes"] for g in old.manifest["groups"]])
         rows += found
     differences = pd.DataFrame(rows)
     if len(differences):

@@ -59,13 +59,50 @@ def unpack(arrays) -> dict:
     return build(json.loads(str(arrays[TREE])))
 
 
+#: the member of a progress file (checkpoint, finished chunk) that holds the SHA-256 of all the others
+CHECKSUM = "__sha256__"
+
+
+def checksum(arrays) -> str:
+    """SHA-256 over every member but CHECKSUM: its name, dtype, shape and bytes, in name order."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in sorted(k for k in arrays if k != CHECKSUM):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+class Damaged(Exception):
+    """A progress file that cannot be read back whole (truncated, edited, or of an older l2cli)."""
+
+
+def read_checked(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a progress file written by write_atomically, whose checksum they must match (Damaged
+    otherwise); nothing pickled is loaded."""
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            arrays = {k: saved[k] for k in saved.files}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise Damaged(type(exc).__name__) from None
+    if CHECKSUM not in arrays or str(arrays[CHECKSUM]) != checksum(arrays):
+        raise Damaged("checksum mismatch")
+    return arrays
+
+
 def write_atomically(path: Path, arrays: dict[str, np.ndarray], fault: str) -> None:
-    """np.savez to a temporary name beside ``path``, then rename: a file at ``path`` is always whole."""
+    """np.savez, with a checksum member, to a temporary name beside ``path``, then rename: a file at ``path``
+    is always whole, and a temporary file of a failed write (a full disk) is removed."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
-    faults.point(fault)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays, **{CHECKSUM: np.array(checksum(arrays))})
+        faults.point(fault)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 class Paused(Exception):  # noqa: N818 - not an error: a segment of training ended
@@ -104,14 +141,16 @@ class Checkpoint:
         written by an older l2cli): the chunk then starts again from its seeds, which gives the same bits,
         and a line on stderr says so."""
         self.last = time.monotonic()
-        if not self.path.is_file():
+        if not os.path.lexists(self.path):
             return None
         try:
-            with np.load(self.path, allow_pickle=False) as saved:
-                return unpack(saved)
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-            sys.stderr.write(f"l2cli: the checkpoint {self.path.name} cannot be read back ({type(exc).__name__}): "
-                             "its chunk starts again from its seeds\n")
+            if self.path.is_symlink() or not self.path.is_file():
+                raise Damaged("not a regular file")
+            return unpack(read_checked(self.path))
+        except (Damaged, ValueError, KeyError, TypeError) as exc:
+            sys.stderr.write(f"l2cli: the checkpoint {self.path.name} cannot be read back ({exc or type(exc).__name__})"
+                             ": its chunk starts again from its seeds\n")
+            self.path.unlink(missing_ok=True)
             return None
 
     def write(self, state: dict) -> None:

@@ -27,7 +27,7 @@ from .choices import (
     SELECTION_RULES,
 )
 from .config import parse_list, resolve
-from .errors import InputError, RunFailure
+from .errors import InputError, RunFailure, describe_os_error, is_system_fault
 
 #: The columns that `table` and `markdown` show of each table; csv, tsv and json carry every column.
 VIEW_COLUMNS = {
@@ -75,6 +75,11 @@ class Command(OneLineUsage, click.Command):
         except RunFailure as exc:
             click.echo(f"Error: {exc}", err=True)
             sys.exit(1)
+        except OSError as exc:  # a full disk, a read-only or forbidden place, a name too long: one line, exit 2
+            if not is_system_fault(exc):
+                raise
+            click.echo(f"Error: {describe_os_error(exc)}", err=True)
+            sys.exit(2)
         except (KeyboardInterrupt, Terminated) as exc:
             code = 143 if isinstance(exc, Terminated) else 130
             click.echo(f"\nl2cli: stopped by {'SIGTERM' if code == 143 else 'SIGINT'}", err=True)
@@ -410,9 +415,22 @@ def stopped_by_signals(path: str, say):
         code = 143 if isinstance(exc, Terminated) else 130
         click.echo(f"\nl2cli: stopped by {'SIGTERM' if code == 143 else 'SIGINT'}{kept_note(path)}", err=True)
         sys.exit(code)
-    except (InputError, RunFailure, click.ClickException):
+    except RunFailure as exc:  # the cluster went away, say: one line, and where the finished work is
+        click.echo(f"Error: {exc}{kept_note(path)}", err=True)
+        sys.exit(1)
+    except (InputError, click.ClickException):
         raise
-    except Exception:
+    except OSError as exc:
+        if not is_system_fault(exc):
+            click.echo(f"l2cli: internal error{kept_note(path)}", err=True)
+            raise
+        click.echo(f"Error: {describe_os_error(exc)}{kept_note(path)}", err=True)
+        sys.exit(1)
+    except Exception as exc:
+        if type(exc).__name__ == "BrokenProcessPool":  # a worker killed (SIGKILL: what the OOM killer sends)
+            click.echo(f"Error: a worker process died while training (killed by a signal: out of memory? see "
+                       f"'dmesg'){kept_note(path)}", err=True)
+            sys.exit(1)
         click.echo(f"l2cli: internal error{kept_note(path)}", err=True)
         raise
 
@@ -421,7 +439,10 @@ def kept_note(path: str) -> str:
     """Where the finished work of an interrupted run is, if any is."""
     from .rundir import PROGRESS
 
-    if not (Path(path) / PROGRESS / "plan.json").is_file():
+    try:
+        if not (Path(path) / PROGRESS / "plan.json").is_file():
+            return ""
+    except OSError:
         return ""
     return f"; the finished work is kept in {path}: l2cli sweep --resume --out {path}"
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .checkpoint import Paused, Segment
-from .errors import InputError
+from .errors import InputError, RunFailure
 from .executors import ChunkResult, Job, train_chunk
 from .layout import usable_cores
 
@@ -27,8 +27,8 @@ SCATTER_TIMEOUT_S = 30
 _blas_set: list[int] = []  # in a worker process: the BLAS thread count already set there
 
 
-class ClusterLost(RuntimeError):
-    """The Dask scheduler went away during a sweep."""
+class ClusterLost(RunFailure):
+    """The Dask scheduler went away during a sweep (a run failure: one line, exit 1, the work kept)."""
 
 
 def _train_segment(exp, points, state, every_s: float, threads: int):
@@ -53,15 +53,53 @@ def connect(address: str, local_workers: int = 0):
         from distributed import Client, LocalCluster
     except ImportError:
         raise InputError("--executor dask needs Dask: pip install 'l2cli[dask]'") from None
+    quiet_logs()
     if address:
-        try:
-            return Client(address, timeout="10s")
-        except OSError as exc:
-            raise InputError(f"--address {address}: no Dask scheduler answers there ({exc})") from None
+        return connect_bounded(Client, address)
     cores = usable_cores()
     cluster = LocalCluster(n_workers=min(local_workers or cores, cores), threads_per_worker=1, processes=True,
                            dashboard_address=None)
     return Client(cluster)
+
+
+def quiet_logs() -> None:
+    """Dask's own log lines (and the tracebacks it logs when a scheduler or worker goes away) stay off stderr:
+    l2cli says in one line what happened and what was kept."""
+    import logging
+
+    names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] in ("distributed", "tornado", "asyncio")]
+    for name in {"distributed", "tornado", "asyncio", *names}:  # Dask gives some of its loggers their own level
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+
+
+#: Seconds to wait for a scheduler to answer: a port where something else listens (an HTTP server) accepts
+#: the connection and never completes Dask's handshake.
+CONNECT_TIMEOUT_S = 15.0
+
+
+def connect_bounded(client_class, address: str, timeout_s: float | None = None):
+    """A client connected to ``address`` within ``timeout_s`` seconds, or an InputError: the connection is made
+    in a daemon thread that is left behind if it never completes."""
+    import threading
+
+    timeout_s = CONNECT_TIMEOUT_S if timeout_s is None else timeout_s
+    outcome: dict = {}
+
+    def attempt():
+        try:
+            outcome["client"] = client_class(address, timeout=f"{timeout_s:g}s")
+        except Exception as exc:  # noqa: BLE001 - whatever the connection raises is reported below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=attempt, daemon=True, name="l2cli-dask-connect")
+    thread.start()
+    thread.join(timeout_s + 5)
+    if "client" in outcome:
+        return outcome["client"]
+    error = outcome.get("error")
+    why = (f"{type(error).__name__}: {(str(error).splitlines() or [''])[0]}" if error is not None
+           else f"no answer in {timeout_s + 5:g} s: is it a Dask scheduler's port?")
+    raise InputError(f"--address {address}: no Dask scheduler answers there ({why})")
 
 
 def check_kernels(client, wanted: dict[str, str]) -> None:

@@ -391,6 +391,8 @@ class SweepConfig(Section):
                          "X86_V3 loops; arm64: the generic ones), so the run verifies exactly on any such machine")
     checkpoint_s: float = how_key(60.0, Float(Range(low=0)), "seconds between checkpoints of a chunk in training "
                               "(what --resume continues from); 0: after every epoch")
+    max_models: int = how_key(100_000, Int(Range(low=1)), "most models one sweep trains (λ × seeds × grid cells × "
+                              "(1 + folds)); raise it for a larger sweep")
 
 
 @dataclass
@@ -398,6 +400,8 @@ class OutputConfig(Section):
     NAME: ClassVar[str] = "output"
     dir: str = how_key("", Text(), "run directory; empty: runs/<date>-<time>-<dataset>")
     weights: bool = how_key(True, Bool(), "write weights.npz")
+    max_mb: int = how_key(8192, Int(Range(low=1)), "most MiB a run directory may be estimated to take (weights.npz "
+                          "and history.csv); raise it, or record less (train.history_every, output.weights)")
 
 
 SECTIONS: dict[str, type[Section]] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig,
@@ -541,6 +545,16 @@ def check_rules(cfg: Config) -> None:
         raise InputError("train.early_stopping uses a validation split; it cannot be combined with sweep.cv")
     check_selection(cfg)
     check_optimizer_keys(cfg)
+    check_size(cfg)
+
+
+def check_size(cfg: Config) -> None:
+    """The number of models, before any data is read: a λ grid of a million terms is refused at once."""
+    models = len(cfg.sweep.lambdas) * len(cfg.sweep.seeds) * len(cfg.cells()) * (1 + cfg.sweep.cv)
+    if models > cfg.sweep.max_models:
+        raise InputError(f"the sweep trains {models:,} models (λ × seeds × grid cells × (1 + folds)), more than "
+                         f"sweep.max_models = {cfg.sweep.max_models:,}: a smaller grid, or --set "
+                         f"sweep.max_models={models}")
 
 
 def check_data_rules(cfg: Config) -> None:

@@ -18,11 +18,12 @@ import fcntl
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import Checkpoint, write_atomically
+from .checkpoint import Checkpoint, Damaged, read_checked, write_atomically
 from .errors import InputError
 from .network import Params
 from .rundir import PROGRESS, check_target, read_document, replaceable
@@ -151,14 +152,24 @@ class ChunkStore:
         return Checkpoint(self.checkpoints / f"{self.name}-{k}.npz", self.checkpoint_s)
 
     def load(self, k: int) -> TrainResult | None:
-        """The result of chunk k, when it finished in an earlier process."""
-        if not self._file(k).is_file():
+        """The result of chunk k, when it finished in an earlier process; None (the chunk trains again, from its
+        seeds: the same bits) when there is none, or when the file is damaged, with a line on stderr."""
+        file = self._file(k)
+        if not os.path.lexists(file):
             return None
-        with np.load(self._file(k), allow_pickle=False) as f:
+        try:
+            if file.is_symlink() or not file.is_file():
+                raise Damaged("not a regular file")
+            f = read_checked(file)
             layers = int(f["layers"])
             params = Params([f[f"W{l}"] for l in range(layers)], [f[f"b{l}"] for l in range(layers)])
-            history = {k[len("hist."):]: f[k] for k in f.files if k.startswith("hist.")}
+            history = {k[len("hist."):]: f[k] for k in f if k.startswith("hist.")}
             return TrainResult(params, f["epochs"], f["status"].tolist(), history)
+        except (Damaged, KeyError, ValueError, TypeError) as exc:
+            sys.stderr.write(f"l2cli: the finished chunk {file.name} cannot be read back ({exc or type(exc).__name__}):"
+                             " it trains again from its seeds\n")
+            file.unlink(missing_ok=True)
+            return None
 
     def save(self, k: int, trained: TrainResult) -> None:
         arrays = {"layers": np.array(len(trained.params.W)), "epochs": trained.epochs,

@@ -65,7 +65,23 @@ def choose(exp, n_points: int, compute: Compute, cores: int | None = None) -> La
         size = min(size, -(-n_points // workers))
     workers = min(workers, -(-n_points // size))  # no more processes than chunks
     threads = compute.threads or (1 if exp.schedule.optimizer == "lbfgs" else max(1, cores // workers))
+    check_chunk_memory(exp, size, workers, compute)
     return Layout(size, workers, threads)
+
+
+def check_chunk_memory(exp, size: int, workers: int, compute: Compute) -> None:
+    """A chunk's footprint (its models' parameters, optimizer state and activations) must fit sweep.memory_mb,
+    and all the workers' chunks at once the memory this process can still allocate: an InputError before any
+    training otherwise (not an allocation failure half-way through)."""
+    one = bytes_per_model(exp)
+    chunk = size * one
+    if chunk > compute.memory_mb * 2**20:
+        what = f"a chunk of {size} models" if size > 1 else "one model"
+        fix = "a smaller sweep.chunk_size, or " if size > 1 else ""
+        raise InputError(f"{what} of {'-'.join(map(str, exp.layer_sizes))} on {len(exp.split.X_train):,} rows needs "
+                         f"about {chunk / 2**20:,.0f} MiB, more than sweep.memory_mb = {compute.memory_mb:,}: "
+                         f"{fix}--set sweep.memory_mb={int(chunk / 2**20) + 1}")
+    check_fits(workers * chunk, f"{workers} worker(s) training chunks of {size} models")
 
 
 def usable_cores() -> int:
@@ -140,7 +156,14 @@ def estimated_seconds(exp, n_models: int) -> float:
 
 
 def available_memory() -> int:
-    """Bytes of memory this machine can give without swapping (MemAvailable), or all of it."""
+    """Bytes this process can still allocate: the least of the machine's MemAvailable (no swapping), the
+    room left under the cgroup memory limit (a container's --memory) and under the address-space limit
+    (ulimit -v, RLIMIT_AS)."""
+    room = [mem_available(), cgroup_memory_room(), address_space_room()]
+    return min(r for r in room if r is not None)
+
+
+def mem_available() -> int:
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:
@@ -149,6 +172,52 @@ def available_memory() -> int:
     except OSError:
         pass
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _read_int(path: str) -> int | None:
+    try:
+        with open(path) as fh:
+            text = fh.read().strip()
+        return None if text == "max" else int(text)
+    except (OSError, ValueError):
+        return None
+
+
+def cgroup_memory_room(root: str = "/sys/fs/cgroup") -> int | None:
+    """Bytes left under this process's cgroup memory limit (or one above it), or None when unlimited: cgroup
+    v2's memory.max − memory.current, or v1's memory.limit_in_bytes − memory.usage_in_bytes."""
+    rooms = []
+    try:
+        with open("/proc/self/cgroup") as fh:
+            paths = [line.strip().split(":", 2)[2] for line in fh if line.count(":") >= 2]
+    except OSError:
+        paths = []
+    for rel in {*paths, "/"}:
+        parts = [part for part in rel.split("/") if part]
+        for depth in range(len(parts), -1, -1):
+            for base, limit, used in ((os.path.join(root, *parts[:depth]), "memory.max", "memory.current"),
+                                      (os.path.join(root, "memory", *parts[:depth]), "memory.limit_in_bytes",
+                                       "memory.usage_in_bytes")):
+                cap, now = _read_int(os.path.join(base, limit)), _read_int(os.path.join(base, used))
+                if cap is not None and cap < 2**60:  # v1 writes a huge number for "unlimited"
+                    rooms.append(max(0, cap - (now or 0)))
+    return min(rooms) if rooms else None
+
+
+def address_space_room() -> int | None:
+    """Bytes left under the address-space limit (RLIMIT_AS, ``ulimit -v``): the limit less this process's
+    virtual size, or None when unlimited."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    try:
+        with open("/proc/self/status") as fh:
+            size = next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmSize:"))
+    except (OSError, StopIteration, ValueError):
+        size = 0
+    return max(0, soft - size)
 
 
 def check_fits(need: int, what: str) -> None:

@@ -70,11 +70,11 @@ def missing_data(run: Run) -> str | None:
 
 def reload(run: Run) -> Reloaded:
     """Rebuild the data of every grid cell of ``run`` and check each against its recorded fingerprint."""
-    from .runner import check_fingerprints, prepare_cells
+    from .runner import check_fingerprints, prepare_recorded
     from .verify import replay_config
 
     cfg, _ = replay_config(run)
-    experiments = prepare_cells(cfg)
+    experiments = prepare_recorded(cfg, f"the data {run.path} was trained on")
     check_fingerprints(experiments, [g["fingerprint_sha256"] for g in run.manifest["groups"]],
                        f"the data {run.path} was trained on")
     if os.path.lexists(run.path / "weights.npz"):

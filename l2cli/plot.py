@@ -240,8 +240,22 @@ def plot_run(run, path: str | Path, panels: tuple[str, ...] | None = None, seed:
         draw_pictures(next(rows), run, reloaded, bottom, lambdas, seed)
     fig.suptitle(f"{run.path.name}: {data_names(run)}, {len(run.summary)} models")
     path = Path(path)
-    fig.savefig(path, dpi=110)
+    save_atomically(fig, path)
     return path
+
+
+def save_atomically(fig, path: Path) -> None:
+    """The picture to a temporary file beside ``path``, renamed into place: an interrupted or failed write
+    (a signal, a full disk) leaves the old picture whole and no temporary file. A link at ``path`` is
+    replaced, never written through."""
+    import os
+
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".").lower() or "png")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def data_names(run) -> str:

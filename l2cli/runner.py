@@ -251,8 +251,9 @@ def run_experiment(cfg: Config, out: str | Path | None = None, argv: list[str] |
         replaceable(out, cfg.data.path)
     elif out is not None:
         check_target(out)
-    experiments = prepare_cells(cfg, log)
+    experiments = prepare_cells(cfg, log) if expected_fingerprints is None else prepare_recorded(cfg, expected_data)
     fingerprints = check_fingerprints(experiments, expected_fingerprints, expected_data)
+    check_output_size(cfg, experiments)
     with executor_for(cfg) as (executor, cluster_workers):
         layouts = layouts or decide_layouts(cfg, experiments, cluster_workers)
         journal = None if out is None else Journal.create(out, overwrite, cfg.data.path)
@@ -312,6 +313,51 @@ def recorded_config(out: str | Path) -> Config:
     if not isinstance(plan.get("config"), dict):
         raise InputError(f"--resume: {plan_file} has no config: it was not written by l2cli or is damaged")
     return Config.from_dict(plan["config"])
+
+
+#: Bytes a row of history.csv takes (about 10 numbers as text).
+HISTORY_ROW_BYTES = 200
+
+
+def output_bytes(cfg: Config, experiments: list[Experiment]) -> int:
+    """An estimate, from above, of what a run writes: weights.npz (every model's parameters, float64) and
+    history.csv (a row per recorded epoch of every model, folds included)."""
+    models = len(cfg.sweep.lambdas) * len(cfg.sweep.seeds)
+    total = 0
+    for exp in experiments:
+        sizes = exp.layer_sizes
+        params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+        s = exp.schedule
+        steps = s.max_iter if s.optimizer == "lbfgs" else s.epochs
+        recorded = 2 + (steps // s.history_every if s.history_every else 0)
+        total += models * (params * 8 * cfg.output.weights + recorded * HISTORY_ROW_BYTES * (1 + cfg.sweep.cv))
+    return total
+
+
+def check_output_size(cfg: Config, experiments: list[Experiment]) -> None:
+    """Refuse, before any training, a run whose files would take more than output.max_mb."""
+    need = output_bytes(cfg, experiments)
+    if need > cfg.output.max_mb * 2**20:
+        raise InputError(f"the run directory would take about {need / 2**20:,.0f} MiB (weights.npz and history.csv), "
+                         f"more than output.max_mb = {cfg.output.max_mb:,}: fewer models, --set "
+                         f"train.history_every=0, --set output.weights=false, or --set output.max_mb="
+                         f"{int(need / 2**20) + 1}")
+
+
+def prepare_recorded(cfg: Config, what: str) -> list[Experiment]:
+    """The experiments of a recorded run's config (verify, predict, plot): its data path is the run's record,
+    data not an instruction, so a file there that cannot be read as the run read its own is refused without
+    a word of its content (a column name, a value) in the message."""
+    try:
+        return prepare_cells(cfg)
+    except InputError as exc:
+        if not cfg.data.path:
+            raise
+        from .source import check_regular
+
+        check_regular(Path(cfg.data.path))  # "not found", "a FIFO": about the path, not the content
+        raise InputError(f"{cfg.data.path} is not {what}: it cannot be read as the run read its data "
+                         f"({type(exc).__name__}; its content is not shown)") from None
 
 
 def check_fingerprints(experiments: list[Experiment], expected: list[str] | None, what: str) -> list[str]:

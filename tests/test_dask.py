@@ -107,6 +107,7 @@ def test_a_scheduler_that_goes_away_stops_the_sweep_with_a_clear_message(tmp_pat
     assert result.returncode == 1
     assert "the Dask scheduler went away" in result.stderr
     assert f"l2cli sweep --resume --out {out}" in result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
     assert (out / ".progress" / "plan.json").exists()
 
 

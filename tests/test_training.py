@@ -216,12 +216,12 @@ def test_one_gd_step_matches_scikit_learn_with_alpha_2nlambda(dataset, activatio
 def test_memory_budget_splits_a_sweep_into_chunks_with_the_same_numbers():
     from l2cli.layout import bytes_per_model
 
-    cfg = small_config(**{"sweep.workers": 1, "sweep.memory_mb": 1, "model.hidden": [256, 256],
+    cfg = small_config(**{"sweep.workers": 1, "sweep.memory_mb": 16, "model.hidden": [256, 256],
                           "data.n_samples": 400, "train.epochs": 2})
     exp, chunked = sweep(cfg)
     per_model = bytes_per_model(exp)
-    assert 2**20 // per_model < 18  # the budget holds fewer than the 18 models of the sweep
-    assert chunked.layout.chunk_size == max(1, 2**20 // per_model)
+    assert 1 < 16 * 2**20 // per_model < 18  # the budget holds a few of the 18 models of the sweep
+    assert chunked.layout.chunk_size == 16 * 2**20 // per_model
     _, whole = sweep(small_config(**{"sweep.workers": 1, "model.hidden": [256, 256],
                                      "data.n_samples": 400, "train.epochs": 2}))
     assert whole.layout.chunk_size == 18

@@ -52,6 +52,12 @@ def as_text(frame: pd.DataFrame, precision: int) -> pd.DataFrame:
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+def text_columns(frame: pd.DataFrame) -> list:
+    """The columns that hold text (object or string dtype: pandas 3 reads text as its own string dtype)."""
+    return [c for c in frame.columns
+            if pd.api.types.is_object_dtype(frame[c]) or pd.api.types.is_string_dtype(frame[c])]
+
+
 def escape_cell(value):
     """A text cell that a spreadsheet would run as a formula, with a ' before it (a number is left as it is)."""
     if isinstance(value, str) and value.startswith(FORMULA_START):
@@ -66,7 +72,7 @@ def escape_cell(value):
 def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame with every text cell and column name that would start a formula escaped (escape_cell): CSV
     tables hold names from users' files (features, classes, columns, ids)."""
-    text = [c for c in frame.columns if frame[c].dtype == object]
+    text = text_columns(frame)
     names = [escape_cell(c) for c in frame.columns]
     if not text and names == list(frame.columns):
         return frame
@@ -82,7 +88,7 @@ def unescape(frame: pd.DataFrame) -> pd.DataFrame:
     def undo(value):
         return value[1:] if isinstance(value, str) and value[:1] == "'" and value[1:2] in FORMULA_START else value
 
-    text = [c for c in frame.columns if frame[c].dtype == object]
+    text = text_columns(frame)
     if text:
         frame[text] = frame[text].map(undo)
     frame.columns = [undo(c) for c in frame.columns]
@@ -101,7 +107,7 @@ def render(frame: pd.DataFrame, fmt: str = "table", tablefmt: str = "simple", fl
         return "".join(json.dumps(r) + "\n" for r in _records(frame))
     style = "github" if fmt == "markdown" else tablefmt
     shown = frame.rename(columns=lambda c: printable(c) if isinstance(c, str) else c)
-    text = [c for c in shown.columns if shown[c].dtype == object]
+    text = text_columns(shown)
     if text:  # names from a user's file reach the terminal: no control or direction-override characters
         shown = shown.copy()
         shown[text] = shown[text].map(lambda v: printable(v) if isinstance(v, str) else v)

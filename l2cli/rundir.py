@@ -237,6 +237,15 @@ def check_target(path: str | Path) -> Path:
     a symbolic link or a non-empty directory, every existing component above it must be a directory,
     and a directory must really be creatable where it goes."""
     path = Path(path)
+    try:
+        return _check_target(path)
+    except OSError as exc:  # a name too long, a component that cannot be looked at
+        from .errors import describe_os_error
+
+        raise InputError(f"cannot create output directory {path}: {describe_os_error(exc)}") from None
+
+
+def _check_target(path: Path) -> Path:
     if path.is_symlink():
         raise InputError(f"output directory {path} is a symbolic link; give the directory itself")
     if path.exists() and (not path.is_dir() or any(path.iterdir())):

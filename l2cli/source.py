@@ -63,7 +63,9 @@ def check_regular(path: Path) -> os.stat_result:
     except FileNotFoundError:
         raise InputError(f"data file not found: {path}") from None
     except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+        from .errors import describe_os_error
+
+        raise InputError(f"cannot read {describe_os_error(exc)}") from None
     if not stat.S_ISREG(st.st_mode):
         what = ("a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode)
                 else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "a socket")

@@ -98,7 +98,12 @@ class Journal:
     def lock(self) -> None:
         if self.progress.is_symlink():
             raise InputError(f"{self.progress} is a symbolic link: l2cli does not follow links in a run directory")
-        self.progress.mkdir(parents=True, exist_ok=True)
+        try:
+            self.progress.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a read-only or forbidden place: before anything is trained
+            from .errors import describe_os_error
+
+            raise InputError(f"cannot write the run in {self.path}: {describe_os_error(exc)}") from None
         try:  # O_NOFOLLOW: a link planted at the lock's place is refused, never written through
             fd = os.open(self.progress / "lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         except OSError as exc:

@@ -297,8 +297,8 @@ def test_a_full_tmpfs_then_resume_gives_the_uninterrupted_bytes(tmp_path):
         for name in ("summary.csv", "history.csv", "weights.npz"):
             assert (disk / "run" / name).read_bytes() == (tmp_path / "fresh" / name).read_bytes(), name
         subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)  # read-only: --overwrite, plot
-        for command in (["sweep", "--hidden", "4", "--epochs", "2", "--overwrite", "--out", str(disk / "run")],
-                        ["sweep", "--resume", "--out", str(disk / "run")],
+        for command in (["sweep", "--hidden", "4", "--epochs", "2", "--overwrite", "--out", str(disk / "run"), "-q"],
+                        ["sweep", "--resume", "--out", str(disk / "run"), "-q"],
                         ["plot", str(disk / "run"), "--panel", "losses"]):
             ro = subprocess.run([sys.executable, "-m", "l2cli", *command], capture_output=True, text=True, timeout=300)
             lines = ro.stderr.strip().splitlines()

@@ -131,8 +131,11 @@ class Journal:
 
     def write_plan(self, plan: dict) -> None:
         tmp = self.progress / f".plan.json.tmp-{os.getpid()}"
-        tmp.write_text(json.dumps(plan, indent=2) + "\n")
-        os.replace(tmp, self.progress / "plan.json")
+        try:
+            tmp.write_text(json.dumps(plan, indent=2) + "\n")
+            os.replace(tmp, self.progress / "plan.json")
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def read_plan(self) -> dict:
         return read_document(self.progress / "plan.json")

@@ -329,6 +329,7 @@ def test_a_worker_killed_by_sigkill_is_one_line_and_the_work_is_kept(tmp_path):
     assert (out / ".progress" / "plan.json").is_file()
 
 
+@pytest.mark.slow  # imports distributed
 def test_a_port_that_never_speaks_dask_is_refused_in_bounded_time(tmp_path, monkeypatch):
     pytest.importorskip("distributed")
     import l2cli.cluster
@@ -522,3 +523,37 @@ def test_fuzz_every_file_of_a_run_directory_and_every_reader(tmp_path, pristine,
         shutil.rmtree(root, ignore_errors=True)
 
     check()
+
+
+def test_a_full_disk_during_plot_is_one_line_and_leaves_the_old_picture(run, monkeypatch):
+    import errno
+
+    import matplotlib.figure
+
+    (run / "plot.png").write_bytes(b"the old picture")
+
+    def full(self, fname, **kw):
+        Path(fname).write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device", str(fname))
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", full)
+    one_line(invoke("plot", run, "--panel", "losses"), 2, "no space left on the device")
+    assert (run / "plot.png").read_bytes() == b"the old picture"
+    assert [p.name for p in run.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize("stop,code", [(KeyboardInterrupt, 130), (None, 143)])
+def test_ctrl_c_and_sigterm_end_predict_with_130_and_143(run, tmp_path, monkeypatch, stop, code):
+    import l2cli.models
+
+    def stopped(*a, **k):
+        if stop is None:
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler raises where the command is
+            time.sleep(5)
+        raise stop()
+
+    monkeypatch.setattr(l2cli.models, "predict_file", stopped)
+    rows = tmp_path / "rows.csv"
+    rows.write_text("x0,x1\n0.1,0.2\n")
+    result = invoke("predict", run, "--data", rows)
+    assert result.exit_code == code and "Aborted" not in result.output

@@ -43,7 +43,9 @@ OPTIMIZERS = ("gd", "sgd", "momentum", "adam", "lbfgs")
 DECAYS = ("l2", "decoupled")
 DTYPES = ("float64", "float32")
 ENGINES = ("stacked", "sequential")
-SELECTION_RULES = ("min", "1se")
+SELECTION_RULES = ("min", "1se", "evidence")
+#: When the curvature diagnostics run (sweep.curvature; l2cli.diagnostics).
+CURVATURE = ("auto", "on", "exact", "lanczos", "off")
 #: Where chunks train (sweep.executor): this machine's processes, or a Dask cluster.
 EXECUTORS = ("local", "dask")
 #: What to do with missing values in a CSV file (data.na).

@@ -356,6 +356,8 @@ def sweep(out, fmt, tablefmt, quiet, cv, rule, resume, overwrite, progress, prog
     echo_table(run.summary, fmt, tablefmt, "summary", run.grid_keys)
     if say:
         say(f"l2cli: wrote {run.path} in {run.seconds:.1f} s{selection_note(run.selection)}")
+        if (line := curvature_note(run.manifest.get("curvature"))) is not None:
+            say(line)
         if run.selection.get("at_edge"):
             from .selection import edge_note
 
@@ -560,7 +562,25 @@ def selection_note(selection: dict) -> str:
     if chosen is None:
         return f"; no λ selected: {selection.get('reason')}" if selection.get("source") else ""
     cell = f" in {cell_text(selection)}" if selection.get("axes") else ""
-    return f"; selected λ = {chosen:g}{cell} ({selection['source']}, rule {selection['rule']})"
+    note = f"; selected λ = {chosen:g}{cell} ({selection['source']}, rule {selection['rule']})"
+    other = selection.get("by_validation") if selection.get("rule") == "evidence" else None
+    if other and other.get("lambda") is not None and selection.get("by_evidence"):
+        mine = selection["by_evidence"].get("test_loss_mean")
+        note += (f"; test loss {mine:.4g}" if mine is not None else "") + \
+            f"; by validation λ = {other['lambda']:g}" + (f", test loss {other['test_loss_mean']:.4g}"
+                                                          if other.get("test_loss_mean") is not None else "")
+    return note
+
+
+def curvature_note(info: dict | None) -> str | None:
+    """The line that says whether the curvature diagnostics ran, how, and the key that decides."""
+    if not info:
+        return None
+    methods = sorted({m for m in info.get("methods", []) if m})
+    if not methods:
+        return f"l2cli: curvature diagnostics off ({info.get('reason')})"
+    return (f"l2cli: curvature diagnostics ({', '.join(methods)}: effective_params, log_evidence) in "
+            f"{info.get('seconds', 0):.2g} s ({info.get('reason')}; off skips them)")
 
 
 

@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 
 from .choices import (
     ACTIVATIONS,
+    CURVATURE,
     DATASETS,
     DECAYS,
     DECIMAL_MARKS,
@@ -381,8 +382,11 @@ class SweepConfig(Section):
     jobs: int = how_key(0, Int(Range(low=0)), "most cores this sweep uses (processes × BLAS threads), for sweeps run "
                     "side by side; 0: every core this process may use (its CPU affinity and cgroup quota)")
     cv: int = key(0, Int(Range(low=0)), "k-fold cross-validation on the training part to select λ; 0: off")
-    select: str = key("min", Choice(SELECTION_RULES), "selection rule: min (lowest mean validation loss) or 1se "
-                      "(largest λ within one standard error of it)")
+    select: str = key("min", Choice(SELECTION_RULES), "selection rule: min (lowest mean validation loss), 1se "
+                      "(largest λ within one standard error of it) or evidence (highest mean log evidence, on the "
+                      "training rows alone)")
+    curvature: str = key("auto", Choice(CURVATURE), "curvature diagnostics (effective_params, log_evidence): auto "
+                         "(when they cost at most a quarter of the training), on, exact, lanczos or off")
     executor: str = how_key("local", Choice(EXECUTORS), "where chunks train: local (this process and forked workers) "
                         "or dask (a Dask cluster; pip install 'l2cli[dask]')")
     address: str = how_key("", Address(), "Dask scheduler, tcp://HOST:PORT; empty: a LocalCluster of one worker per "
@@ -577,7 +581,11 @@ def check_data_rules(cfg: Config) -> None:
 
 
 def check_selection(cfg: Config) -> None:
-    """The selection rule must have what it needs: 1se a standard error (over folds, or over seeds)."""
+    """The selection rule must have what it needs: 1se a standard error (over folds, or over seeds), evidence
+    the curvature diagnostics."""
+    if cfg.sweep.select == "evidence" and cfg.sweep.curvature == "off":
+        raise InputError("sweep.select = evidence needs the log evidence of each model: sweep.curvature = auto, on, "
+                         "exact or lanczos, not off")
     if cfg.sweep.select == "1se" and not cfg.sweep.cv and cfg.data.val_size > 0 and len(cfg.sweep.seeds) < 2:
         raise InputError("sweep.select = 1se needs the standard error of the validation loss, and a validation split "
                          "with one seed has none: give two or more seeds (--seeds 0,1,2) or select by k-fold "

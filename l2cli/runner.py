@@ -31,7 +31,7 @@ from .experiment import Experiment, compute, prepare
 from .journal import Journal
 from .layout import Compute, choose
 from .rundir import PROGRESS, Run, check_target, read_document, replaceable
-from .selection import aggregate, fold_spread, mark, remarks, seed_spread, select
+from .selection import aggregate, fold_spread, mark, remarks, seed_spread, select, select_by_evidence, test_loss_of
 from .summary import feature_table
 
 
@@ -220,7 +220,12 @@ def tabulate(cfg: Config, cells: list[Cell]) -> tuple[dict[str, pd.DataFrame | N
     cv = pd.concat([c.cv for c in cells], ignore_index=True) if cfg.sweep.cv else None
     source = f"{cfg.sweep.cv}-fold cross-validation on the training part" if cv is not None else "validation split"
     spread = fold_spread(agg, keys, cv) if cv is not None else seed_spread(agg, keys, summary)
-    selection = select(agg, keys, cfg.sweep.select, source, spread)
+    by_validation = select(agg, keys, "min" if cfg.sweep.select == "evidence" else cfg.sweep.select, source, spread)
+    by_evidence = select_by_evidence(agg, keys) if "log_evidence_mean" in agg else None
+    selection = by_evidence if cfg.sweep.select == "evidence" else by_validation
+    if by_evidence is not None:  # both choices side by side, each with its test loss
+        selection["by_validation"], selection["by_evidence"] = (test_loss_of(agg, keys, by_validation),
+                                                                test_loss_of(agg, keys, by_evidence))
     majority = {tuple(c.values.values()): majority_share(c.experiment.split) for c in cells}
     selection["remarks"] = remarks(agg, keys, cells[0].experiment.split.task, majority)
     summary["selected"] = mark(summary, selection, keys)
@@ -401,12 +406,14 @@ def complete(cfg: Config, experiments: list[Experiment], layouts: list[Compute],
     counts: Counter = Counter()
     with numeric_warnings.counted(counts):
         cells = train_cells(cfg, experiments, layouts, journal, progress, executor)
+        curvature = add_curvature(cfg, cells)
         tables, selection = tabulate(cfg, cells)
     for cell in cells:
         counts.update(cell.trained.warnings)
     info = manifest.build(cfg, cells, record["command"], record["started"], time.perf_counter() - t0,
                           tables["summary"], record["fingerprints"])
     info["resumed"] = record["resumed"]
+    info["curvature"] = curvature
     info["numeric_warnings"] = numeric_warnings.record(counts, tables["summary"])
     if journal and cfg.data.path:  # found again from wherever the run directory and the data move together
         info["data"]["path_relative_to_run"] = os.path.relpath(Path(cfg.data.path).resolve(), journal.path.resolve())
@@ -415,6 +422,26 @@ def complete(cfg: Config, experiments: list[Experiment], layouts: list[Compute],
         run.save(journal.path, weights=cfg.output.weights)
         journal.finish()
     return run
+
+
+def add_curvature(cfg: Config, cells: list[Cell]) -> dict:
+    """The curvature diagnostics (l2cli.diagnostics) of every cell's models, as columns of its summary, when
+    sweep.curvature says so; what was decided and how long it took (manifest.json's ``curvature``)."""
+    from .diagnostics import columns, decide
+
+    t0 = time.perf_counter()
+    models = len(cfg.sweep.lambdas) * len(cfg.sweep.seeds)
+    setting = cfg.sweep.curvature
+    if setting == "auto" and cfg.sweep.select == "evidence":  # the rule needs them, whatever they cost
+        setting = "on"
+    decisions = [decide(setting, c.experiment, models * len(cells)) for c in cells]
+    for cell, decision in zip(cells, decisions, strict=True):
+        if decision.method is not None:
+            extra = columns(cell.experiment, cell.trained, decision.method)
+            summary = cell.trained.summary.reset_index(drop=True)
+            cell.trained.summary = pd.concat([summary, extra], axis=1)
+    return {"methods": [d.method for d in decisions], "reason": decisions[0].reason,
+            "seconds": round(time.perf_counter() - t0, 3)}
 
 
 def total_models(cfg: Config) -> int:

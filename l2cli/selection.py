@@ -178,6 +178,36 @@ def select(agg: pd.DataFrame, grid_keys: list[str], rule: str = "min", source: s
     }
 
 
+def select_by_evidence(agg: pd.DataFrame, grid_keys: list[str]) -> dict:
+    """Choose λ (and the grid cell) of the highest mean log evidence over the seeds (ties: the larger λ), from
+    the training rows alone (l2cli.evidence); λ = 0 (an improper prior) and cells with a diverged model are
+    not candidates."""
+    values = agg["log_evidence_mean"].to_numpy(dtype=float)
+    diverged = agg["n_diverged"].to_numpy() > 0 if "n_diverged" in agg else np.zeros(len(agg), bool)
+    finite = np.isfinite(values) & ~diverged
+    if not finite.any():
+        return {"lambda": None, "axes": {}, "rule": "evidence", "source": "training rows", "reason_code":
+                "no_finite_evidence", "reason": "no λ > 0 has a finite log evidence without a diverged model"}
+    lambdas = agg["lambda"].to_numpy(dtype=float)
+    best = max(np.flatnonzero(finite), key=lambda i: (values[i], lambdas[i]))
+    return {"lambda": float(lambdas[best]), "at_edge": at_edge(float(lambdas[best]), lambdas),
+            "axes": _axes(agg, best, grid_keys), "rule": "evidence", "source": "training rows (Laplace evidence)",
+            "metric": "log_evidence_mean", "log_evidence_mean": float(values[best]),
+            "n_candidates": int(finite.sum())}
+
+
+def test_loss_of(agg: pd.DataFrame, grid_keys: list[str], choice: dict) -> dict:
+    """A selection's λ, cell and the mean test loss there (None when it chose nothing)."""
+    if choice.get("lambda") is None:
+        return {"lambda": None, "axes": {}, "test_loss_mean": None}
+    hit = np.isclose(agg["lambda"].to_numpy(dtype=float), choice["lambda"], rtol=1e-12, atol=0)
+    for key, value in choice.get("axes", {}).items():
+        hit &= (agg[key].astype(str) == str(value)).to_numpy()
+    test = agg["test_loss_mean"].to_numpy(dtype=float)[hit] if "test_loss_mean" in agg and hit.any() else []
+    return {"lambda": choice["lambda"], "axes": choice.get("axes", {}), "rule": choice.get("rule"),
+            "test_loss_mean": _finite(test[0]) if len(test) else None}
+
+
 def uncertainty(agg: pd.DataFrame, grid_keys: list[str], spread: Spread, within: np.ndarray) -> pd.DataFrame:
     """Per row of ``agg``: the mean validation loss, its standard error, whether it is within one SE of the
     minimum (in the minimum's grid cell), and its win frequency."""

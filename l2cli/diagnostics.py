@@ -1,0 +1,116 @@
+"""The curvature diagnostics of a sweep: for every trained model, its effective number of parameters γ and
+its log evidence (l2cli.curvature, l2cli.evidence), as summary.csv columns.
+
+sweep.curvature decides: ``off``; ``exact`` or ``lanczos`` (the method forced); ``on`` (exact where it
+applies, else lanczos); ``auto`` (the default): ``on`` when the estimated cost is at most COST_SHARE of
+the sweep's estimated training time, else off. The summary line says which, and the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from . import curvature as cv
+from .evidence import log_evidence
+from .network import training_flops_per_row
+from .objective import data_loss, objective
+
+#: Diagnostics cost at most this share of the training time to be on by default (measured: bench/curvature.py).
+COST_SHARE = 0.25
+#: Floating-point rate the estimates assume (FLOP/s on one core; an SVD runs slower than a product).
+PRODUCT_RATE, SVD_RATE = 30e9, 5e9
+#: Stochastic Lanczos quadrature: probes and steps per probe.
+PROBES, STEPS = 10, 40
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Which method computes the diagnostics (None: off), and why."""
+
+    method: str | None
+    reason: str
+
+
+def method_for(exp) -> str:
+    return "exact" if cv.exact_applies(exp.layer_sizes, len(exp.split.X_train)) else "lanczos"
+
+
+def cost_seconds(exp, method: str, models: int) -> float:
+    """A rough single-core time of the diagnostics of ``models`` models."""
+    sizes = exp.layer_sizes
+    n, K = len(exp.split.X_train), sizes[-1]
+    P = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    if method == "exact":
+        m = n * K
+        per = 2 * m * P * min(m, P) / PRODUCT_RATE + min(m, P) ** 3 / SVD_RATE + m * P * 4e-9
+    else:
+        per = PROBES * STEPS * (2 * 1.5 * training_flops_per_row(sizes) * n / PRODUCT_RATE + 4 * STEPS * P / 1e9)
+    return models * per
+
+
+#: Core-seconds of one model's training step beyond its products (measured: bench/curvature.py).
+STEP_S = 5e-5
+
+
+def train_seconds(exp, models: int) -> float:
+    """A rough estimate of the core-seconds training ``models`` models takes: per model and step, STEP_S
+    plus the products at PRODUCT_RATE."""
+    n = len(exp.split.X_train)
+    s = exp.schedule
+    steps = s.units * -(-n // s.batch_rows(n))
+    return models * (steps * STEP_S + s.units * n * training_flops_per_row(exp.layer_sizes) / PRODUCT_RATE)
+
+
+def decide(setting: str, exp, models: int) -> Decision:
+    """The method of sweep.curvature = ``setting`` for an experiment of ``models`` models."""
+    if setting == "off":
+        return Decision(None, "sweep.curvature = off")
+    if setting in ("exact", "lanczos"):
+        return Decision(setting, f"sweep.curvature = {setting}")
+    method = method_for(exp)
+    if setting == "on":
+        return Decision(method, "sweep.curvature = on")
+    cost, train = cost_seconds(exp, method, models), train_seconds(exp, models)
+    if cost <= COST_SHARE * train:
+        return Decision(method, f"sweep.curvature = auto: about {cost:.2g} s, ≤ {COST_SHARE:.0%} of the training")
+    return Decision(None, f"sweep.curvature = auto: about {cost:.2g} s, more than {COST_SHARE:.0%} of the training's "
+                          f"{train:.2g} s (sweep.curvature = on computes them)")
+
+
+def model_curvature(exp, params, method: str, seed: int = 0) -> cv.Curvature:
+    """The curvature of one model (a one-model stack) on the experiment's training rows, in float64."""
+    one = params.__class__([W.astype(np.float64) for W in params.W], [b.astype(np.float64) for b in params.b])
+    X = exp.split.X_train.astype(np.float64)
+    if method == "exact":
+        return cv.exact(one, X, exp.spec)
+    return cv.estimate(one, X, exp.spec, PROBES, STEPS, seed)
+
+
+def columns(exp, trained, method: str) -> pd.DataFrame:
+    """effective_params and log_evidence for every model of ``trained`` (and, with lanczos, their standard
+    errors); NaN for a model that diverged."""
+    split = exp.split
+    X, Y = split.X_train.astype(np.float64), split.Y_train.astype(np.float64)
+    n, K = Y.shape
+    scale = cv.reduction_scale(exp.spec, n)
+    rows = []
+    for m, point in enumerate(trained.points):
+        one = trained.params.take([m])
+        if not all(np.isfinite(a).all() for a in one.arrays()):
+            rows.append({"effective_params": np.nan, "log_evidence": np.nan})
+            continue
+        one = one.__class__([W.astype(np.float64) for W in one.W], [b.astype(np.float64) for b in one.b])
+        curv = model_curvature(exp, one, method, point.seed)
+        lam = np.array([point.lam])
+        J = float(objective(one, X, Y, lam, exp.spec)[0])
+        L = float(data_loss(one, X, Y, exp.spec)[0])
+        gamma, gamma_se = curv.effective_params(point.lam)
+        value, value_se, _ = log_evidence(curv, point.lam, J, L, n, K, scale, exp.spec.loss)
+        row = {"effective_params": gamma, "log_evidence": value}
+        if method == "lanczos":
+            row.update(effective_params_se=gamma_se, log_evidence_se=value_se)
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -60,4 +60,4 @@ RARE_CLASS_POLICIES = ("error", "drop", "merge")
 #: What a command can print on stdout (``--format``).
 FORMATS = ("table", "csv", "tsv", "json", "ndjson", "markdown")
 #: the panels of ``l2cli plot``: the tables' view first, then the models' pictures
-PANELS = ("losses", "norms", "learning", "coefficients", "boundary", "fit", "weights")
+PANELS = ("losses", "norms", "learning", "coefficients", "boundary", "fit", "weights", "curvature")

@@ -41,7 +41,9 @@ from .network import Params, backward, forward
 
 #: The exact method forms the nK × P whitened Jacobian when it has at most this many entries (128 MiB).
 EXACT_MAX_ENTRIES = 2**24
-#: Relative size below which a singular value is taken for zero.
+#: An unpenalized direction counts (in γ, in log det⁺) when its eigenvalue of G_uu is above RANK_TOL times
+#: G_uu's largest: below, it is round-off (a dead unit's bias, the softmax's common shift), not curvature.
+#: Both methods use this rule on the same numbers, so they count the same directions.
 RANK_TOL = 1e-10
 
 
@@ -171,7 +173,7 @@ def rank_and_basis(B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if B.shape[1] == 0:
         return np.zeros((B.shape[0], 0)), np.zeros(0)
     U, sigma, _ = np.linalg.svd(B, full_matrices=False)
-    keep = sigma > RANK_TOL * max(sigma.max(initial=0.0), 1e-300) * max(B.shape)
+    keep = sigma ** 2 > RANK_TOL * max(sigma.max(initial=0.0) ** 2, 1e-300)
     return U[:, keep], sigma[keep]
 
 
@@ -274,9 +276,9 @@ def estimate(params: Params, X: np.ndarray, spec, probes: int = 10, steps: int =
     mask = penalized_mask(params.layer_sizes, spec.penalize_bias)
     w, u = np.flatnonzero(mask), np.flatnonzero(~mask)
     G_uu = gn.unpenalized_block(mask) if len(u) else np.zeros((0, 0))
-    values = np.linalg.eigvalsh(G_uu) if len(u) else np.zeros(0)
-    keep = values > RANK_TOL * max(values.max(initial=0.0), 1e-300) * max(1, len(u))
-    pinv = np.linalg.pinv(G_uu, rcond=RANK_TOL * max(1, len(u)), hermitian=True) if len(u) else G_uu
+    values, vectors = np.linalg.eigh(G_uu) if len(u) else (np.zeros(0), np.zeros((0, 0)))
+    keep = values > RANK_TOL * max(values.max(initial=0.0), 1e-300)
+    pinv = (vectors[:, keep] / values[keep]) @ vectors[:, keep].T  # G_uu⁺ on the directions that count
 
     def schur(x: np.ndarray) -> np.ndarray:
         full = np.zeros(len(mask))

@@ -15,7 +15,8 @@ G the Gauss–Newton matrix (l2cli.curvature), and
 
 (the bracket for squared error only), log det⁺ A = r·log κ + log det⁺(G + 2λP), r = rank of G + 2λP. For
 a network without hidden layers and with model.penalize_bias this is Bishop's closed form (PRML eq. 3.86)
-exactly. Left out, as they do not depend on λ: the flat prior's normalization, (P − P_w)/2·log 2π, and
+exactly. A squared-error model with γ ≥ N (it interpolates its targets) leaves no noise to estimate:
+NaN. Left out, as they do not depend on λ: the flat prior's normalization, (P − P_w)/2·log 2π, and
 the symmetry factor of a network with hidden units, log(∏_l n_l!·2^{n_l}) (swapping or negating hidden
 units gives the same function). At λ = 0 the prior is improper and the evidence undefined: NaN.
 """
@@ -44,6 +45,8 @@ def log_evidence(curv: Curvature, lam: float, objective: float, data_loss: float
     rank = curv.r_unpenalized + curv.n_penalized
     if loss == "squared":
         beta = noise_precision(gamma, data_loss, n, outputs, scale)
+        if not (math.isfinite(beta) and beta > 0):  # γ ≥ N: the model interpolates, no noise left to estimate
+            return math.nan, math.nan, beta
         kappa = beta * scale / 2
         extra = n * outputs / 2 * (math.log(beta) - math.log(2 * math.pi))
     else:

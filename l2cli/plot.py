@@ -7,6 +7,8 @@
     boundary      the decision boundary of every λ (classification on 2 numeric inputs)
     fit           the fitted function of every λ (regression on 1 numeric input)
     weights       the weights' distribution at a few λ
+    curvature     the eigenvalues L2 acts on and their shrinkage at a few λ; γ against λ (runs with
+                  effective_params; l2cli.curvature_plot)
 
 The first four read the tables; the last three the models (l2cli.pictures),
 with the data rebuilt and checked against the run's fingerprint. The figure
@@ -154,7 +156,7 @@ def _coefficient_path(ax, features: pd.DataFrame, agg: pd.DataFrame, keys: list[
 
 #: the panels drawn side by side in the first row (the tables' view) and in the last (pictures of models)
 TABLE_PANELS = ("losses", "norms", "learning", "coefficients")
-PICTURE_PANELS = ("fit", "weights")
+PICTURE_PANELS = ("fit", "weights", "curvature")
 
 
 def applies(run, panel: str, reloaded=None) -> str | None:
@@ -165,8 +167,10 @@ def applies(run, panel: str, reloaded=None) -> str | None:
     what = f"{data.get('name')} is {data.get('task')} with {data.get('n_features')} input feature(s)"
     if panel == "coefficients" and run.features is None:
         return "the run has no features.csv"
-    if panel in ("boundary", "fit", "weights") and not (run.path / "weights.npz").is_file():
+    if panel in ("boundary", "fit", "weights", "curvature") and not (run.path / "weights.npz").is_file():
         return "the run has no weights.npz (output.weights = false)"
+    if panel == "curvature" and "effective_params" not in run.summary.columns:
+        return "the run has no curvature diagnostics (sweep.curvature = on computes them)"
     if panel == "boundary" and reloaded is not None and not boundary_cells(reloaded):
         return f"it draws classification on 2 numeric input columns, and {what}"
     if panel == "fit" and reloaded is not None and not fit_cells(reloaded):
@@ -198,13 +202,13 @@ def choose_panels(run, asked: tuple[str, ...] | None, log=None):
         if reason and asked:
             raise InputError(f"--panel {panel}: {reason}")
     wanted = [p for p in wanted if applies(run, p) is None]
-    needs_data = [p for p in wanted if p in ("boundary", "fit")]
+    needs_data = [p for p in wanted if p in ("boundary", "fit", "curvature")]
     gone = missing_data(run) if needs_data and not asked else None
     if gone:
         if log:
             log(f"l2cli: the {' and '.join(needs_data)} panel{'s' if len(needs_data) > 1 else ''} left out: {gone}")
         wanted = [p for p in wanted if p not in needs_data]
-    reloaded = reload(run) if {"boundary", "fit"} & set(wanted) else None
+    reloaded = reload(run) if {"boundary", "fit", "curvature"} & set(wanted) else None
     for panel in [p for p in wanted if applies(run, p, reloaded)]:
         if asked:
             raise InputError(f"--panel {panel}: {applies(run, panel, reloaded)}")
@@ -224,7 +228,7 @@ def plot_run(run, path: str | Path, panels: tuple[str, ...] | None = None, seed:
     cells = boundary_cells(reloaded) if "boundary" in chosen else []
     lambdas = sorted(run.summary["lambda"].unique().tolist())
     heights = [4.6] * bool(top) + [2.3 * len(cells) + 0.4] * bool(cells) + [4.6] * bool(bottom)
-    width = max(5.4 * len(top), 2.3 * len(lambdas) * bool(cells), 6.5 * len(bottom))
+    width = max(5.4 * len(top), 2.3 * len(lambdas) * bool(cells), 6.5 * (len(bottom) + ("curvature" in bottom)))
     fig = Figure(figsize=(width, sum(heights)), layout="constrained")
     FigureCanvasAgg(fig)
     rows = iter(fig.subfigures(len(heights), 1, height_ratios=heights, squeeze=False)[:, 0])
@@ -292,7 +296,14 @@ def draw_pictures(figure, run, reloaded, panels: list[str], lambdas: list[float]
     """The fitted curves (first grid cell that has them) and the weight histograms (first grid cell)."""
     from .pictures import draw_fits, draw_weights, fit_cells
 
-    axes = dict(zip(panels, figure.subplots(1, len(panels), squeeze=False)[0], strict=True))
+    widths = [2 if p == "curvature" else 1 for p in panels]
+    grid = figure.subfigures(1, len(panels), width_ratios=widths, squeeze=False)[0]
+    axes = {p: (sub.subplots(1, 2) if p == "curvature" else sub.subplots()) for p, sub in zip(panels, grid,
+                                                                                               strict=True)}
+    if "curvature" in axes:
+        from .curvature_plot import draw_curvature
+
+        draw_curvature(axes["curvature"], run, reloaded, lambdas, seed)
     if "fit" in axes:
         draw_fits(axes["fit"], reloaded, fit_cells(reloaded)[0], lambdas, seed)
     if "weights" in axes:

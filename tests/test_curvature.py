@@ -244,3 +244,31 @@ def test_auto_turns_the_diagnostics_off_when_they_would_cost_more_than_a_quarter
                                                                                                     6).reason
     assert decide("auto", small, 6).method == "exact"
     assert decide("off", small, 6).method is None and decide("lanczos", small, 6).method == "lanczos"
+
+
+@pytest.mark.slow  # matplotlib
+def test_the_curvature_panel_draws_for_a_run_with_the_diagnostics_and_only_for_one(tmp_path):
+    out = tmp_path / "run"
+    assert invoke("sweep", "--dataset", "wine", "--hidden", "6", "--optimizer", "lbfgs", "--lambdas", "1e-3,1e-1",
+                  "--seeds", "0", "--set", "sweep.curvature=exact", "--out", out, "-q").exit_code == 0
+    drawn = invoke("plot", out, "--panel", "curvature", "-o", tmp_path / "c.png")
+    assert drawn.exit_code == 0, drawn.output
+    assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    plain = tmp_path / "plain"
+    assert invoke("sweep", "--dataset", "wine", "--hidden", "6", "--epochs", "3", "--lambdas", "1e-3,1e-1",
+                  "--seeds", "0", "--set", "sweep.curvature=off", "--out", plain, "-q").exit_code == 0
+    refused = invoke("plot", plain, "--panel", "curvature", "-o", tmp_path / "p.png")
+    assert refused.exit_code == 2 and "the run has no curvature diagnostics" in refused.stderr
+
+
+def test_a_model_the_curvature_cannot_describe_gets_no_numbers_not_a_crash(tmp_path):
+    out = tmp_path / "run"
+    result = invoke("sweep", "--dataset", "curve", "--set", "data.n_train=8", "--hidden", "16", "--optimizer",
+                    "lbfgs", "--lambdas", "0,1e-6", "--seeds", "0", "--set", "sweep.curvature=exact", "--out", out,
+                    "-q", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    import pandas as pd
+
+    summary = pd.read_csv(out / "summary.csv")
+    assert np.isnan(summary.loc[0, "log_evidence"])  # λ = 0: an improper prior
+    assert summary["effective_params"].notna().all()

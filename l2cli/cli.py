@@ -579,8 +579,8 @@ def curvature_note(info: dict | None) -> str | None:
     methods = sorted({m for m in info.get("methods", []) if m})
     if not methods:
         return f"l2cli: curvature diagnostics off ({info.get('reason')})"
-    return (f"l2cli: curvature diagnostics ({', '.join(methods)}: effective_params, log_evidence) in "
-            f"{info.get('seconds', 0):.2g} s ({info.get('reason')}; off skips them)")
+    return (f"l2cli: curvature diagnostics ({', '.join(methods)}): effective_params, log_evidence "
+            f"({info.get('reason')}; off skips them)")
 
 
 

@@ -92,25 +92,40 @@ def model_curvature(exp, params, method: str, seed: int = 0) -> cv.Curvature:
 def columns(exp, trained, method: str) -> pd.DataFrame:
     """effective_params and log_evidence for every model of ``trained`` (and, with lanczos, their standard
     errors); NaN for a model that diverged."""
+    from threadpoolctl import threadpool_limits
+
     split = exp.split
     X, Y = split.X_train.astype(np.float64), split.Y_train.astype(np.float64)
-    n, K = Y.shape
-    scale = cv.reduction_scale(exp.spec, n)
+    scale = cv.reduction_scale(exp.spec, len(Y))
+    statuses = trained.summary["status"].tolist() if "status" in trained.summary else [""] * len(trained.points)
     rows = []
-    for m, point in enumerate(trained.points):
-        one = trained.params.take([m])
-        if not all(np.isfinite(a).all() for a in one.arrays()):
-            rows.append({"effective_params": np.nan, "log_evidence": np.nan})
-            continue
-        one = one.__class__([W.astype(np.float64) for W in one.W], [b.astype(np.float64) for b in one.b])
-        curv = model_curvature(exp, one, method, point.seed)
-        lam = np.array([point.lam])
-        J = float(objective(one, X, Y, lam, exp.spec)[0])
-        L = float(data_loss(one, X, Y, exp.spec)[0])
-        gamma, gamma_se = curv.effective_params(point.lam)
-        value, value_se, _ = log_evidence(curv, point.lam, J, L, n, K, scale, exp.spec.loss)
-        row = {"effective_params": gamma, "log_evidence": value}
-        if method == "lanczos":
-            row.update(effective_params_se=gamma_se, log_evidence_se=value_se)
-        rows.append(row)
+    with threadpool_limits(limits=1, user_api="blas"), np.errstate(all="ignore"):  # the same bits however the
+        for m, point in enumerate(trained.points):  # run went (resumed, in workers, on a cluster)
+            rows.append(model_columns(exp, trained.params.take([m]), point, method, statuses[m], X, Y, scale))
     return pd.DataFrame(rows)
+
+
+def model_columns(exp, one, point, method: str, status: str, X, Y, scale: float) -> dict:
+    """The columns of one model; NaN for a diverged model, or one whose curvature is not finite (weights so
+    large that the products overflow)."""
+    empty = {"effective_params": np.nan, "log_evidence": np.nan}
+    if method == "lanczos":
+        empty.update(effective_params_se=np.nan, log_evidence_se=np.nan)
+    if status == "diverged" or not all(np.isfinite(a).all() for a in one.arrays()):
+        return empty
+    one = one.__class__([W.astype(np.float64) for W in one.W], [b.astype(np.float64) for b in one.b])
+    try:
+        curv = model_curvature(exp, one, method, point.seed)
+    except np.linalg.LinAlgError:
+        return empty
+    if not np.isfinite(curv.h).all() or not np.isfinite(curv.logdet_unpenalized):
+        return empty
+    n, K = Y.shape
+    J = float(objective(one, X, Y, np.array([point.lam]), exp.spec)[0])
+    L = float(data_loss(one, X, Y, exp.spec)[0])
+    gamma, gamma_se = curv.effective_params(point.lam)
+    value, value_se, _ = log_evidence(curv, point.lam, J, L, n, K, scale, exp.spec.loss)
+    row = {"effective_params": gamma, "log_evidence": value}
+    if method == "lanczos":
+        row.update(effective_params_se=gamma_se, log_evidence_se=value_se)
+    return row

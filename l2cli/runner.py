@@ -426,10 +426,10 @@ def complete(cfg: Config, experiments: list[Experiment], layouts: list[Compute],
 
 def add_curvature(cfg: Config, cells: list[Cell]) -> dict:
     """The curvature diagnostics (l2cli.diagnostics) of every cell's models, as columns of its summary, when
-    sweep.curvature says so; what was decided and how long it took (manifest.json's ``curvature``)."""
+    sweep.curvature says so; what was decided (manifest.json's ``curvature``: no timing, so that a resumed run
+    writes the bytes of an uninterrupted one)."""
     from .diagnostics import columns, decide
 
-    t0 = time.perf_counter()
     models = len(cfg.sweep.lambdas) * len(cfg.sweep.seeds)
     setting = cfg.sweep.curvature
     if setting == "auto" and cfg.sweep.select == "evidence":  # the rule needs them, whatever they cost
@@ -440,8 +440,7 @@ def add_curvature(cfg: Config, cells: list[Cell]) -> dict:
             extra = columns(cell.experiment, cell.trained, decision.method)
             summary = cell.trained.summary.reset_index(drop=True)
             cell.trained.summary = pd.concat([summary, extra], axis=1)
-    return {"methods": [d.method for d in decisions], "reason": decisions[0].reason,
-            "seconds": round(time.perf_counter() - t0, 3)}
+    return {"methods": [d.method for d in decisions], "reason": decisions[0].reason}
 
 
 def total_models(cfg: Config) -> int:

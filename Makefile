@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 RUN_STAMP  := $(VENV)/.installed-run
 STAMP      := $(VENV)/.installed-test
 
-.PHONY: venv run lint test test-slow test-all bench bench-cluster bench-estimators bench-lbfgs bench-side-by-side \
+.PHONY: venv run lint test test-slow test-all bench bench-cluster bench-estimators bench-lbfgs bench-side-by-side bench-curvature \
 	startup clean
 
 $(PY):
@@ -57,6 +57,9 @@ bench-lbfgs: $(STAMP)
 
 bench-side-by-side: $(STAMP)
 	$(PY) bench/side_by_side.py
+
+bench-curvature: $(STAMP)
+	$(PY) bench/curvature.py
 
 startup: $(STAMP)
 	$(PY) bench/startup.py

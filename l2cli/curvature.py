@@ -25,8 +25,9 @@ Two methods compute the h_i:
 - ``lanczos``: stochastic Lanczos quadrature on S, through Gauss–Newton–vector products (J·v by forward
   tangents and Jᵀ·u by backpropagation through l2cli's own network code; G_uu, of the biases only, is
   formed in row blocks): never a dense P × P matrix. ``probes`` Rademacher vectors of ``steps`` Lanczos
-  steps each estimate Σ f(h_i) for f(h) = h/(h + 2λ) and log(h + 2λ); the standard error over the probes
-  is the estimate's error.
+  steps each estimate Σ f(h_i) for f(h) = h/(h + 2λ) and log(h + 2λ). The estimate's error combines the
+  standard error over the probes with the quadrature's own (how much each probe's estimate moves between
+  half its steps and all of them), plus NODE_PRECISION per penalized direction.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ from .network import Params, backward, forward
 
 #: The exact method forms the nK × P whitened Jacobian when it has at most this many entries (128 MiB).
 EXACT_MAX_ENTRIES = 2**24
+#: The relative precision of the quadrature's nodes, a floor under the lanczos estimates' error (per
+#: penalized direction).
+NODE_PRECISION = 1e-6
 #: An unpenalized direction counts (in γ, in log det⁺) when its eigenvalue of G_uu is above RANK_TOL times
 #: G_uu's largest: below, it is round-off (a dead unit's bias, the softmax's common shift), not curvature.
 #: Both methods use this rule on the same numbers, so they count the same directions.
@@ -59,15 +63,19 @@ class Curvature:
     logdet_unpenalized: float
     n_penalized: int
     method: str
-    probes: list[tuple[np.ndarray, np.ndarray]] | None = None  # lanczos: (nodes, weights) per probe
+    probes: list | None = None  # lanczos: per probe, (nodes, weights) of all its steps and of half of them
 
     def trace(self, f) -> tuple[float, float]:
-        """Σ_i f(h_i) over the penalized directions, and its standard error (0 for the exact method)."""
+        """Σ_i f(h_i) over the penalized directions, and its error (0 for the exact method): for lanczos, the
+        standard error over the probes combined with the quadrature's own, the mean change of each probe's
+        estimate between half its steps and all of them."""
         if self.probes is None:
             return float(np.sum(f(self.h))), 0.0
-        values = np.array([self.n_penalized * np.sum(w * f(nodes)) for nodes, w in self.probes])
-        se = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else float("nan")
-        return float(values.mean()), float(se)
+        full = np.array([self.n_penalized * np.sum(w * f(nodes)) for (nodes, w), _ in self.probes])
+        half = np.array([self.n_penalized * np.sum(w * f(nodes)) for _, (nodes, w) in self.probes])
+        se = full.std(ddof=1) / np.sqrt(len(full)) if len(full) > 1 else float("nan")
+        floor = NODE_PRECISION * self.n_penalized  # probes that all agree still carry the nodes' precision
+        return float(full.mean()), float(np.hypot(se, np.mean(np.abs(full - half))) + floor)
 
     def effective_params(self, lam: float) -> tuple[float, float]:
         """γ = r_u + Σ h/(h + 2λ), and its standard error."""
@@ -245,10 +253,18 @@ class GaussNewton:
         return G
 
 
-def lanczos(product, dim: int, steps: int, rng) -> tuple[np.ndarray, np.ndarray]:
-    """Gauss quadrature of one Rademacher probe v (‖v‖ = 1): Ritz values and the squared first components
-    of their eigenvectors (the quadrature weights, summing to 1), after ``steps`` Lanczos steps with full
-    reorthogonalization."""
+def quadrature(alpha: list[float], beta: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss quadrature of a Lanczos tridiagonal: Ritz values (≥ 0) and the squared first components of their
+    eigenvectors (the weights, summing to 1)."""
+    k = len(alpha)
+    T = np.diag(alpha) + np.diag(beta[:k - 1], 1) + np.diag(beta[:k - 1], -1)
+    nodes, vectors = np.linalg.eigh(T)
+    return np.clip(nodes, 0, None), vectors[0] ** 2
+
+
+def lanczos(product, dim: int, steps: int, rng):
+    """Gauss quadrature of one Rademacher probe v (‖v‖ = 1) after ``steps`` Lanczos steps with full
+    reorthogonalization, and after half of them (whose difference estimates the quadrature's error)."""
     v = rng.choice([-1.0, 1.0], dim) / np.sqrt(dim)
     V = np.zeros((min(steps, dim), dim))
     alpha, beta = [], []
@@ -265,9 +281,8 @@ def lanczos(product, dim: int, steps: int, rng) -> tuple[np.ndarray, np.ndarray]
             break
         beta.append(b)
         w_prev, v = v, w / b
-    T = np.diag(alpha) + np.diag(beta[:len(alpha) - 1], 1) + np.diag(beta[:len(alpha) - 1], -1)
-    nodes, vectors = np.linalg.eigh(T)
-    return np.clip(nodes, 0, None), vectors[0] ** 2
+    half = max(1, (len(alpha) + 1) // 2)
+    return quadrature(alpha, beta), quadrature(alpha[:half], beta[:half])
 
 
 def estimate(params: Params, X: np.ndarray, spec, probes: int = 10, steps: int = 40, seed: int = 0) -> Curvature:
@@ -289,7 +304,7 @@ def estimate(params: Params, X: np.ndarray, spec, probes: int = 10, steps: int =
 
     rng = np.random.default_rng(seed)
     quadratures = [lanczos(schur, len(w), steps, rng) for _ in range(probes)]
-    nodes = np.concatenate([q[0] for q in quadratures])
-    weights = np.concatenate([q[1] for q in quadratures]) * len(w) / probes
+    nodes = np.concatenate([q[0][0] for q in quadratures])
+    weights = np.concatenate([q[0][1] for q in quadratures]) * len(w) / probes
     return Curvature(nodes, weights, int(keep.sum()), float(np.sum(np.log(values[keep]))), len(w), "lanczos",
                      quadratures)

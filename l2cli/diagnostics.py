@@ -22,8 +22,10 @@ from .objective import data_loss, objective
 COST_SHARE = 0.25
 #: Floating-point rate the estimates assume (FLOP/s on one core; an SVD runs slower than a product).
 PRODUCT_RATE, SVD_RATE = 30e9, 5e9
+#: Seconds of one model's exact diagnostics beyond its products (the Jacobian's assembly, the loss).
+MODEL_S = 0.02
 #: Stochastic Lanczos quadrature: probes and steps per probe.
-PROBES, STEPS = 10, 40
+PROBES, STEPS = 20, 40
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ def cost_seconds(exp, method: str, models: int) -> float:
     P = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
     if method == "exact":
         m = n * K
-        per = 2 * m * P * min(m, P) / PRODUCT_RATE + min(m, P) ** 3 / SVD_RATE + m * P * 4e-9
+        per = MODEL_S + 2 * m * P * min(m, P) / PRODUCT_RATE + min(m, P) ** 3 / SVD_RATE + m * P * 4e-9
     else:
         per = PROBES * STEPS * (2 * 1.5 * training_flops_per_row(sizes) * n / PRODUCT_RATE + 4 * STEPS * P / 1e9)
     return models * per

@@ -355,9 +355,9 @@ def sweep(out, fmt, tablefmt, quiet, cv, rule, resume, overwrite, progress, prog
                 reserved.rmdir()
     echo_table(run.summary, fmt, tablefmt, "summary", run.grid_keys)
     if say:
-        say(f"l2cli: wrote {run.path} in {run.seconds:.1f} s{selection_note(run.selection)}")
         if (line := curvature_note(run.manifest.get("curvature"))) is not None:
             say(line)
+        say(f"l2cli: wrote {run.path} in {run.seconds:.1f} s{selection_note(run.selection)}")
         if run.selection.get("at_edge"):
             from .selection import edge_note
 
@@ -578,7 +578,7 @@ def curvature_note(info: dict | None) -> str | None:
         return None
     methods = sorted({m for m in info.get("methods", []) if m})
     if not methods:
-        return f"l2cli: curvature diagnostics off ({info.get('reason')})"
+        return f"l2cli: curvature diagnostics off ({info.get('reason')})"  # the key that turns them on
     return (f"l2cli: curvature diagnostics ({', '.join(methods)}): effective_params, log_evidence "
             f"({info.get('reason')}; off skips them)")
 

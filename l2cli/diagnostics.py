@@ -18,12 +18,14 @@ from .evidence import log_evidence
 from .network import training_flops_per_row
 from .objective import data_loss, objective
 
-#: Diagnostics cost at most this share of the training time to be on by default (measured: bench/curvature.py).
+#: Diagnostics cost at most this share of the training time to be on by default (measured: bench/curvature.py;
+#: the messages say "a quarter").
 COST_SHARE = 0.25
 #: Floating-point rate the estimates assume (FLOP/s on one core; an SVD runs slower than a product).
 PRODUCT_RATE, SVD_RATE = 30e9, 5e9
-#: Seconds of one model's exact diagnostics beyond its products (the Jacobian's assembly, the loss).
-MODEL_S = 0.02
+#: Seconds of one model's exact diagnostics beyond its products: a constant, and per entry of its Jacobian
+#: (assembly, projection; measured with bench/curvature.py).
+MODEL_S, JACOBIAN_S = 0.002, 4e-8
 #: Stochastic Lanczos quadrature: probes and steps per probe.
 PROBES, STEPS = 20, 40
 
@@ -47,7 +49,7 @@ def cost_seconds(exp, method: str, models: int) -> float:
     P = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
     if method == "exact":
         m = n * K
-        per = MODEL_S + 2 * m * P * min(m, P) / PRODUCT_RATE + min(m, P) ** 3 / SVD_RATE + m * P * 4e-9
+        per = MODEL_S + 2 * m * P * min(m, P) / PRODUCT_RATE + min(m, P) ** 3 / SVD_RATE + m * P * JACOBIAN_S
     else:
         per = PROBES * STEPS * (2 * 1.5 * training_flops_per_row(sizes) * n / PRODUCT_RATE + 4 * STEPS * P / 1e9)
     return models * per
@@ -77,9 +79,9 @@ def decide(setting: str, exp, models: int) -> Decision:
         return Decision(method, "sweep.curvature = on")
     cost, train = cost_seconds(exp, method, models), train_seconds(exp, models)
     if cost <= COST_SHARE * train:
-        return Decision(method, f"sweep.curvature = auto: about {cost:.2g} s, ≤ {COST_SHARE:.0%} of the training")
-    return Decision(None, f"sweep.curvature = auto: about {cost:.2g} s, more than {COST_SHARE:.0%} of the training's "
-                          f"{train:.2g} s (sweep.curvature = on computes them)")
+        return Decision(method, f"sweep.curvature = auto: about {cost:.2g} s, at most a quarter of the sweep's")
+    return Decision(None, f"sweep.curvature = auto: about {cost:.2g} s, more than a quarter of the sweep's "
+                          f"estimated {train:.2g} s; sweep.curvature = on computes them")
 
 
 def model_curvature(exp, params, method: str, seed: int = 0) -> cv.Curvature:

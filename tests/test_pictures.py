@@ -66,9 +66,15 @@ def test_the_default_panels_are_those_that_apply(runs, tmp_path, monkeypatch):
     for name in runs:
         assert invoke("plot", runs[name], "-o", tmp_path / f"{name}.png").exit_code == 0
     table = ["losses", "norms", "learning", "coefficients"]
-    assert drawn["moons"][0] == [*table, "boundary", "weights"]
-    assert drawn["curve"][0] == [*table, "fit", "weights"]
-    assert drawn["digits"][0] == drawn["diabetes"][0] == [*table, "weights"]
+
+    def curvature(name):  # drawn by default for a run whose diagnostics ran (sweep.curvature = auto decides)
+        return ["curvature"] if "effective_params" in (runs[name] / "summary.csv").read_text().splitlines()[0] else []
+
+    assert drawn["moons"][0] == [*table, "boundary", "weights", *curvature("moons")]
+    assert drawn["curve"][0] == [*table, "fit", "weights", *curvature("curve")]
+    assert drawn["digits"][0] == [*table, "weights", *curvature("digits")]
+    assert drawn["diabetes"][0] == [*table, "weights", *curvature("diabetes")]
+    assert any(curvature(name) for name in runs) and not all(curvature(name) for name in runs)
 
 
 @pytest.mark.parametrize(("name", "panel", "message"), [

@@ -102,19 +102,26 @@ def cgroup_cpu_quota(root: str = "/sys/fs/cgroup") -> float | None:
     """The CPU quota (cores' worth) of this process's cgroup or of one above it, or None when unlimited:
     cgroup v2's cpu.max ("150000 100000" is 1.5 cores) or v1's cpu.cfs_quota_us / cpu.cfs_period_us."""
     quotas = []
+    for parts in cgroup_levels():
+        quotas += [q for q in (_cpu_max(os.path.join(root, *parts, "cpu.max")),  # v2
+                               _cfs(os.path.join(root, "cpu", *parts)))  # v1
+                   if q is not None]
+    return min(quotas) if quotas else None
+
+
+def cgroup_levels() -> list[tuple[str, ...]]:
+    """The path components of this process's cgroups (/proc/self/cgroup) and of every cgroup above them, the
+    root included: a limit set on any of them holds."""
     try:
         with open("/proc/self/cgroup") as fh:
             paths = [line.strip().split(":", 2)[2] for line in fh if line.count(":") >= 2]
     except OSError:
         paths = []
+    levels = set()
     for rel in {*paths, "/"}:
-        parts = [part for part in rel.split("/") if part]
-        for depth in range(len(parts), -1, -1):
-            base = os.path.join(root, *parts[:depth])
-            quotas += [q for q in (_cpu_max(os.path.join(base, "cpu.max")),  # v2
-                                   _cfs(os.path.join(root, "cpu", *parts[:depth])))  # v1
-                       if q is not None]
-    return min(quotas) if quotas else None
+        parts = tuple(part for part in rel.split("/") if part)
+        levels.update(parts[:depth] for depth in range(len(parts) + 1))
+    return sorted(levels)
 
 
 def _cpu_max(path: str) -> float | None:
@@ -187,20 +194,13 @@ def cgroup_memory_room(root: str = "/sys/fs/cgroup") -> int | None:
     """Bytes left under this process's cgroup memory limit (or one above it), or None when unlimited: cgroup
     v2's memory.max − memory.current, or v1's memory.limit_in_bytes − memory.usage_in_bytes."""
     rooms = []
-    try:
-        with open("/proc/self/cgroup") as fh:
-            paths = [line.strip().split(":", 2)[2] for line in fh if line.count(":") >= 2]
-    except OSError:
-        paths = []
-    for rel in {*paths, "/"}:
-        parts = [part for part in rel.split("/") if part]
-        for depth in range(len(parts), -1, -1):
-            for base, limit, used in ((os.path.join(root, *parts[:depth]), "memory.max", "memory.current"),
-                                      (os.path.join(root, "memory", *parts[:depth]), "memory.limit_in_bytes",
-                                       "memory.usage_in_bytes")):
-                cap, now = _read_int(os.path.join(base, limit)), _read_int(os.path.join(base, used))
-                if cap is not None and cap < 2**60:  # v1 writes a huge number for "unlimited"
-                    rooms.append(max(0, cap - (now or 0)))
+    for parts in cgroup_levels():
+        for base, limit, used in ((os.path.join(root, *parts), "memory.max", "memory.current"),
+                                  (os.path.join(root, "memory", *parts), "memory.limit_in_bytes",
+                                   "memory.usage_in_bytes")):
+            cap, now = _read_int(os.path.join(base, limit)), _read_int(os.path.join(base, used))
+            if cap is not None and cap < 2**60:  # v1 writes a huge number for "unlimited"
+                rooms.append(max(0, cap - (now or 0)))
     return min(rooms) if rooms else None
 
 

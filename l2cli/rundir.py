@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -176,17 +175,9 @@ def read_document(path: Path) -> dict:
     """A JSON document of a run directory, checked before it is believed: a regular file (not a link, a FIFO
     or a device), at most MAX_DOCUMENT_BYTES, whose content is a JSON object; an InputError naming the
     file and what is wrong otherwise. Its content is never echoed."""
-    try:
-        info = os.stat(path, follow_symlinks=False)
-    except FileNotFoundError:
-        raise InputError(f"{path} is missing: the run directory is incomplete") from None
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise InputError(f"{path} is not a regular file (a link, FIFO or device): l2cli does not read it")
-    if info.st_size > MAX_DOCUMENT_BYTES:
-        raise InputError(f"{path} is {info.st_size / 2**20:,.0f} MiB, more than the {MAX_DOCUMENT_BYTES // 2**20} "
-                         "MiB a run's document may be")
+    from .runfiles import regular_file
+
+    regular_file(path, MAX_DOCUMENT_BYTES, "a run's document may be")
     try:
         with open(path, "rb") as fh:
             doc = json.loads(fh.read(MAX_DOCUMENT_BYTES + 1).decode("utf-8"))

@@ -37,8 +37,9 @@ STATUSES = ("completed", "converged", "early_stopped", "diverged", "max_iter", "
 NETWORK = "network"
 
 
-def regular_file(path: Path, limit: int) -> os.stat_result:
-    """The status of ``path``, a regular file (not a link, a FIFO or a device) of at most ``limit`` bytes."""
+def regular_file(path: Path, limit: int, what: str = "l2cli reads from a run directory") -> os.stat_result:
+    """The status of ``path``, a regular file (not a link, a FIFO or a device) of at most ``limit`` bytes;
+    ``what`` ends the message of a larger one."""
     try:
         info = os.stat(path, follow_symlinks=False)
     except FileNotFoundError:
@@ -48,8 +49,7 @@ def regular_file(path: Path, limit: int) -> os.stat_result:
     if not stat.S_ISREG(info.st_mode):
         raise InputError(f"{path} is not a regular file (a link, FIFO or device): l2cli does not read it")
     if info.st_size > limit:
-        raise InputError(f"{path} is {info.st_size / 2**30:,.1f} GiB, more than the {limit / 2**30:g} GiB l2cli "
-                         "reads from a run directory")
+        raise InputError(f"{path} is {info.st_size / 2**20:,.0f} MiB, more than the {limit // 2**20:,} MiB {what}")
     return info
 
 

@@ -19,6 +19,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from .choices import DATASETS
 from .errors import InputError
 from .evaluate import Part, Scorer
+from .layout import release_free_memory
 from .preprocess import Recipe
 from .table import TableOptions, read_table
 
@@ -82,7 +83,7 @@ def load_builtin(name: str, n_samples: int = 200, noise: float | None = None,
         x = rng.uniform(0.0, 1.0, n_samples)
         y = np.sin(2 * np.pi * x) + rng.normal(0.0, 0.3 if noise is None else noise, n_samples)
         X = x[:, None]
-    return Dataset(name, X.astype(np.float64), y, task)
+    return Dataset(name, np.asarray(X, dtype=np.float64), y, task)
 
 
 def load_csv(path: str | Path, target: str, task: str = "auto", standardize: bool = True, **options) -> Dataset:
@@ -92,6 +93,9 @@ def load_csv(path: str | Path, target: str, task: str = "auto", standardize: boo
     table = read_table(path, TableOptions(target, task, **options), standardize)
     return Dataset(Path(path).stem, table.frame, table.y, table.task, table.recipe, table.notes, table.missing,
                    {"dates": table.dates, "rare_classes": table.classes})
+
+
+FINGERPRINT_BLOCK_ROWS = 4096
 
 
 @dataclass
@@ -146,7 +150,8 @@ class Split:
         for a in (self.X_train, self.Y_train, self.X_val, self.Y_val, self.X_test, self.Y_test):
             if a is not None:
                 h.update(str(a.shape).encode())
-                h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+                for start in range(0, len(a), FINGERPRINT_BLOCK_ROWS):  # the same digest, without a whole copy
+                    h.update(np.ascontiguousarray(a[start:start + FINGERPRINT_BLOCK_ROWS], dtype=np.float64))
         return h.hexdigest()
 
     def with_logistic_target(self) -> Split:
@@ -159,7 +164,7 @@ class Split:
                                    Y_val=column(self.Y_val))
 
     def astype(self, dtype) -> Split:
-        cast = lambda a: None if a is None else a.astype(dtype)  # noqa: E731
+        cast = lambda a: None if a is None else a.astype(dtype, copy=False)  # noqa: E731
         return dataclasses.replace(self, X_train=cast(self.X_train), Y_train=cast(self.Y_train),
                                    X_test=cast(self.X_test), Y_test=cast(self.Y_test),
                                    X_val=cast(self.X_val), Y_val=cast(self.Y_val))
@@ -249,33 +254,61 @@ def encode_targets(ds: Dataset, rows: dict[str, np.ndarray], standardize_target:
     return Y, None, mean, scale
 
 
-def features(fitted, frame: pd.DataFrame, dtype) -> np.ndarray:
-    """The rows of ``frame`` through a fitted recipe: a C-ordered (n, d) array (the transformers return
-    column-major arrays, which the training loop's gathers and products would pay for)."""
-    return np.ascontiguousarray(fitted.transform(frame), dtype=dtype)
+#: Rows go through a fitted recipe in blocks of about this many raw values, each written into the output: a
+#: part's raw rows are never copied whole (every step of a recipe is row by row, so the numbers are the same).
+TRANSFORM_BLOCK_VALUES = 2**18
+
+
+def features(fitted, frame: pd.DataFrame, dtype, rows: np.ndarray | None = None) -> np.ndarray:
+    """The rows of ``frame`` (those at ``rows``, default all) through a fitted recipe, transformed in row blocks
+    into one C-ordered (n, d) array (the transformers return column-major arrays, which the training loop's
+    gathers and products would pay for)."""
+    rows = np.arange(len(frame)) if rows is None else rows
+    step = max(1, TRANSFORM_BLOCK_VALUES // max(1, frame.shape[1]))
+    out = None
+    for start in range(0, len(rows), step):
+        block = fitted.transform(frame.iloc[rows[start:start + step]])
+        if out is None:
+            out = np.empty((len(rows), block.shape[1]), dtype)
+        out[start:start + len(block)] = block
+    release_free_memory()  # the blocks' copies, freed in pieces the next large array could not use
+    return out if out is not None else np.ascontiguousarray(fitted.transform(frame.iloc[rows]), dtype=dtype)
 
 
 def split_dataset(ds: Dataset, test_size: float = 0.5, val_size: float = 0.0, seed: int = 0,
-                  standardize: bool = True, standardize_target: bool = True, n_train: int = 0) -> Split:
+                  standardize: bool = True, standardize_target: bool = True, n_train: int = 0,
+                  keep_raw: bool = True, consume: bool = False) -> Split:
     """Seeded train/val/test split (see split_rows), its features prepared by the dataset's recipe fitted on
-    the training rows only (see l2cli.preprocess)."""
-    return split_at(ds, split_rows(ds, test_size, val_size, seed, n_train), standardize, standardize_target)
+    the training rows only (see l2cli.preprocess); keep_raw and consume as for split_at."""
+    return split_at(ds, split_rows(ds, test_size, val_size, seed, n_train), standardize, standardize_target,
+                    keep_raw, consume)
 
 
 def split_at(ds: Dataset, rows: dict[str, np.ndarray], standardize: bool = True,
-             standardize_target: bool = True) -> Split:
+             standardize_target: bool = True, keep_raw: bool = True, consume: bool = False) -> Split:
     """The Split of the given row numbers ("train", "val", "test"; an empty part is left out), its features
-    prepared by the dataset's recipe fitted on the training rows."""
+    prepared by the dataset's recipe fitted on the training rows.
+
+    keep_raw: keep the training rows' raw columns (Split.raw_train), which cross-validation folds, predict and
+    the pictures refit the recipe on. consume: release the dataset's table (``ds.X`` becomes None) as soon as
+    its rows are gathered into the parts. With both a sweep's way (keep_raw False, consume True), the memory
+    taken on the way is at most twice the table: the table and its parts' raw rows, then the raw rows and
+    the recipe's fit; each part's raw rows are released as its float matrix is made.
+    """
     rows = {"train": rows["train"], "val": rows.get("val", np.arange(0)), "test": rows.get("test", np.arange(0))}
     recipe = dataclasses.replace(ds.recipe, standardize=standardize)
-    raw = {k: ds.X.iloc[idx] for k, idx in rows.items()}
+    raw = {k: ds.X.iloc[idx] for k, idx in rows.items() if len(idx) or k == "train"}
+    if consume:
+        ds.X = None
+        release_free_memory()
     fitted = recipe.fit(raw["train"])
-    X = {k: features(fitted, frame, np.float64) for k, frame in raw.items() if len(frame)}
+    names = tuple(fitted.get_feature_names_out())
+    raw_train = raw["train"].reset_index(drop=True) if keep_raw else None
+    X = {k: features(fitted, raw.pop(k), np.float64) for k in list(raw)}
     Y, classes, mean, scale = encode_targets(ds, rows, standardize_target)
     part = {k: (X[k], Y[k], ds.y[rows[k]]) if len(rows[k]) else (None, None, None) for k in ("val", "test")}
     return Split(ds.task, X["train"], Y["train"], ds.y[rows["train"]], *part["test"], *part["val"],
-                 classes, mean, scale, tuple(fitted.get_feature_names_out()), rows,
-                 raw["train"].reset_index(drop=True), recipe)
+                 classes, mean, scale, names, rows, raw_train, recipe)
 
 
 def cv_folds(split: Split, k: int, seed: int = 0, standardize: bool = True) -> list[Split]:
@@ -305,7 +338,7 @@ def fold_splits(split: Split, pieces, standardize: bool = True) -> list[Split]:
     folds = []
     for train, val in pieces:
         fitted = recipe.fit(split.raw_train.iloc[train])
-        X_train, X_val = (features(fitted, split.raw_train.iloc[idx], split.X_train.dtype) for idx in (train, val))
+        X_train, X_val = (features(fitted, split.raw_train, split.X_train.dtype, idx) for idx in (train, val))
         folds.append(dataclasses.replace(
             split, X_train=X_train, Y_train=split.Y_train[train], y_train=split.y_train[train],
             X_test=None, Y_test=None, y_test=None, X_val=X_val, Y_val=split.Y_train[val], y_val=split.y_train[val],

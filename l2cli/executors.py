@@ -111,6 +111,17 @@ def _watch_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
+#: The experiments of the Forked executors running now, by id: a forked worker reads its experiment (the data
+#: above all) from the pages it shares with this process, copy-on-write, instead of receiving a pickled copy of
+#: it with every chunk.
+_INHERITED: dict[int, object] = {}
+
+
+def train_inherited(exp, points: list[Point], checkpoint: Checkpoint | None) -> ChunkResult:
+    """train_chunk in a worker, ``exp`` being the experiment itself or its key in _INHERITED."""
+    return train_chunk(_INHERITED[exp] if isinstance(exp, int) else exp, points, None, checkpoint)
+
+
 class Forked:
     """This process and ``workers - 1`` forked ones; progress as chunks finish (per epoch for this one's).
 
@@ -125,13 +136,16 @@ class Forked:
 
     def run(self, exp, jobs: list[Job], progress: Progress | None = None,
             done: Done | None = None) -> list[ChunkResult]:
-        methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("fork" if "fork" in methods else None)
+        forking = "fork" in multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if forking else None)
         results: list[ChunkResult | None] = [None] * len(jobs)
         pool = ProcessPoolExecutor(max_workers=self.workers - 1, mp_context=context, initializer=_watch_parent,
                                    initargs=(os.getpid(),))
+        key = id(exp)
+        _INHERITED[key] = exp  # forked workers find it in the memory they share with this process
+        shared = key if forking else exp
         try:
-            futures = {pool.submit(train_chunk, exp, job.points, None, job.checkpoint): i
+            futures = {pool.submit(train_inherited, shared, job.points, job.checkpoint): i
                        for i, job in enumerate(jobs) if i > 0}
             self._run_here(exp, jobs, futures, results, progress, done)
             for future in as_completed(futures):
@@ -146,6 +160,8 @@ class Forked:
                 process.kill()
             pool.shutdown(wait=False, cancel_futures=True)
             raise
+        finally:
+            _INHERITED.pop(key, None)
         pool.shutdown()
         return results  # type: ignore[return-value]
 

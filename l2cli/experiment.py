@@ -74,19 +74,27 @@ def load_data(cfg: Config) -> Dataset:
     return ds
 
 
-def prepare(cfg: Config) -> Experiment:
-    """Check the config's cross-key rules, load and split the data, fix the network and objective."""
+def prepare(cfg: Config, keep_raw: bool = True) -> Experiment:
+    """Check the config's cross-key rules, load and split the data, fix the network and objective.
+
+    keep_raw: keep the raw training rows (Split.raw_train; for cross-validation, predict and pictures).
+    """
     cfg.validate()
     d, m, t = cfg.data, cfg.model, cfg.train
     ds = load_data(cfg)
-    check_finite([ds.X.select_dtypes("number").to_numpy(dtype=float)] + ([ds.y] if ds.task == "regression" else []),
-                 cfg, "as generated or read", missing_allowed=True)
+    numeric = ds.X.select_dtypes("number")
+    columns = (numeric[c].to_numpy(dtype=float) for c in numeric.columns)  # one at a time: no copy of the table
+    check_finite([*columns, ds.y] if ds.task == "regression" else columns, cfg, "as generated or read",
+                 missing_allowed=True)
+    del numeric, columns
     split = split_dataset(ds, d.test_size, d.val_size, d.seed, d.standardize, d.standardize_target,
-                          d.n_train)
+                          d.n_train, keep_raw, consume=True)
+    notes, missing, reading = ds.notes, ds.missing, ds.reading
+    del ds  # the table is not kept through training: only the split's float matrices are
     check_finite((split.X_train, split.Y_train, split.X_val, split.Y_val, split.X_test, split.Y_test), cfg,
                  "after standardizing")
-    exp = assemble(m, t, split, [*ds.notes, *small_data_notes(split)], ds.missing)
-    exp.reading = ds.reading
+    exp = assemble(m, t, split, [*notes, *small_data_notes(split)], missing)
+    exp.reading = reading
     check_fits(bytes_per_model(exp), f"one model of {'-'.join(map(str, exp.layer_sizes))} on "
                f"{len(split.X_train):,} rows")
     return exp

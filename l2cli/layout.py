@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from .errors import InputError
-from .network import training_flops_per_row
+from .network import EVAL_BLOCK_ELEMENTS, training_flops_per_row
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def check_chunk_memory(exp, size: int, workers: int, compute: Compute) -> None:
         raise InputError(f"{what} of {'-'.join(map(str, exp.layer_sizes))} on {len(exp.split.X_train):,} rows needs "
                          f"about {chunk / 2**20:,.0f} MiB, more than sweep.memory_mb = {compute.memory_mb:,}: "
                          f"{fix}--set sweep.memory_mb={int(chunk / 2**20) + 1}")
-    check_fits(workers * chunk, f"{workers} worker(s) training chunks of {size} models")
+    check_fits(workers * (chunk + evaluation_bytes(exp)), f"{workers} worker(s) training chunks of {size} models")
 
 
 def usable_cores() -> int:
@@ -144,12 +144,23 @@ def _cfs(directory: str) -> float | None:
 
 
 def bytes_per_model(exp) -> int:
-    """A generous estimate of the working memory of one stacked model."""
+    """A generous estimate of what one more model adds to a chunk's memory: its parameters with their copies
+    and optimizer state (6 ×), a step's batch gathered for it and its activations and gradients on the batch
+    (l2cli.train.Batches, network.Workspace), and its outputs on the largest part with the loss's temporaries
+    (4 ×; the activations of an evaluation go through fixed-size blocks, see evaluation_bytes). The data is
+    not counted: it is in memory already, once per sweep, shared by forked workers."""
     sizes = exp.layer_sizes
     n_params = sum(a * b + b for a, b in pairwise(sizes))
-    rows = max(len(part.X) for part in exp.split.parts())
-    activations = 3 * rows * sum(sizes)
-    return exp.dtype.itemsize * (6 * n_params + activations)
+    n = len(exp.split.X_train)
+    batch = exp.schedule.batch_rows(n) * (sizes[0] + sizes[-1] + 2 * sum(sizes[1:]))
+    outputs = 4 * max(len(part.X) for part in exp.split.parts()) * sizes[-1]
+    return exp.dtype.itemsize * (6 * n_params + batch + outputs)
+
+
+def evaluation_bytes(exp) -> int:
+    """A chunk's evaluation buffers (network.eval_buffers): one block of activations per layer, whatever the
+    number of models."""
+    return exp.dtype.itemsize * EVAL_BLOCK_ELEMENTS * (len(exp.layer_sizes) - 1)
 
 
 def estimated_seconds(exp, n_models: int) -> float:
@@ -168,6 +179,18 @@ def available_memory() -> int:
     (ulimit -v, RLIMIT_AS)."""
     room = [mem_available(), cgroup_memory_room(), address_space_room()]
     return min(r for r in room if r is not None)
+
+
+def release_free_memory() -> None:
+    """Give the memory this process has freed back to the system (glibc's malloc_trim; nothing elsewhere), as
+    Dask's workers do. A table parsed column by column leaves its freed memory in pieces too small for the next
+    large array, which would then take new memory beside them: trimmed, the process's peak is what it uses."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).malloc_trim(0)  # the symbols this process has loaded: libc's among them, on glibc
+    except (OSError, AttributeError):
+        pass
 
 
 def mem_available() -> int:

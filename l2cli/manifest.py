@@ -65,6 +65,20 @@ def data_section(cfg: Config, exp, fingerprint: str) -> dict:
     }
 
 
+def peak_memory(cells: list) -> dict:
+    """The memory the run took, measured: the peak resident set of this process and of its largest worker
+    process (getrusage; the workers' pages shared with this one, the data above all, count in both), beside
+    the size of the float matrices trained on (every cell's train, validation and test parts), in MiB. Like
+    ``seconds``, it differs between runs of the same config."""
+    import resource
+
+    unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+    mib = lambda who: round(resource.getrusage(who).ru_maxrss * unit / 2**20, 1)  # noqa: E731
+    data = sum(p.X.nbytes + p.Y.nbytes for c in cells for p in c.experiment.split.parts())
+    return {"peak_rss_mib": mib(resource.RUSAGE_SELF), "largest_worker_peak_rss_mib": mib(resource.RUSAGE_CHILDREN),
+            "data_mib": round(data / 2**20, 1)}
+
+
 def build(cfg: Config, cells: list, argv: list[str], started: str, seconds: float, summary,
           fingerprints: list[str]) -> dict:
     """The manifest of a run whose grid cells (runner.Cell) have trained; ``summary`` is its summary table,
@@ -77,6 +91,7 @@ def build(cfg: Config, cells: list, argv: list[str], started: str, seconds: floa
         "started": started,
         "finished": now(),
         "seconds": round(seconds, 3),
+        "memory": peak_memory(cells),
         "versions": versions(),
         "data": data_section(cfg, exp, fingerprints[0]),
         "environment": environment.record(cfg.sweep.portable),

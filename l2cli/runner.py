@@ -153,9 +153,10 @@ def budget(cfg: Config) -> str:
     return f"up to {t.max_iter} iterations" if t.optimizer == "lbfgs" else f"{t.epochs} epochs"
 
 
-def prepare_cells(cfg: Config, log: Callable[[str], None] | None = None) -> list[Experiment]:
-    """Every grid cell's experiment: all the data is loaded and checked before any training."""
-    experiments = [prepare(cfg.at(v)) for v in cfg.cells()]
+def prepare_cells(cfg: Config, log: Callable[[str], None] | None = None, keep_raw: bool = True) -> list[Experiment]:
+    """Every grid cell's experiment: all the data is loaded and checked before any training. keep_raw: keep
+    the raw training rows (a sweep needs them for cross-validation only; predict and plot always)."""
+    experiments = [prepare(cfg.at(v), keep_raw) for v in cfg.cells()]
     if log:
         for note in dict.fromkeys([*cfg.notes, *(n for exp in experiments for n in exp.notes)]):
             log(f"l2cli: {note}")
@@ -256,7 +257,8 @@ def run_experiment(cfg: Config, out: str | Path | None = None, argv: list[str] |
         replaceable(out, cfg.data.path)
     elif out is not None:
         check_target(out)
-    experiments = prepare_cells(cfg, log) if expected_fingerprints is None else prepare_recorded(cfg, expected_data)
+    experiments = (prepare_cells(cfg, log, keep_raw=cfg.sweep.cv > 0) if expected_fingerprints is None
+                   else prepare_recorded(cfg, expected_data))
     fingerprints = check_fingerprints(experiments, expected_fingerprints, expected_data)
     check_output_size(cfg, experiments)
     with executor_for(cfg) as (executor, cluster_workers):
@@ -300,7 +302,7 @@ def resume_experiment(out: str | Path, given: Config | None = None, progress: Ca
         cfg = Config.from_dict(record["config"])
         if given is not None:
             check_same_config(given, cfg)
-        experiments = prepare_cells(cfg, log)
+        experiments = prepare_cells(cfg, log, keep_raw=cfg.sweep.cv > 0)
         check_fingerprints(experiments, record["fingerprints"], f"the data the run in {out} started with")
         layouts = [Compute(**layout) for layout in record["layouts"]]
         record["resumed"].append(manifest.now())

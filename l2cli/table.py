@@ -122,6 +122,15 @@ def choose_columns(frame: pd.DataFrame, opts: TableOptions, file: str) -> list[s
     return chosen
 
 
+def keep_columns(frame: pd.DataFrame, keep: list[str]) -> pd.DataFrame:
+    """``frame`` with only the columns ``keep``, in that order. The others are deleted in place, which copies
+    no data; only an order other than the file's takes a copy of the columns kept."""
+    wanted = set(keep)
+    for column in [c for c in frame.columns if c not in wanted]:
+        del frame[column]
+    return frame if list(frame.columns) == keep else frame[keep]
+
+
 def check_finite(frame: pd.DataFrame, name: str) -> None:
     numeric = frame.select_dtypes("number")
     bad = [c for c in numeric.columns if np.isinf(numeric[c].to_numpy(dtype=float)).any()]
@@ -307,7 +316,7 @@ def read_table(path: str | Path, opts: TableOptions, standardize: bool = True) -
     path = Path(path)
     frame = read_frame(path, opts.reading, opts.target)
     notes: list[str] = []
-    frame = frame[[*choose_columns(frame, opts, path.name), opts.target]].copy()
+    frame = keep_columns(frame, [*choose_columns(frame, opts, path.name), opts.target])
     dates = convert_dates(frame, opts.dates, path.name, notes)
     check_finite(frame, path.name)
     check_target_marks(frame[opts.target], opts, path.name)

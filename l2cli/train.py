@@ -9,7 +9,7 @@ come from :func:`l2cli.evaluate.evaluate`, the same function as the summary's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -109,14 +109,16 @@ class Batches:
     """Each epoch's mini-batches of the training rows, one shuffling stream per seed.
 
     Every stream draws one permutation per epoch, whichever models are still
-    training, so a model's batch order depends on its seed only. Batches are
-    views of one gather: (n, d) when the active models share one seed, else
-    (M_active, n, d).
+    training, so a model's batch order depends on its seed only. A batch is
+    gathered by index into a buffer reused by every step: (rows, d) when the
+    active models share one seed, else (M_active, rows, d). The training matrix
+    itself is never copied or permuted (one copy of it per process).
     """
 
     def __init__(self, X: np.ndarray, Y: np.ndarray, seeds, rows: int):
         self.X, self.Y, self.rows = X, Y, rows
         self.streams = {int(s): shuffle_rng(s) for s in seeds}
+        self.buffers: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}  # by the index array's shape
 
     def state_dict(self) -> dict:
         """Each seed's shuffling stream, where it is."""
@@ -126,15 +128,28 @@ class Batches:
         for seed, stream in state["streams"].items():
             self.streams[int(seed)].bit_generator.state = stream
 
-    def epoch(self, active_seeds: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    def epoch(self, active_seeds: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The epoch's batches, in order; each one is valid until the next is drawn."""
         n = len(self.X)
         if self.rows == n:
-            return [(self.X, self.Y)]
+            yield self.X, self.Y
+            return
         perms = {s: rng.permutation(n) for s, rng in self.streams.items()}
         distinct = set(active_seeds.tolist())
         order = perms[distinct.pop()] if len(distinct) == 1 else np.stack([perms[s] for s in active_seeds])
-        X, Y = self.X[order], self.Y[order]
-        return [(X[..., s:s + self.rows, :], Y[..., s:s + self.rows, :]) for s in range(0, n, self.rows)]
+        for start in range(0, n, self.rows):
+            yield self.gather(order[..., start:start + self.rows])
+
+    def gather(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of X and Y at ``rows`` ((r,) or (M, r)), copied into this shape's reused buffers."""
+        buffers = self.buffers.get(rows.shape)
+        if buffers is None:
+            buffers = self.buffers[rows.shape] = (np.empty((*rows.shape, self.X.shape[1]), self.X.dtype),
+                                                  np.empty((*rows.shape, self.Y.shape[1]), self.Y.dtype))
+        Xb, Yb = buffers
+        np.take(self.X, rows, axis=0, out=Xb)
+        np.take(self.Y, rows, axis=0, out=Yb)
+        return Xb, Yb
 
 
 class History:

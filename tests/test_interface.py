@@ -163,8 +163,8 @@ def test_cross_validation_never_reads_the_test_data(tmp_path):
     import l2cli.runner as runner
     original = runner.prepare
 
-    def poisoned(cfg):
-        exp = original(cfg)
+    def poisoned(cfg, *args):
+        exp = original(cfg, *args)
         exp.split.X_test[:] = np.nan
         exp.split.Y_test[:] = np.nan
         return exp

@@ -43,6 +43,8 @@ OPTIMIZERS = ("gd", "sgd", "momentum", "adam", "lbfgs")
 DECAYS = ("l2", "decoupled")
 DTYPES = ("float64", "float32")
 ENGINES = ("stacked", "sequential")
+#: How the models of one seed start (sweep.path): each from its initialisation, or from the previous λ's (l2cli.path).
+PATHS = ("cold", "warm")
 SELECTION_RULES = ("min", "1se", "evidence")
 #: When the curvature diagnostics run (sweep.curvature; l2cli.diagnostics).
 CURVATURE = ("auto", "on", "exact", "lanczos", "off")

@@ -261,6 +261,8 @@ def training_options():
         keyed("--address", "sweep.address", help="Dask scheduler tcp://HOST:PORT; empty: a LocalCluster here"),
         keyed("--jobs", "sweep.jobs", type=int, help="Most cores this sweep uses (processes × BLAS threads), "
               "for sweeps run side by side; 0: every core this process may use"),
+        keyed("--path", "sweep.path", help="cold: every model from its initialisation; warm: each seed's λ "
+              "grid from the smallest, each model from the previous λ's final parameters"),
     ]
 
 
@@ -278,7 +280,7 @@ FLAG_KEYS = {"dataset": "data.dataset", "data_path": "data.path", "target": "dat
              "task": "data.task", "lambdas": "sweep.lambdas", "activation": "model.activation",
              "optimizer": "train.optimizer", "decay": "train.decay", "lr": "train.lr", "epochs": "train.epochs",
              "batch_size": "train.batch_size", "dtype": "train.dtype", "executor": "sweep.executor",
-             "address": "sweep.address", "jobs": "sweep.jobs"}
+             "address": "sweep.address", "jobs": "sweep.jobs", "path": "sweep.path"}
 #: flag -> (config key, example), for the flags that take a comma-separated list
 LIST_FLAGS = {"seeds": ("sweep.seeds", "0,1,2"), "hidden": ("model.hidden", "64,64"),
               "features": ("data.features", "age,island"), "drop": ("data.drop", "id,name")}

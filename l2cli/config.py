@@ -38,6 +38,7 @@ from .choices import (
     LOSSES,
     NA_POLICIES,
     OPTIMIZERS,
+    PATHS,
     RARE_CLASS_POLICIES,
     REDUCTIONS,
     SELECTION_RULES,
@@ -374,6 +375,9 @@ class SweepConfig(Section):
     seeds: list[int] = key([0, 1, 2, 3, 4], Ints(Range(low=0, high=MAX_SEED), "[0, 1, 2]"),
                            "model seeds (initialisation and batch order)")
     engine: str = how_key("stacked", Choice(ENGINES), "stacked (all models at once) or sequential (one at a time)")
+    path: str = key("cold", Choice(PATHS), "cold (every model from its seed's initialisation) or warm (each seed's "
+                    "λ grid in increasing order, each model from the previous λ's final parameters; with lbfgs, "
+                    "train.tol or train.early_stopping)")
     chunk_size: int = how_key(0, Int(Range(low=0)), "models trained together; 0 chooses from the memory budget")
     memory_mb: int = how_key(2048, Int(Range(low=1)), "memory budget of one chunk of stacked models, MiB")
     workers: int = how_key(0, Int(Range(low=0)), "processes training chunks in parallel (this one included); "
@@ -549,7 +553,18 @@ def check_rules(cfg: Config) -> None:
         raise InputError("train.early_stopping uses a validation split; it cannot be combined with sweep.cv")
     check_selection(cfg)
     check_optimizer_keys(cfg)
+    check_path(cfg)
     check_size(cfg)
+
+
+def check_path(cfg: Config) -> None:
+    """A warm path saves work only where training stops by itself: L-BFGS, or a first-order optimizer with
+    train.tol or train.early_stopping (a fixed number of epochs costs the same from any start)."""
+    t = cfg.train
+    if cfg.sweep.path == "warm" and t.optimizer != "lbfgs" and not t.tol and not t.early_stopping:
+        raise InputError(f"sweep.path = warm starts each model from the previous λ's, which saves epochs only when "
+                         f"training stops by itself: use train.optimizer = lbfgs, or give train.tol or "
+                         f"train.early_stopping with {t.optimizer}")
 
 
 def check_size(cfg: Config) -> None:

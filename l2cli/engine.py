@@ -12,13 +12,14 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from .blas import blas_info, blas_threads
 from .executors import ChunkResult, Forked, InProcess, Job
 from .layout import Compute, Layout, choose
 from .network import Params
-from .plan import Point, chunks
+from .plan import Point, chunks, path_chunks, paths
 from .summary import history_frame, summarize
 
 
@@ -46,8 +47,9 @@ def run_points(exp, pts: list[Point], compute: Compute | None = None,
     executor: where the chunks train (default: this process and forked workers, as the layout says;
     l2cli.cluster.DaskExecutor for a cluster).
     """
-    layout = choose(exp, len(pts), compute or Compute())
-    parts = chunks(pts, layout.chunk_size)
+    warm = exp.path == "warm"
+    layout = choose(exp, len(pts), compute or Compute(), path_length=len(paths(pts)[0]) if warm else 1)
+    parts = path_chunks(pts, layout.chunk_size) if warm else chunks(pts, layout.chunk_size)
     results = [None] * len(parts)
     finished = getattr(progress, "chunk_done", None)  # a progress report that also wants each chunk's rows
     for k, trained in enumerate(store.load(k) if store else None for k in range(len(parts))):
@@ -78,4 +80,20 @@ def run_points(exp, pts: list[Point], compute: Compute | None = None,
     history = pd.concat([history_frame(c, r.trained.history) for c, r in zip(parts, results, strict=True)],
                         ignore_index=True)
     summary = pd.concat([r.summary for r in results], ignore_index=True)
+    if warm:  # chunks of whole paths: back to the points' order
+        params, summary, history = in_point_order(pts, parts, results, params, summary, history)
     return Trained(pts, params, summary, history, layout, blas, sum((r.warnings for r in results), Counter()))
+
+
+def in_point_order(pts: list[Point], parts: list[list[Point]], results, params: Params, summary: pd.DataFrame,
+                   history: pd.DataFrame):
+    """The parameters, summary and history of chunks in any order of the points, in the order of ``pts``
+    (history: by point, then epoch, as chunks of consecutive points give it)."""
+    where = {p.index: i for i, p in enumerate(pts)}
+    rank = np.array([where[p.index] for part in parts for p in part])
+    order = np.argsort(rank, kind="stable")
+    offsets = np.cumsum([0, *(len(part) for part in parts[:-1])])
+    model_rank = np.concatenate([rank[off + r.trained.history["model"]] for off, r in zip(offsets, results, strict=True)
+                                 if r.trained.history]) if len(history) else np.zeros(0, dtype=int)
+    history = history.iloc[np.argsort(model_rank, kind="stable")].reset_index(drop=True)
+    return params.take(order), summary.iloc[order].reset_index(drop=True), history

@@ -96,6 +96,12 @@ def class_index(Z: np.ndarray) -> np.ndarray:
     return (Z[..., 0] > 0).astype(int) if Z.shape[-1] == 1 else Z.argmax(axis=-1)
 
 
+#: The outputs of an evaluation are formed for at most about this many numbers (model × row × output) at a
+#: time: a larger stack is measured in groups of models, each model's numbers being its own whatever else
+#: shares its stack. The memory of measuring a chunk then stays the same whatever its size.
+EVAL_OUTPUT_ELEMENTS = 2**20
+
+
 def evaluate(params: Params, lam: np.ndarray, parts: list[Part], spec: Spec,
              buffers: list[np.ndarray] | None = None, scorer: Scorer | None = None) -> dict[str, np.ndarray]:
     """Every metric of the M models of ``params`` (see the module docstring), each of shape (M,).
@@ -104,6 +110,14 @@ def evaluate(params: Params, lam: np.ndarray, parts: list[Part], spec: Spec,
     network.predict (made here when not given). A diverged model's numbers stay
     NaN/inf, without warnings.
     """
+    M = params.n_models
+    lam = np.broadcast_to(np.asarray(lam), (M,))
+    group = max(1, EVAL_OUTPUT_ELEMENTS // (max(len(p.X) for p in parts) * params.layer_sizes[-1]))
+    if group < M:
+        outs = [evaluate(params.take(rows), lam[rows], parts, spec,
+                         None if buffers is None else [b[:len(rows)] for b in buffers], scorer)
+                for rows in np.array_split(np.arange(M), -(-M // group))]
+        return {k: np.concatenate([out[k] for out in outs]) for k in outs[0]}
     with np.errstate(all="ignore"):
         if buffers is None:
             buffers = eval_buffers(params, max(len(p.X) for p in parts))

@@ -28,6 +28,7 @@ import pandas as pd
 from .checkpoint import Checkpoint
 from .network import init_params
 from .numeric_warnings import counted
+from .path import train_path
 from .plan import Point
 from .summary import summarize
 from .train import TrainResult, init_rng, train
@@ -60,9 +61,11 @@ def train_chunk(exp, points: list[Point], on_epoch: Progress | None = None,
     counts: Counter = Counter()
     with counted(counts):
         params = init_params(exp.layer_sizes, [init_rng(p.seed) for p in points], exp.init, exp.dtype)
-        lam = np.array([p.lam for p in points])
-        trained = train(params, lam, [p.seed for p in points], exp.arrays, exp.spec, exp.schedule, on_epoch,
-                        checkpoint)
+        lam, seeds = np.array([p.lam for p in points]), [p.seed for p in points]
+        if exp.path == "warm":
+            trained = train_path(params, lam, seeds, exp.arrays, exp.spec, exp.schedule, train, on_epoch, checkpoint)
+        else:
+            trained = train(params, lam, seeds, exp.arrays, exp.spec, exp.schedule, on_epoch, checkpoint)
         summary = summarize(exp, points, trained)
     return ChunkResult(trained, summary, counts)
 

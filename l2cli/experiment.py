@@ -36,6 +36,7 @@ class Experiment:
     notes: tuple[str, ...] = ()  # what reading the data did (rows dropped, dates converted, …)
     missing: dict = field(default_factory=dict)  # missing-value counts and policy of a CSV file
     reading: dict = field(default_factory=dict)  # what else reading a table decided: date formats, rare classes
+    path: str = "cold"  # sweep.path: cold (every model from its initialisation) or warm (l2cli.path)
 
     @property
     def arrays(self) -> Arrays:
@@ -95,6 +96,7 @@ def prepare(cfg: Config, keep_raw: bool = True) -> Experiment:
                  "after standardizing")
     exp = assemble(m, t, split, [*notes, *small_data_notes(split)], missing)
     exp.reading = reading
+    exp.path = cfg.sweep.path
     check_fits(bytes_per_model(exp), f"one model of {'-'.join(map(str, exp.layer_sizes))} on "
                f"{len(split.X_train):,} rows")
     return exp

@@ -172,7 +172,8 @@ class ChunkStore:
             layers = int(f["layers"])
             params = Params([f[f"W{l}"] for l in range(layers)], [f[f"b{l}"] for l in range(layers)])
             history = {k[len("hist."):]: f[k] for k in f if k.startswith("hist.")}
-            return TrainResult(params, f["epochs"], f["status"].tolist(), history)
+            return TrainResult(params, f["epochs"], f["status"].tolist(), history,
+                               f["warm"].astype(bool) if "warm" in f else None)
         except (Damaged, KeyError, ValueError, TypeError) as exc:
             sys.stderr.write(f"l2cli: the finished chunk {file.name} cannot be read back ({exc or type(exc).__name__}):"
                              " it trains again from its seeds\n")
@@ -185,5 +186,7 @@ class ChunkStore:
         arrays.update({f"W{l}": W for l, W in enumerate(trained.params.W)})
         arrays.update({f"b{l}": b for l, b in enumerate(trained.params.b)})
         arrays.update({f"hist.{name}": v for name, v in trained.history.items()})
+        if trained.warm is not None:
+            arrays["warm"] = trained.warm.astype(np.int8)
         write_atomically(self._file(k), arrays, "chunk-write")
         self.checkpoint(k).remove()

@@ -43,30 +43,35 @@ class Layout:
 WORKER_THRESHOLD_S = 0.1
 
 
-def choose(exp, n_points: int, compute: Compute, cores: int | None = None) -> Layout:
+def choose(exp, n_points: int, compute: Compute, cores: int | None = None, path_length: int = 1) -> Layout:
     """Chunks as large as the memory budget allows (or ``compute.chunk_size``), cut smaller so that
     every worker has one: small stacked products run as fast on one BLAS thread as on two, so
     separate processes are what turn a second core into speed. L-BFGS evaluates one model at a time and
     gets one BLAS thread per process: on two, OpenBLAS splits each small product and waits on it (W1 with
-    L-BFGS in one process: 0.12 s on one thread, 0.59 s on two, in bench/lbfgs.py --quick)."""
+    L-BFGS in one process: 0.12 s on one thread, 0.59 s on two, in bench/lbfgs.py --quick).
+
+    path_length: on a warm path (l2cli.path), the points of one seed, which a chunk holds whole: chunk sizes
+    are then multiples of it, and there are no more workers than paths."""
+    L = max(1, path_length)
+    units = max(1, n_points // L)  # points, or whole paths: what a chunk is made of
     cores = cores or usable_cores()
     if compute.jobs:
         cores = min(cores, compute.jobs)
     if compute.workers:
-        workers = min(compute.workers, n_points, compute.jobs or compute.workers)
+        workers = min(compute.workers, units, compute.jobs or compute.workers)
     else:
-        workers = min(cores, n_points) if estimated_seconds(exp, n_points) > WORKER_THRESHOLD_S else 1
+        workers = min(cores, units) if estimated_seconds(exp, n_points) > WORKER_THRESHOLD_S else 1
     if compute.engine == "sequential":
         size = 1
     elif compute.chunk_size > 0:
-        size = min(compute.chunk_size, n_points)
-    else:
-        size = int(max(1, min(n_points, compute.memory_mb * 2**20 // bytes_per_model(exp))))
-        size = min(size, -(-n_points // workers))
-    workers = min(workers, -(-n_points // size))  # no more processes than chunks
+        size = min(max(1, compute.chunk_size // L), units)
+    else:  # a stack holds one model per unit: a cold chunk's points, or a path chunk's current λ of each path
+        size = int(max(1, min(units, compute.memory_mb * 2**20 // bytes_per_model(exp))))
+        size = min(size, -(-units // workers))
+    workers = min(workers, -(-units // size))  # no more processes than chunks
     threads = compute.threads or (1 if exp.schedule.optimizer == "lbfgs" else max(1, cores // workers))
     check_chunk_memory(exp, size, workers, compute)
-    return Layout(size, workers, threads)
+    return Layout(size * L, workers, threads)
 
 
 def check_chunk_memory(exp, size: int, workers: int, compute: Compute) -> None:
@@ -185,12 +190,11 @@ def release_free_memory() -> None:
     """Give the memory this process has freed back to the system (glibc's malloc_trim; nothing elsewhere), as
     Dask's workers do. A table parsed column by column leaves its freed memory in pieces too small for the next
     large array, which would then take new memory beside them: trimmed, the process's peak is what it uses."""
+    import contextlib
     import ctypes
 
-    try:
-        ctypes.CDLL(None).malloc_trim(0)  # the symbols this process has loaded: libc's among them, on glibc
-    except (OSError, AttributeError):
-        pass
+    with contextlib.suppress(OSError, AttributeError):  # the symbols this process has loaded: glibc's among them
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 def mem_available() -> int:

@@ -66,17 +66,24 @@ def data_section(cfg: Config, exp, fingerprint: str) -> dict:
 
 
 def peak_memory(cells: list) -> dict:
-    """The memory the run took, measured: the peak resident set of this process and of its largest worker
-    process (getrusage; the workers' pages shared with this one, the data above all, count in both), beside
-    the size of the float matrices trained on (every cell's train, validation and test parts), in MiB. Like
-    ``seconds``, it differs between runs of the same config."""
+    """The memory the run took, measured: the peak resident set of this process (Linux: VmHWM, since this
+    program started; elsewhere getrusage, which may include the launching process's) and of its largest
+    worker process (getrusage: the pages a forked worker shares with this one, the data above all, count in
+    both), beside the size of the float matrices trained on (every cell's train, validation and test parts), in
+    MiB. Like ``seconds``, it differs between runs of the same config."""
     import resource
 
     unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
-    mib = lambda who: round(resource.getrusage(who).ru_maxrss * unit / 2**20, 1)  # noqa: E731
+    mib = lambda kib: round(kib / 1024, 1)  # noqa: E731
+    mine = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit / 1024
+    try:
+        with open("/proc/self/status") as fh:  # getrusage keeps the high-water mark of the process before exec
+            mine = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
+    except (OSError, StopIteration, ValueError):
+        pass
     data = sum(p.X.nbytes + p.Y.nbytes for c in cells for p in c.experiment.split.parts())
-    return {"peak_rss_mib": mib(resource.RUSAGE_SELF), "largest_worker_peak_rss_mib": mib(resource.RUSAGE_CHILDREN),
-            "data_mib": round(data / 2**20, 1)}
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * unit / 1024
+    return {"peak_rss_mib": mib(mine), "largest_worker_peak_rss_mib": mib(workers), "data_mib": round(data / 2**20, 1)}
 
 
 def build(cfg: Config, cells: list, argv: list[str], started: str, seconds: float, summary,

@@ -32,6 +32,8 @@ REQUIRED = {"summary": ("lambda", "seed", "status"), "history": ("lambda", "seed
             "aggregate": ("lambda",), "features": ("lambda", "seed", "feature", "norm"), "cv": ("lambda", "seed")}
 INTEGERS = ("seed", "epoch", "epochs", "fold")
 STATUSES = ("completed", "converged", "early_stopped", "diverged", "max_iter", "stalled")
+#: How a model of a warm path started (summary.csv's start column, absent in cold runs).
+STARTS = ("cold", "warm")
 
 #: The member of weights.npz that describes each grid cell's network (JSON text; absent in older runs).
 NETWORK = "network"
@@ -84,9 +86,10 @@ def read_table(path: Path, name: str):
         if column in frame.columns:
             check_column(frame[column], column, path)
     if name == "summary":
-        unknown = sorted(set(frame["status"].astype(str)) - set(STATUSES))
-        if unknown:
-            raise InputError(f"{path}: column status holds {len(unknown)} value(s) l2cli never writes")
+        for column, allowed in (("status", STATUSES), ("start", STARTS)):
+            unknown = sorted(set(frame[column].astype(str)) - set(allowed)) if column in frame else []
+            if unknown:
+                raise InputError(f"{path}: column {column} holds {len(unknown)} value(s) l2cli never writes")
     return unescape(frame)
 
 

@@ -13,7 +13,7 @@ from .train import TrainResult
 def summarize(exp, points: list[Point], trained: TrainResult) -> pd.DataFrame:
     """One row per point: λ, seed, status, epochs, then every metric of :func:`l2cli.evaluate.evaluate`.
 
-    Columns: lambda, seed, status, epochs, {train,test,val}_loss, objective,
+    Columns: lambda, seed, status, epochs, (on a warm path: start, warm or cold), {train,test,val}_loss, objective,
     penalty, weight_norm, norm_W1..norm_WL, {train,val,test}_{accuracy|r2}; with the
     lbfgs optimizer, epochs counts iterations and grad_norm = max_i |∂J/∂θ_i| at the end.
     """
@@ -21,6 +21,8 @@ def summarize(exp, points: list[Point], trained: TrainResult) -> pd.DataFrame:
     metrics = evaluate(trained.params, lam, exp.split.parts(), exp.spec, scorer=exp.scorer)
     cols: dict[str, object] = {"lambda": lam, "seed": [p.seed for p in points], "status": trained.status,
                                "epochs": trained.epochs}
+    if trained.warm is not None:  # a warm path (sweep.path = warm): how each model started
+        cols["start"] = np.where(trained.warm, "warm", "cold")
     order = [f"{part}_loss" for part in ("train", "test", "val")] + ["objective", "penalty", "weight_norm"]
     order += sorted((k for k in metrics if k.startswith("norm_W")), key=lambda k: int(k[len("norm_W"):]))
     order += [f"{part}_{exp.scorer.name}" for part in ("train", "val", "test")]

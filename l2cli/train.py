@@ -93,6 +93,7 @@ class TrainResult:
     status: list[str]  # per model: completed, converged, early_stopped, diverged (lbfgs: max_iter, stalled)
     #: "model", "epoch" and HISTORY_METRICS, one entry per recorded (model, epoch)
     history: dict[str, np.ndarray] = field(default_factory=dict)
+    warm: np.ndarray | None = None  # (M,) on a warm path (l2cli.path): whether each model started warm
 
 
 def shuffle_rng(seed: int) -> np.random.Generator:

@@ -1,0 +1,208 @@
+"""The warm-started path (sweep.path = warm, l2cli.path) and the memory a sweep takes."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from l2cli.api import sweep as api_sweep
+from l2cli.cli import cli
+from l2cli.config import resolve
+from l2cli.engine import run_points
+from l2cli.experiment import compute, prepare
+from l2cli.layout import Compute, choose
+from l2cli.plan import path_chunks, points
+
+BASE = {"data.dataset": "moons", "data.n_samples": 160, "model.hidden": [8], "sweep.lambdas": [1e-2, 1e-4, 1.0, 1e-3],
+        "sweep.seeds": [0, 1, 2], "sweep.path": "warm", "sweep.workers": 1}
+OPTIMIZERS = {
+    "lbfgs": {"train.optimizer": "lbfgs", "train.max_iter": 60},
+    "sgd+tol": {"train.optimizer": "sgd", "train.batch_size": 16, "train.lr": 0.1, "train.epochs": 60,
+                "train.tol": 1e-4},
+    "adam+early_stopping": {"train.optimizer": "adam", "train.batch_size": 32, "train.lr": 0.02, "train.epochs": 60,
+                            "train.early_stopping": True, "train.patience": 3, "data.val_size": 0.25},
+}
+
+
+def run(how: dict | None = None, **flags):
+    cfg = resolve(flags={**BASE, **flags})
+    exp = prepare(cfg)
+    return run_points(exp, points(cfg.sweep.lambdas, cfg.sweep.seeds), Compute(**(how or {"workers": 1})))
+
+
+def same(a, b) -> None:
+    pd.testing.assert_frame_equal(a.summary, b.summary, check_exact=True)
+    pd.testing.assert_frame_equal(a.history, b.history, check_exact=True)
+    for x, y in zip(a.params.arrays(), b.params.arrays(), strict=True):
+        assert np.array_equal(x, y)
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_the_first_model_of_each_path_is_the_cold_model_bit_for_bit(optimizer):
+    warm, cold = run(**OPTIMIZERS[optimizer]), run(**OPTIMIZERS[optimizer], **{"sweep.path": "cold"})
+    assert "start" not in cold.summary and list(cold.summary["lambda"]) == list(warm.summary["lambda"])
+    first = warm.summary["lambda"] == min(BASE["sweep.lambdas"])
+    assert (warm.summary.loc[first, "start"] == "cold").all() and (warm.summary.loc[~first, "start"] == "warm").all()
+    pd.testing.assert_frame_equal(warm.summary[first].drop(columns="start"), cold.summary[first], check_exact=True)
+    for w, c in zip(warm.params.arrays(), cold.params.arrays(), strict=True):
+        assert np.array_equal(w[first.to_numpy()], c[first.to_numpy()])
+        assert not np.array_equal(w[~first.to_numpy()], c[~first.to_numpy()])  # the others started elsewhere
+
+
+def test_each_model_starts_where_the_previous_lambda_ended():
+    """A warm model's iteration 0 is its predecessor's end: the same training loss, the objective at its own λ."""
+    trained = run(**OPTIMIZERS["lbfgs"])
+    s, h = trained.summary, trained.history
+    for seed in BASE["sweep.seeds"]:
+        lams = sorted(BASE["sweep.lambdas"])
+        for before, lam in zip(lams, lams[1:], strict=False):
+            end = s[(s["seed"] == seed) & (s["lambda"] == before)].iloc[0]
+            start = h[(h["seed"] == seed) & (h["lambda"] == lam) & (h["epoch"] == 0)].iloc[0]
+            assert start["train_loss"] == end["train_loss"] and start["penalty"] == end["penalty"]
+            assert start["objective"] == pytest.approx(end["train_loss"] + lam * end["penalty"], rel=1e-12)
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "sgd+tol"])
+def test_a_warm_path_is_the_same_stacked_sequentially_and_in_worker_processes(optimizer):
+    n = len(BASE["sweep.lambdas"])
+    stacked = run({"workers": 1}, **OPTIMIZERS[optimizer])
+    assert stacked.layout.chunk_size == 3 * n  # the three paths in one chunk
+    same(run({"workers": 1, "engine": "sequential"}, **OPTIMIZERS[optimizer]), stacked)
+    same(run({"workers": 2, "chunk_size": n}, **OPTIMIZERS[optimizer]), stacked)
+    same(run({"workers": 1, "chunk_size": 2 * n + 1}, **OPTIMIZERS[optimizer]), stacked)  # two paths, then one
+
+
+def test_chunks_of_a_warm_sweep_hold_whole_paths_and_no_more_workers_than_paths():
+    cfg = resolve(flags={**BASE, **OPTIMIZERS["sgd+tol"], "sweep.seeds": [0, 1, 2, 3, 4]})
+    exp = prepare(cfg)
+    pts = points(cfg.sweep.lambdas, cfg.sweep.seeds)
+    for asked, size in ((Compute(chunk_size=9), 8), (Compute(chunk_size=1), 4), (Compute(engine="sequential"), 4)):
+        layout = choose(exp, len(pts), asked, cores=2, path_length=4)
+        assert layout.chunk_size == size
+        assert all(len({p.seed for p in c}) * 4 == len(c) for c in path_chunks(pts, layout.chunk_size))
+    many = choose(exp, len(pts), Compute(workers=16), cores=64, path_length=4)
+    assert many.workers == 5 and many.chunk_size == 4 and many.threads == 64 // 5
+
+
+def test_a_warm_path_is_refused_where_training_does_not_stop_by_itself():
+    result = CliRunner().invoke(cli, ["sweep", "--optimizer", "sgd", "--path", "warm", "--epochs", "3"])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "sweep.path = warm" in lines[0] and "train.tol" in lines[0], result.stderr
+
+
+def test_the_library_and_the_summary_name_how_each_model_started(tmp_path):
+    keys = {k.split(".")[1]: v for k, v in {**BASE, **OPTIMIZERS["lbfgs"]}.items() if k != "sweep.workers"}
+    run_ = api_sweep(out=tmp_path / "run", **keys)
+    summary = pd.read_csv(tmp_path / "run" / "summary.csv")
+    assert list(summary.columns[:5]) == ["lambda", "seed", "status", "epochs", "start"]
+    assert set(summary["start"]) == {"cold", "warm"} and run_.summary["start"].tolist() == summary["start"].tolist()
+
+
+# ---- kill and resume in the middle of a path (slow: subprocesses) ------------------------------------
+
+SWEEP = ["--dataset", "moons", "--hidden", "16", "--lambdas", "logspace(-4,0,6)", "--seeds", "0,1,2", "--path", "warm",
+         "--set", "sweep.checkpoint_s=0", "--set", "sweep.workers=2", "--set", "sweep.chunk_size=6", "-q"]
+RESUMABLE = {"lbfgs": ["--optimizer", "lbfgs", "--set", "train.max_iter=300"],
+             "sgd+tol": ["--optimizer", "sgd", "--batch-size", "16", "--lr", "0.05", "--epochs", "300",
+                         "--set", "train.tol=1e-5"]}
+
+
+def cli_sweep(out: Path, optimizer: str, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "l2cli", "sweep", *SWEEP, *RESUMABLE[optimizer], "--out", str(out)],
+                          capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})})
+
+
+def same_run_files(a: Path, b: Path) -> None:
+    for name in ("summary.csv", "history.csv", "aggregate.csv", "features.csv", "selection.json", "weights.npz"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    docs = [json.loads((d / "manifest.json").read_text()) for d in (a, b)]
+    for doc in docs:
+        for key in ("started", "finished", "seconds", "memory", "resumed", "command"):
+            doc.pop(key)
+        doc["config"]["output"].pop("dir")
+    assert docs[0] == docs[1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("optimizer", RESUMABLE)
+@pytest.mark.parametrize("fault", ["checkpoint-write:3", "checkpoint-write:40", "chunk-write:1"])
+def test_killed_mid_path_then_resumed_gives_the_uninterrupted_files(tmp_path, optimizer, fault):
+    reference = tmp_path / "reference"
+    assert cli_sweep(reference, optimizer).returncode == 0
+    out = tmp_path / "run"
+    killed = cli_sweep(out, optimizer, env={"L2CLI_FAULT": fault})
+    assert killed.returncode == -signal.SIGKILL and (out / ".progress" / "plan.json").exists()
+    time.sleep(0.3)  # the forked worker notices its parent is gone
+    resumed = subprocess.run([sys.executable, "-m", "l2cli", "sweep", "--resume", "--out", str(out), "-q"],
+                             capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    same_run_files(out, reference)
+
+
+# ---- memory ------------------------------------------------------------------------------------------
+
+def test_an_epoch_gathers_batches_without_copying_the_training_matrix():
+    from l2cli.train import Batches
+
+    X, Y = np.random.default_rng(0).standard_normal((20_000, 50)), np.zeros((20_000, 2))
+    batches = Batches(X, Y, [0, 1, 2], 32)
+    tracemalloc.start()
+    for Xb, Yb in batches.epoch(np.array([0, 1, 2])):
+        assert Xb.shape == (3, 32, 50) or Xb.shape[1] == 20_000 % 32
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < X.nbytes / 4, peak  # the permutations and a batch (1 MB), not a permuted copy (24 MB stacked)
+
+
+def test_models_measured_in_groups_give_the_numbers_of_one_stack(monkeypatch):
+    import l2cli.evaluate as ev
+    from conftest import make_params
+
+    cfg = resolve(flags={"data.dataset": "iris", "model.hidden": [8]})
+    exp = prepare(cfg)
+    params = make_params(exp.layer_sizes, seeds=range(7))
+    lam = np.linspace(0, 1, 7)
+    whole = ev.evaluate(params, lam, exp.split.parts(), exp.spec, scorer=exp.scorer)
+    monkeypatch.setattr(ev, "EVAL_OUTPUT_ELEMENTS", 3 * len(exp.split.X_train))  # groups of one model
+    grouped = ev.evaluate(params, lam, exp.split.parts(), exp.spec, scorer=exp.scorer)
+    assert whole.keys() == grouped.keys()
+    for k in whole:
+        assert np.array_equal(whole[k], grouped[k], equal_nan=True), k
+
+
+def write_table(path: Path, rows: int, columns: int) -> int:
+    X = np.random.default_rng(0).standard_normal((rows, columns))
+    frame = pd.DataFrame(X, columns=[f"x{j}" for j in range(columns)]).assign(y=(X[:, 0] > 0).astype(int))
+    frame.to_csv(path, index=False)
+    return X.nbytes
+
+
+def test_a_sweep_keeps_one_float_copy_of_its_table_and_drops_the_raw_rows(tmp_path):
+    data = write_table(tmp_path / "t.csv", 40_000, 50)
+    cfg = resolve(flags={"data.path": str(tmp_path / "t.csv"), "data.target": "y", "model.hidden": [8]})
+    tracemalloc.start()
+    exp = prepare(cfg, keep_raw=False)
+    held, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert exp.split.raw_train is None
+    # measured: 1.0× held, 2.05× at the peak (the table and its parts' raw rows); before, 4× at the peak
+    assert held < 1.15 * data and peak < 2.3 * data, (held / data, peak / data)
+    kept = prepare(cfg)
+    assert kept.split.raw_train is not None and kept.split.fingerprint() == exp.split.fingerprint()
+
+
+def test_the_manifest_records_the_measured_peak(tmp_path):
+    api_sweep(out=tmp_path / "run", dataset="moons", hidden=[4], epochs=3, lambdas=[0.1], seeds=[0])
+    memory = json.loads((tmp_path / "run" / "manifest.json").read_text())["memory"]
+    assert set(memory) == {"peak_rss_mib", "largest_worker_peak_rss_mib", "data_mib"}
+    assert 10 < memory["peak_rss_mib"] < 100_000 and 0 <= memory["data_mib"] < 1

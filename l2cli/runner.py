@@ -62,9 +62,9 @@ def with_cell_columns(frame: pd.DataFrame, values: dict[str, Any]) -> pd.DataFra
 def column_order(columns, grid_keys: list[str]) -> list[str]:
     """Summary columns in one fixed order, whatever the grid cells and cross-validation added."""
     norms = sorted((c for c in columns if c.startswith("norm_W")), key=lambda c: int(c[len("norm_W"):]))
-    canonical = ["lambda", "seed", *grid_keys, "status", "epochs", "start", "train_loss", "val_loss", "test_loss", "objective",
-                 "grad_norm", "penalty", "weight_norm", *norms, "train_accuracy", "val_accuracy", "test_accuracy",
-                 "train_r2", "val_r2", "test_r2"]
+    canonical = ["lambda", "seed", *grid_keys, "status", "epochs", "start", "train_loss", "val_loss", "test_loss",
+                 "objective", "grad_norm", "penalty", "weight_norm", *norms, "train_accuracy", "val_accuracy",
+                 "test_accuracy", "train_r2", "val_r2", "test_r2"]
     return [c for c in canonical if c in columns] + [c for c in columns if c not in canonical]
 
 

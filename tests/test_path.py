@@ -18,7 +18,7 @@ from l2cli.api import sweep as api_sweep
 from l2cli.cli import cli
 from l2cli.config import resolve
 from l2cli.engine import run_points
-from l2cli.experiment import compute, prepare
+from l2cli.experiment import prepare
 from l2cli.layout import Compute, choose
 from l2cli.plan import path_chunks, points
 
@@ -157,7 +157,7 @@ def test_an_epoch_gathers_batches_without_copying_the_training_matrix():
     X, Y = np.random.default_rng(0).standard_normal((20_000, 50)), np.zeros((20_000, 2))
     batches = Batches(X, Y, [0, 1, 2], 32)
     tracemalloc.start()
-    for Xb, Yb in batches.epoch(np.array([0, 1, 2])):
+    for Xb, _ in batches.epoch(np.array([0, 1, 2])):
         assert Xb.shape == (3, 32, 50) or Xb.shape[1] == 20_000 % 32
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
@@ -165,8 +165,9 @@ def test_an_epoch_gathers_batches_without_copying_the_training_matrix():
 
 
 def test_models_measured_in_groups_give_the_numbers_of_one_stack(monkeypatch):
-    import l2cli.evaluate as ev
     from conftest import make_params
+
+    import l2cli.evaluate as ev
 
     cfg = resolve(flags={"data.dataset": "iris", "model.hidden": [8]})
     exp = prepare(cfg)

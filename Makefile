@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 RUN_STAMP  := $(VENV)/.installed-run
 STAMP      := $(VENV)/.installed-test
 
-.PHONY: venv run lint test test-slow test-all bench bench-cluster bench-estimators bench-lbfgs bench-side-by-side bench-curvature \
+.PHONY: venv run lint test test-slow test-all bench bench-cluster bench-estimators bench-lbfgs bench-side-by-side bench-curvature bench-memory bench-path \
 	startup clean
 
 $(PY):
@@ -60,6 +60,13 @@ bench-side-by-side: $(STAMP)
 
 bench-curvature: $(STAMP)
 	$(PY) bench/curvature.py
+
+# memory against the data's size (add --before REF to measure an earlier commit beside, --big for a 2 GB table)
+bench-memory: $(STAMP)
+	$(PY) bench/memory.py --big
+
+bench-path: $(STAMP)
+	$(PY) bench/path.py
 
 startup: $(STAMP)
 	$(PY) bench/startup.py

@@ -59,3 +59,21 @@ def test_side_by_side_bench_quick_run_writes_its_table():
     quick_run("bench/side_by_side.py")
     table = pd.read_csv(ROOT / "bench/results/side_by_side-quick.csv")
     assert len(table) == 4 and (table["median_s"] > 0).all() and table["sweeps"].tolist() == [1, 1, 2, 2]
+
+
+@pytest.mark.slow
+def test_memory_bench_quick_run_writes_its_table():
+    quick_run("bench/memory.py")
+    table = pd.read_csv(ROOT / "bench/results/memory-quick.csv")
+    assert table["table"].tolist() == ["baseline", "200k"] and (table["peak_pss_mib"] > 0).all()
+    assert table["manifest_peak_rss_mib"].notna().all() and table.loc[1, "ratio"] > 0
+
+
+@pytest.mark.slow
+def test_path_bench_quick_run_writes_its_tables():
+    quick_run("bench/path.py")
+    table = pd.read_csv(ROOT / "bench/results/path-quick.csv")
+    assert len(table) == 6 and set(table["side"]) == {"l2cli cold", "l2cli warm", "sklearn cold", "sklearn warm"}
+    assert (table["iterations"] <= 16 * 20).all() and (table["speedup_vs_sklearn_cold_1core"] > 0).all()
+    per_lambda = pd.read_csv(ROOT / "bench/results/path_lambdas-quick.csv")
+    assert len(per_lambda) == 6 * 16 and per_lambda["test_accuracy"].between(0, 1).all()

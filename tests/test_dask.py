@@ -135,3 +135,17 @@ def test_lbfgs_on_a_cluster_gives_the_local_numbers(tmp_path, cluster):
         result = subprocess.run([*args, *extra, "--out", str(out)], capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr[-2000:]
     same_files(tmp_path / "dask", tmp_path / "local")
+
+
+@pytest.mark.parametrize("optimizer", [["--optimizer", "lbfgs"],
+                                       ["--optimizer", "sgd", "--epochs", "300", "--set", "train.tol=1e-5"]])
+def test_a_warm_path_on_a_cluster_gives_the_local_numbers(tmp_path, cluster, optimizer):
+    """Chunks of whole paths, a path's models one after another, in segments on the workers: the local bytes."""
+    args = [sys.executable, "-m", "l2cli", "sweep", "--hidden", "16", *optimizer, "--path", "warm", "--lambdas",
+            "logspace(-4,0,6)", "--seeds", "0,1", "--set", "sweep.chunk_size=6", "--set", "sweep.checkpoint_s=0.05",
+            "-q"]
+    for out, extra in ((tmp_path / "local", []), (tmp_path / "dask", ["--executor", "dask", "--address",
+                                                                     cluster.scheduler_address])):
+        result = subprocess.run([*args, *extra, "--out", str(out)], capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-2000:]
+    same_files(tmp_path / "dask", tmp_path / "local")

@@ -133,15 +133,21 @@ def same_run_files(a: Path, b: Path) -> None:
     assert docs[0] == docs[1]
 
 
+#: where to kill: a checkpoint between two models of a path (lbfgs writes one after each model: 5 a path), one
+#: inside a model's epochs (sgd writes one after each epoch), and a finished chunk's file
+FAULTS = [("lbfgs", "checkpoint-write:3"), ("lbfgs", "checkpoint-write:7"), ("lbfgs", "chunk-write:1"),
+          ("sgd+tol", "checkpoint-write:3"), ("sgd+tol", "checkpoint-write:40"), ("sgd+tol", "chunk-write:1")]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("optimizer", RESUMABLE)
-@pytest.mark.parametrize("fault", ["checkpoint-write:3", "checkpoint-write:40", "chunk-write:1"])
+@pytest.mark.parametrize("optimizer,fault", FAULTS)
 def test_killed_mid_path_then_resumed_gives_the_uninterrupted_files(tmp_path, optimizer, fault):
     reference = tmp_path / "reference"
     assert cli_sweep(reference, optimizer).returncode == 0
     out = tmp_path / "run"
     killed = cli_sweep(out, optimizer, env={"L2CLI_FAULT": fault})
-    assert killed.returncode == -signal.SIGKILL and (out / ".progress" / "plan.json").exists()
+    # SIGKILL in the main process, or exit 1 when it is a worker that is killed (the sweep stops, work kept)
+    assert killed.returncode in (-signal.SIGKILL, 1) and (out / ".progress" / "plan.json").exists(), killed.stderr
     time.sleep(0.3)  # the forked worker notices its parent is gone
     resumed = subprocess.run([sys.executable, "-m", "l2cli", "sweep", "--resume", "--out", str(out), "-q"],
                              capture_output=True, text=True, timeout=600)

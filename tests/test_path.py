@@ -170,6 +170,16 @@ def test_an_epoch_gathers_batches_without_copying_the_training_matrix():
     assert peak < X.nbytes / 4, peak  # the permutations and a batch (1 MB), not a permuted copy (24 MB stacked)
 
 
+@pytest.mark.parametrize("seeds", [[0], [0, 1, 2]])
+def test_batches_gathered_one_by_one_train_the_bits_of_an_epochs_gather(monkeypatch, seeds):
+    import l2cli.train as train
+
+    flags = {**OPTIMIZERS["sgd+tol"], "sweep.path": "cold", "train.tol": 0.0, "train.epochs": 5, "sweep.seeds": seeds}
+    at_once = run(**flags)
+    monkeypatch.setattr(train, "EPOCH_GATHER_BYTES", 0)
+    same(run(**flags), at_once)
+
+
 def test_models_measured_in_groups_give_the_numbers_of_one_stack(monkeypatch):
     from conftest import make_params
 

@@ -31,8 +31,8 @@ from .errors import InputError, RunFailure, describe_os_error, is_system_fault
 
 #: The columns that `table` and `markdown` show of each table; csv, tsv and json carry every column.
 VIEW_COLUMNS = {
-    "summary": ("lambda", "seed", "status", "epochs", "train_loss", "val_loss", "test_loss", "penalty", "weight_norm",
-                "train_accuracy", "val_accuracy", "test_accuracy", "train_r2", "val_r2", "test_r2"),
+    "summary": ("lambda", "seed", "status", "epochs", "start", "train_loss", "val_loss", "test_loss", "penalty",
+                "weight_norm", "train_accuracy", "val_accuracy", "test_accuracy", "train_r2", "val_r2", "test_r2"),
     "aggregate": ("lambda", "n_seeds", "train_loss_mean", "val_loss_mean", "val_loss_ci95", "test_loss_mean",
                   "test_loss_ci95", "weight_norm_mean", "test_accuracy_mean", "test_r2_mean"),
     "history": ("lambda", "seed", "epoch", "train_loss", "val_loss", "test_loss", "penalty", "weight_norm"),

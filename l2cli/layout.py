@@ -150,22 +150,23 @@ def _cfs(directory: str) -> float | None:
 
 def bytes_per_model(exp) -> int:
     """A generous estimate of what one more model adds to a chunk's memory: its parameters with their copies
-    and optimizer state (6 ×), a step's batch gathered for it and its activations and gradients on the batch
-    (l2cli.train.Batches, network.Workspace), and its outputs on the largest part with the loss's temporaries
-    (4 ×; the activations of an evaluation go through fixed-size blocks, see evaluation_bytes). The data is
-    not counted: it is in memory already, once per sweep, shared by forked workers."""
+    and optimizer state (6 ×), and a step's batch gathered for it with its activations and gradients on the
+    batch (l2cli.train.Batches, network.Workspace). Measuring goes through buffers of a fixed size whatever the
+    number of models (evaluation_bytes). The data is not counted: it is in memory already, once per sweep,
+    shared by forked workers."""
     sizes = exp.layer_sizes
     n_params = sum(a * b + b for a, b in pairwise(sizes))
     n = len(exp.split.X_train)
     batch = exp.schedule.batch_rows(n) * (sizes[0] + sizes[-1] + 2 * sum(sizes[1:]))
-    outputs = 4 * max(len(part.X) for part in exp.split.parts()) * sizes[-1]
-    return exp.dtype.itemsize * (6 * n_params + batch + outputs)
+    return exp.dtype.itemsize * (6 * n_params + batch)
 
 
 def evaluation_bytes(exp) -> int:
-    """A chunk's evaluation buffers (network.eval_buffers): one block of activations per layer, whatever the
-    number of models."""
-    return exp.dtype.itemsize * EVAL_BLOCK_ELEMENTS * (len(exp.layer_sizes) - 1)
+    """What measuring a chunk takes, whatever its number of models: one block of activations per layer
+    (network.eval_buffers) and a group's outputs with the loss's temporaries (4 ×, l2cli.evaluate)."""
+    from .evaluate import EVAL_OUTPUT_ELEMENTS
+
+    return exp.dtype.itemsize * (EVAL_BLOCK_ELEMENTS * (len(exp.layer_sizes) - 1) + 4 * EVAL_OUTPUT_ELEMENTS)
 
 
 def estimated_seconds(exp, n_models: int) -> float:

@@ -62,3 +62,12 @@ def flags(base, *args, drop=()):
         out.append(base[i])
         i += 1
     return [*out, *args]
+
+
+def invoke(*args, **kw):
+    """The CLI in this process (click's test runner), every argument as text; click's Result."""
+    from click.testing import CliRunner
+
+    from l2cli.cli import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args], **kw)

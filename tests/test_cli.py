@@ -5,17 +5,13 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
-
-from l2cli.cli import cli
+from conftest import invoke
 
 FAST = ["--dataset", "moons", "--set", "data.n_samples=100", "--set", "data.test_size=0.5",
         "--set", "data.val_size=0", "--hidden", "8", "--optimizer", "sgd", "--lr", "0.1", "--batch-size", "16",
         "--epochs", "5", "--lambdas", "0,1e-3,1e-1", "--seeds", "0,1"]
 
 
-def invoke(*args):
-    return CliRunner().invoke(cli, list(args))
 
 
 @pytest.fixture

@@ -7,11 +7,9 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-from conftest import reference_torch
+from conftest import invoke, reference_torch
 
 from l2cli import curvature as cv
-from l2cli.cli import cli
 from l2cli.config import resolve
 from l2cli.evidence import log_evidence
 from l2cli.experiment import prepare
@@ -22,8 +20,6 @@ from l2cli.runner import run_experiment
 LAMBDAS = [1e-4, 1e-3, 1e-2, 1e-1, 1.0]
 
 
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def trained(overrides, lambdas=LAMBDAS):

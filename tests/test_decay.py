@@ -6,10 +6,8 @@ Loshchilov & Hutter's Algorithm 1, trained from l2cli's initial weights on l2cli
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-from conftest import make_params, reference_torch
+from conftest import invoke, make_params, reference_torch
 
-from l2cli.cli import cli
 from l2cli.config import resolve
 from l2cli.experiment import prepare
 from l2cli.network import init_params
@@ -182,8 +180,6 @@ def test_the_objective_reported_is_j_for_both_decays():
         np.testing.assert_allclose(result.history["objective"][last], J, rtol=1e-12)
 
 
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def test_lbfgs_with_decoupled_decay_is_refused_in_one_line(tmp_path):

@@ -8,11 +8,9 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
-from conftest import flags
+from conftest import flags, invoke
 from scipy import stats
 
-from l2cli.cli import cli
 from l2cli.config import resolve
 from l2cli.experiment import prepare
 from l2cli.runner import run_experiment
@@ -22,8 +20,6 @@ SMALL = ["--dataset", "moons", "--set", "data.n_samples=120", "--hidden", "8", "
          "--lr", "0.02", "--epochs", "60", "--lambdas", "1e-4,1e-2,1", "--seeds", "0,1,2"]
 
 
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")

@@ -8,16 +8,11 @@ import os
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from conftest import flags
-
-from l2cli.cli import cli
+from conftest import flags, invoke
 
 QUICK = ["--hidden", "4", "--epochs", "3", "--lambdas", "0,1", "--seeds", "0", "-q"]
 
 
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def one_line(result, text):

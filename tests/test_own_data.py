@@ -7,10 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
-from conftest import flags
+from conftest import flags, invoke
 
-from l2cli.cli import cli
 from l2cli.config import resolve
 from l2cli.data import cv_folds
 from l2cli.experiment import prepare
@@ -19,8 +17,6 @@ FAST = ["--hidden", "8", "--optimizer", "adam", "--lr", "0.05", "--epochs", "30"
         "--seeds", "0"]
 
 
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def animals(n=120, seed=0) -> pd.DataFrame:

@@ -6,18 +6,14 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
+from conftest import invoke
 
-from l2cli.cli import cli
 from l2cli.models import model_params, model_row, predicted_classes, reload
 from l2cli.rundir import Run
 
 pytest.importorskip("matplotlib")
 
 
-def invoke(*args):
-    result = CliRunner().invoke(cli, [str(a) for a in args])
-    return result
 
 
 def make_run(tmp_path, name, *flags):

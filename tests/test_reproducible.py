@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from click.testing import CliRunner
+from conftest import invoke
 
-from l2cli.cli import cli
 from l2cli.environment import KERNEL_NEEDS, PORTABLE, cpu, differences, kernels, pins, record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,8 +24,6 @@ SMALL = ["--set", "data.n_samples=100", "--hidden", "16", "--epochs", "150", "--
          "--seeds", "0,1,2"]
 
 
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def two_kernels() -> tuple[str, str]:

@@ -10,15 +10,11 @@ import sys
 import time
 
 import pytest
-from click.testing import CliRunner
-
-from l2cli.cli import cli
+from conftest import invoke
 
 QUICK = ["--hidden", "4", "--epochs", "3", "--lambdas", "0,1", "--seeds", "0", "-q"]
 
 
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def one_line(result, code, text):

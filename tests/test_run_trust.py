@@ -18,15 +18,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
-
-from l2cli.cli import cli
+from conftest import invoke
 
 QUICK = ["--hidden", "4", "--epochs", "4", "--lambdas", "0,0.1", "--seeds", "0,1"]
 
 
-def invoke(*args, **kw):
-    return CliRunner().invoke(cli, [str(a) for a in args], **kw)
 
 
 def one_line(result, code, text=""):

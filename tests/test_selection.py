@@ -11,17 +11,12 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
+from conftest import invoke
 from sklearn.datasets import make_moons, make_regression
 from sklearn.model_selection import KFold, StratifiedKFold
 
-from l2cli.cli import cli
 from l2cli.estimators import L2MLPClassifierCV, L2MLPRegressorCV
 from l2cli.selection import aggregate, fold_means, fold_spread, select, win_frequency
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def esl_one_se(cv: pd.DataFrame, cell_keys=()) -> dict:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner
+from conftest import invoke
 
 from l2cli.cli import cli
 from l2cli.config import resolve
@@ -33,8 +33,6 @@ def l2cli(*args, cwd=None, timeout=300, **kw):
     return proc.returncode, proc.stdout, text
 
 
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 @pytest.mark.slow

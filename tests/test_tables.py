@@ -15,9 +15,8 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
+from conftest import invoke
 
-from l2cli.cli import cli
 from l2cli.config import resolve
 from l2cli.errors import InputError
 from l2cli.experiment import prepare
@@ -26,8 +25,6 @@ FAST = ["--hidden", "4", "--optimizer", "adam", "--lr", "0.05", "--epochs", "5",
         "--seeds", "0"]
 
 
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def iris_like(n=90, seed=0) -> pd.DataFrame:

@@ -12,17 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-from conftest import flags
-
-from l2cli.cli import cli
+from conftest import flags, invoke
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ["--hidden", "4", "--epochs", "3", "--lambdas", "0,1", "--seeds", "0"]
 
 
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def one_line_error(result, message: str) -> None:

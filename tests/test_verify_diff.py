@@ -6,17 +6,12 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
-from conftest import flags
-
-from l2cli.cli import cli
+from conftest import flags, invoke
 
 SMALL = ["--dataset", "moons", "--set", "data.n_samples=100", "--hidden", "8", "--optimizer", "adam", "--lr", "0.02",
          "--epochs", "40", "--lambdas", "1e-4,1e-2,1", "--seeds", "0,1"]
 
 
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from l2cli.cli import cli
@@ -15,6 +16,7 @@ def test_default_toml_is_the_built_in_default():
     assert resolve(Path(__file__).resolve().parents[1] / "configs" / "default.toml") == Config()
 
 
+@pytest.mark.slow  # 4 s: the default suite stays under 60 s
 def test_default_experiment_shows_the_tradeoff_on_every_seed(tmp_path):
     out = tmp_path / "default"
     result = CliRunner().invoke(cli, ["sweep", "--out", str(out), "-q"])

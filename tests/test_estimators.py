@@ -34,6 +34,7 @@ SMALL = {"hidden": (16,), "epochs": 300}
 SMALL_CV = {**SMALL, "lams": [1e-4, 1e-2], "cv": 2, "epochs": 200}
 
 
+@pytest.mark.slow  # about 20 s in all: the default suite stays under 60 s
 @pytest.mark.filterwarnings("ignore:.*of the grid. the best λ may lie outside it:UserWarning")  # two-λ grids
 @parametrize_with_checks([L2MLPClassifier(**SMALL), L2MLPRegressor(**SMALL), L2MLPClassifierCV(**SMALL_CV),
                           L2MLPRegressorCV(**SMALL_CV)])
@@ -117,6 +118,7 @@ def cli_selection(cfg, tmp_path, runner):
     return json.loads((out / "selection.json").read_text()), pd.read_csv(out / "aggregate.csv")
 
 
+@pytest.mark.slow  # 5 s: the default suite stays under 60 s
 @pytest.mark.parametrize("standardize", [False, True])
 def test_grid_search_the_cv_estimator_and_the_cli_choose_the_same_lambda(standardize, tmp_path):
     """For the same folds and λ grid: GridSearchCV over L2MLPClassifier (by log loss), L2MLPClassifierCV and

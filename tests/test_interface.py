@@ -223,6 +223,7 @@ def test_runs_lists_past_runs(run):
     assert row["selected_lambda"] == json.loads((run / "selection.json").read_text())["lambda"]
 
 
+@pytest.mark.slow  # 2 s: the default suite stays under 60 s
 def test_plot_writes_a_valid_png(run, tmp_path):
     pytest.importorskip("matplotlib")
     path = tmp_path / "plot.png"
@@ -299,6 +300,7 @@ def _run_with_stderr(tty: bool, tmp_path, name):
     return proc.returncode, proc.stdout, b"".join(chunks).decode()
 
 
+@pytest.mark.slow  # 4 s: the default suite stays under 60 s
 def test_progress_bar_only_when_stderr_is_a_terminal(tmp_path):
     code, out, err = _run_with_stderr(True, tmp_path, "tty")
     assert code == 0 and "training" in err and "%" in err

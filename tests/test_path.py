@@ -204,6 +204,7 @@ def write_table(path: Path, rows: int, columns: int) -> int:
     return X.nbytes
 
 
+@pytest.mark.slow  # 7 s under tracemalloc: the default suite stays under 60 s
 def test_a_sweep_keeps_one_float_copy_of_its_table_and_drops_the_raw_rows(tmp_path):
     data = write_table(tmp_path / "t.csv", 40_000, 50)
     cfg = resolve(flags={"data.path": str(tmp_path / "t.csv"), "data.target": "y", "model.hidden": [8]})

@@ -52,6 +52,7 @@ def test_each_panel_renders_for_the_runs_it_applies_to(runs, tmp_path, name, pan
     assert height > 250 and width > 500
 
 
+@pytest.mark.slow  # 6 s: the default suite stays under 60 s
 def test_the_default_panels_are_those_that_apply(runs, tmp_path, monkeypatch):
     import l2cli.plot as plot
 

@@ -122,6 +122,7 @@ def test_a_decimal_comma_target_is_not_taken_for_classes(tmp_path):
         tmp_path, "--data", path, "--target", "y")
 
 
+@pytest.mark.slow  # 2.4 s: the default suite stays under 60 s
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 def test_only_regular_files_are_read_and_a_fifo_never_hangs(tmp_path):
     fifo = tmp_path / "pipe.csv"

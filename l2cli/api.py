@@ -34,7 +34,8 @@ def sweep(config: str | Path | Config | None = None, *, out: str | Path | None =
     keys: config keys by their own names, as in the config file (``epochs=500``,
     ``lambdas="0,logspace(-4,0,5)"``, ``hidden=[32]``); values are checked as
     ``--set`` values are. grid: extra sweep axes, ``{"hidden": [[8], [64, 64]]}``.
-    out: write the run directory there (nothing is written without it).
+    out: write the run directory there; default: the config's ``output.dir`` (``dir`` in its [output]
+    section), as the command line does. Nothing is written when neither is given.
 
         >>> run = l2cli.sweep(dataset="moons", lambdas="0,logspace(-4,0,5)", epochs=500)
         >>> run.aggregate[["lambda", "test_loss_mean", "weight_norm_mean"]]
@@ -46,4 +47,5 @@ def sweep(config: str | Path | Config | None = None, *, out: str | Path | None =
     if grid:
         cfg = Config(**{s: getattr(cfg, s) for s in ("data", "model", "train", "sweep", "output")},
                      grid={**cfg.grid, **{full_key(k): v for k, v in grid.items()}})
-    return run_experiment(cfg, out=out, argv=["l2cli.sweep"], progress=progress)
+    return run_experiment(cfg, out=out if out is not None else (cfg.output.dir or None), argv=["l2cli.sweep"],
+                          progress=progress)

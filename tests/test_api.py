@@ -35,6 +35,16 @@ def test_sweep_writes_the_run_directory_when_asked(tmp_path):
     assert again.selection == run.selection
 
 
+def test_a_config_files_output_dir_is_honoured_as_on_the_command_line(tmp_path):
+    config = tmp_path / "exp.toml"
+    config.write_text(f'[data]\ndataset = "moons"\n[train]\nepochs = 3\n[sweep]\nlambdas = [0.1]\nseeds = [0]\n'
+                      f'[output]\ndir = "{tmp_path / "from-file"}"\n')
+    run = l2cli.sweep(config, hidden=[4])
+    assert run.path == tmp_path / "from-file" and (run.path / "summary.csv").is_file()
+    elsewhere = l2cli.sweep(config, hidden=[4], out=tmp_path / "given")
+    assert elsewhere.path == tmp_path / "given"  # out= wins, as --out does
+
+
 def test_keyword_names_are_the_config_names_and_are_checked():
     with pytest.raises(InputError, match="did you mean 'epochs'"):
         l2cli.sweep(epoch=3)

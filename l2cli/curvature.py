@@ -54,11 +54,10 @@ RANK_TOL = 1e-10
 @dataclass
 class Curvature:
     """The spectrum L2 acts on for one model: the eigenvalues h (of S, every penalized direction, zeros
-    included; lanczos: Ritz values, with ``weights`` summing to P_w per probe, averaged), the rank r_u and
-    log det⁺ of the unpenalized block, and how they were found."""
+    included; lanczos: every probe's Ritz values, whose quadrature weights are in ``probes``), the rank r_u
+    and log det⁺ of the unpenalized block, and how they were found."""
 
     h: np.ndarray
-    weights: np.ndarray | None  # None: exact (each h_i has weight 1)
     r_unpenalized: int
     logdet_unpenalized: float
     n_penalized: int
@@ -197,7 +196,7 @@ def exact(params: Params, X: np.ndarray, spec) -> Curvature:
     values = np.clip(np.linalg.eigvalsh(gram), 0, None)
     h = np.zeros(int(mask.sum()))
     h[:len(values)] = values
-    return Curvature(np.sort(h)[::-1], None, len(sigma_u), float(np.sum(np.log(sigma_u * sigma_u))),
+    return Curvature(np.sort(h)[::-1], len(sigma_u), float(np.sum(np.log(sigma_u * sigma_u))),
                      int(mask.sum()), "exact")
 
 
@@ -305,6 +304,5 @@ def estimate(params: Params, X: np.ndarray, spec, probes: int = 10, steps: int =
     rng = np.random.default_rng(seed)
     quadratures = [lanczos(schur, len(w), steps, rng) for _ in range(probes)]
     nodes = np.concatenate([q[0][0] for q in quadratures])
-    weights = np.concatenate([q[0][1] for q in quadratures]) * len(w) / probes
-    return Curvature(nodes, weights, int(keep.sum()), float(np.sum(np.log(values[keep]))), len(w), "lanczos",
+    return Curvature(nodes, int(keep.sum()), float(np.sum(np.log(values[keep]))), len(w), "lanczos",
                      quadratures)

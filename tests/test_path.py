@@ -74,8 +74,9 @@ def test_each_model_starts_where_the_previous_lambda_ended():
 @pytest.mark.parametrize("optimizer", ["lbfgs", "sgd+tol"])
 def test_a_warm_path_is_the_same_stacked_sequentially_and_in_worker_processes(optimizer):
     n = len(BASE["sweep.lambdas"])
-    stacked = run({"workers": 1}, **OPTIMIZERS[optimizer])
+    stacked = run({"workers": 1, "chunk_size": 3 * n}, **OPTIMIZERS[optimizer])
     assert stacked.layout.chunk_size == 3 * n  # the three paths in one chunk
+    same(run({"workers": 1}, **OPTIMIZERS[optimizer]), stacked)  # the layout's own choice
     same(run({"workers": 1, "engine": "sequential"}, **OPTIMIZERS[optimizer]), stacked)
     same(run({"workers": 2, "chunk_size": n}, **OPTIMIZERS[optimizer]), stacked)
     same(run({"workers": 1, "chunk_size": 2 * n + 1}, **OPTIMIZERS[optimizer]), stacked)  # two paths, then one

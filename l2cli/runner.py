@@ -69,7 +69,7 @@ def column_order(columns, grid_keys: list[str]) -> list[str]:
 
 
 #: the summary columns cv.csv keeps besides the training and validation measurements
-CV_COLUMNS = ("lambda", "seed", "status", "epochs", "objective", "grad_norm", "penalty", "weight_norm")
+CV_COLUMNS = ("lambda", "seed", "status", "epochs", "start", "objective", "grad_norm", "penalty", "weight_norm")
 
 
 def cross_validate(exp: Experiment, folds: list[Split], pts: list[plan.Point], how: Compute, progress=None,

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from conftest import invoke
 
 from l2cli.api import sweep as api_sweep
 from l2cli.cli import cli
@@ -107,6 +108,22 @@ def test_the_library_and_the_summary_name_how_each_model_started(tmp_path):
     summary = pd.read_csv(tmp_path / "run" / "summary.csv")
     assert list(summary.columns[:5]) == ["lambda", "seed", "status", "epochs", "start"]
     assert set(summary["start"]) == {"cold", "warm"} and run_.summary["start"].tolist() == summary["start"].tolist()
+
+
+@pytest.mark.slow  # 4 s: the default suite stays under 60 s
+def test_a_warm_path_with_folds_and_a_grid_verifies(tmp_path):
+    out = tmp_path / "run"
+    result = invoke("sweep", "--dataset", "moons", "--optimizer", "lbfgs", "--set", "train.max_iter=30", "--lambdas",
+                    "logspace(-4,0,3)", "--seeds", "0,1", "--path", "warm", "--cv", "3", "--grid",
+                    "model.hidden=[4],[6]", "--out", out, "-q")
+    assert result.exit_code == 0, result.output
+    for table in ("summary", "cv"):
+        frame = pd.read_csv(out / f"{table}.csv")
+        first = frame["lambda"] == 1e-4
+        assert (frame.loc[first, "start"] == "cold").all() and (frame.loc[~first, "start"] == "warm").all(), table
+    assert len(pd.read_csv(out / "cv.csv")) == 3 * 2 * 2 * 3  # λ × seeds × cells × folds
+    verified = invoke("verify", out)
+    assert verified.exit_code == 0 and "level exact holds" in verified.stderr, verified.output
 
 
 # ---- kill and resume in the middle of a path (slow: subprocesses) ------------------------------------

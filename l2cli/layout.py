@@ -82,9 +82,10 @@ def choose(exp, n_points: int, compute: Compute, cores: int | None = None, path_
 
 
 def check_chunk_memory(exp, size: int, workers: int, compute: Compute) -> None:
-    """A chunk's footprint (its models' parameters, optimizer state and activations) must fit sweep.memory_mb,
-    and all the workers' chunks at once the memory this process can still allocate: an InputError before any
-    training otherwise (not an allocation failure half-way through)."""
+    """A chunk's footprint (its models' parameters, optimizer state and batches: bytes_per_model) must fit
+    sweep.memory_mb, and all the workers' chunks at once, with their measuring buffers (evaluation_bytes), the
+    memory this process can still allocate: an InputError before any training otherwise (not an allocation
+    failure half-way through)."""
     one = bytes_per_model(exp)
     chunk = size * one
     if chunk > compute.memory_mb * 2**20:

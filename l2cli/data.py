@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -311,7 +312,7 @@ def split_at(ds: Dataset, rows: dict[str, np.ndarray], standardize: bool = True,
                  classes, mean, scale, names, rows, raw_train, recipe)
 
 
-def cv_folds(split: Split, k: int, seed: int = 0, standardize: bool = True) -> list[Split]:
+def cv_folds(split: Split, k: int, seed: int = 0, standardize: bool = True) -> Folds:
     """k (train, validation) splits of the *training part* of ``split``; its test rows are in none of them.
 
     Folds are seeded and stratified for classification (see fold_splits).
@@ -326,25 +327,40 @@ def cv_folds(split: Split, k: int, seed: int = 0, standardize: bool = True) -> l
     return fold_splits(split, pieces, standardize)
 
 
-def fold_splits(split: Split, pieces, standardize: bool = True) -> list[Split]:
+def fold_splits(split: Split, pieces, standardize: bool = True) -> Folds:
     """One (train, validation) Split per (train rows, validation rows) pair of ``pieces``, row numbers of the
-    training part of ``split``; its test rows are in none of them.
+    training part of ``split``; its test rows are in none of them. See Folds."""
+    return Folds(split, list(pieces), standardize)
+
+
+class Folds(Sequence):
+    """The (train, validation) Splits of cross-validation, each made when it is asked for, so that a sweep
+    holds one fold's arrays at a time (a fold asked for twice is made twice, the same to the bit).
 
     The features are prepared again with the recipe fitted on each fold's
     training rows; a regression target keeps the training part's scaling, so
     fold losses share one unit.
     """
-    recipe = dataclasses.replace(split.recipe, standardize=standardize)
-    folds = []
-    for train, val in pieces:
-        fitted = recipe.fit(split.raw_train.iloc[train])
-        X_train, X_val = (features(fitted, split.raw_train, split.X_train.dtype, idx) for idx in (train, val))
-        folds.append(dataclasses.replace(
+
+    def __init__(self, split: Split, pieces: list, standardize: bool = True):
+        self.split, self.pieces = split, pieces
+        self.recipe = dataclasses.replace(split.recipe, standardize=standardize)
+
+    def __len__(self) -> int:
+        return len(self.pieces)
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        train, val = self.pieces[k]
+        split, raw = self.split, self.split.raw_train
+        fitted = self.recipe.fit(raw.iloc[train])
+        X_train, X_val = (features(fitted, raw, split.X_train.dtype, idx) for idx in (train, val))
+        return dataclasses.replace(
             split, X_train=X_train, Y_train=split.Y_train[train], y_train=split.y_train[train],
             X_test=None, Y_test=None, y_test=None, X_val=X_val, Y_val=split.Y_train[val], y_val=split.y_train[val],
             rows={"train": split.rows["train"][train], "val": split.rows["train"][val]},
-            raw_train=split.raw_train.iloc[train].reset_index(drop=True)))
-    return folds
+            raw_train=raw.iloc[train].reset_index(drop=True))
 
 
 def describe_builtins(n_samples: int = 200, n_features: int = 20, n_classes: int = 2) -> pd.DataFrame:

@@ -75,13 +75,19 @@ def load_data(cfg: Config) -> Dataset:
     return ds
 
 
-def prepare(cfg: Config, keep_raw: bool = True) -> Experiment:
-    """Check the config's cross-key rules, load and split the data, fix the network and objective.
+@dataclass
+class Prepared:
+    """A config's data, read, checked and split: what every grid cell with the same [data] keys shares."""
 
-    keep_raw: keep the raw training rows (Split.raw_train; for cross-validation, predict and pictures).
-    """
-    cfg.validate()
-    d, m, t = cfg.data, cfg.model, cfg.train
+    split: Split
+    notes: list[str]
+    missing: dict
+    reading: dict
+
+
+def prepare_data(cfg: Config, keep_raw: bool = True) -> Prepared:
+    """Load, check and split the data of ``cfg`` (see prepare)."""
+    d = cfg.data
     ds = load_data(cfg)
     numeric = ds.X.select_dtypes("number")
     columns = (numeric[c].to_numpy(dtype=float) for c in numeric.columns)  # one at a time: no copy of the table
@@ -90,12 +96,25 @@ def prepare(cfg: Config, keep_raw: bool = True) -> Experiment:
     del numeric, columns
     split = split_dataset(ds, d.test_size, d.val_size, d.seed, d.standardize, d.standardize_target,
                           d.n_train, keep_raw, consume=True)
-    notes, missing, reading = ds.notes, ds.missing, ds.reading
+    prepared = Prepared(split, ds.notes, ds.missing, ds.reading)
     del ds  # the table is not kept through training: only the split's float matrices are
     check_finite((split.X_train, split.Y_train, split.X_val, split.Y_val, split.X_test, split.Y_test), cfg,
                  "after standardizing")
-    exp = assemble(m, t, split, [*notes, *small_data_notes(split)], missing)
-    exp.reading = reading
+    return prepared
+
+
+def prepare(cfg: Config, keep_raw: bool = True, data: Prepared | None = None) -> Experiment:
+    """Check the config's cross-key rules, load and split the data, fix the network and objective.
+
+    keep_raw: keep the raw training rows (Split.raw_train; for cross-validation, predict and pictures).
+    data: the data as prepare_data gave it for a config with the same [data] keys (a grid cell's neighbour),
+    shared instead of read again.
+    """
+    cfg.validate()
+    data = data or prepare_data(cfg, keep_raw)
+    split = data.split
+    exp = assemble(cfg.model, cfg.train, split, [*data.notes, *small_data_notes(split)], data.missing)
+    exp.reading = data.reading
     exp.path = cfg.sweep.path
     check_fits(bytes_per_model(exp), f"one model of {'-'.join(map(str, exp.layer_sizes))} on "
                f"{len(split.X_train):,} rows")

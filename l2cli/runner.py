@@ -27,7 +27,7 @@ from .config import Config
 from .data import Split, cv_folds
 from .engine import Trained, run_points
 from .errors import InputError
-from .experiment import Experiment, compute, prepare
+from .experiment import Experiment, Prepared, compute, prepare, prepare_data
 from .journal import Journal
 from .layout import Compute, choose
 from .rundir import PROGRESS, Run, check_target, read_document, replaceable
@@ -156,7 +156,14 @@ def budget(cfg: Config) -> str:
 def prepare_cells(cfg: Config, log: Callable[[str], None] | None = None, keep_raw: bool = True) -> list[Experiment]:
     """Every grid cell's experiment: all the data is loaded and checked before any training. keep_raw: keep
     the raw training rows (a sweep needs them for cross-validation only; predict and plot always)."""
-    experiments = [prepare(cfg.at(v), keep_raw) for v in cfg.cells()]
+    shared: dict[str, Prepared] = {}  # by [data] keys: cells that differ in other keys share one copy of the data
+    experiments = []
+    for values in cfg.cells():
+        cell = cfg.at(values)
+        key = json.dumps(dataclasses.asdict(cell.data), sort_keys=True, default=str)
+        if key not in shared:
+            shared[key] = prepare_data(cell, keep_raw)
+        experiments.append(prepare(cell, keep_raw, shared[key]))
     if log:
         for note in dict.fromkeys([*cfg.notes, *(n for exp in experiments for n in exp.notes)]):
             log(f"l2cli: {note}")

@@ -170,6 +170,7 @@ def test_the_jacobian_against_finite_differences_and_the_products_against_the_de
     np.testing.assert_allclose(gn.product(v), G @ v, rtol=0, atol=1e-12 * np.abs(G).max() * np.abs(v).sum())
 
 
+@pytest.mark.slow  # about 1 s: the default suite stays under 60 s
 def test_the_lanczos_estimates_agree_with_the_exact_values_within_their_error():
     exp, models = trained(["data.dataset='wine'", "model.hidden=[16]"], [1e-3, 1e-1])
     X = exp.split.X_train

@@ -80,6 +80,7 @@ def test_a_converged_model_has_its_gradient_below_gtol(activation):
     assert (s["status"] == "converged").all() if activation == "tanh" else (s["status"] == "converged").any()
 
 
+@pytest.mark.slow  # about 1 s: the default suite stays under 60 s
 def test_at_convergence_the_gradient_is_below_gtol_and_stacked_equals_one_at_a_time():
     exp, stacked = sweep(lbfgs_config(**{"model.activation": "tanh"}))
     s = stacked.summary

@@ -242,3 +242,25 @@ def test_the_manifest_records_the_measured_peak(tmp_path):
     memory = json.loads((tmp_path / "run" / "manifest.json").read_text())["memory"]
     assert set(memory) == {"peak_rss_mib", "largest_worker_peak_rss_mib", "data_mib"}
     assert 10 < memory["peak_rss_mib"] < 100_000 and 0 <= memory["data_mib"] < 1
+
+
+def test_grid_cells_with_the_same_data_share_one_copy_of_it():
+    from l2cli.runner import prepare_cells
+
+    by_model = prepare_cells(resolve(flags={"data.dataset": "moons"}, grid=["model.hidden=[4],[8]"]))
+    assert by_model[0].layer_sizes != by_model[1].layer_sizes
+    first, second = by_model[0].split, by_model[1].split
+    assert np.shares_memory(first.X_train, second.X_train) and np.shares_memory(first.X_test, second.X_test)
+    by_data = prepare_cells(resolve(flags={"data.dataset": "moons"}, grid=["data.n_train=20,40"]))
+    assert len(by_data[0].split.X_train) == 20 and len(by_data[1].split.X_train) == 40
+
+
+def test_cross_validation_makes_each_fold_when_it_is_asked_for():
+    from l2cli.data import Folds, cv_folds
+
+    exp = prepare(resolve(flags={"data.dataset": "iris", "data.val_size": 0.0}))
+    folds = cv_folds(exp.split, 3, seed=0)
+    assert isinstance(folds, Folds) and len(folds) == 3 and len(list(folds)) == 3
+    again = folds[1]
+    assert np.array_equal(folds[1].X_train, again.X_train) and folds[1].X_train is not again.X_train
+    assert sum(len(f.X_val) for f in folds) == len(exp.split.X_train)

@@ -213,6 +213,7 @@ def test_the_loss_panel_marks_every_lambda_with_a_diverged_model(tmp_path):
     assert marks[0].get_label() == "λ with diverged models (2 of 6)"
 
 
+@pytest.mark.slow  # about 1 s: the default suite stays under 60 s
 def test_a_run_whose_data_file_is_gone_still_plots_its_tables(tmp_path):
     """By default the panels that need the data are left out, with a line on stderr; asked for, they are an
     error (exit 2). Here a CSV run whose file was deleted after training."""

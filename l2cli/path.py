@@ -6,7 +6,8 @@ A chunk of a warm sweep holds whole paths: every λ of some seeds. Step k trains
 smallest λ of every path of the chunk, from the parameters step k − 1 ended with (its kept parameters: the
 best epoch's for early stopping); the models of one path are sequential, the paths of a chunk are stacked,
 and chunks train in parallel as always. Step 0 starts from each seed's initialisation, so its models are the
-cold sweep's, bit for bit. A model that follows a diverged one (non-finite parameters) starts cold again.
+cold sweep's, bit for bit. A model that follows a diverged one (or one whose parameters are not finite)
+starts cold again.
 
 Each model is a local minimum of its own J(θ) = L(θ) + λ·Ω(θ), reached from its neighbour on the path: for a
 network (not convex) that can be another minimum than a cold start finds.
@@ -47,11 +48,13 @@ class PathRun:
 
     def start(self, init: Params, previous: np.ndarray | None, rows: np.ndarray) -> tuple[Params, np.ndarray]:
         """The start of the models at ``rows``: the kept parameters of the models at ``previous`` (the same
-        paths' last step), or the initialisation where there is none or it is not finite."""
+        paths' last step), or the initialisation where there is none, or where that model diverged or its
+        parameters are not finite."""
         if previous is None:
             return init.take(rows), np.zeros(len(rows), dtype=bool)
         start = self.final.take(previous)
-        warm = np.all([np.isfinite(a.reshape(len(a), -1)).all(axis=1) for a in start.arrays()], axis=0)
+        finite = np.all([np.isfinite(a.reshape(len(a), -1)).all(axis=1) for a in start.arrays()], axis=0)
+        warm = finite & np.array([self.status[p] != "diverged" for p in previous])
         cold = init.take(rows)
         for dst, src in zip(start.arrays(), cold.arrays(), strict=True):
             dst[~warm] = src[~warm]

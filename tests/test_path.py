@@ -264,3 +264,19 @@ def test_cross_validation_makes_each_fold_when_it_is_asked_for():
     again = folds[1]
     assert np.array_equal(folds[1].X_train, again.X_train) and folds[1].X_train is not again.X_train
     assert sum(len(f.X_val) for f in folds) == len(exp.split.X_train)
+
+
+def test_a_model_after_a_diverged_one_starts_cold():
+    from conftest import make_params
+
+    from l2cli.path import PathRun
+
+    init = make_params((2, 3, 2), seeds=range(4))
+    run = PathRun(init)
+    for a in run.final.arrays():
+        a += 1.0  # every model has ended somewhere else than its initialisation
+    run.status[0], run.final.W[0][1, 0, 0] = "diverged", np.nan  # model 0 diverged; model 1's θ is not finite
+    start, warm = run.start(init, np.array([0, 1, 2]), np.array([1, 2, 3]))
+    assert warm.tolist() == [False, False, True]
+    for got, first, kept in zip(start.arrays(), init.arrays(), run.final.arrays(), strict=True):
+        assert np.array_equal(got[:2], first[1:3]) and np.array_equal(got[2], kept[2])

@@ -126,6 +126,19 @@ def test_a_warm_path_with_folds_and_a_grid_verifies(tmp_path):
     assert verified.exit_code == 0 and "level exact holds" in verified.stderr, verified.output
 
 
+def test_a_start_column_l2cli_never_writes_is_refused(tmp_path):
+    out = tmp_path / "run"
+    keys = {k.split(".")[1]: v for k, v in {**BASE, **OPTIMIZERS["lbfgs"]}.items() if k != "sweep.workers"}
+    api_sweep(out=out, **{**keys, "max_iter": 5})
+    assert invoke("show", out).exit_code == 0
+    frame = pd.read_csv(out / "summary.csv")
+    frame.loc[2, "start"] = "=HYPERLINK(1)"
+    frame.to_csv(out / "summary.csv", index=False)
+    result = invoke("show", out)
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1 and "column start holds 1 value(s) l2cli never writes" in lines[0]
+
+
 # ---- kill and resume in the middle of a path (slow: subprocesses) ------------------------------------
 
 SWEEP = ["--dataset", "moons", "--hidden", "16", "--lambdas", "logspace(-4,0,6)", "--seeds", "0,1,2", "--path", "warm",

@@ -156,7 +156,8 @@ class Batches:
     def gather(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The rows of X and Y at ``rows`` ((r,) or (M, r)), copied into this shape's reused buffers."""
         buffers = self.buffers.get(rows.shape)
-        if buffers is None:
+        if buffers is None:  # a new batch size or stack size: the stack's old sizes are not drawn again
+            self.buffers = {shape: b for shape, b in self.buffers.items() if shape[:-1] == rows.shape[:-1]}
             buffers = self.buffers[rows.shape] = (np.empty((*rows.shape, self.X.shape[1]), self.X.dtype),
                                                   np.empty((*rows.shape, self.Y.shape[1]), self.Y.dtype))
         Xb, Yb = buffers

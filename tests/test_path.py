@@ -188,7 +188,8 @@ def test_killed_mid_path_then_resumed_gives_the_uninterrupted_files(tmp_path, op
 
 # ---- memory ------------------------------------------------------------------------------------------
 
-def test_an_epoch_gathers_batches_without_copying_the_training_matrix():
+def test_an_epoch_gathers_batches_without_copying_the_training_matrix(monkeypatch):
+    import l2cli.train as train_module
     from l2cli.train import Batches
 
     X, Y = np.random.default_rng(0).standard_normal((20_000, 50)), np.zeros((20_000, 2))
@@ -199,6 +200,10 @@ def test_an_epoch_gathers_batches_without_copying_the_training_matrix():
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < X.nbytes / 4, peak  # the permutations and a batch (1 MB), not a permuted copy (24 MB stacked)
+    monkeypatch.setattr(train_module, "EPOCH_GATHER_BYTES", 0)  # two seeds' epoch would be small enough to copy
+    for _ in batches.epoch(np.array([0, 2])):  # a model stopped: buffers for two models, the three's are gone
+        pass
+    assert {shape[:-1] for shape in batches.buffers} == {(2,)}
 
 
 @pytest.mark.parametrize("seeds", [[0], [0, 1, 2]])

@@ -1,4 +1,4 @@
-"""The names a configuration may choose from: datasets, activations, optimizers, losses, formats.
+"""The names a configuration may choose from: datasets, activations, losses, formats (optimizers: l2cli.optim).
 
 A leaf module: it imports nothing, so the command line and the config schema
 can offer and check these names without loading numpy or scikit-learn. The
@@ -38,7 +38,6 @@ DEFAULT_INIT = {"relu": "he", "tanh": "glorot", "sigmoid": "glorot", "identity":
 INITS = ("auto", "he", "glorot")
 LOSSES = ("auto", "cross_entropy", "logistic", "squared")
 REDUCTIONS = ("mean", "sum")
-OPTIMIZERS = ("gd", "sgd", "momentum", "adam", "lbfgs")
 #: How the penalty enters a first-order step (train.decay): as its gradient 2λθ, or as a decoupled shrink (AdamW).
 DECAYS = ("l2", "decoupled")
 DTYPES = ("float64", "float32")

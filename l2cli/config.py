@@ -18,8 +18,6 @@ A leaf module: it imports only the standard library and other leaf modules.
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +35,6 @@ from .choices import (
     INITS,
     LOSSES,
     NA_POLICIES,
-    OPTIMIZERS,
     PATHS,
     RARE_CLASS_POLICIES,
     REDUCTIONS,
@@ -47,208 +44,29 @@ from .choices import (
     THOUSANDS_MARKS,
 )
 from .errors import InputError
-from .grid import check_lambdas, parse_grid, split_top_level
+from .grid import split_top_level
+from .kinds import (  # noqa: F401  (suggest, Kind: config's names for the CLI and the API)
+    FRACTION,
+    Address,
+    Bool,
+    Choice,
+    DateColumns,
+    Encoding,
+    Float,
+    Int,
+    Ints,
+    Kind,
+    Lambdas,
+    Range,
+    Text,
+    Texts,
+    positive,
+    suggest,
+)
+from .optim import OPTIMIZERS, RULES, hyper_keys
 
 #: Seeds are stored as unsigned 32-bit integers (weights.npz, SeedSequence entropy).
 MAX_SEED = 2**32 - 1
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def suggest(word: str, options) -> str:
-    """' (did you mean 'x'?)' for the closest option, or ''."""
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-@dataclass(frozen=True)
-class Kind:
-    """The values a key allows; ``check`` returns the value in canonical form or raises InputError."""
-
-    def check(self, key: str, value: Any) -> Any:
-        raise NotImplementedError
-
-    @staticmethod
-    def fail(key: str, expected: str, value: Any):
-        raise InputError(f"{key}: expected {expected}, got {value!r}")
-
-
-@dataclass(frozen=True)
-class Range:
-    """Bounds shared by the numeric kinds: low ≤ v (or low < v) and v ≤ high."""
-
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-
-    def within(self, key: str, v: float) -> None:
-        if self.low is not None and (v < self.low or (self.low_open and v == self.low)):
-            raise InputError(f"{key}: {v!r} is out of range (must be {'>' if self.low_open else '≥'} {self.low})")
-        if self.high is not None and v > self.high:
-            raise InputError(f"{key}: {v!r} is out of range (must be ≤ {self.high})")
-
-
-@dataclass(frozen=True)
-class Bool(Kind):
-    def check(self, key, value):
-        if not isinstance(value, bool):
-            self.fail(key, "true or false", value)
-        return value
-
-
-@dataclass(frozen=True)
-class Int(Kind):
-    range: Range = Range()
-
-    def check(self, key, value):
-        if not _is_int(value):
-            self.fail(key, "an integer", value)
-        self.range.within(key, value)
-        return value
-
-
-@dataclass(frozen=True)
-class Float(Kind):
-    range: Range = Range()
-    optional: bool = False  # None allowed (a per-dataset default)
-
-    def check(self, key, value):
-        if value is None and self.optional:
-            return None
-        if not _is_number(value):
-            self.fail(key, "a number", value)
-        try:
-            value = float(value)
-        except OverflowError:
-            value = math.inf
-        if not math.isfinite(value):
-            self.fail(key, "a finite number", value)
-        self.range.within(key, value)
-        return value
-
-
-@dataclass(frozen=True)
-class Choice(Kind):
-    options: tuple[str, ...]
-
-    def check(self, key, value):
-        if not isinstance(value, str):
-            self.fail(key, "a string", value)
-        if value not in self.options:
-            raise InputError(f"{key}: {value!r} is not one of {', '.join(self.options)}{suggest(value, self.options)}")
-        return value
-
-
-@dataclass(frozen=True)
-class Text(Kind):
-    def check(self, key, value):
-        if not isinstance(value, str):
-            self.fail(key, "a string", value)
-        return value
-
-
-@dataclass(frozen=True)
-class Ints(Kind):
-    """A list of integers; a single integer stands for a list of one."""
-
-    range: Range = Range()
-    example: str = "[64, 64]"
-
-    def check(self, key, value):
-        if _is_int(value):
-            value = [value]
-        if not isinstance(value, (list, tuple)) or not all(_is_int(v) for v in value):
-            self.fail(key, f"a list of integers such as {self.example}", value)
-        for v in value:
-            self.range.within(key, v)
-        return list(value)
-
-
-@dataclass(frozen=True)
-class Texts(Kind):
-    """A list of distinct strings (column names); one string stands for a list of one."""
-
-    def check(self, key, value):
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
-            self.fail(key, "a list of column names such as ['age', 'island']", value)
-        if len(set(value)) != len(value):
-            raise InputError(f"{key}: {next(v for v in value if list(value).count(v) > 1)!r} is listed twice")
-        return list(value)
-
-
-@dataclass(frozen=True)
-class Lambdas(Kind):
-    """A λ grid: a list of numbers, one number, or grid text such as '0,logspace(-6,0,13)'."""
-
-    def check(self, key, value):
-        try:
-            if isinstance(value, str):
-                return parse_grid(value)
-            if _is_number(value):
-                return check_lambdas([value])
-            if isinstance(value, (list, tuple)) and all(_is_number(v) for v in value):
-                return check_lambdas(value)
-        except InputError as exc:
-            raise InputError(f"{key}: {exc}") from None
-        self.fail(key, "a list of numbers or a grid such as 'logspace(-5,0,16)'", value)
-
-
-@dataclass(frozen=True)
-class Address(Kind):
-    """A Dask scheduler address, PROTOCOL://HOST:PORT (tcp, tls or ucx; the port 1 to 65535), or empty."""
-
-    PROTOCOLS: ClassVar[tuple[str, ...]] = ("tcp", "tls", "ucx")
-
-    def check(self, key, value):
-        if not isinstance(value, str):
-            self.fail(key, "a string", value)
-        if not value:
-            return value
-        protocol, sep, rest = value.partition("://")
-        host, colon, port = rest.rpartition(":")
-        if not sep or protocol not in self.PROTOCOLS or not colon or not host or not port.isdigit() \
-                or not 0 < int(port) < 65536:
-            raise InputError(f"{key}: {value!r} is not a scheduler address; give "
-                             f"{'|'.join(self.PROTOCOLS)}://HOST:PORT, e.g. tcp://10.0.0.5:8786")
-        return value
-
-
-@dataclass(frozen=True)
-class Encoding(Kind):
-    """A text encoding Python knows (codecs.lookup), in its canonical name."""
-
-    def check(self, key, value):
-        import codecs
-
-        if not isinstance(value, str) or not value:
-            self.fail(key, "an encoding name such as 'latin-1'", value)
-        try:
-            return codecs.lookup(value).name
-        except LookupError:
-            raise InputError(f"{key}: {value!r} is not a text encoding Python knows (e.g. utf-8, latin-1, cp1252, "
-                             "utf-16)") from None
-
-
-@dataclass(frozen=True)
-class DateColumns(Texts):
-    """Date columns: each NAME, or NAME=FORMAT with strftime codes (the format must hold a % code)."""
-
-    def check(self, key, value):
-        value = super().check(key, value)
-        for entry in value:
-            name, eq, fmt = entry.partition("=")
-            if not name.strip() or (eq and "%" not in fmt):
-                raise InputError(f"{key}: {entry!r} is not NAME or NAME=FORMAT with strftime codes, "
-                                 "e.g. 'date=%Y/%m/%d'")
-        return value
 
 
 def key(default, kind: Kind, help: str, changes_results: bool = True):
@@ -265,11 +83,6 @@ def how_key(default, kind: Kind, help: str):
     return key(default, kind, help, changes_results=False)
 
 
-def positive(low_open=True) -> Range:
-    return Range(low=0, low_open=low_open)
-
-
-FRACTION = Range(low=0, high=1)
 
 
 class Section:
@@ -339,19 +152,18 @@ class ModelConfig(Section):
 
 
 @dataclass
-class TrainConfig(Section):
+class TrainKeys(Section):
+    """The [train] keys of the training loop and of L-BFGS; TrainConfig adds each rule's own (l2cli.optim)."""
+
     NAME: ClassVar[str] = "train"
-    optimizer: str = key("adam", Choice(OPTIMIZERS), "gd (full batch), sgd, momentum, adam or lbfgs")
+    optimizer: str = key("adam", Choice(OPTIMIZERS), f"{', '.join(RULES)} (first-order rules, l2cli/optim/) or "
+                         "lbfgs (full-batch L-BFGS)")
     decay: str = key("l2", Choice(DECAYS), "how λ enters a step: l2 (the penalty's gradient 2λθ joins ∂L/∂θ, "
                      "as torch Adam's weight_decay) or decoupled (θ ← (1 − 2ηλ)θ beside the optimizer's step on "
                      "∂L/∂θ, as torch AdamW); the same for gd and sgd")
     lr: float = key(0.01, Float(positive()), "learning rate η")
     epochs: int = key(2000, Int(Range(low=1)), "maximum number of epochs")
     batch_size: int = key(0, Int(Range(low=0)), "mini-batch size; 0 for the full training set")
-    momentum: float = key(0.9, Float(FRACTION), "momentum μ of the momentum optimizer")
-    beta1: float = key(0.9, Float(FRACTION), "Adam β₁")
-    beta2: float = key(0.999, Float(FRACTION), "Adam β₂")
-    eps: float = key(1e-8, Float(positive()), "Adam ε")
     tol: float = key(0.0, Float(positive(False)), "stop when |ΔJ|/|J| over an epoch is below tol; 0 disables")
     early_stopping: bool = key(False, Bool(), "stop on the validation loss (needs data.val_size > 0)")
     patience: int = key(10, Int(Range(low=1)), "epochs without validation improvement before stopping")
@@ -365,6 +177,14 @@ class TrainConfig(Section):
     history_every: int = key(10, Int(Range(low=0)), "record the history every k epochs (lbfgs: iterations); 0: "
                              "first and last only")
     dtype: str = key("float64", Choice(DTYPES), "float64 or float32")
+
+
+#: [train]: TrainKeys, then one key per rule hyper-parameter, declared beside its update rule (l2cli.optim)
+TrainConfig = dataclasses.make_dataclass(
+    "TrainConfig",
+    [(name, type(h.default), key(h.default, h.kind, f"{h.help} ({', '.join(rules)})"))
+     for name, (h, rules) in hyper_keys().items()],
+    bases=(TrainKeys,), namespace={"__module__": __name__, "__doc__": "The [train] section."})
 
 
 @dataclass
@@ -608,8 +428,8 @@ def check_selection(cfg: Config) -> None:
 
 
 #: keys of the first-order optimizers, which L-BFGS does not read, and the keys only L-BFGS reads
-FIRST_ORDER_KEYS = ("train.epochs", "train.lr", "train.batch_size", "train.momentum", "train.beta1", "train.beta2",
-                    "train.eps", "train.tol", "train.patience")
+FIRST_ORDER_KEYS = ("train.epochs", "train.lr", "train.batch_size", *(f"train.{k}" for k in hyper_keys()), "train.tol",
+                    "train.patience")
 LBFGS_KEYS = ("train.max_iter", "train.gtol", "train.ftol", "train.max_fun")
 
 

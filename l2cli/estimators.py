@@ -21,6 +21,7 @@ regressor whose target is far from unit scale in a TransformedTargetRegressor.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import warnings
 
 import numpy as np
@@ -45,22 +46,46 @@ from .preprocess import Recipe
 from .runner import cross_validate
 from .selection import aggregate, edge_note, fold_means, fold_spread, mark, select
 
+#: the parameters of every estimator that are [model] and [train] keys, under the keys' own names
+MODEL_KEYS = tuple(f.name for f in dataclasses.fields(ModelConfig))
+TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig))
 #: estimator parameter -> the config key that declares its values
-KEYS = {
-    "hidden": "model.hidden", "activation": "model.activation", "init": "model.init", "loss": "model.loss",
-    "reduction": "model.reduction", "penalize_bias": "model.penalize_bias", "optimizer": "train.optimizer",
-    "decay": "train.decay", "lr": "train.lr", "epochs": "train.epochs", "batch_size": "train.batch_size",
-    "momentum": "train.momentum", "beta1": "train.beta1", "beta2": "train.beta2", "eps": "train.eps",
-    "tol": "train.tol",
-    "early_stopping": "train.early_stopping", "patience": "train.patience", "dtype": "train.dtype",
-    "history_every": "train.history_every", "max_iter": "train.max_iter", "gtol": "train.gtol",
-    "ftol": "train.ftol", "max_fun": "train.max_fun",
-    "lam": "sweep.lambdas", "lams": "sweep.lambdas", "seeds": "sweep.seeds", "select": "sweep.select",
-    "validation_fraction": "data.val_size",
-}
-MODEL_KEYS = ("hidden", "activation", "init", "loss", "reduction", "penalize_bias")
-TRAIN_KEYS = ("optimizer", "decay", "lr", "epochs", "batch_size", "momentum", "beta1", "beta2", "eps", "tol",
-              "early_stopping", "patience", "history_every", "max_iter", "gtol", "ftol", "max_fun", "dtype")
+KEYS = {**{k: f"model.{k}" for k in MODEL_KEYS}, **{k: f"train.{k}" for k in TRAIN_KEYS},
+        "lam": "sweep.lambdas", "lams": "sweep.lambdas", "seeds": "sweep.seeds", "select": "sweep.select",
+        "validation_fraction": "data.val_size"}
+
+
+def key_defaults() -> list[tuple[str, object]]:
+    """(name, default) of every [model] and [train] key, in the schema's order, a list default as a tuple."""
+    out = []
+    for section in (ModelConfig, TrainConfig):
+        for f in dataclasses.fields(section):
+            default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+            out.append((f.name, tuple(default) if isinstance(default, list) else default))
+    return out
+
+
+def takes(*parameters: tuple[str, object]):
+    """A class decorator: an __init__ whose signature (which scikit-learn's get_params reads) holds these
+    (name, default) parameters, storing each as given (scikit-learn checks them in fit, not here)."""
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    signature = inspect.Signature([inspect.Parameter("self", kind),
+                                   *(inspect.Parameter(name, kind, default=d) for name, d in parameters)])
+
+    def __init__(self, *args, **kwargs):
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        for name, value in list(bound.arguments.items())[1:]:
+            setattr(self, name, value)
+
+    __init__.__signature__ = signature
+
+    def decorate(cls):
+        __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+        cls.__init__ = __init__
+        return cls
+
+    return decorate
 
 
 def plain(value):
@@ -81,12 +106,6 @@ def seed_of(random_state) -> int:
 
 class L2MLPBase(BaseEstimator):
     """What the four estimators share: checking the parameters, the data, and keeping the fitted model."""
-
-    def set_all(self, params: dict) -> None:
-        """__init__: store every parameter as given (scikit-learn checks them in fit, not here)."""
-        for name, value in params.items():
-            if name not in ("self", "__class__"):
-                setattr(self, name, value)
 
     def checked(self, name: str):
         """The parameter's value as its config key allows it; an InputError (a ValueError) naming it."""
@@ -193,15 +212,9 @@ class RegressorMethods(RegressorMixin):
         return tags
 
 
+@takes(key_defaults()[0], ("lam", 1e-4), *key_defaults()[1:], ("validation_fraction", 0.1), ("random_state", 0))
 class L2MLP(L2MLPBase):
     """One model at one λ: J = L_data + lam·Σ‖W‖² on the rows given to fit."""
-
-    def __init__(self, hidden=(64, 64), lam=1e-4, activation="relu", init="auto", loss="auto", reduction="mean",
-                 penalize_bias=False, optimizer="adam", decay="l2", lr=0.01, epochs=2000, batch_size=0, momentum=0.9,
-                 beta1=0.9, beta2=0.999, eps=1e-8, tol=0.0, early_stopping=False, patience=10,
-                 validation_fraction=0.1, history_every=10, max_iter=200, gtol=1e-4, ftol=2.220446049250313e-09,
-                 max_fun=15000, dtype="float64", random_state=0):
-        self.set_all(locals())
 
     def fit(self, X, y):
         X, y = self.check_data(X, y)
@@ -226,17 +239,11 @@ class L2MLP(L2MLPBase):
                              f"{self.validation_fraction} of {len(y)} rows for early stopping: {exc}") from None
 
 
+@takes(("lams", "logspace(-5,0,6)"), ("cv", 5), ("seeds", (0,)), ("select", "min"), *key_defaults(),
+       ("validation_fraction", 0.1), ("random_state", 0), ("n_jobs", None))
 class L2MLPCV(L2MLPBase):
     """Every λ of ``lams`` × fold × seed trained as stacked models; λ chosen from the mean validation loss
     over the folds (``select``: min or 1se, as ``l2cli sweep``), then one model refitted on all rows."""
-
-    def __init__(self, lams="logspace(-5,0,6)", cv=5, seeds=(0,), select="min", hidden=(64, 64),
-                 activation="relu", init="auto", loss="auto", reduction="mean", penalize_bias=False,
-                 optimizer="adam", decay="l2", lr=0.01, epochs=2000, batch_size=0, momentum=0.9, beta1=0.9,
-                 beta2=0.999, eps=1e-8, tol=0.0, early_stopping=False, patience=10, validation_fraction=0.1,
-                 history_every=10, max_iter=200, gtol=1e-4, ftol=2.220446049250313e-09, max_fun=15000,
-                 dtype="float64", random_state=0, n_jobs=None):
-        self.set_all(locals())
 
     def fit(self, X, y):
         X, y = self.check_data(X, y)

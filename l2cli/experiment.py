@@ -19,6 +19,7 @@ from .errors import InputError
 from .evaluate import Scorer
 from .layout import Compute, bytes_per_model, check_fits
 from .objective import Spec
+from .optim import hyper_values
 from .train import Arrays, Schedule
 
 
@@ -131,7 +132,8 @@ def assemble(m: ModelConfig, t: TrainConfig, split: Split, notes=(), missing: di
     if loss == "logistic":
         split = split.with_logistic_target()
     spec = Spec(activation=m.activation, loss=loss, reduction=m.reduction, penalize_bias=m.penalize_bias)
-    schedule = Schedule(**{f.name: getattr(t, f.name) for f in dataclasses.fields(Schedule)})  # the same names
+    schedule = Schedule(**{f.name: getattr(t, f.name) for f in dataclasses.fields(Schedule) if f.name != "hyper"},
+                        hyper=hyper_values(t.optimizer, t))  # the same names
     layer_sizes = (split.n_features, *m.hidden, split.n_outputs)
     init = m.init if m.init != "auto" else DEFAULT_INIT[m.activation]
     notes = [*notes, *batch_note(schedule, len(split.X_train))]

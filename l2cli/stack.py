@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .network import Params
-from .optim import Optimizer
+from .optim.optimizer import Optimizer
 
 
 @dataclass

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from .evaluate import Part, evaluate
 from .network import Params, Workspace, eval_buffers
 from .objective import Spec, data_grad
-from .optim import make_optimizer
+from .optim import LBFGS, RULES, make_optimizer
 from .stack import ActiveStack
 from .stopping import Stopping
 
@@ -34,10 +35,7 @@ class Schedule:
     lr: float = 0.1
     epochs: int = 200
     batch_size: int = 32  # 0 means the full training set; ignored by gd
-    momentum: float = 0.9
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
+    hyper: tuple[tuple[str, Any], ...] = ()  # the rule's hyper-parameters (name, value), as l2cli.optim declares
     tol: float = 0.0  # relative change of J per epoch; 0 disables
     early_stopping: bool = False
     patience: int = 10
@@ -49,7 +47,7 @@ class Schedule:
 
     @property
     def full_batch(self) -> bool:
-        return self.optimizer in ("gd", "lbfgs")
+        return self.optimizer == LBFGS or RULES[self.optimizer].full_batch
 
     @property
     def units(self) -> int:
@@ -233,8 +231,8 @@ class Training:
     def __init__(self, params: Params, lam, seeds, data: Arrays, spec: Spec, schedule: Schedule):
         M, dtype = params.n_models, params.W[0].dtype
         lam = np.asarray(lam, dtype=dtype)
-        optimizer = make_optimizer(schedule.optimizer, schedule.lr, lam, spec.penalize_bias, schedule.momentum,
-                                   schedule.beta1, schedule.beta2, schedule.eps, schedule.decay)
+        optimizer = make_optimizer(schedule.optimizer, schedule.lr, lam, spec.penalize_bias, schedule.decay,
+                                   **dict(schedule.hyper))
         seeds = np.array([int(s) for s in seeds])
         self.stack = ActiveStack(params.copy(), lam, seeds, np.arange(M), optimizer)
         self.data, self.spec, self.schedule = data, spec, schedule

@@ -310,7 +310,8 @@ def test_three_full_batch_steps_follow_the_optimizer_formulas(optimizer):
                 theta -= lr * (s1 / (1 - b1**t)) / (np.sqrt(s2 / (1 - b2**t)) + eps)
     data = Arrays(split.X_train, split.Y_train, split.X_test, split.Y_test)
     params = train(params, lam, [0, 1, 2], data, spec,
-                   Schedule(optimizer=optimizer, lr=lr, momentum=mu, batch_size=0, epochs=3, history_every=0)).params
+                   Schedule(optimizer=optimizer, lr=lr, batch_size=0, epochs=3, history_every=0,
+                            hyper=(("momentum", mu),) if optimizer == "momentum" else ())).params
     for ours, expected in zip(params.arrays(), ref.arrays(), strict=True):
         np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=1e-14)
 

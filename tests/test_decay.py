@@ -12,7 +12,7 @@ from l2cli.config import resolve
 from l2cli.experiment import prepare
 from l2cli.network import init_params
 from l2cli.objective import data_grad
-from l2cli.optim import make_optimizer
+from l2cli.optim import RULES, make_optimizer
 from l2cli.train import init_rng, shuffle_rng, train
 
 LAMS = (1e-3, 0.05)
@@ -138,7 +138,7 @@ def test_for_plain_gradient_descent_both_decays_are_the_same_bits(optimizer):
 
 
 @pytest.mark.parametrize("decay", ["l2", "decoupled"])
-@pytest.mark.parametrize("name", ["gd", "sgd", "momentum", "adam"])
+@pytest.mark.parametrize("name", list(RULES))  # every first-order rule l2cli.optim finds
 def test_every_optimizer_takes_lambda_as_its_decay_says(name, decay):
     """One step at λ equals the step at λ = 0 on ∂L/∂θ + 2λθ (l2), or on ∂L/∂θ after θ ← (1 − 2ηλ)θ (decoupled).
     An optimizer that ignored λ, or applied it the other way, fails here."""

@@ -40,9 +40,14 @@ def png_size(path):
     return matplotlib.image.imread(path).shape[:2]
 
 
+SLOW = pytest.mark.slow  # ~0.6 s each: two panels stay in the default suite, every panel runs in CI
+
+
 @pytest.mark.parametrize(("name", "panels"), [
-    ("moons", ["boundary"]), ("moons", ["weights"]), ("curve", ["fit"]), ("curve", ["fit", "weights", "losses"]),
-    ("digits", ["weights", "coefficients"]), ("diabetes", ["norms", "learning"]),
+    ("moons", ["boundary"]), pytest.param("moons", ["weights"], marks=SLOW), ("curve", ["fit"]),
+    pytest.param("curve", ["fit", "weights", "losses"], marks=SLOW),
+    pytest.param("digits", ["weights", "coefficients"], marks=SLOW), pytest.param("diabetes", ["norms", "learning"],
+                                                                                  marks=SLOW),
 ])
 def test_each_panel_renders_for_the_runs_it_applies_to(runs, tmp_path, name, panels):
     path = tmp_path / "p.png"

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .blas import blas_info, blas_threads
-from .executors import ChunkResult, Forked, InProcess, Job
+from .executors import ChunkResult, Executor, InProcess, Job
 from .layout import Compute, Layout, choose
 from .network import Params
 from .plan import Point, chunks, path_chunks, paths
@@ -37,15 +37,15 @@ class Trained:
 
 
 def run_points(exp, pts: list[Point], compute: Compute | None = None,
-               progress: Callable[[int], None] | None = None, store=None, executor=None) -> Trained:
+               progress: Callable[[int], None] | None = None, store=None, executor: Executor | None = None) -> Trained:
     """Train every point; ``progress`` receives model-epochs as they finish (len(pts) × epochs in all), and,
     when it has a ``chunk_done`` method, the summary rows of each chunk as it finishes.
 
     compute: chunk size, workers and threads as asked (default: all chosen here).
     store: where finished chunks and checkpoints are kept (l2cli.journal.ChunkStore): chunks found
     there are not trained again, and every chunk is stored as it finishes.
-    executor: where the chunks train (default: this process and forked workers, as the layout says;
-    l2cli.cluster.DaskExecutor for a cluster).
+    executor: where the chunks train (l2cli.executors; default: this process and forked workers, as the
+    layout says).
     """
     warm = exp.path == "warm"
     layout = choose(exp, len(pts), compute or Compute(), path_length=len(paths(pts)[0]) if warm else 1)
@@ -68,8 +68,7 @@ def run_points(exp, pts: list[Point], compute: Compute | None = None,
         if finished:
             finished(result.summary)
 
-    workers = min(layout.workers, len(jobs))
-    executor = executor or (Forked(workers) if workers > 1 else InProcess())
+    executor = (executor or InProcess()).sized(min(layout.workers, len(jobs)))
     # Set once, before any fork, and inherited by the workers: OpenBLAS restarts its threads whenever
     # the count is next set after a fork, and each new thread spins ~0.1 s of CPU, a core the others need.
     with blas_threads(layout.threads):

@@ -27,6 +27,7 @@ from .config import Config
 from .data import Split, cv_folds
 from .engine import Trained, run_points
 from .errors import InputError
+from .executors import open_executor
 from .experiment import Experiment, Prepared, compute, prepare, prepare_data
 from .journal import Journal
 from .layout import Compute, choose
@@ -268,8 +269,8 @@ def run_experiment(cfg: Config, out: str | Path | None = None, argv: list[str] |
                    else prepare_recorded(cfg, expected_data))
     fingerprints = check_fingerprints(experiments, expected_fingerprints, expected_data)
     check_output_size(cfg, experiments)
-    with executor_for(cfg) as (executor, cluster_workers):
-        layouts = layouts or decide_layouts(cfg, experiments, cluster_workers)
+    with executor_for(cfg) as executor:
+        layouts = layouts or decide_layouts(cfg, experiments, executor.fixed_workers)
         journal = None if out is None else Journal.create(out, overwrite, cfg.data.path)
         record = {"config": cfg.to_dict(), "command": argv or [], "started": manifest.now(), "resumed": [],
                   "layouts": [dataclasses.asdict(c) for c in layouts],
@@ -280,22 +281,11 @@ def run_experiment(cfg: Config, out: str | Path | None = None, argv: list[str] |
             return complete(cfg, experiments, layouts, record, journal, progress, executor)
 
 
-@contextlib.contextmanager
 def executor_for(cfg: Config):
-    """(executor, cluster worker count): a Dask one, connected now (before anything is written) and closed
-    at the end, for sweep.executor = dask; (None, 0) for the local executors, which the layout chooses."""
-    if cfg.sweep.executor != "dask":
-        yield None, 0
-        return
-    from . import cluster
-
-    client = cluster.connect(cfg.sweep.address, cfg.sweep.jobs)
-    try:
-        if cfg.sweep.portable:
-            cluster.check_kernels(client, environment.portable_variables())
-        yield cluster.DaskExecutor(client, cfg.sweep.threads or 1, cfg.sweep.checkpoint_s), cluster.worker_count(client)
-    finally:
-        cluster.close(client)
+    """The executor sweep.executor names (l2cli.executors.open_executor), open while the run trains."""
+    sweep = cfg.sweep
+    return open_executor(sweep.executor, sweep.address, sweep.jobs, sweep.threads, sweep.checkpoint_s,
+                         environment.portable_variables() if sweep.portable else None)
 
 
 def resume_experiment(out: str | Path, given: Config | None = None, progress: Callable[[int], None] | None = None,
@@ -314,7 +304,7 @@ def resume_experiment(out: str | Path, given: Config | None = None, progress: Ca
         layouts = [Compute(**layout) for layout in record["layouts"]]
         record["resumed"].append(manifest.now())
         journal.write_plan(record)
-        with executor_for(cfg) as (executor, _):
+        with executor_for(cfg) as executor:
             return complete(cfg, experiments, layouts, record, journal, progress, executor)
 
 

@@ -67,7 +67,7 @@ def test_continuing_from_a_checkpoint_gives_the_same_bits(tmp_path, optimizer, f
 
 
 def test_training_in_segments_gives_the_same_bits(tmp_path):
-    """A cluster worker trains a chunk in segments and hands its state back each time (l2cli.cluster)."""
+    """A cluster worker trains a chunk in segments and hands its state back each time (l2cli.executors.dask)."""
     from l2cli.checkpoint import Paused, Segment
 
     cfg = resolve(flags={"data.n_samples": 120, "model.hidden": [8], "train.optimizer": "adam", "train.lr": 0.05,

@@ -328,9 +328,9 @@ def test_a_worker_killed_by_sigkill_is_one_line_and_the_work_is_kept(tmp_path):
 @pytest.mark.slow  # imports distributed
 def test_a_port_that_never_speaks_dask_is_refused_in_bounded_time(tmp_path, monkeypatch):
     pytest.importorskip("distributed")
-    import l2cli.cluster
+    import l2cli.executors.dask
 
-    monkeypatch.setattr(l2cli.cluster, "CONNECT_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(l2cli.executors.dask, "CONNECT_TIMEOUT_S", 1.0)
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(5)  # accepts, and never answers (as an HTTP server does to Dask's handshake)

@@ -98,7 +98,7 @@ def _train_chunk_noting_the_process(exp, chunk, on_epoch=None, checkpoint=None):
 
 def test_every_process_of_a_sweep_trains_on_the_blas_threads_of_the_layout(monkeypatch):
     """The thread count is set once before the fork, and the workers train on it too."""
-    import l2cli.executors as executors
+    import l2cli.executors.local as executors
 
     monkeypatch.setattr(executors, "train_chunk", _train_chunk_noting_the_process)
     _, result = sweep(small_config(**{"sweep.workers": 2, "sweep.chunk_size": 6, "sweep.threads": 1}))

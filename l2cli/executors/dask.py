@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .checkpoint import Paused, Segment
-from .errors import InputError, RunFailure
-from .executors import ChunkResult, Job, train_chunk
-from .layout import usable_cores
+from ..checkpoint import Paused, Segment
+from ..errors import InputError, RunFailure
+from ..layout import usable_cores
+from .chunk import ChunkResult, Job, train_chunk
 
 #: Seconds to wait for the experiment to reach a worker before trying again.
 SCATTER_TIMEOUT_S = 30
@@ -136,6 +136,11 @@ class DaskExecutor:
 
     def __init__(self, client, threads: int = 1, every_s: float = 60.0, retries: int = 3):
         self.client, self.threads, self.every_s, self.retries = client, threads, every_s, retries
+        self.fixed_workers = worker_count(client)  # chunks are cut for the cluster's workers
+
+    def sized(self, workers: int) -> DaskExecutor:
+        """The cluster schedules its own workers: the same executor for any layout."""
+        return self
 
     def run(self, exp, jobs: list[Job], progress: Callable[[int], None] | None = None,
             done: Callable[[int, ChunkResult], None] | None = None) -> list[ChunkResult]:

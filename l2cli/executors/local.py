@@ -1,12 +1,4 @@
-"""Where chunks of points train: in this process, or in this process and forked worker processes.
-
-Every executor has one method, ``run(exp, jobs, progress, done)``: train these
-chunks (each job is a chunk's points and, in a run directory, its checkpoint),
-call ``done(i, result)`` as each finishes, and give back the results in job
-order. The unit of work is :func:`train_chunk`, which gives the same numbers in
-whichever process runs it. A new executor (a cluster) only has to map that
-function over the jobs.
-"""
+"""The local executors: chunks in this process (InProcess), or in this process and forked workers (Forked)."""
 
 from __future__ import annotations
 
@@ -17,61 +9,22 @@ import os
 import signal
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
 
-import numpy as np
-import pandas as pd
-
-from .checkpoint import Checkpoint
-from .network import init_params
-from .numeric_warnings import counted
-from .path import train_path
-from .plan import Point
-from .summary import summarize
-from .train import TrainResult, init_rng, train
-
-Progress = Callable[[int], None]
-Done = Callable[[int, "ChunkResult"], None]
-
-
-@dataclass
-class ChunkResult:
-    """What training one chunk of points gives: the trained stack, its summary rows, and the numeric
-    warnings counted while it trained (l2cli.numeric_warnings), in whichever process that was."""
-
-    trained: TrainResult
-    summary: pd.DataFrame
-    warnings: Counter = field(default_factory=Counter)
-
-
-@dataclass
-class Job:
-    """A chunk to train, and where its training state is kept while it trains (None: nowhere)."""
-
-    points: list[Point]
-    checkpoint: Checkpoint | None = None
-
-
-def train_chunk(exp, points: list[Point], on_epoch: Progress | None = None,
-                checkpoint: Checkpoint | None = None) -> ChunkResult:
-    """Train the points together as one stack from their seeded initial weights, and summarize them."""
-    counts: Counter = Counter()
-    with counted(counts):
-        params = init_params(exp.layer_sizes, [init_rng(p.seed) for p in points], exp.init, exp.dtype)
-        lam, seeds = np.array([p.lam for p in points]), [p.seed for p in points]
-        if exp.path == "warm":
-            trained = train_path(params, lam, seeds, exp.arrays, exp.spec, exp.schedule, train, on_epoch, checkpoint)
-        else:
-            trained = train(params, lam, seeds, exp.arrays, exp.spec, exp.schedule, on_epoch, checkpoint)
-        summary = summarize(exp, points, trained)
-    return ChunkResult(trained, summary, counts)
+from ..checkpoint import Checkpoint
+from ..plan import Point
+from .chunk import ChunkResult, Done, Job, Progress, train_chunk
 
 
 class InProcess:
     """Chunks one after another in this process; progress after every epoch."""
+
+    fixed_workers = 0  # the layout chooses the processes from this machine's cores
+
+    @staticmethod
+    def sized(workers: int):
+        """Forked workers when the layout asks for several processes, else this executor."""
+        return Forked(workers) if workers > 1 else InProcess()
 
     def run(self, exp, jobs: list[Job], progress: Progress | None = None,
             done: Done | None = None) -> list[ChunkResult]:
@@ -133,6 +86,9 @@ class Forked:
     set before ``run`` (see l2cli.blas): the forked workers inherit it. When the
     run stops (an interrupt, a signal, an error), the workers are killed at once.
     """
+
+    fixed_workers = 0
+    sized = InProcess.sized
 
     def __init__(self, workers: int):
         self.workers = workers

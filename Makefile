@@ -8,7 +8,7 @@ RUN_STAMP  := $(VENV)/.installed-run
 STAMP      := $(VENV)/.installed-test
 
 .PHONY: venv run lint test test-slow test-all bench bench-cluster bench-estimators bench-lbfgs bench-side-by-side bench-curvature bench-memory bench-path \
-	startup clean
+	startup clean docs
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ lint: $(STAMP)
 
 test: lint
 	$(PY) -m pytest
+
+# the reference pages of docs/reference, made from the code (tests/test_docs.py fails when one is stale)
+docs: $(STAMP)
+	$(PY) -m l2cli.reference docs/reference
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow

@@ -109,6 +109,8 @@ class Choice(Kind):
 
 @dataclass(frozen=True)
 class Text(Kind):
+    """Any text."""
+
     def check(self, key, value):
         if not isinstance(value, str):
             self.fail(key, "a string", value)

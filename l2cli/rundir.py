@@ -31,6 +31,20 @@ TABLES = ("summary", "history", "aggregate", "features", "cv")
 #: Every file l2cli writes in a run directory: the tables, the two documents, the weights, the default picture.
 OWN_FILES = (*(f"{t}.csv" for t in TABLES), "manifest.json", "selection.json", "weights.npz", "plot.png")
 
+#: What each file of a run directory holds, one line each (docs/reference/output-files.md is made from these).
+FILE_HELP = {
+    "summary.csv": "one row per (λ, seed) and grid cell: the final losses, penalty, weight norms, metrics, status",
+    "history.csv": "one row per (λ, seed, epoch) recorded (train.history_every): the learning curves",
+    "aggregate.csv": "one row per λ and grid cell: the means over seeds with 95 % intervals, the selected row",
+    "features.csv": "one row per (λ, seed, input feature): the norm of the feature's first-layer weights",
+    "cv.csv": "with sweep.cv: one row per (λ, seed, fold): each fold's validation loss",
+    "manifest.json": "the resolved config, the command, the environment, the layout, the data's fingerprint",
+    "selection.json": "the selected λ, the rule and the evidence it used, or why none was selected",
+    "weights.npz": "every model's final weights and biases, row m of each array the m-th row of summary.csv",
+    "plot.png": "written by l2cli plot when no -o is given",
+}
+assert set(FILE_HELP) == set(OWN_FILES)
+
 #: What the progress folder of a run in progress holds (l2cli.journal).
 PROGRESS_FILES = ("lock", "plan.json", "chunks", "checkpoints")
 

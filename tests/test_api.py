@@ -1,4 +1,4 @@
-"""The Python API: l2cli.sweep(...) for notebooks, and the README's example run as written."""
+"""The Python API: l2cli.sweep(...) for notebooks, and the docs' example run as written."""
 
 import re
 from pathlib import Path
@@ -10,7 +10,7 @@ import pytest
 import l2cli
 from l2cli.errors import InputError
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+LIBRARY_PAGE = Path(__file__).resolve().parents[1] / "docs" / "library.md"
 QUICK = {"dataset": "moons", "n_samples": 80, "hidden": [8], "epochs": 30, "seeds": [0, 1]}
 
 
@@ -54,9 +54,9 @@ def test_keyword_names_are_the_config_names_and_are_checked():
     assert run.grid_keys == ["model.hidden"] and set(run.summary["model.hidden"]) == {"[4]", "[6]"}
 
 
-def test_the_readme_python_example_runs_as_written():
-    text = README.read_text()
+def test_the_docs_python_example_runs_as_written():
+    text = LIBRARY_PAGE.read_text()
     block = re.search(r"## The library.*?```python\n(.*?)```", text, re.S).group(1)
     namespace: dict = {}
-    exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - the documentation is the test
+    exec(compile(block, "docs/library.md", "exec"), namespace)  # noqa: S102 - the documentation is the test
     assert isinstance(namespace["run"], l2cli.Run)

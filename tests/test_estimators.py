@@ -165,6 +165,7 @@ def test_two_processes_give_the_same_numbers_as_one():
     pd.testing.assert_frame_equal(one.cv_folds_, two.cv_folds_, check_exact=True)
 
 
+@pytest.mark.slow  # ~1 s of training; the suite's time budget keeps it for CI
 def test_a_linear_regressor_is_ridge():
     """No hidden layers, squared loss, full-batch gd to convergence: the coefficients of
     Ridge(alpha = n·λ), the Conventions table's alpha, to 1e-6."""
@@ -264,13 +265,14 @@ def test_lbfgs_through_an_estimator_is_the_sweeps_lbfgs():
 
 
 @pytest.mark.slow
-def test_the_readme_estimator_example_runs_as_written(monkeypatch):
+def test_the_docs_estimator_example_runs_as_written(monkeypatch):
     import re
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    block = re.search(r"## scikit-learn estimators.*?```python\n(.*?)```", (root / "README.md").read_text(), re.S)
+    page = (root / "docs" / "library.md").read_text()
+    block = re.search(r"## scikit-learn estimators.*?```python\n(.*?)```", page, re.S)
     monkeypatch.chdir(root)  # the example reads configs/data/animals.csv
     namespace: dict = {}
-    exec(compile(block.group(1), "README.md", "exec"), namespace)  # noqa: S102 - the documentation is the test
+    exec(compile(block.group(1), "docs/library.md", "exec"), namespace)  # noqa: S102 - the documentation is the test
     assert namespace["cv"].lam_ == 0.01 and namespace["model"].score(namespace["X_test"], namespace["y_test"]) > 0.98

@@ -145,6 +145,7 @@ def test_conclusions_hold_across_kernels_where_exact_fails_and_fail_naming_the_l
         failed.stderr
 
 
+@pytest.mark.slow  # ~1 s of training; the suite's time budget keeps it for CI
 def test_numbers_level_with_a_tolerance_in_test_points(tmp_path):
     out = tmp_path / "run"
     assert invoke("sweep", *SMALL, "--out", out, "-q").exit_code == 0
@@ -176,6 +177,7 @@ def test_format_json_is_a_document_in_every_outcome(tmp_path):
     assert concluded["passed"] is True and concluded["conclusions"]
 
 
+@pytest.mark.slow  # ~1 s of training; the suite's time budget keeps it for CI
 def test_a_relative_data_path_verifies_from_elsewhere_with_data(tmp_path, monkeypatch):
     home = tmp_path / "home"
     (home / "data").mkdir(parents=True)
@@ -214,15 +216,15 @@ def test_a_relative_data_path_verifies_from_elsewhere_with_data(tmp_path, monkey
 
 
 def ci_recipe() -> list[str]:
-    """The commands of the README's CI recipe, in order."""
-    readme = (ROOT / "README.md").read_text()
+    """The commands of the CI recipe of docs/long-runs-and-ci.md, in order."""
+    readme = (ROOT / "docs" / "long-runs-and-ci.md").read_text()
     block = readme.split("<!-- ci-recipe -->", 1)[1].split("<!-- /ci-recipe -->", 1)[0]
     lines = block.strip().removeprefix("```sh").removesuffix("```").strip().splitlines()
     return [line.split("  #")[0].strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
 @pytest.mark.slow
-def test_the_readme_ci_recipe_runs_as_written_under_another_kernel(tmp_path):
+def test_the_docs_ci_recipe_runs_as_written_under_another_kernel(tmp_path):
     _, other = two_kernels()
     commands = ci_recipe()
     assert commands[0].startswith("l2cli sweep") and "--portable" in commands[0]

@@ -316,6 +316,7 @@ def test_three_full_batch_steps_follow_the_optimizer_formulas(optimizer):
         np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.slow  # ~1 s of training; the suite's time budget keeps it for CI
 def test_history_records_each_model_where_it_stops_whatever_its_neighbours():
     """With tol, models stop at different epochs; each one's last history row is its stopping epoch, and
     the stacked history equals the one-model-at-a-time history row for row."""

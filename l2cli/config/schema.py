@@ -1,29 +1,13 @@
-"""The experiment configuration: one schema, validated wherever a config is made or changed.
-
-An experiment has five sections (data, model, train, sweep, output) and an
-optional grid of extra sweep axes. Every key is declared once, below, with its
-default, its kind (the values it allows) and a one-line help; the checks, the
-error messages and the typo suggestions all come from that declaration.
-Assigning a key, in ``__init__`` or later (``cfg.train.lr = -5``), checks the
-value and raises :class:`~l2cli.errors.InputError` naming the key; the rules
-that involve several keys are checked when a Config is built and by
-:meth:`Config.validate`, which every run calls before training.
-
-Values are resolved in this order, later winning: built-in defaults < the
-TOML file < ``--set section.key=value`` < dedicated command-line flags.
-
-A leaf module: it imports only the standard library and other leaf modules.
-"""
+"""The schema: every key of the five sections declared once (default, kind, help), and the Config that holds
+them (see l2cli.config)."""
 
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
-from .choices import (
+from ..choices import (
     ACTIVATIONS,
     CURVATURE,
     DATASETS,
@@ -43,9 +27,8 @@ from .choices import (
     TASKS,
     THOUSANDS_MARKS,
 )
-from .errors import InputError
-from .grid import split_top_level
-from .kinds import (  # noqa: F401  (suggest, Kind: config's names for the CLI and the API)
+from ..errors import InputError
+from ..kinds import (  # noqa: F401  (suggest, Kind: config's names for the CLI and the API)
     FRACTION,
     Address,
     Bool,
@@ -63,7 +46,8 @@ from .kinds import (  # noqa: F401  (suggest, Kind: config's names for the CLI a
     positive,
     suggest,
 )
-from .optim import OPTIMIZERS, RULES, hyper_keys
+from ..optim import OPTIMIZERS, RULES, hyper_keys
+from .rules import check_rules
 
 #: Seeds are stored as unsigned 32-bit integers (weights.npz, SeedSequence entropy).
 MAX_SEED = 2**32 - 1
@@ -353,210 +337,3 @@ def check_axis(axis: str, values: Any) -> list:
     if len({repr(v) for v in out}) != len(out):
         raise InputError(f"grid: {axis} lists a value twice")
     return out
-
-
-def check_rules(cfg: Config) -> None:
-    """The rules that involve more than one key."""
-    check_data_rules(cfg)
-    if not cfg.sweep.seeds:
-        raise InputError("sweep.seeds: give at least one seed")
-    if len(set(cfg.sweep.seeds)) != len(cfg.sweep.seeds):
-        raise InputError("sweep.seeds: seeds must be distinct")
-    if cfg.sweep.address and cfg.sweep.executor != "dask":
-        raise InputError("sweep.address is the Dask scheduler's: it goes with sweep.executor = dask (--executor dask)")
-    if cfg.sweep.cv == 1:
-        raise InputError("sweep.cv: cross-validation needs at least 2 folds (0 turns it off)")
-    if cfg.sweep.cv and cfg.data.val_size > 0:
-        raise InputError(f"choose one way to select λ: data.val_size = {cfg.data.val_size:g} (a validation split) or "
-                         f"sweep.cv = {cfg.sweep.cv} (k-fold); for cross-validation set data.val_size = 0")
-    if cfg.sweep.cv and cfg.train.early_stopping:
-        raise InputError("train.early_stopping uses a validation split; it cannot be combined with sweep.cv")
-    check_selection(cfg)
-    check_optimizer_keys(cfg)
-    check_path(cfg)
-    check_size(cfg)
-
-
-def check_path(cfg: Config) -> None:
-    """A warm path saves work only where training stops by itself: L-BFGS, or a first-order optimizer with
-    train.tol or train.early_stopping (a fixed number of epochs costs the same from any start)."""
-    t = cfg.train
-    if cfg.sweep.path == "warm" and t.optimizer != "lbfgs" and not t.tol and not t.early_stopping:
-        raise InputError(f"sweep.path = warm starts each model from the previous λ's, which saves epochs only when "
-                         f"training stops by itself: use train.optimizer = lbfgs, or give train.tol or "
-                         f"train.early_stopping with {t.optimizer}")
-
-
-def check_size(cfg: Config) -> None:
-    """The number of models, before any data is read: a λ grid of a million terms is refused at once."""
-    models = len(cfg.sweep.lambdas) * len(cfg.sweep.seeds) * len(cfg.cells()) * (1 + cfg.sweep.cv)
-    if models > cfg.sweep.max_models:
-        raise InputError(f"the sweep trains {models:,} models (λ × seeds × grid cells × (1 + folds)), more than "
-                         f"sweep.max_models = {cfg.sweep.max_models:,}: a smaller grid, or --set "
-                         f"sweep.max_models={models}")
-
-
-def check_data_rules(cfg: Config) -> None:
-    """The rules between [data] keys."""
-    if cfg.data.test_size + cfg.data.val_size >= 1:
-        raise InputError("data.test_size + data.val_size must leave training rows (sum < 1)")
-    if cfg.train.early_stopping and cfg.data.val_size == 0:
-        raise InputError("train.early_stopping needs a validation split: set data.val_size > 0")
-    if cfg.data.path and not cfg.data.target:
-        raise InputError("data.target is required with a CSV file: name the column to predict")
-    if cfg.data.path and "data.dataset" in cfg.given:
-        raise InputError("data.dataset and data.path both name the data (--dataset and --data): give one")
-    table_keys = ("target", "features", "drop", "dates", "sheet", "encoding", "decimal", "thousands", "na_drop_limit",
-                  "min_class_rows", "rare_classes", "max_classes")
-    for name in table_keys:
-        if (getattr(cfg.data, name) if name in table_keys[:5] else f"data.{name}" in cfg.given) and not cfg.data.path:
-            raise InputError(f"data.{name} applies to a table file: give one with --data FILE (data.path)")
-    if cfg.data.thousands and cfg.data.thousands == cfg.data.decimal:
-        raise InputError(f"data.thousands and data.decimal are both {cfg.data.decimal!r}: a number needs two marks")
-
-
-def check_selection(cfg: Config) -> None:
-    """The selection rule must have what it needs: 1se a standard error (over folds, or over seeds), evidence
-    the curvature diagnostics."""
-    if cfg.sweep.select == "evidence" and cfg.sweep.curvature == "off":
-        raise InputError("sweep.select = evidence needs the log evidence of each model: sweep.curvature = auto, on, "
-                         "exact or lanczos, not off")
-    if cfg.sweep.select == "1se" and not cfg.sweep.cv and cfg.data.val_size > 0 and len(cfg.sweep.seeds) < 2:
-        raise InputError("sweep.select = 1se needs the standard error of the validation loss, and a validation split "
-                         "with one seed has none: give two or more seeds (--seeds 0,1,2) or select by k-fold "
-                         "cross-validation (--cv 5), whose standard error is over the folds")
-
-
-#: keys of the first-order optimizers, which L-BFGS does not read, and the keys only L-BFGS reads
-FIRST_ORDER_KEYS = ("train.epochs", "train.lr", "train.batch_size", *(f"train.{k}" for k in hyper_keys()), "train.tol",
-                    "train.patience")
-LBFGS_KEYS = ("train.max_iter", "train.gtol", "train.ftol", "train.max_fun")
-
-
-def check_optimizer_keys(cfg: Config) -> None:
-    """A key given explicitly (a file, --set, a flag) must be one the optimizer reads."""
-    lbfgs = cfg.train.optimizer == "lbfgs"
-    unread = [k for k in (FIRST_ORDER_KEYS if lbfgs else LBFGS_KEYS) if k in cfg.given]
-    if unread:
-        what = ("L-BFGS stops by train.max_iter, train.gtol, train.ftol and train.max_fun" if lbfgs
-                else "they apply to train.optimizer = lbfgs")
-        raise InputError(f"{', '.join(unread)} do{'es' if len(unread) == 1 else ''} not apply to train.optimizer = "
-                         f"{cfg.train.optimizer}: {what}")
-    check_train_rules(cfg.train)
-
-
-def check_train_rules(train: TrainConfig) -> None:
-    """The rules between [train] values (the scikit-learn estimators check these too)."""
-    if train.optimizer != "lbfgs":
-        return
-    if train.decay == "decoupled":
-        raise InputError("train.decay = decoupled does not apply to train.optimizer = lbfgs: decoupled decay shrinks "
-                         "θ by the step size η, and L-BFGS has none (it minimizes J = L + λΩ, which is decay = l2)")
-    if train.early_stopping:
-        raise InputError("train.early_stopping does not apply to train.optimizer = lbfgs, which runs each model "
-                         "to its minimum (train.gtol, train.ftol)")
-
-
-def parse_override(text: str) -> tuple[str, Any]:
-    """``section.key=value`` with value read as a TOML literal (bare words are strings)."""
-    dotted, eq, raw = text.partition("=")
-    dotted = dotted.strip()
-    if not eq or "." not in dotted:
-        raise InputError(f"--set expects section.key=value, got {text!r}")
-    raw = raw.strip()
-    try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw
-    except RecursionError:
-        raise InputError(f"--set {dotted}: the value is nested too deeply") from None
-    return dotted, value
-
-
-def parse_grid_option(text: str) -> tuple[str, list]:
-    """``section.key=V1,V2,...`` (values are TOML literals; commas inside [] separate nothing)."""
-    dotted, eq, raw = text.partition("=")
-    dotted = dotted.strip()
-    if not eq or "." not in dotted or not raw.strip():
-        raise InputError(f"--grid expects section.key=value1,value2,..., got {text!r}")
-    values = [parse_override(f"{dotted}={term}")[1] for term in split_top_level(raw.strip())]
-    return dotted, check_axis(dotted, values)
-
-
-def load_toml(path: str | Path) -> dict[str, Any]:
-    """Read an experiment file into flat ``section.key -> value`` pairs (``grid:key`` for [grid] entries).
-
-    A relative ``data.path`` in the file is relative to the file's own directory.
-    """
-    path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            doc = tomllib.load(fh)
-    except FileNotFoundError:
-        raise InputError(f"config file not found: {path}") from None
-    except IsADirectoryError:
-        raise InputError(f"config file {path} is a directory") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: invalid TOML: {exc}") from None
-    except RecursionError:
-        raise InputError(f"{path}: nested too deeply to be an experiment file") from None
-    flat = {}
-    for section, table in doc.items():
-        if not isinstance(table, dict):
-            raise InputError(f"{path}: top-level key {section!r} must be a [section]{suggest(section, SECTIONS)}")
-        for name, value in table.items():
-            flat[f"grid:{name}" if section == "grid" else f"{section}.{name}"] = value
-    data_path = flat.get("data.path")
-    if isinstance(data_path, str) and data_path and not Path(data_path).is_absolute():
-        flat["data.path"] = str(path.parent / data_path)
-    return flat
-
-
-def resolve(config_file: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
-            flags: dict[str, Any] | None = None, grid: list[str] | tuple[str, ...] = ()) -> Config:
-    """Defaults < config file < ``--set`` overrides < flags, each value checked as it is set.
-
-    ``grid`` holds ``--grid section.key=v1,v2`` options; they replace a config
-    file's ``[grid]`` entry for the same key. ``flags`` with value None are unset.
-    """
-    pairs: list[tuple[str, Any]] = []
-    if config_file is not None:
-        pairs += list(load_toml(config_file).items())
-    pairs += [parse_override(o) for o in overrides]
-    pairs += [(k, v) for k, v in (flags or {}).items() if v is not None]
-    sections = {name: cls() for name, cls in SECTIONS.items()}
-    axes: dict[str, list] = {}
-    for dotted, value in pairs:
-        if dotted.startswith("grid:"):
-            axes[dotted[len("grid:"):]] = value
-        else:
-            section, name = split_key(dotted)
-            setattr(sections[section], name, value)
-    from_options = [parse_grid_option(option) for option in grid]
-    for k, (axis, _) in enumerate(from_options):
-        if any(other == axis for other, _ in from_options[:k]):
-            raise InputError(f"--grid {axis} is given twice: give all its values in one --grid {axis}=v1,v2,...")
-    single = {k for k, _ in (parse_override(o) for o in overrides)} | {k for k, v in (flags or {}).items()
-                                                                        if v is not None}
-    for axis, _ in from_options:
-        if axis in single:
-            raise InputError(f"{axis} is both a --grid axis and a single value (--set or a flag): give one")
-    axes.update(from_options)
-    notes = []
-    if sections["sweep"].cv and sections["data"].val_size > 0 and "data.val_size" not in dict(pairs):
-        sections["data"].val_size = 0.0
-        notes.append(f"{sections['sweep'].cv}-fold cross-validation selects λ: no separate validation split "
-                     "(data.val_size = 0)")
-    given = {k for k, _ in pairs if not k.startswith("grid:")}
-    return Config(**sections, grid=axes, notes=notes, given=given)
-
-
-def parse_list(text: str, what: str, example: str, kind=int) -> list:
-    """'64,64' -> [64, 64] (kind int) or 'age,island' -> ['age', 'island'] (kind str); '' -> []."""
-    text = text.strip().strip("[]")
-    if not text:
-        return []
-    try:
-        return [kind(t.strip()) for t in text.split(",")]
-    except ValueError:
-        raise InputError(f"{what}: expected comma-separated integers such as {example}, got {text!r}") from None

@@ -1,0 +1,45 @@
+"""The experiment configuration: one schema, validated wherever a config is made or changed.
+
+An experiment has five sections (data, model, train, sweep, output) and an
+optional grid of extra sweep axes. Every key is declared once, in schema.py, with its
+default, its kind (the values it allows) and a one-line help; the checks, the
+error messages and the typo suggestions all come from that declaration.
+Assigning a key, in ``__init__`` or later (``cfg.train.lr = -5``), checks the
+value and raises :class:`~l2cli.errors.InputError` naming the key; the rules
+that involve several keys are checked when a Config is built and by
+:meth:`Config.validate`, which every run calls before training.
+
+Values are resolved in this order, later winning: built-in defaults < the
+TOML file < ``--set section.key=value`` < dedicated command-line flags.
+
+    schema.py    the sections and their keys, Config
+    rules.py     the rules between keys
+    sources.py   a TOML file, --set and flags resolved into a Config
+
+A leaf package: it imports only the standard library and other leaf modules.
+"""
+
+from ..kinds import Choice, suggest
+from .rules import FIRST_ORDER_KEYS, LBFGS_KEYS, check_train_rules
+from .schema import (
+    GRID_SECTIONS,
+    MAX_SEED,
+    SECTIONS,
+    Config,
+    DataConfig,
+    ModelConfig,
+    OutputConfig,
+    SweepConfig,
+    TrainConfig,
+    all_keys,
+    coerce,
+    declaration,
+    result_keys,
+    split_key,
+)
+from .sources import load_toml, parse_grid_option, parse_list, parse_override, resolve
+
+__all__ = ["FIRST_ORDER_KEYS", "GRID_SECTIONS", "LBFGS_KEYS", "MAX_SEED", "SECTIONS", "Choice", "Config", "DataConfig",
+           "ModelConfig", "OutputConfig", "SweepConfig", "TrainConfig", "all_keys", "check_train_rules", "coerce",
+           "declaration", "load_toml", "parse_grid_option", "parse_list", "parse_override", "resolve", "result_keys",
+           "split_key", "suggest"]

@@ -9,7 +9,7 @@ The parameters are the config keys' own names with the config's defaults
 checks them with the config's declarations (l2cli.config): the same values
 are allowed, with the same messages. Fitting goes through the modules behind
 ``l2cli sweep``: experiment.assemble fixes the objective and the schedule,
-engine.run_points trains, runner.cross_validate trains the folds and
+engine.run_points trains, crossval.cross_validate trains the folds and
 selection chooses λ, so one (λ, seed) gives the same numbers here as in a sweep
 on the same rows.
 
@@ -34,6 +34,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .config import MAX_SEED, ModelConfig, TrainConfig, check_train_rules, coerce
+from .crossval import cross_validate
 from .data import Dataset, Split, cv_folds, fold_splits, split_at
 from .engine import Trained, run_points
 from .errors import InputError
@@ -43,7 +44,6 @@ from .layout import Compute, usable_cores
 from .network import Params, predict
 from .plan import Point, points
 from .preprocess import Recipe
-from .runner import cross_validate
 from .selection import aggregate, edge_note, fold_means, fold_spread, mark, select
 
 #: the parameters of every estimator that are [model] and [train] keys, under the keys' own names

@@ -88,7 +88,7 @@ def peak_memory(cells: list) -> dict:
 
 def build(cfg: Config, cells: list, argv: list[str], started: str, seconds: float, summary,
           fingerprints: list[str]) -> dict:
-    """The manifest of a run whose grid cells (runner.Cell) have trained; ``summary`` is its summary table,
+    """The manifest of a run whose grid cells (cells.Cell) have trained; ``summary`` is its summary table,
     ``fingerprints`` each cell's data fingerprint (computed once, for the plan)."""
     exp, first = cells[0].experiment, cells[0].trained
     return {

@@ -156,7 +156,7 @@ def test_cross_validation_never_reads_the_test_data(tmp_path):
              "sweep.lambdas": "1e-4,1e-2,1", "sweep.seeds": [0, 1]}
     clean = run_experiment(resolve(flags=flags))
     # poison the test rows: if cross-validation read them, its numbers would change or turn NaN
-    import l2cli.runner as runner
+    import l2cli.cells as runner  # where the grid cells are prepared
     original = runner.prepare
 
     def poisoned(cfg, *args):

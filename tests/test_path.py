@@ -263,7 +263,7 @@ def test_the_manifest_records_the_measured_peak(tmp_path):
 
 
 def test_grid_cells_with_the_same_data_share_one_copy_of_it():
-    from l2cli.runner import prepare_cells
+    from l2cli.cells import prepare_cells
 
     by_model = prepare_cells(resolve(flags={"data.dataset": "moons"}, grid=["model.hidden=[4],[8]"]))
     assert by_model[0].layer_sizes != by_model[1].layer_sizes

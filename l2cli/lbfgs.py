@@ -28,6 +28,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from .evaluate import evaluate
+from .history import History
 from .network import Params
 from .objective import Spec, objective_and_grad
 
@@ -63,8 +64,6 @@ class Minimization:
     """The models of one L-BFGS chunk, minimized in turn: what is known of them so far."""
 
     def __init__(self, params: Params):
-        from .train import History
-
         self.final, self.iterations = params.copy(), np.zeros(params.n_models, dtype=int)
         self.status: list[str] = ["max_iter"] * params.n_models
         self.history = History()

@@ -110,3 +110,72 @@ def test_nothing_below_the_experiment_layer_reads_the_config(module):
     trees = [ast.parse(path.read_text()) for path in files]
     imported = {node.module for tree in trees for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert imported and not imported & {"config", "experiment", "runner", "api"}, imported
+
+
+#: The layers of the package, lowest first: a module imports only from its own layer or the ones below
+#: (a function-level import counts as much as a top-level one). A new module must be given a layer here.
+LAYERS = {
+    "base": {"__init__", "errors", "choices", "grid", "kinds", "faults", "formats", "conventions", "blas",
+             "environment", "numeric_warnings"},
+    "nn": {"activations", "losses", "network", "objective", "optim", "stack", "stopping", "history", "lbfgs",
+           "evaluate", "train", "path", "curvature", "evidence", "diagnostics", "checkpoint", "layout"},
+    "config": {"config"},
+    "data": {"data", "dates", "table", "source", "preprocess"},
+    "sweep": {"experiment", "plan", "summary", "engine", "executors", "cells", "crossval", "selection", "journal",
+              "manifest", "runner", "rundir", "runfiles"},
+    "tools": {"verify", "diff", "gradcheck", "models", "plot", "pictures", "curvature_plot", "conclusions", "api",
+              "estimators"},
+    "cli": {"cli", "__main__", "reference"},
+}
+
+
+def import_edges() -> dict[str, set[str]]:
+    """Every import between the package's top-level modules and sub-packages, top-level and in functions."""
+    edges: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        here = parts[:-1] if parts[-1] == "__init__" else parts
+        base = here if parts[-1] == "__init__" else here[:-1]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                target = base[:len(base) - node.level + 1] + ([node.module] if node.module else [])
+                names = [target] if node.module else [target + [a.name] for a in node.names]
+                for name in (".".join(t).split(".") for t in names):
+                    a = here[1] if len(here) > 1 else "__init__"
+                    b = name[1] if len(name) > 1 else "__init__"
+                    if a != b:
+                        edges.setdefault(a, set()).add(b)
+    return edges
+
+
+def test_every_import_goes_down_the_layers():
+    layer_of = {module: rank for rank, modules in enumerate(LAYERS.values()) for module in modules}
+    names = {p.stem if p.name != "__init__.py" else p.parent.name for p in PACKAGE.glob("*")
+             if p.suffix == ".py" or (p / "__init__.py").exists()} - {"l2cli"} | {"__init__"}
+    assert names - set(layer_of) == set(), "give each new module a layer in LAYERS"
+    edges = import_edges()
+    assert len(edges) > 40 and "cli" in edges  # the walk really sees the imports
+    upward = sorted(f"{a} ({list(LAYERS)[layer_of[a]]}) -> {b} ({list(LAYERS)[layer_of.get(b, 0)]})"
+                    for a, targets in edges.items() for b in targets if layer_of.get(b, 0) > layer_of[a])
+    assert upward == []
+
+
+def test_there_is_no_import_cycle():
+    edges = import_edges()
+
+    def reach(start):
+        seen, todo = set(), [start]
+        while todo:
+            for nxt in edges.get(todo.pop(), ()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return seen
+
+    assert sorted(a for a in edges if a in reach(a)) == []
+
+
+def test_no_module_is_longer_than_400_lines():
+    lengths = {str(p.relative_to(PACKAGE)): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
+    assert len(lengths) > 50
+    assert {name: n for name, n in lengths.items() if n > 400} == {}

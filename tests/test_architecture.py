@@ -92,6 +92,7 @@ def test_every_choice_has_an_implementation():
         assert load_builtin(name, n_samples=20).task == info.task
 
 
+@pytest.mark.slow  # ~0.6–1 s; the suite's time budget keeps it for CI
 def test_plot_leaves_the_callers_matplotlib_backend_alone():
     pytest.importorskip("matplotlib")
     code = ("import matplotlib; matplotlib.use('svg'); import l2cli.plot; import matplotlib.pyplot as plt; "

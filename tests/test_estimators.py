@@ -158,6 +158,7 @@ def test_the_cv_estimator_refits_the_chosen_lambda_on_all_rows():
     assert est.selection_["lambda"] == est.lam_ and est.selection_["source"] == "3-fold cross-validation"
 
 
+@pytest.mark.slow  # ~0.6–1 s; the suite's time budget keeps it for CI
 def test_two_processes_give_the_same_numbers_as_one():
     X, y = make_moons(150, noise=0.3, random_state=1)
     kw = {"lams": "logspace(-4,0,6)", "cv": 3, "hidden": (8,), "epochs": 200}

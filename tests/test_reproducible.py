@@ -161,6 +161,7 @@ def test_numbers_level_with_a_tolerance_in_test_points(tmp_path):
     assert invoke("verify", out, "--tol", "test_accuracy=1/n_test").exit_code == 2  # --tol goes with numbers
 
 
+@pytest.mark.slow  # ~0.6–1 s; the suite's time budget keeps it for CI
 def test_format_json_is_a_document_in_every_outcome(tmp_path):
     out = tmp_path / "run"
     assert invoke("sweep", *SMALL, "--out", out, "-q").exit_code == 0

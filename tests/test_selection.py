@@ -47,7 +47,8 @@ CASES = {
 }
 
 
-@pytest.fixture(scope="module", params=list(CASES))
+@pytest.fixture(scope="module", params=[name if name == "moons, three seeds" else
+                                        pytest.param(name, marks=pytest.mark.slow) for name in CASES])  # ~0.6 s each
 def cv_run(request, tmp_path_factory):
     out = tmp_path_factory.mktemp("cv") / "run"
     result = invoke("sweep", *CASES[request.param], "--select", "1se", "--out", out, "-q")

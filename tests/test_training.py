@@ -213,6 +213,7 @@ def test_one_gd_step_matches_scikit_learn_with_alpha_2nlambda(dataset, activatio
         np.testing.assert_allclose(ours[0], theirs, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.slow  # ~0.6–1 s; the suite's time budget keeps it for CI
 def test_memory_budget_splits_a_sweep_into_chunks_with_the_same_numbers():
     from l2cli.layout import bytes_per_model
 

@@ -20,6 +20,7 @@ from .engine import Trained, run_points
 from .experiment import Experiment, Prepared, compute, prepare, prepare_data
 from .journal import Journal
 from .layout import Compute, choose
+from .optim import minimizes
 from .selection import aggregate, fold_spread, mark, remarks, seed_spread, select, select_by_evidence, test_loss_of
 from .summary import feature_table
 
@@ -111,7 +112,7 @@ def rows_text(s: Split) -> str:
 
 def budget(cfg: Config) -> str:
     t = cfg.train
-    return f"up to {t.max_iter} iterations" if t.optimizer == "lbfgs" else f"{t.epochs} epochs"
+    return f"up to {t.max_iter} iterations" if minimizes(t.optimizer) else f"{t.epochs} epochs"
 
 
 def prepare_cells(cfg: Config, log: Callable[[str], None] | None = None, keep_raw: bool = True) -> list[Experiment]:

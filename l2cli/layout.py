@@ -73,10 +73,10 @@ def choose(exp, n_points: int, compute: Compute, cores: int | None = None, path_
     else:  # a stack holds one model per unit: a cold chunk's points, or a path chunk's current λ of each path
         size = int(max(1, min(units, compute.memory_mb * 2**20 // bytes_per_model(exp))))
         size = min(size, -(-units // workers))
-        if exp.schedule.optimizer == "lbfgs":  # one model at a time, of very different lengths: small chunks,
+        if exp.schedule.minimizes:  # one model at a time, of very different lengths: small chunks,
             size = min(size, max(1, -(-units // (LBFGS_CHUNKS_PER_WORKER * workers))))  # handed out as workers free
     workers = min(workers, -(-units // size))  # no more processes than chunks
-    threads = compute.threads or (1 if exp.schedule.optimizer == "lbfgs" else max(1, cores // workers))
+    threads = compute.threads or (1 if exp.schedule.minimizes else max(1, cores // workers))
     check_chunk_memory(exp, size, workers, compute)
     return Layout(size * L, workers, threads)
 
@@ -182,8 +182,8 @@ def estimated_seconds(exp, n_models: int) -> float:
     products at ~30 GFLOP/s (measured on W1/W2-like networks; only used to decide on workers)."""
     n = exp.split.X_train.shape[0]
     s = exp.schedule
-    passes = s.units * (1.2 if s.optimizer == "lbfgs" else 1.0)  # lbfgs: ~1.2 evaluations per iteration, per model
-    steps = passes * -(-n // s.batch_rows(n)) * (n_models if s.optimizer == "lbfgs" else 1)
+    passes = s.units * (1.2 if s.minimizes else 1.0)  # lbfgs: ~1.2 evaluations per iteration, per model
+    steps = passes * -(-n // s.batch_rows(n)) * (n_models if s.minimizes else 1)
     return steps * 40e-6 + passes * n * training_flops_per_row(exp.layer_sizes) * n_models / 30e9
 
 

@@ -28,6 +28,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from .choices import PANELS
+from .optim import minimizes
 
 
 def _x(lam: pd.Series) -> tuple[np.ndarray, float | None]:
@@ -286,7 +287,7 @@ def draw_tables(figure, run, panels: list[str]) -> None:
             if ax is not None:
                 ax.legend(fontsize=8)
     if "learning" in axes:
-        lbfgs = run.manifest.get("config", {}).get("train", {}).get("optimizer") == "lbfgs"
+        lbfgs = minimizes(run.manifest.get("config", {}).get("train", {}).get("optimizer"))
         _learning_curves(axes["learning"], run.history, cells[0], keys, "L-BFGS iteration" if lbfgs else "epoch")
     if "coefficients" in axes:
         _coefficient_path(axes["coefficients"], run.features, agg, keys)

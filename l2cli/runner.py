@@ -26,6 +26,7 @@ from .executors import open_executor
 from .experiment import Experiment
 from .journal import Journal
 from .layout import Compute
+from .optim import budget
 from .rundir import PROGRESS, Run, check_target, read_document, replaceable
 
 
@@ -119,7 +120,7 @@ def output_bytes(cfg: Config, experiments: list[Experiment]) -> int:
         sizes = exp.layer_sizes
         params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
         s = exp.schedule
-        steps = s.max_iter if s.optimizer == "lbfgs" else s.epochs
+        steps = budget(s)
         recorded = 2 + (steps // s.history_every if s.history_every else 0)
         total += models * (params * 8 * cfg.output.weights + recorded * HISTORY_ROW_BYTES * (1 + cfg.sweep.cv))
     return total
@@ -236,6 +237,5 @@ def total_models(cfg: Config) -> int:
 
 def total_model_epochs(cfg: Config) -> int:
     """What ``progress`` adds up to over a whole run."""
-    per_model = sum(c.train.max_iter if c.train.optimizer == "lbfgs" else c.train.epochs
-                    for c in (cfg.at(v) for v in cfg.cells()))
+    per_model = sum(budget(c.train) for c in (cfg.at(v) for v in cfg.cells()))
     return len(cfg.sweep.lambdas) * len(cfg.sweep.seeds) * per_model * (1 + cfg.sweep.cv)

@@ -27,7 +27,7 @@ def summarize(exp, points: list[Point], trained: TrainResult) -> pd.DataFrame:
     order += sorted((k for k in metrics if k.startswith("norm_W")), key=lambda k: int(k[len("norm_W"):]))
     order += [f"{part}_{exp.scorer.name}" for part in ("train", "val", "test")]
     cols.update({k: np.asarray(metrics[k], dtype=np.float64) for k in order if k in metrics})
-    if exp.schedule.optimizer == "lbfgs":  # how close to the minimum each model stopped
+    if exp.schedule.minimizes:  # how close to the minimum each model stopped
         from .lbfgs import gradient_norm
 
         s = exp.split

@@ -19,7 +19,7 @@ from .evaluate import Part, evaluate
 from .history import History
 from .network import Params, Workspace, eval_buffers
 from .objective import Spec, data_grad
-from .optim import LBFGS, RULES, make_optimizer
+from .optim import RULES, budget, make_optimizer, minimizes
 from .stack import ActiveStack
 from .stopping import Stopping
 
@@ -46,13 +46,18 @@ class Schedule:
     max_fun: int = 15000  # lbfgs: evaluations of J (scikit-learn MLP's max_fun)
 
     @property
+    def minimizes(self) -> bool:
+        """Whether each model is run to its own minimum (L-BFGS) rather than stepped by a rule."""
+        return minimizes(self.optimizer)
+
+    @property
     def full_batch(self) -> bool:
-        return self.optimizer == LBFGS or RULES[self.optimizer].full_batch
+        return self.minimizes or RULES[self.optimizer].full_batch
 
     @property
     def units(self) -> int:
         """A model's units of progress: its epochs, or for lbfgs its iteration limit."""
-        return self.max_iter if self.optimizer == "lbfgs" else self.epochs
+        return budget(self)
 
     def batch_rows(self, n: int) -> int:
         """Rows per mini-batch on n training rows: all of them for gd, lbfgs or batch_size 0, else at most n."""
@@ -177,7 +182,7 @@ def train(params: Params, lam: np.ndarray, seeds, data: Arrays, spec: Spec, sche
     optimizer each model is minimized in turn by l2cli.lbfgs (``on_epoch`` then
     counts iterations, and a checkpoint keeps the models already minimized).
     """
-    if schedule.optimizer == "lbfgs":  # one model at a time, each to its minimum
+    if schedule.minimizes:  # one model at a time, each to its minimum
         from .lbfgs import minimize_models
 
         run = minimize_models(params, np.asarray(lam), data, spec, schedule, on_epoch, checkpoint)

@@ -23,7 +23,7 @@ from ..kinds import (  # noqa: F401  (suggest, Kind: config's names for the CLI 
     positive,
     suggest,
 )
-from ..optim import hyper_keys
+from ..optim import hyper_keys, minimizes
 
 if TYPE_CHECKING:
     from .schema import Config, TrainConfig
@@ -55,7 +55,7 @@ def check_path(cfg: Config) -> None:
     """A warm path saves work only where training stops by itself: L-BFGS, or a first-order optimizer with
     train.tol or train.early_stopping (a fixed number of epochs costs the same from any start)."""
     t = cfg.train
-    if cfg.sweep.path == "warm" and t.optimizer != "lbfgs" and not t.tol and not t.early_stopping:
+    if cfg.sweep.path == "warm" and not minimizes(t.optimizer) and not t.tol and not t.early_stopping:
         raise InputError(f"sweep.path = warm starts each model from the previous λ's, which saves epochs only when "
                          f"training stops by itself: use train.optimizer = lbfgs, or give train.tol or "
                          f"train.early_stopping with {t.optimizer}")
@@ -109,7 +109,7 @@ LBFGS_KEYS = ("train.max_iter", "train.gtol", "train.ftol", "train.max_fun")
 
 def check_optimizer_keys(cfg: Config) -> None:
     """A key given explicitly (a file, --set, a flag) must be one the optimizer reads."""
-    lbfgs = cfg.train.optimizer == "lbfgs"
+    lbfgs = minimizes(cfg.train.optimizer)
     unread = [k for k in (FIRST_ORDER_KEYS if lbfgs else LBFGS_KEYS) if k in cfg.given]
     if unread:
         what = ("L-BFGS stops by train.max_iter, train.gtol, train.ftol and train.max_fun" if lbfgs
@@ -121,7 +121,7 @@ def check_optimizer_keys(cfg: Config) -> None:
 
 def check_train_rules(train: TrainConfig) -> None:
     """The rules between [train] values (the scikit-learn estimators check these too)."""
-    if train.optimizer != "lbfgs":
+    if not minimizes(train.optimizer):
         return
     if train.decay == "decoupled":
         raise InputError("train.decay = decoupled does not apply to train.optimizer = lbfgs: decoupled decay shrinks "

@@ -57,6 +57,18 @@ def hyper_keys() -> dict[str, tuple[Hyper, tuple[str, ...]]]:
     return keys
 
 
+def minimizes(optimizer: str) -> bool:
+    """Whether ``optimizer`` runs each model to its own minimum, one model at a time, in full batches
+    (L-BFGS, l2cli.lbfgs), rather than stepping a stack of models together epoch by epoch (a rule)."""
+    return optimizer == LBFGS
+
+
+def budget(train) -> int:
+    """A model's most units of progress under ``train`` (a TrainConfig or a Schedule): iterations for a
+    minimizer (train.max_iter), epochs for a rule (train.epochs)."""
+    return train.max_iter if minimizes(train.optimizer) else train.epochs
+
+
 def hyper_values(name: str, source) -> tuple[tuple[str, object], ...]:
     """The hyper-parameters of optimizer ``name`` as (name, value) pairs read from ``source``'s attributes (a
     TrainConfig, an estimator); none for lbfgs."""

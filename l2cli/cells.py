@@ -71,7 +71,7 @@ def weight_arrays(cells: list[Cell]) -> dict[str, np.ndarray]:
 
     out = {"lambda": np.concatenate([[p.lam for p in c.trained.points] for c in cells]),
            "seed": np.concatenate([[p.seed for p in c.trained.points] for c in cells]).astype(np.uint32),
-           "group": np.concatenate([np.full(len(c.trained.points), k) for k, c in enumerate(cells)]),
+           "cell": np.concatenate([np.full(len(c.trained.points), k) for k, c in enumerate(cells)]),
            "network": network_member([{"layer_sizes": list(c.experiment.layer_sizes),
                                        "activation": c.experiment.spec.activation, "loss": c.experiment.spec.loss}
                                       for c in cells])}

@@ -103,7 +103,7 @@ def build(cfg: Config, cells: list, argv: list[str], started: str, seconds: floa
         "data": data_section(cfg, exp, fingerprints[0]),
         "environment": environment.record(cfg.sweep.portable),
         "network": {"layer_sizes": list(exp.layer_sizes), "init": exp.init, "loss": exp.spec.loss},
-        "groups": [{"axes": c.values, "layer_sizes": list(c.experiment.layer_sizes),
+        "cells": [{"axes": c.values, "layer_sizes": list(c.experiment.layer_sizes),
                     "layout": dataclasses.asdict(c.trained.layout),
                     "n_train": int(c.experiment.split.X_train.shape[0]),
                     "fingerprint_sha256": fingerprints[k],

@@ -26,14 +26,14 @@ from .rundir import Run
 
 @dataclass
 class Reloaded:
-    """A run with every grid cell's experiment rebuilt (``experiments[k]`` is cell k, as manifest groups)."""
+    """A run with every grid cell's experiment rebuilt (``experiments[k]`` is cell k, as manifest.json's cells)."""
 
     run: Run
     experiments: list[Experiment]
 
     def cell_of(self, index: int) -> int:
         """The grid cell of summary row ``index``."""
-        return int(weights_of(self.run)["group"][index])
+        return int(weights_of(self.run)["cell"][index])
 
 
 def weights_of(run: Run) -> dict[str, np.ndarray]:
@@ -45,9 +45,9 @@ def model_params(run: Run, index: int) -> Params:
     """The weights of summary row ``index`` as a one-model stack (weights.npz keys W1…WL, b1…bL, or
     g<k>.W1… per grid cell k when the cells' networks differ)."""
     w = weights_of(run)
-    k = int(w["group"][index])
+    k = int(w["cell"][index])
     prefix = f"g{k}." if f"g{k}.W1" in w else ""
-    row = index - int(np.flatnonzero(w["group"] == k)[0]) if prefix else index
+    row = index - int(np.flatnonzero(w["cell"] == k)[0]) if prefix else index
     L = sum(1 for key in w if key.startswith(f"{prefix}W") and key[len(prefix) + 1:].isdigit())
     return Params([w[f"{prefix}W{l}"][row:row + 1] for l in range(1, L + 1)],
                   [w[f"{prefix}b{l}"][row:row + 1] for l in range(1, L + 1)])
@@ -75,7 +75,7 @@ def reload(run: Run) -> Reloaded:
 
     cfg, _ = replay_config(run)
     experiments = prepare_recorded(cfg, f"the data {run.path} was trained on")
-    check_fingerprints(experiments, [g["fingerprint_sha256"] for g in run.manifest["groups"]],
+    check_fingerprints(experiments, [g["fingerprint_sha256"] for g in run.manifest["cells"]],
                        f"the data {run.path} was trained on")
     if os.path.lexists(run.path / "weights.npz"):
         from .runfiles import check_network

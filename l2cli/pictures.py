@@ -75,7 +75,7 @@ def draw_boundaries(axes, reloaded: Reloaded, cells: list[int], lambdas: list[fl
         n_classes = len(exp.split.classes)
         for c, lam in enumerate(lambdas):
             ax = axes[r][c]
-            index = model_row(run, lam, seed, run.manifest["groups"][k]["axes"])
+            index = model_row(run, lam, seed, run.manifest["cells"][k]["axes"])
             row = run.summary.iloc[index]
             ax.set_xticks([])
             ax.set_yticks([])
@@ -91,7 +91,7 @@ def draw_boundaries(axes, reloaded: Reloaded, cells: list[int], lambdas: list[fl
                 style = {"facecolors": "none", "edgecolors": colour} if hollow else {"c": colour, "edgecolors": "k"}
                 ax.scatter(part.iloc[:, 0], part.iloc[:, 1], s=9, linewidths=0.4, **style)
             ax.set_title(f"λ={lam:g}  test acc {row['test_accuracy']:.2f}", fontsize=8)
-        label = ", ".join(f"{a}={v}" for a, v in run.manifest["groups"][k]["axes"].items())
+        label = ", ".join(f"{a}={v}" for a, v in run.manifest["cells"][k]["axes"].items())
         axes[r][0].set_ylabel(label, fontsize=8)
 
 
@@ -111,7 +111,7 @@ def draw_fits(ax, reloaded: Reloaded, k: int, lambdas: list[float], seed: int | 
         ax.plot(x[column], truth(x[column].to_numpy()), "k--", lw=1, label="true function")
     cmap = colormaps["viridis"]
     for i, lam in enumerate(lambdas):
-        index = model_row(run, lam, seed, run.manifest["groups"][k]["axes"])
+        index = model_row(run, lam, seed, run.manifest["cells"][k]["axes"])
         if run.summary.iloc[index]["status"] == "diverged":
             ax.plot([], [], color="crimson", label=f"λ={lam:g}: diverged (not drawn)")
             continue

@@ -181,7 +181,7 @@ def applies(run, panel: str, reloaded=None) -> str | None:
 
 def likely(run, panel: str) -> bool:
     """Whether a model panel may apply, from manifest.json alone (before the data are rebuilt)."""
-    task, sizes = run.manifest.get("data", {}).get("task"), [g["layer_sizes"][0] for g in run.manifest["groups"]]
+    task, sizes = run.manifest.get("data", {}).get("task"), [g["layer_sizes"][0] for g in run.manifest["cells"]]
     if panel == "boundary":
         return task == "classification" and 2 in sizes
     if panel == "fit":
@@ -265,7 +265,7 @@ def save_atomically(fig, path: Path) -> None:
 
 def data_names(run) -> str:
     """The run's data: its file or dataset, or each grid cell's when the data is a sweep axis."""
-    names = [g["axes"].get("data.dataset", g["axes"].get("data.path")) for g in run.manifest.get("groups", [])]
+    names = [g["axes"].get("data.dataset", g["axes"].get("data.path")) for g in run.manifest.get("cells", [])]
     if any(names):
         return ", ".join(dict.fromkeys(str(n) for n in names))
     return str(run.manifest.get("data", {}).get("name", ""))
@@ -308,4 +308,4 @@ def draw_pictures(figure, run, reloaded, panels: list[str], lambdas: list[float]
     if "fit" in axes:
         draw_fits(axes["fit"], reloaded, fit_cells(reloaded)[0], lambdas, seed)
     if "weights" in axes:
-        draw_weights(axes["weights"], run, lambdas, seed, run.manifest["groups"][0]["axes"])
+        draw_weights(axes["weights"], run, lambdas, seed, run.manifest["cells"][0]["axes"])

@@ -109,7 +109,7 @@ def check_column(values, column: str, path: Path) -> None:
 
 
 def read_weights(path: Path, models: int | None = None) -> dict[str, np.ndarray]:
-    """The arrays of weights.npz, checked: numbers only (nothing pickled), a ``group`` of whole numbers, and
+    """The arrays of weights.npz, checked: numbers only (nothing pickled), a ``cell`` of whole numbers, and
     for every grid cell W1…WL (M, n_in, n_out) and b1…bL (M, n_out) whose sizes chain layer to layer and
     whose rows are that cell's models; ``models`` is summary.csv's row count."""
     with open_file(path, MAX_WEIGHTS_BYTES) as fh:
@@ -119,6 +119,8 @@ def read_weights(path: Path, models: int | None = None) -> dict[str, np.ndarray]
         except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zipfile.LargeZipFile) as exc:
             raise InputError(f"{path} cannot be read as l2cli's weights ({type(exc).__name__}): the run directory "
                              "is damaged") from None
+    if "cell" not in arrays and "group" in arrays:  # the name of run directories written before 2 December 2026
+        arrays["cell"] = arrays.pop("group")
     check_weights(arrays, path, models)
     return arrays
 
@@ -129,14 +131,14 @@ def check_weights(arrays: dict, path: Path, models: int | None) -> None:
             continue
         if a.dtype.kind not in "fiu":
             raise InputError(f"{path}: member {key!r} holds {a.dtype}, not numbers")
-    if "group" not in arrays or arrays["group"].ndim != 1 or "lambda" not in arrays:
-        raise InputError(f"{path} has no group and lambda members of one row per model: not l2cli's weights")
-    group = arrays["group"]
+    if "cell" not in arrays or arrays["cell"].ndim != 1 or "lambda" not in arrays:
+        raise InputError(f"{path} has no cell and lambda members of one row per model: not l2cli's weights")
+    group = arrays["cell"]
     n = len(group)
     if models is not None and n != models:
         raise InputError(f"{path} holds {n} models and summary.csv {models} rows: the run directory is damaged")
     if any(len(arrays[k]) != n for k in ("lambda", "seed") if k in arrays and arrays[k].ndim == 1):
-        raise InputError(f"{path}: lambda, seed and group differ in length")
+        raise InputError(f"{path}: lambda, seed and cell differ in length")
     cells = sorted({int(g) for g in np.unique(group)}) if n else []
     shared = "W1" in arrays
     for k in cells if not shared else [None]:
@@ -200,11 +202,11 @@ def _is_count(value, low: int = 1) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= 1_000_000_000
 
 
-def check_group(group, k: int, path: Path) -> None:
-    """One entry of manifest.json's groups: a grid cell's axes, network, data fingerprint and layout."""
-    where = f"groups[{k}]."
+def check_cell(group, k: int, path: Path) -> None:
+    """One entry of manifest.json's cells: a grid cell's axes, network, data fingerprint and layout."""
+    where = f"cells[{k}]."
     if not isinstance(group, dict):
-        _fail(path, f"groups[{k}] is not an object")
+        _fail(path, f"cells[{k}] is not an object")
     if any(not isinstance(a, str) for a in _need(group, "axes", dict, where, path)):
         _fail(path, f"{where}axes has a key that is not text")
     sizes = _need(group, "layer_sizes", list, where, path)
@@ -229,9 +231,11 @@ def check_manifest(doc: dict, path: Path) -> dict:
     for key, mapping in (("grid", config), ("data", doc), ("network", doc)):
         if key in mapping and not isinstance(mapping[key], dict):
             _fail(path, f"{key} is not an object")
-    groups = _need(doc, "groups", list, "", path)
-    if not groups:
-        _fail(path, "groups is empty")
-    for k, group in enumerate(groups):
-        check_group(group, k, path)
+    if "cells" not in doc and "groups" in doc:  # the name of run directories written before 2 December 2026
+        doc["cells"] = doc.pop("groups")
+    cells = _need(doc, "cells", list, "", path)
+    if not cells:
+        _fail(path, "cells is empty")
+    for k, cell in enumerate(cells):
+        check_cell(cell, k, path)
     return doc

@@ -95,7 +95,7 @@ def replay_config(run: Run) -> tuple[Config, list[Compute]]:
         cfg.data.path = data_file(run)
     cores = usable_cores()
     layouts = [Compute(cfg.sweep.engine, g["layout"]["chunk_size"], cfg.sweep.memory_mb,
-                       min(g["layout"]["workers"], cores), g["layout"]["threads"]) for g in manifest["groups"]]
+                       min(g["layout"]["workers"], cores), g["layout"]["threads"]) for g in manifest["cells"]]
     return cfg, layouts
 
 
@@ -135,8 +135,8 @@ def table_differences(name: str, old: pd.DataFrame, new: pd.DataFrame, keys: lis
 
 def weight_differences(old: dict, new: dict, rtol: float, atol: float,
                        cells: list[dict] | None = None) -> tuple[list[dict], int]:
-    """Rows of the models whose arrays differ, each named by λ, seed and (``cells``: the manifest's groups'
-    axes, by the ``group`` index) its grid cell; and how many numbers were compared."""
+    """Rows of the models whose arrays differ, each named by λ, seed and (``cells``: the manifest's cells'
+    axes, by the ``cell`` index) its grid cell; and how many numbers were compared."""
     from .runfiles import NETWORK
 
     rows, compared = [], 0
@@ -154,7 +154,7 @@ def weight_differences(old: dict, new: dict, rtol: float, atol: float,
         bad = ~close(a, b, rtol, atol)
         for m in np.unique(np.nonzero(bad)[0]) if a.ndim else []:
             worst = np.argmax(np.where(bad[m], np.abs(b[m] - a[m]), -1))
-            cell = cells[int(old["group"][m])] if cells and "group" in old else {}
+            cell = cells[int(old["cell"][m])] if cells and "cell" in old else {}
             rows.append({"file": "weights.npz", "lambda": float(old["lambda"][m]), "seed": int(old["seed"][m]),
                          **cell, "column": f"{key}[{m}] ({int(bad[m].sum())} of {bad[m].size} differ)",
                          "old": a[m].ravel()[worst], "new": b[m].ravel()[worst]})
@@ -185,7 +185,7 @@ def verify(path: str | Path, rtol: float | None = None, atol: float | None = Non
         raise InputError(f"the run's data file {old.manifest['config']['data']['path']} is not found from here "
                          f"(nor at {old.manifest.get('data', {}).get('path_absolute')}): give its location with "
                          "--data FILE")
-    recorded = [group["fingerprint_sha256"] for group in old.manifest["groups"]]
+    recorded = [group["fingerprint_sha256"] for group in old.manifest["cells"]]
     new = run_experiment(cfg, progress=progress, layouts=layouts, expected_fingerprints=recorded,
                          expected_data=f"the data of run {old.path}")
     keys = ["lambda", "seed", *old.grid_keys]
@@ -197,7 +197,7 @@ def verify(path: str | Path, rtol: float | None = None, atol: float | None = Non
         compared[f"{name}.csv"] = n
     if stored is not None:
         found, compared["weights.npz"] = weight_differences(stored, new.weights, rtol, atol,
-                                                            [g["axes"] for g in old.manifest["groups"]])
+                                                            [g["axes"] for g in old.manifest["cells"]])
         rows += found
     differences = pd.DataFrame(rows)
     if len(differences):

@@ -69,7 +69,7 @@ def test_manifest_and_weights(run_dir):
     assert compute["blas_threads_per_worker"] >= 1 and compute["workers"] >= 1
     assert {b["num_threads"] for b in compute["blas"]} == {compute["blas_threads_per_worker"]}  # as it ran
     with np.load(out / "weights.npz", allow_pickle=False) as w:
-        assert sorted(w.files) == ["W1", "W2", "b1", "b2", "group", "lambda", "network", "seed"]
+        assert sorted(w.files) == ["W1", "W2", "b1", "b2", "cell", "lambda", "network", "seed"]
         assert json.loads(str(w["network"])) == [{"layer_sizes": [2, 8, 2], "activation": "relu",
                                                   "loss": "cross_entropy"}]
         assert w["W1"].shape == (6, 2, 8) and w["W2"].shape == (6, 8, 2) and w["b1"].shape == (6, 8)

@@ -206,7 +206,7 @@ def test_decay_is_a_sweep_axis_and_the_manifest_gives_the_decoupled_equivalents(
     l2, dec = (summary[summary["train.decay"] == d].sort_values("lambda") for d in ("l2", "decoupled"))
     assert (l2["weight_norm"].to_numpy() != dec["weight_norm"].to_numpy()).all()  # Adam: the two rules part
     manifest = json.loads((out / "manifest.json").read_text())
-    by_decay = {g["axes"]["train.decay"]: g["lambda_equivalents"] for g in manifest["groups"]}
+    by_decay = {g["axes"]["train.decay"]: g["lambda_equivalents"] for g in manifest["cells"]}
     assert by_decay["decoupled"][1]["torch_adamw_weight_decay"] == pytest.approx(0.2)
     assert by_decay["decoupled"][1]["optax_adamw_weight_decay"] == pytest.approx(0.2)
     assert by_decay["decoupled"][1]["learning_rate"] == 0.01

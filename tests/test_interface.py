@@ -134,12 +134,12 @@ def test_extra_axes_train_the_full_product(tmp_path):
     history = pd.read_csv(out / "history.csv")
     assert {"model.hidden", "data.n_train"} <= set(history.columns)
     manifest = json.loads((out / "manifest.json").read_text())
-    assert [g["n_train"] for g in manifest["groups"]] == [20, 40, 20, 40]
+    assert [g["n_train"] for g in manifest["cells"]] == [20, 40, 20, 40]
     selection = json.loads((out / "selection.json").read_text())
     assert set(selection["axes"]) == {"model.hidden", "data.n_train"}
     with np.load(out / "weights.npz", allow_pickle=False) as w:  # two architectures: keys per group
         assert w["g0.W1"].shape == (4, 2, 4) and w["g2.W2"].shape == (4, 8, 8)
-        assert list(w["group"]) == [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3]
+        assert list(w["cell"]) == [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3]
     shown = invoke("show", out)
     assert "model.hidden" in shown.stdout.splitlines()[0]
 

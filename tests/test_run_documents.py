@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from conftest import invoke
@@ -136,3 +137,25 @@ def test_terminal_tables_show_no_control_or_direction_characters(tmp_path):
     assert shown.exit_code == 0 and "\x1b" not in shown.stdout and "\u202e" not in shown.stdout
     assert "\ufffdevil" in shown.stdout
     assert evil in (out / "features.csv").read_text()  # the file keeps the name as it is: data, not display
+
+
+def test_a_run_directory_of_the_names_before_2_december_2026_is_read_and_verified(tmp_path):
+    """tests/data/run-2026-12-02 was written by l2cli before manifest.json's "groups" became "cells" and
+    weights.npz's "group" became "cell": every reader still takes it, and it verifies bit for bit."""
+    import shutil
+
+    from l2cli.models import predict_file
+    from l2cli.rundir import Run
+
+    run_dir = tmp_path / "old"
+    shutil.copytree(Path(__file__).parent / "data" / "run-2026-12-02", run_dir)
+    assert "groups" in json.loads((run_dir / "manifest.json").read_text())  # the old names, on disk
+    run = Run.load(run_dir)
+    assert [c["axes"] for c in run.manifest["cells"]] == [{"data.n_samples": 60}, {"data.n_samples": 80}]
+    assert list(run.read_weights()["cell"]) == [0, 0, 1, 1]
+    result = invoke("verify", str(run_dir), "-q")
+    assert result.exit_code == 0, result.output
+    table = tmp_path / "rows.csv"
+    table.write_text("x0,x1\n0.5,0.2\n")
+    assert len(predict_file(run, str(table))) == 1
+    assert invoke("show", str(run_dir), "--aggregate").exit_code == 0

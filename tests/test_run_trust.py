@@ -94,13 +94,13 @@ def damaged_weights(run, how):
         with np.load(path) as f:
             arrays = {k: f[k] for k in f.files}
         if how == "an object member":
-            arrays["W1"] = np.array([{"a": 1}] * len(arrays["group"]), dtype=object)
+            arrays["W1"] = np.array([{"a": 1}] * len(arrays["cell"]), dtype=object)
         elif how == "a wrong shape":
             arrays["W2"] = arrays["W2"][:, :3, :]
         elif how == "fewer models":
             arrays = {k: v[:-1] for k, v in arrays.items() if k != "network"}
-        elif how == "no group":
-            arrays.pop("group")
+        elif how == "no cell":
+            arrays.pop("cell")
         np.savez(path.open("wb"), **arrays)
 
 
@@ -109,7 +109,7 @@ def damaged_weights(run, how):
                                          ("an object member", "cannot be read as l2cli's weights"),
                                          ("a wrong shape", "do not make layer 2 of a network"),
                                          ("fewer models", "holds 3 models and summary.csv 4 rows"),
-                                         ("no group", "has no group and lambda members")])
+                                         ("no cell", "has no cell and lambda members")])
 def test_damaged_weights_are_one_line_for_predict_plot_and_verify(run, tmp_path, how, message, monkeypatch):
     import l2cli.runner
 
@@ -133,10 +133,10 @@ def test_a_manifest_whose_network_differs_from_the_weights_is_refused(run, tmp_p
 
 
 @pytest.mark.parametrize("change,message", [
-    (lambda d: d.pop("groups"), "groups is missing or not list"),
-    (lambda d: d["groups"][0].update(layout={"chunk_size": "x", "workers": 1, "threads": 1}),
-     "groups[0].layout.chunk_size is not a count"),
-    (lambda d: d["groups"][0].update(fingerprint_sha256="cat /etc/passwd"), "is not a SHA-256"),
+    (lambda d: d.pop("cells"), "cells is missing or not list"),
+    (lambda d: d["cells"][0].update(layout={"chunk_size": "x", "workers": 1, "threads": 1}),
+     "cells[0].layout.chunk_size is not a count"),
+    (lambda d: d["cells"][0].update(fingerprint_sha256="cat /etc/passwd"), "is not a SHA-256"),
     (lambda d: d.update(config=[1, 2]), "config is missing or not dict"),
 ])
 def test_a_manifest_of_the_wrong_shape_is_one_line_for_every_reader(run, change, message):
@@ -158,7 +158,7 @@ def test_recorded_worker_counts_are_capped_by_this_machines_cores(run):
     from l2cli.rundir import Run
     from l2cli.verify import replay_config
 
-    edit_json(run / "manifest.json", lambda d: d["groups"][0]["layout"].update(workers=99))
+    edit_json(run / "manifest.json", lambda d: d["cells"][0]["layout"].update(workers=99))
     _, layouts = replay_config(Run.load(run))
     assert layouts[0].workers <= usable_cores()
 

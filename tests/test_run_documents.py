@@ -141,7 +141,8 @@ def test_terminal_tables_show_no_control_or_direction_characters(tmp_path):
 
 def test_a_run_directory_of_the_names_before_2_december_2026_is_read_and_verified(tmp_path):
     """tests/data/run-2026-12-02 was written by l2cli before manifest.json's "groups" became "cells" and
-    weights.npz's "group" became "cell": every reader still takes it, and it verifies bit for bit."""
+    weights.npz's "group" became "cell": every reader still takes it, and it verifies (to the numbers level: the
+    directory may have been written on another CPU than the one running the test)."""
     import shutil
 
     from l2cli.models import predict_file
@@ -153,7 +154,7 @@ def test_a_run_directory_of_the_names_before_2_december_2026_is_read_and_verifie
     run = Run.load(run_dir)
     assert [c["axes"] for c in run.manifest["cells"]] == [{"data.n_samples": 60}, {"data.n_samples": 80}]
     assert list(run.read_weights()["cell"]) == [0, 0, 1, 1]
-    result = invoke("verify", str(run_dir), "-q")
+    result = invoke("verify", str(run_dir), "--level", "numbers", "-q")
     assert result.exit_code == 0, result.output
     table = tmp_path / "rows.csv"
     table.write_text("x0,x1\n0.5,0.2\n")

@@ -142,8 +142,7 @@ def decide_layouts(cfg: Config, experiments: list[Experiment], cluster_workers: 
     if cluster_workers:
         asked = dataclasses.replace(asked, workers=asked.workers or cluster_workers, threads=asked.threads or 1)
     laid = [choose(exp, n, asked) for exp in experiments]
-    return [dataclasses.replace(asked, chunk_size=lay.chunk_size, workers=lay.workers, threads=lay.threads)
-            for lay in laid]
+    return [asked.pinned(lay) for lay in laid]
 
 
 def train_cells(cfg: Config, experiments: list[Experiment], layouts: list[Compute], journal: Journal | None = None,

@@ -8,6 +8,7 @@ train together and where.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from itertools import pairwise
@@ -18,7 +19,9 @@ from .network import EVAL_BLOCK_ELEMENTS, training_flops_per_row
 
 @dataclass(frozen=True)
 class Compute:
-    """What the user asked for (the [sweep] keys of the same names); 0 means choose."""
+    """What the user asked for (the [sweep] keys of the same names); 0 means choose. A request pinned to a
+    Layout (:meth:`pinned`) chooses nothing: it is what plan.json records so that a resumed or verified run
+    trains in the same chunks."""
 
     engine: str = "stacked"  # or "sequential": one model at a time, the reference
     chunk_size: int = 0
@@ -27,6 +30,11 @@ class Compute:
     threads: int = 0
     executor: str = "local"  # or "dask": workers are then the cluster's worker processes
     jobs: int = 0  # the most cores (processes × BLAS threads) to use; 0: every core this process may use
+
+    def pinned(self, layout: Layout, workers: int | None = None) -> Compute:
+        """This request with the layout's choices in place of every 0 (``workers``: at most that many)."""
+        return dataclasses.replace(self, chunk_size=layout.chunk_size, threads=layout.threads,
+                                   workers=layout.workers if workers is None else min(layout.workers, workers))
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .config import Config
-from .layout import Compute, usable_cores
+from .layout import Compute, Layout, usable_cores
 from .rundir import Run
 
 #: verify's levels, strictest first
@@ -94,8 +94,10 @@ def replay_config(run: Run) -> tuple[Config, list[Compute]]:
     if cfg.data.path:
         cfg.data.path = data_file(run)
     cores = usable_cores()
-    layouts = [Compute(cfg.sweep.engine, g["layout"]["chunk_size"], cfg.sweep.memory_mb,
-                       min(g["layout"]["workers"], cores), g["layout"]["threads"]) for g in manifest["cells"]]
+    asked = Compute(engine=cfg.sweep.engine, memory_mb=cfg.sweep.memory_mb)
+    laid = [cell["layout"] for cell in manifest["cells"]]  # checked counts (l2cli.runfiles)
+    layouts = [asked.pinned(Layout(chunk_size=c["chunk_size"], workers=c["workers"], threads=c["threads"]), cores)
+               for c in laid]
     return cfg, layouts
 
 

@@ -2,6 +2,7 @@
 the cores a process may use, unique default directories, conflicting options refused, help for every option,
 and an import that works from any directory. Commands run as subprocesses with stderr to a file (not a TTY)."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -135,6 +136,18 @@ def test_jobs_caps_processes_and_threads_and_threads_follow_the_capped_workers()
     assert (lambda lay: (lay.workers, lay.threads))(choose(exp, 30, Compute(jobs=1), cores=16)) == (1, 1)
     assert (lambda lay: (lay.workers, lay.threads))(choose(exp, 30, Compute(jobs=4), cores=16)) == (4, 1)
     assert choose(exp, 30, Compute(jobs=2, workers=8), cores=16).workers == 2
+
+
+def test_a_request_pinned_to_its_layout_chooses_it_again_wherever_it_runs():
+    """plan.json and verify keep Compute.pinned(layout): on any core count it gives the same chunks."""
+    exp = prepare(resolve(flags={"train.epochs": 3000}))
+    asked = Compute(memory_mb=64)
+    laid = choose(exp, 30, asked, cores=16)
+    pinned = asked.pinned(laid)
+    assert (pinned.chunk_size, pinned.workers, pinned.threads, pinned.memory_mb) == (*dataclasses.astuple(laid), 64)
+    assert choose(exp, 30, pinned, cores=16) == laid
+    assert choose(exp, 30, pinned, cores=2).chunk_size == laid.chunk_size  # the chunks do not follow the cores
+    assert asked.pinned(laid, workers=2).workers == min(laid.workers, 2)
 
 
 def test_the_cgroup_cpu_quota_caps_the_cores(tmp_path):

@@ -5,24 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
-from ..kinds import (  # noqa: F401  (suggest, Kind: config's names for the CLI and the API)
-    FRACTION,
-    Address,
-    Bool,
-    Choice,
-    DateColumns,
-    Encoding,
-    Float,
-    Int,
-    Ints,
-    Kind,
-    Lambdas,
-    Range,
-    Text,
-    Texts,
-    positive,
-    suggest,
-)
 from ..optim import hyper_keys, minimizes
 
 if TYPE_CHECKING:

@@ -28,7 +28,7 @@ from ..choices import (
     THOUSANDS_MARKS,
 )
 from ..errors import InputError
-from ..kinds import (  # noqa: F401  (suggest, Kind: config's names for the CLI and the API)
+from ..kinds import (
     FRACTION,
     Address,
     Bool,

@@ -8,24 +8,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..grid import split_top_level
-from ..kinds import (  # noqa: F401  (suggest, Kind: config's names for the CLI and the API)
-    FRACTION,
-    Address,
-    Bool,
-    Choice,
-    DateColumns,
-    Encoding,
-    Float,
-    Int,
-    Ints,
-    Kind,
-    Lambdas,
-    Range,
-    Text,
-    Texts,
-    positive,
-    suggest,
-)
+from ..kinds import suggest
 from .schema import SECTIONS, Config, check_axis, split_key
 
 

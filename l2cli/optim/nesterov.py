@@ -8,15 +8,14 @@ torch's buffer b = -v/η it is b ← μ b + g; θ ← θ - η (g + μ b), which 
 
 from __future__ import annotations
 
-from .momentum import MOMENTUM
-from .rule import Rule
+from .momentum import Momentum
 
 
-class Nesterov(Rule):
+class Nesterov(Momentum):
+    """Momentum's μ and velocity, and the look-ahead step."""
+
     name = "nesterov"
     help = "gradient descent with Nesterov momentum (train.momentum)"
-    hyper = (MOMENTUM,)
-    slots = 1
 
     def update(self, thetas, grads, state):
         for theta, g, v in zip(thetas, grads, state[0], strict=True):

@@ -20,7 +20,7 @@ def draw_curvature(axes, run, reloaded, lambdas: list[float], seed: int | None, 
 
     ax_spectrum, ax_gamma = axes
     exp = reloaded.experiments[0]
-    cell = run.manifest["groups"][0]["axes"]
+    cell = run.manifest["cells"][0]["axes"]
     positive = [lam for lam in lambdas if lam > 0]
     chosen = [positive[i] for i in sorted(set(np.linspace(0, len(positive) - 1, min(most, len(positive)))
                                                .round().astype(int)))]
@@ -55,7 +55,7 @@ def curv_exact(exp) -> bool:
 def draw_gamma(ax, run, exp) -> None:
     summary = run.summary
     first = summary
-    for key, value in run.manifest["groups"][0]["axes"].items():
+    for key, value in run.manifest["cells"][0]["axes"].items():
         first = first[first[key].astype(str) == str(value)]
     gamma = first.groupby("lambda")["effective_params"].mean()
     lam = gamma.index.to_numpy(dtype=float)

@@ -60,33 +60,6 @@ def column_order(columns, grid_keys: list[str]) -> list[str]:
 
 #: the summary columns cv.csv keeps besides the training and validation measurements
 
-def weight_arrays(cells: list[Cell]) -> dict[str, np.ndarray]:
-    """weights.npz: row m of every array is row m of summary.csv.
-
-    lambda, seed, group (M,); W1..WL (M, n_in, n_out) and b1..bL (M, n_out) when
-    every cell has the same layer sizes, otherwise g<k>.W1 … per cell k; network, each cell's layer sizes,
-    activation and loss (JSON text), which the readers check the manifest against.
-    """
-    from .runfiles import network_member
-
-    out = {"lambda": np.concatenate([[p.lam for p in c.trained.points] for c in cells]),
-           "seed": np.concatenate([[p.seed for p in c.trained.points] for c in cells]).astype(np.uint32),
-           "cell": np.concatenate([np.full(len(c.trained.points), k) for k, c in enumerate(cells)]),
-           "network": network_member([{"layer_sizes": list(c.experiment.layer_sizes),
-                                       "activation": c.experiment.spec.activation, "loss": c.experiment.spec.loss}
-                                      for c in cells])}
-    if len({c.experiment.layer_sizes for c in cells}) == 1:
-        params = [c.trained.params for c in cells]
-        for l in range(len(params[0].W)):
-            out[f"W{l + 1}"] = np.concatenate([p.W[l] for p in params])
-            out[f"b{l + 1}"] = np.concatenate([p.b[l] for p in params])
-        return out
-    for k, c in enumerate(cells):
-        for l, (W, b) in enumerate(zip(c.trained.params.W, c.trained.params.b, strict=True), start=1):
-            out[f"g{k}.W{l}"], out[f"g{k}.b{l}"] = W, b
-    return out
-
-
 def describe(cfg: Config, experiments: list[Experiment]) -> str:
     """The one line that says what a run trains: models, every cell's network, optimizer, data."""
     cells, k = len(cfg.cells()), cfg.sweep.cv

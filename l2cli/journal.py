@@ -26,7 +26,7 @@ import numpy as np
 from .checkpoint import Checkpoint, Damaged, read_checked, write_atomically
 from .errors import InputError
 from .network import Params
-from .rundir import PROGRESS, check_target, read_document, replaceable
+from .rundir import PLAN, PROGRESS, check_target, read_document, replaceable
 from .train import TrainResult
 
 
@@ -71,7 +71,7 @@ class Journal:
                 child.unlink()
             shutil.rmtree(journal.progress / "chunks", ignore_errors=True)
             shutil.rmtree(journal.progress / "checkpoints", ignore_errors=True)
-            (journal.progress / "plan.json").unlink(missing_ok=True)
+            (journal.progress / PLAN).unlink(missing_ok=True)
             remove_stale_temporaries(path)
         elif journal.progress.is_dir() and not path.is_symlink():
             journal.lock()  # a live process holding it is named here
@@ -88,7 +88,7 @@ class Journal:
         """An interrupted run in ``path``, locked, to continue it."""
         path = Path(path)
         journal = cls(path)
-        if not (journal.progress / "plan.json").is_file():
+        if not (journal.progress / PLAN).is_file():
             what = "a finished run" if (path / "manifest.json").is_file() else "no interrupted run"
             raise InputError(f"--resume: {path} holds {what}; there is nothing to continue")
         journal.lock()
@@ -130,15 +130,15 @@ class Journal:
         self.release()
 
     def write_plan(self, plan: dict) -> None:
-        tmp = self.progress / f".plan.json.tmp-{os.getpid()}"
+        tmp = self.progress / f".{PLAN}.tmp-{os.getpid()}"
         try:
             tmp.write_text(json.dumps(plan, indent=2) + "\n")
-            os.replace(tmp, self.progress / "plan.json")
+            os.replace(tmp, self.progress / PLAN)
         finally:
             tmp.unlink(missing_ok=True)
 
     def read_plan(self) -> dict:
-        return read_document(self.progress / "plan.json")
+        return read_document(self.progress / PLAN)
 
     def store(self, name: str, checkpoint_s: float) -> ChunkStore:
         return ChunkStore(self.progress, name, checkpoint_s)

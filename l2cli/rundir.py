@@ -46,7 +46,14 @@ FILE_HELP = {
 assert set(FILE_HELP) == set(OWN_FILES)
 
 #: What the progress folder of a run in progress holds (l2cli.journal).
-PROGRESS_FILES = ("lock", "plan.json", "chunks", "checkpoints")
+#: The document of a run in progress: its config, command, layouts and data fingerprints (l2cli.journal).
+PLAN = "plan.json"
+PROGRESS_FILES = ("lock", PLAN, "chunks", "checkpoints")
+
+
+def plan_file(run_dir: str | Path) -> Path:
+    """Where the plan of a run in progress in ``run_dir`` is."""
+    return Path(run_dir) / PROGRESS / PLAN
 
 
 @dataclass
@@ -270,7 +277,7 @@ def _check_target(path: Path) -> Path:
 
 def is_run_directory(path: Path) -> bool:
     """Whether ``path`` was written by l2cli: a manifest of l2cli's, or the plan of a run in progress."""
-    manifest, plan = path / "manifest.json", path / PROGRESS / "plan.json"
+    manifest, plan = path / "manifest.json", plan_file(path)
     for marker, key in ((manifest, "l2cli_manifest"), (plan, "config")):
         try:
             if marker.is_file() and not marker.is_symlink() and marker.stat().st_size < 2**27:

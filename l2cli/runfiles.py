@@ -1,5 +1,5 @@
-"""What each file of a run directory may hold, checked when it is read: a run directory's content is data,
-never believed.
+"""What each file of a run directory may hold, checked when it is read (and weights.npz, how it is written):
+a run directory's content is data, never believed.
 
 Every file is opened without following a link (``O_NOFOLLOW``; a FIFO or a
 device is refused before it is opened), only up to a size limit, and its
@@ -106,6 +106,31 @@ def check_column(values, column: str, path: Path) -> None:
         row = int(np.flatnonzero(bad.to_numpy())[0]) + 2
         kind = "whole numbers ≥ 0" if column in INTEGERS else "numbers" if column == "norm" else "finite numbers ≥ 0"
         raise InputError(f"{path} line {row}: column {column} must hold {kind}")
+
+
+def weight_arrays(cells) -> dict[str, np.ndarray]:
+    """weights.npz of trained grid cells (l2cli.cells.Cell): row m of every array is row m of summary.csv.
+
+    lambda, seed, cell (M,); W1..WL (M, n_in, n_out) and b1..bL (M, n_out) when
+    every cell has the same layer sizes, otherwise g<k>.W1 … per cell k; network, each cell's layer sizes,
+    activation and loss (JSON text), which the readers check the manifest against.
+    """
+    out = {"lambda": np.concatenate([[p.lam for p in c.trained.points] for c in cells]),
+           "seed": np.concatenate([[p.seed for p in c.trained.points] for c in cells]).astype(np.uint32),
+           "cell": np.concatenate([np.full(len(c.trained.points), k) for k, c in enumerate(cells)]),
+           "network": network_member([{"layer_sizes": list(c.experiment.layer_sizes),
+                                       "activation": c.experiment.spec.activation, "loss": c.experiment.spec.loss}
+                                      for c in cells])}
+    if len({c.experiment.layer_sizes for c in cells}) == 1:
+        params = [c.trained.params for c in cells]
+        for l in range(len(params[0].W)):
+            out[f"W{l + 1}"] = np.concatenate([p.W[l] for p in params])
+            out[f"b{l + 1}"] = np.concatenate([p.b[l] for p in params])
+        return out
+    for k, c in enumerate(cells):
+        for l, (W, b) in enumerate(zip(c.trained.params.W, c.trained.params.b, strict=True), start=1):
+            out[f"g{k}.W{l}"], out[f"g{k}.b{l}"] = W, b
+    return out
 
 
 def read_weights(path: Path, models: int | None = None) -> dict[str, np.ndarray]:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import environment, manifest, numeric_warnings
-from .cells import Cell, decide_layouts, prepare_cells, tabulate, train_cells, weight_arrays
+from .cells import Cell, decide_layouts, prepare_cells, tabulate, train_cells
 from .config import Config
 from .errors import InputError
 from .executors import open_executor
@@ -27,7 +27,8 @@ from .experiment import Experiment
 from .journal import Journal
 from .layout import Compute
 from .optim import budget
-from .rundir import PROGRESS, Run, check_target, read_document, replaceable
+from .rundir import Run, check_target, plan_file, read_document, replaceable
+from .runfiles import weight_arrays
 
 
 def run_experiment(cfg: Config, out: str | Path | None = None, argv: list[str] | None = None,
@@ -98,13 +99,13 @@ def resume_experiment(out: str | Path, given: Config | None = None, progress: Ca
 
 def recorded_config(out: str | Path) -> Config:
     """The config of the interrupted run in ``out`` (read without taking its lock)."""
-    plan_file = Path(out) / PROGRESS / "plan.json"
-    if not plan_file.exists() and not plan_file.is_symlink():
+    plan = plan_file(out)
+    if not plan.exists() and not plan.is_symlink():
         raise InputError(f"--resume: {out} holds no interrupted run; there is nothing to continue")
-    plan = read_document(plan_file)
-    if not isinstance(plan.get("config"), dict):
-        raise InputError(f"--resume: {plan_file} has no config: it was not written by l2cli or is damaged")
-    return Config.from_dict(plan["config"])
+    doc = read_document(plan)
+    if not isinstance(doc.get("config"), dict):
+        raise InputError(f"--resume: {plan} has no config: it was not written by l2cli or is damaged")
+    return Config.from_dict(doc["config"])
 
 
 #: Bytes a row of history.csv takes (about 10 numbers as text).

@@ -159,10 +159,10 @@ def stopped_by_signals(path: str, say):
 
 def kept_note(path: str) -> str:
     """Where the finished work of an interrupted run is, if any is."""
-    from ..rundir import PROGRESS
+    from ..rundir import plan_file
 
     try:
-        if not (Path(path) / PROGRESS / "plan.json").is_file():
+        if not plan_file(path).is_file():
             return ""
     except OSError:
         return ""

@@ -33,7 +33,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .config import MAX_SEED, ModelConfig, TrainConfig, check_train_rules, coerce
+from .config import MAX_SEED, ModelConfig, TrainConfig, check_train_rules, coerce, default_of
 from .crossval import cross_validate
 from .data import Dataset, Split, cv_folds, fold_splits, split_at
 from .engine import Trained, run_points
@@ -60,7 +60,7 @@ def key_defaults() -> list[tuple[str, object]]:
     out = []
     for section in (ModelConfig, TrainConfig):
         for f in dataclasses.fields(section):
-            default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+            default = default_of(f)
             out.append((f.name, tuple(default) if isinstance(default, list) else default))
     return out
 

@@ -37,7 +37,7 @@ def cell(text: str) -> str:
 
 
 def configuration_page() -> str:
-    from .config import SECTIONS
+    from .config import SECTIONS, default_of
 
     out = [HEADER, "# Configuration keys\n\n",
            "Every key of a config file (`[section]` tables), of `--set section.key=value` and of the scikit-learn "
@@ -46,8 +46,7 @@ def configuration_page() -> str:
     for name, section in SECTIONS.items():
         out.append(f"\n## [{name}]\n\n| key | default | values | what it does |\n|---|---|---|---|\n")
         for f in dataclasses.fields(section):
-            default = f.default_factory() if f.default is dataclasses.MISSING else f.default
-            out.append(f"| `{name}.{f.name}` | `{default!r}` | {cell(values(f.metadata['kind']))} | "
+            out.append(f"| `{name}.{f.name}` | `{default_of(f)!r}` | {cell(values(f.metadata['kind']))} | "
                        f"{cell(f.metadata['help'])} |\n")
     return "".join(out)
 

@@ -158,17 +158,17 @@ def check_weights(arrays: dict, path: Path, models: int | None) -> None:
             raise InputError(f"{path}: member {key!r} holds {a.dtype}, not numbers")
     if "cell" not in arrays or arrays["cell"].ndim != 1 or "lambda" not in arrays:
         raise InputError(f"{path} has no cell and lambda members of one row per model: not l2cli's weights")
-    group = arrays["cell"]
-    n = len(group)
+    cell = arrays["cell"]
+    n = len(cell)
     if models is not None and n != models:
         raise InputError(f"{path} holds {n} models and summary.csv {models} rows: the run directory is damaged")
     if any(len(arrays[k]) != n for k in ("lambda", "seed") if k in arrays and arrays[k].ndim == 1):
         raise InputError(f"{path}: lambda, seed and cell differ in length")
-    cells = sorted({int(g) for g in np.unique(group)}) if n else []
+    cells = sorted({int(g) for g in np.unique(cell)}) if n else []
     shared = "W1" in arrays
     for k in cells if not shared else [None]:
         prefix = "" if k is None else f"g{k}."
-        rows = n if k is None else int(np.sum(group == k))
+        rows = n if k is None else int(np.sum(cell == k))
         layers = sum(1 for key in arrays if key.startswith(f"{prefix}W") and key[len(prefix) + 1:].isdigit())
         if not layers:
             raise InputError(f"{path} has no weights for grid cell {k}: the run directory is damaged")
@@ -227,20 +227,20 @@ def _is_count(value, low: int = 1) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= 1_000_000_000
 
 
-def check_cell(group, k: int, path: Path) -> None:
+def check_cell(cell, k: int, path: Path) -> None:
     """One entry of manifest.json's cells: a grid cell's axes, network, data fingerprint and layout."""
     where = f"cells[{k}]."
-    if not isinstance(group, dict):
+    if not isinstance(cell, dict):
         _fail(path, f"cells[{k}] is not an object")
-    if any(not isinstance(a, str) for a in _need(group, "axes", dict, where, path)):
+    if any(not isinstance(a, str) for a in _need(cell, "axes", dict, where, path)):
         _fail(path, f"{where}axes has a key that is not text")
-    sizes = _need(group, "layer_sizes", list, where, path)
+    sizes = _need(cell, "layer_sizes", list, where, path)
     if len(sizes) < 2 or not all(_is_count(n) for n in sizes):
         _fail(path, f"{where}layer_sizes is not a list of sizes ≥ 1")
-    fingerprint = _need(group, "fingerprint_sha256", str, where, path)
+    fingerprint = _need(cell, "fingerprint_sha256", str, where, path)
     if len(fingerprint) != 64 or any(c not in "0123456789abcdef" for c in fingerprint):
         _fail(path, f"{where}fingerprint_sha256 is not a SHA-256")
-    layout = _need(group, "layout", dict, where, path)
+    layout = _need(cell, "layout", dict, where, path)
     for key in ("chunk_size", "workers", "threads"):
         if not _is_count(layout.get(key)):
             _fail(path, f"{where}layout.{key} is not a count ≥ 1")

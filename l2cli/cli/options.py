@@ -16,13 +16,12 @@ LAMBDAS_HELP = ("λ grid: a list '0,1e-4,1e-3', a log grid 'logspace(-6,0,13)' "
 def keyed(flag: str, dotted: str, dest: str | None = None, help: str | None = None, **kw):
     """A flag that sets the config key ``dotted``: its help (the key's own unless given), its choices and its
     default come from the key's declaration (l2cli.config), so they cannot disagree."""
-    import dataclasses
 
-    from ..config import Choice, declaration
+    from ..config import Choice, declaration, default_of
 
     field = declaration(dotted)
     kind = field.metadata["kind"]
-    default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+    default = default_of(field)
     if isinstance(kind, Choice) and "type" not in kw:
         kw["type"] = click.Choice(kind.options)
     text = help or field.metadata["help"]

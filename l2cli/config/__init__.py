@@ -34,6 +34,7 @@ from .schema import (
     all_keys,
     coerce,
     declaration,
+    default_of,
     result_keys,
     split_key,
 )
@@ -41,5 +42,5 @@ from .sources import load_toml, parse_grid_option, parse_list, parse_override, r
 
 __all__ = ["FIRST_ORDER_KEYS", "GRID_SECTIONS", "LBFGS_KEYS", "MAX_SEED", "SECTIONS", "Choice", "Config", "DataConfig",
            "ModelConfig", "OutputConfig", "SweepConfig", "TrainConfig", "all_keys", "check_train_rules", "coerce",
-           "declaration", "load_toml", "parse_grid_option", "parse_list", "parse_override", "resolve", "result_keys",
-           "split_key", "suggest"]
+           "declaration", "default_of", "load_toml", "parse_grid_option", "parse_list", "parse_override", "resolve",
+           "result_keys", "split_key", "suggest"]

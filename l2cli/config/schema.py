@@ -317,6 +317,11 @@ def declaration(dotted: str) -> dataclasses.Field:
     return next(f for f in dataclasses.fields(SECTIONS[section]) if f.name == name)
 
 
+def default_of(declared: dataclasses.Field) -> Any:
+    """A declared key's default (a fresh list for a list key)."""
+    return declared.default_factory() if declared.default is dataclasses.MISSING else declared.default
+
+
 def coerce(dotted: str, value: Any) -> Any:
     """Check one value against its key's declaration and return it in canonical form."""
     return declaration(dotted).metadata["kind"].check(dotted, value)

@@ -35,12 +35,16 @@ class Optimizer:
         if decay not in choices.DECAYS:
             raise ValueError(f"decay {decay!r} is not one of {', '.join(choices.DECAYS)}")
         self.rule = rule
-        self.lr = rule.lr
         self.lam = np.asarray(lam)
         self.penalize_bias = penalize_bias
         self.decay = decay
         self.state: list[list[np.ndarray]] = []  # the rule's slots, made at the first step
         self._shrink: tuple[np.ndarray, np.ndarray | None] | None = None  # (1 - 2ηλ) for W and b
+
+    @property
+    def lr(self) -> float:
+        """The step size η, the rule's."""
+        return self.rule.lr
 
     @property
     def grad_scale(self) -> float:

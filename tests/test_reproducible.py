@@ -75,7 +75,10 @@ def test_pins_re_create_a_recorded_kernel_and_dispatch():
     left_out = set(here["numpy"]["targets"]) - set(recorded["numpy"]["dispatch"])
     assert set(wanted.get("NPY_DISABLE_CPU_FEATURES", "").split()) == left_out
     assert differences(here, here) == []
-    assert any(line.startswith("numpy dispatch") for line in differences(recorded, here)) == bool(left_out)
+    # a dispatch line exactly when the two dispatch lists differ (a CPU numpy dispatches to one target only,
+    # as numpy 2.4's X86_V3 on an AVX2 machine, keeps its whole list in the first element)
+    changed = recorded["numpy"]["dispatch"] != here["numpy"]["dispatch"]
+    assert any(line.startswith("numpy dispatch") for line in differences(recorded, here)) == changed
     assert pins({**recorded, "portable": True}) == PORTABLE[here["architecture"]]
 
 

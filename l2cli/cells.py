@@ -148,8 +148,10 @@ def majority_share(split: Split) -> float | None:
     return float(np.mean(split.y_test == values[np.argmax(counts)]))
 
 
-def tabulate(cfg: Config, cells: list[Cell]) -> tuple[dict[str, pd.DataFrame | None], dict]:
-    """The run's tables (summary, history, aggregate, features, cv) and its selection."""
+def tabulate(cfg: Config, cells: list[Cell], notes: list[str] | None = None) -> tuple[dict[str, pd.DataFrame | None],
+                                                                                dict]:
+    """The run's tables (summary, history, aggregate, features, cv) and its selection; ``notes``: why models
+    got no evidence (l2cli.diagnostics), for the evidence choice."""
     keys = list(cfg.grid)
     parts = [with_cell_columns(c.trained.summary, c.values) for c in cells]
     parts = [p if c.cv is None else cv_means(p, c.cv) for p, c in zip(parts, cells, strict=True)]
@@ -163,11 +165,12 @@ def tabulate(cfg: Config, cells: list[Cell]) -> tuple[dict[str, pd.DataFrame | N
     source = f"{cfg.sweep.cv}-fold cross-validation on the training part" if cv is not None else "validation split"
     spread = fold_spread(agg, keys, cv) if cv is not None else seed_spread(agg, keys, summary)
     by_validation = select(agg, keys, "min" if cfg.sweep.select == "evidence" else cfg.sweep.select, source, spread)
-    by_evidence = select_by_evidence(agg, keys) if "log_evidence_mean" in agg else None
+    by_evidence = select_by_evidence(agg, keys, notes) if "log_evidence_mean" in agg else None
     selection = by_evidence if cfg.sweep.select == "evidence" else by_validation
     if by_evidence is not None:  # both choices side by side, each with its test loss
+        left_out = {k: v for k, v in by_evidence.items() if k in ("n_left_out", "left_out_reason")}
         selection["by_validation"], selection["by_evidence"] = (test_loss_of(agg, keys, by_validation),
-                                                                test_loss_of(agg, keys, by_evidence))
+                                                                {**test_loss_of(agg, keys, by_evidence), **left_out})
     majority = {tuple(c.values.values()): majority_share(c.experiment.split) for c in cells}
     selection["remarks"] = remarks(agg, keys, cells[0].experiment.split.task, majority)
     summary["selected"] = mark(summary, selection, keys)

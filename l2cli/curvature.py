@@ -7,62 +7,76 @@
 G is positive semi-definite, and for a network without hidden layers it is the exact Hessian of L_data.
 Near a minimum θ*, the penalty λΩ shrinks θ*'s component along the i-th eigen-direction of G by
 h_i/(h_i + 2λ) (Goodfellow et al., Deep Learning §7.1.1): directions the data pin down survive, flat ones go.
-With P selecting the penalized parameters (the weights; the biases too with model.penalize_bias), the
-unpenalized ones are eliminated first: the eigenvalues h_i that L2 acts on are those of the Schur
-complement S = G_ww − G_wu G_uu⁺ G_uw, and
 
-    γ = tr(G (G + 2λP)⁺) = r_u + Σ_i h_i/(h_i + 2λ)      (MacKay's effective number of parameters)
+The evidence (l2cli.evidence) needs the Hessian of the negative log posterior, A = κG + D, with D the prior
+precisions: α = 2κλ on each penalized parameter (w: the weights; the biases too with model.penalize_bias) and
+α_b on each unpenalized one (u: the biases). A is full rank for every λ > 0, so nothing here is cut off by a
+rank tolerance. Integrating the weights out first, with H = G_ww + 2λI,
 
-where r_u is the rank of G_uu (each unpenalized direction the data determine counts fully; with a
-softmax, the direction that adds one constant to every class's bias changes nothing and counts not at
-all). Likewise log det⁺(G + 2λP) = log det⁺(G_uu) + Σ_i log(h_i + 2λ).
+    A/κ = [[H, G_wu], [G_uw, G_uu + α_b/κ]],   T = G_uu − G_uw H⁻¹ G_wu,   R = G_uw H⁻² G_wu   (u × u)
 
-Two methods compute the h_i:
+    log det A = P·log κ + Σ_i log(h_i + 2λ) + Σ_j log(t_j + α_b/κ)
 
-- ``exact``: the whitened Jacobian B = s^{-1/2} Λ^{1/2} J (nK × P) is formed, the unpenalized columns
-  projected out (C = (I − Π_u) B_w), and the eigenvalues of the smaller Gram matrix, C Cᵀ (nK × nK) or
-  CᵀC, give every h_i (G's rank is at most nK). It applies when nK·P is at most EXACT_MAX_ENTRIES.
-- ``lanczos``: stochastic Lanczos quadrature on S, through Gauss–Newton–vector products (J·v by forward
-  tangents and Jᵀ·u by backpropagation through l2cli's own network code; G_uu, of the biases only, is
-  formed in row blocks): never a dense P × P matrix. ``probes`` Rademacher vectors of ``steps`` Lanczos
-  steps each estimate Σ f(h_i) for f(h) = h/(h + 2λ) and log(h + 2λ). The estimate's error combines the
-  standard error over the probes with the quadrature's own (how much each probe's estimate moves between
-  half its steps and all of them), plus NODE_PRECISION per penalized direction.
+    γ = tr(A⁻¹κG) = Σ_i h_i/(h_i + 2λ) + Σ_j (t_j − 2λ·r_j)/(t_j + α_b/κ)      (MacKay's effective number)
+
+with h_i the eigenvalues of G_ww, t_j those of T, r_j the diagonal of R in T's eigenvectors. Every term of γ is
+in [0, 1]; κ enters only through α_b/κ, so a squared-error model's κ (which depends on γ through MacKay's β)
+is one scalar root (l2cli.evidence). With model.penalize_bias there is no u and this is Bishop's closed form.
+T and R are small (as many rows as biases) and depend on λ, so a Curvature belongs to one model at its λ.
+
+Two methods compute h, t and r:
+
+- ``exact``: the whitened Jacobian B = s^{-1/2} Λ^{1/2} J (nK × P) is formed; the SVD of its penalized columns
+  B_w = U Σ Vᵀ gives every h_i = σ_i² (G_w's rank is at most nK; the other h_i are exactly 0), and with
+  Y = Uᵀ B_u and B_⊥ = B_u − U Y,  T = B_⊥ᵀ B_⊥ + Yᵀ diag(2λ/(σ² + 2λ)) Y and R = Yᵀ diag(σ²/(σ² + 2λ)²) Y:
+  sums of positive semi-definite terms, with no subtraction to lose digits in. It applies when nK·P is at
+  most EXACT_MAX_ENTRIES.
+- ``lanczos``: never a dense P × P matrix, only Gauss–Newton–vector products (J·v by forward tangents and
+  Jᵀ·u by backpropagation through l2cli's own network code). ``probes`` Rademacher vectors of ``steps``
+  Lanczos steps each estimate Σ f(h_i) by stochastic Lanczos quadrature; T and R come from a block Krylov
+  space of G_ww started at G_wu (Rayleigh–Ritz: G_uw f(G_ww) G_wu ≈ Cᵀ f(Θ) C), which is exact once the
+  space is invariant. The error combines the standard error over the probes with each quadrature's own (how
+  much it moves between half its steps and all of them), plus NODE_PRECISION per penalized direction.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .activations import ACTIVATIONS
 from .losses import softmax
-from .network import Params, backward, forward
+from .network import Params, forward
 
 #: The exact method forms the nK × P whitened Jacobian when it has at most this many entries (128 MiB).
 EXACT_MAX_ENTRIES = 2**24
 #: The relative precision of the quadrature's nodes, a floor under the lanczos estimates' error (per
-#: penalized direction).
+#: penalized direction). It widens the stated error only; no estimate depends on it.
 NODE_PRECISION = 1e-6
-#: An unpenalized direction counts (in γ, in log det⁺) when its eigenvalue of G_uu is above RANK_TOL times
-#: G_uu's largest: below, it is round-off (a dead unit's bias, the softmax's common shift), not curvature.
-#: Both methods use this rule on the same numbers, so they count the same directions.
-RANK_TOL = 1e-10
-
-
 @dataclass
 class Curvature:
-    """The spectrum L2 acts on for one model: the eigenvalues h (of S, every penalized direction, zeros
-    included; lanczos: every probe's Ritz values, whose quadrature weights are in ``probes``), the rank r_u
-    and log det⁺ of the unpenalized block, and how they were found."""
+    """What the Laplace evidence of one model at its λ needs (see the module docstring): h, the eigenvalues
+    of G_ww (every penalized direction, zeros included; lanczos: every probe's Ritz values, whose quadrature
+    weights are in ``probes``); t and r of the unpenalized block; and how they were found. For lanczos,
+    ``half`` holds t and r from half the block steps (their difference estimates the error)."""
 
+    lam: float
     h: np.ndarray
-    r_unpenalized: int
-    logdet_unpenalized: float
+    t: np.ndarray
+    r: np.ndarray
     n_penalized: int
     method: str
     probes: list | None = None  # lanczos: per probe, (nodes, weights) of all its steps and of half of them
+    half: tuple[np.ndarray, np.ndarray] | None = None
+    #: exact: (g, α_b/κ) -> (A/κ)⁻¹ g for a vector g in the layout of flat()
+    solve: Callable[[np.ndarray, float], np.ndarray] | None = field(default=None, repr=False)
+
+    @property
+    def n_parameters(self) -> int:
+        return self.n_penalized + len(self.t)
 
     def trace(self, f) -> tuple[float, float]:
         """Σ_i f(h_i) over the penalized directions, and its error (0 for the exact method): for lanczos, the
@@ -76,15 +90,39 @@ class Curvature:
         floor = NODE_PRECISION * self.n_penalized  # probes that all agree still carry the nodes' precision
         return float(full.mean()), float(np.hypot(se, np.mean(np.abs(full - half))) + floor)
 
-    def effective_params(self, lam: float) -> tuple[float, float]:
-        """γ = r_u + Σ h/(h + 2λ), and its standard error."""
-        total, se = self.trace(lambda h: h / (h + 2 * lam) if lam > 0 else (h > 0).astype(float))
-        return self.r_unpenalized + total, se
+    def _unpenalized(self, f) -> tuple[float, float]:
+        """Σ_j f(t_j, r_j), and (lanczos) how much it moves between half the block steps and all of them."""
+        value = float(np.sum(f(self.t, self.r)))
+        if self.half is None:
+            return value, 0.0
+        return value, abs(value - float(np.sum(f(*self.half))))
 
-    def logdet(self, lam: float) -> tuple[float, float]:
-        """log det⁺(G + 2λP), and its standard error."""
-        total, se = self.trace(lambda h: np.log(h + 2 * lam))
-        return self.logdet_unpenalized + total, se
+    def effective_params(self, kappa: float, alpha_b: float) -> tuple[float, float]:
+        """γ = tr(A⁻¹κG) and its standard error; NaN at λ = 0, where the prior is improper."""
+        lam, eps = self.lam, alpha_b / kappa
+        if not lam > 0:
+            return math.nan, math.nan
+        weights, se_w = self.trace(lambda h: h / (h + 2 * lam))
+        biases, se_u = self._unpenalized(lambda t, r: (t - 2 * lam * r) / (t + eps))
+        return weights + biases, math.hypot(se_w, se_u)
+
+    def logdet(self, kappa: float, alpha_b: float) -> tuple[float, float]:
+        """log det A = P·log κ + Σ log(h + 2λ) + Σ log(t + α_b/κ), and its standard error."""
+        lam, eps = self.lam, alpha_b / kappa
+        if not lam > 0:
+            return math.nan, math.nan
+        weights, se_w = self.trace(lambda h: np.log(h + 2 * lam))
+        biases, se_u = self._unpenalized(lambda t, r: np.log(t + eps))
+        return self.n_parameters * math.log(kappa) + weights + biases, math.hypot(se_w, se_u)
+
+    def newton_decrement(self, kappa: float, alpha_b: float, grad: np.ndarray) -> float:
+        """An upper bound on ½·∇Eᵀ A⁻¹ ∇E (E = κJ, ``grad`` = ∇J in the layout of flat()): how far the log
+        evidence can be off because θ is not at the minimum. Exact with the exact method; otherwise the
+        bound from A ⪰ D, ½κ(‖∇_w J‖²/(2λ) + κ‖∇_u J‖²/α_b)."""
+        if self.solve is not None:
+            return 0.5 * kappa * float(grad @ self.solve(grad, alpha_b / kappa))
+        w, u = grad[:self.n_penalized], grad[self.n_penalized:]  # the penalized ones come first (flat())
+        return 0.5 * kappa * (float(w @ w) / (2 * self.lam) + kappa * float(u @ u) / alpha_b)
 
 
 def output_hessian_sqrt(Z: np.ndarray, loss: str) -> np.ndarray:
@@ -175,134 +213,40 @@ def reduction_scale(spec, n: int) -> float:
     return float(n) if spec.reduction == "mean" else 1.0
 
 
-def rank_and_basis(B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """An orthonormal basis of B's column space and B's nonzero singular values."""
-    if B.shape[1] == 0:
-        return np.zeros((B.shape[0], 0)), np.zeros(0)
-    U, sigma, _ = np.linalg.svd(B, full_matrices=False)
-    keep = sigma ** 2 > RANK_TOL * max(sigma.max(initial=0.0) ** 2, 1e-300)
-    return U[:, keep], sigma[keep]
-
-
-def exact(params: Params, X: np.ndarray, spec) -> Curvature:
-    """Every eigenvalue of S from the singular values of the projected whitened Jacobian."""
+def exact(params: Params, X: np.ndarray, spec, lam: float) -> Curvature:
+    """h, t and r from the SVD of the whitened Jacobian's penalized columns (see the module docstring)."""
     sizes = params.layer_sizes
     B = whitened_jacobian(params, X, spec.activation, spec.loss, reduction_scale(spec, len(X)))
     mask = penalized_mask(sizes, spec.penalize_bias)
-    Q, sigma_u = rank_and_basis(B[:, ~mask])
-    C = B[:, mask]
-    C = C - Q @ (Q.T @ C)
-    gram = C @ C.T if C.shape[0] <= C.shape[1] else C.T @ C  # the smaller of the two: the same nonzero h
-    values = np.clip(np.linalg.eigvalsh(gram), 0, None)
+    B_w, B_u = B[:, mask], B[:, ~mask]
+    U, sigma, Vt = np.linalg.svd(B_w, full_matrices=False)
+    s2 = sigma * sigma
     h = np.zeros(int(mask.sum()))
-    h[:len(values)] = values
-    return Curvature(np.sort(h)[::-1], len(sigma_u), float(np.sum(np.log(sigma_u * sigma_u))),
-                     int(mask.sum()), "exact")
+    h[:len(s2)] = s2
+    Y = U.T @ B_u
+    B_perp = B_u - U @ Y
+    with np.errstate(divide="ignore", invalid="ignore"):  # λ = 0: the prior is improper, t and r unused
+        keep, bend = 2 * lam / (s2 + 2 * lam), s2 / (s2 + 2 * lam) ** 2
+    T = B_perp.T @ B_perp + (Y.T * keep) @ Y
+    t, V = np.linalg.eigh(T) if len(T) else (np.zeros(0), np.zeros((0, 0)))
+    r = np.einsum("ij,ij->j", V, ((Y.T * bend) @ Y) @ V)
+    G_wu = B_w.T @ B_u
+
+    def solve(g: np.ndarray, eps: float) -> np.ndarray:
+        """(A/κ)⁻¹ g, by the weights' block H⁻¹ (from the SVD) and the Schur complement T + ε of the rest."""
+        g_w, g_u = g[:len(h)], g[len(h):]
+
+        def h_inv(x):
+            inside = Vt @ x
+            return Vt.T @ (inside / (s2 + 2 * lam)) + (x - Vt.T @ inside) / (2 * lam)
+
+        y = V @ ((V.T @ (g_u - G_wu.T @ h_inv(g_w))) / (np.clip(t, 0, None) + eps))
+        return np.concatenate([h_inv(g_w - G_wu @ y), y])
+
+    # eigenvalues of a positive semi-definite T below 0 are round-off: clipped, they change γ by round-off
+    return Curvature(lam, h, np.clip(t, 0, None), np.clip(r, 0, None), len(h), "exact", solve=solve)
 
 
 def exact_applies(sizes: tuple[int, ...], n: int) -> bool:
     P = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
     return n * sizes[-1] * P <= EXACT_MAX_ENTRIES
-
-
-class GaussNewton:
-    """Products with G for one model on rows X, in row blocks: G v = (1/s) Jᵀ Λ (J v)."""
-
-    BLOCK = 4096
-
-    def __init__(self, params: Params, X: np.ndarray, spec):
-        self.params, self.X, self.spec = params, X, spec
-        self.sizes = params.layer_sizes
-        self.scale = reduction_scale(spec, len(X))
-        g, self.chain = ACTIVATIONS[spec.activation]
-        self.blocks = [(start, forward(params, X[start:start + self.BLOCK], spec.activation))
-                       for start in range(0, len(X), self.BLOCK)]
-
-    def jvp(self, A: list[np.ndarray], v: Params) -> np.ndarray:
-        """J v on one block: forward tangents dZ_l = dA_{l−1} W_l + A_{l−1} dW_l + db_l, dA_l = g'(Z_l) dZ_l."""
-        p, L = self.params, len(self.params.W)
-        dA = None
-        for l in range(1, L + 1):
-            A_prev = A[l - 1]
-            dZ = np.matmul(A_prev, v.W[l - 1]) + v.b[l - 1][:, None, :]
-            if dA is not None:
-                dZ += np.matmul(dA, p.W[l - 1])
-            dA = self.chain(dZ, A[l]) if l < L else dZ
-        return dA[0]
-
-    def product(self, v: np.ndarray) -> np.ndarray:
-        """G v for a flat vector v."""
-        tangent = unflat(v, self.sizes)
-        out = np.zeros_like(v)
-        for _, A in self.blocks:
-            Z = A[-1][0]
-            U = apply_output_hessian(Z, self.jvp(A, tangent), self.spec.loss)
-            dW, db = backward(self.params, A, U[None], self.spec.activation)
-            out += np.concatenate([d[0].ravel() for d in dW] + [d[0].ravel() for d in db])
-        return out / self.scale
-
-    def unpenalized_block(self, mask: np.ndarray) -> np.ndarray:
-        """G_uu, formed from the whitened Jacobian's unpenalized columns one row block at a time."""
-        u = np.flatnonzero(~mask)
-        G = np.zeros((len(u), len(u)))
-        for start in range(0, len(self.X), 256):
-            B = whitened_jacobian(self.params, self.X[start:start + 256], self.spec.activation, self.spec.loss,
-                                  self.scale)[:, u]
-            G += B.T @ B
-        return G
-
-
-def quadrature(alpha: list[float], beta: list[float]) -> tuple[np.ndarray, np.ndarray]:
-    """Gauss quadrature of a Lanczos tridiagonal: Ritz values (≥ 0) and the squared first components of their
-    eigenvectors (the weights, summing to 1)."""
-    k = len(alpha)
-    T = np.diag(alpha) + np.diag(beta[:k - 1], 1) + np.diag(beta[:k - 1], -1)
-    nodes, vectors = np.linalg.eigh(T)
-    return np.clip(nodes, 0, None), vectors[0] ** 2
-
-
-def lanczos(product, dim: int, steps: int, rng):
-    """Gauss quadrature of one Rademacher probe v (‖v‖ = 1) after ``steps`` Lanczos steps with full
-    reorthogonalization, and after half of them (whose difference estimates the quadrature's error)."""
-    v = rng.choice([-1.0, 1.0], dim) / np.sqrt(dim)
-    V = np.zeros((min(steps, dim), dim))
-    alpha, beta = [], []
-    w_prev, b = np.zeros(dim), 0.0
-    for k in range(len(V)):
-        V[k] = v
-        w = product(v) - b * w_prev
-        a = float(v @ w)
-        w -= a * v
-        w -= V[:k + 1].T @ (V[:k + 1] @ w)  # full reorthogonalization
-        alpha.append(a)
-        b = float(np.linalg.norm(w))
-        if k == len(V) - 1 or b < 1e-12 * max(1.0, abs(a)):
-            break
-        beta.append(b)
-        w_prev, v = v, w / b
-    half = max(1, (len(alpha) + 1) // 2)
-    return quadrature(alpha, beta), quadrature(alpha[:half], beta[:half])
-
-
-def estimate(params: Params, X: np.ndarray, spec, probes: int = 10, steps: int = 40, seed: int = 0) -> Curvature:
-    """Stochastic Lanczos quadrature on S = G_ww − G_wu G_uu⁺ G_uw (see the module docstring)."""
-    gn = GaussNewton(params, X, spec)
-    mask = penalized_mask(params.layer_sizes, spec.penalize_bias)
-    w, u = np.flatnonzero(mask), np.flatnonzero(~mask)
-    G_uu = gn.unpenalized_block(mask) if len(u) else np.zeros((0, 0))
-    values, vectors = np.linalg.eigh(G_uu) if len(u) else (np.zeros(0), np.zeros((0, 0)))
-    keep = values > RANK_TOL * max(values.max(initial=0.0), 1e-300)
-    pinv = (vectors[:, keep] / values[keep]) @ vectors[:, keep].T  # G_uu⁺ on the directions that count
-
-    def schur(x: np.ndarray) -> np.ndarray:
-        full = np.zeros(len(mask))
-        full[w] = x
-        if len(u):
-            full[u] = -pinv @ gn.product(full)[u]
-        return gn.product(full)[w]
-
-    rng = np.random.default_rng(seed)
-    quadratures = [lanczos(schur, len(w), steps, rng) for _ in range(probes)]
-    nodes = np.concatenate([q[0][0] for q in quadratures])
-    return Curvature(nodes, int(keep.sum()), float(np.sum(np.log(values[keep]))), len(w), "lanczos",
-                     quadratures)

@@ -1,9 +1,9 @@
 """The curvature panel of ``l2cli plot``: why L2 works, inside the model.
 
-Left: for a few λ across the grid, the eigenvalues h_i of the Gauss–Newton matrix the penalty acts on
-(l2cli.curvature), sorted, with the shrinkage factor h/(h + 2λ) of each direction over them: the directions
+Left: for a few λ across the grid, the eigenvalues h_i of the Gauss–Newton matrix's block of the penalized
+weights (l2cli.curvature), sorted, with the shrinkage factor h/(h + 2λ) of each direction over them: the directions
 the data pin down (large h) keep their component, the flat ones are shrunk to zero. Right: the effective
-number of parameters γ = Σ h/(h + 2λ) (+ the unpenalized ones) against λ, mean over seeds, beside the
+number of parameters γ = tr(A⁻¹κG) (l2cli.evidence) against λ, mean over seeds, beside the
 network's parameter count.
 """
 
@@ -28,7 +28,7 @@ def draw_curvature(axes, run, reloaded, lambdas: list[float], seed: int | None, 
     shrink = ax_spectrum.twinx()
     for k, lam in enumerate(chosen):
         index = model_row(run, lam, seed, cell)
-        curv = model_curvature(exp, model_params(run, index), "exact" if curv_exact(exp) else "lanczos")
+        curv = model_curvature(exp, model_params(run, index), "exact" if curv_exact(exp) else "lanczos", lam)
         h = np.sort(curv.h[curv.h > 1e-12 * curv.h.max()])[::-1]  # below: round-off, not curvature
         color = cmap(k / max(len(chosen) - 1, 1))
         rank = np.arange(1, len(h) + 1)
@@ -69,6 +69,6 @@ def draw_gamma(ax, run, exp) -> None:
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("λ")
-    ax.set_ylabel("γ = tr(G (G + 2λP)⁺) (mean over seeds)")
+    ax.set_ylabel("γ = tr(A⁻¹κG) (mean over seeds)")
     ax.set_title("effective number of parameters against λ")
     ax.legend(fontsize=7)

@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 
 from . import curvature as cv
-from .evidence import log_evidence
+from . import lanczos
+from .evidence import NOT_STATIONARY, at_minimum, laplace, not_stationary
 from .network import training_flops_per_row
-from .objective import data_loss, objective
+from .objective import data_loss, objective_and_grad
 
 #: Diagnostics cost at most this share of the training time to be on by default (measured: bench/curvature.py;
 #: the messages say "a quarter").
@@ -84,52 +85,94 @@ def decide(setting: str, exp, models: int) -> Decision:
                           f"estimated {train:.2g} s; sweep.curvature = on computes them")
 
 
-def model_curvature(exp, params, method: str, seed: int = 0) -> cv.Curvature:
-    """The curvature of one model (a one-model stack) on the experiment's training rows, in float64."""
+def model_curvature(exp, params, method: str, lam: float, seed: int = 0) -> cv.Curvature:
+    """The curvature of one model (a one-model stack) at its λ on the experiment's training rows, in float64."""
     one = params.__class__([W.astype(np.float64) for W in params.W], [b.astype(np.float64) for b in params.b])
     X = exp.split.X_train.astype(np.float64)
     if method == "exact":
-        return cv.exact(one, X, exp.spec)
-    return cv.estimate(one, X, exp.spec, PROBES, STEPS, seed)
+        return cv.exact(one, X, exp.spec, lam)
+    return lanczos.estimate(one, X, exp.spec, lam, PROBES, STEPS, seed)
 
 
-def columns(exp, trained, method: str) -> pd.DataFrame:
+#: why a squared-error model at λ > 0 gets no evidence when nothing else is wrong
+INTERPOLATES = "fit their targets so closely that no noise is left to estimate (γ ≥ n·K, or zero loss)"
+
+
+@dataclass
+class Diagnostics:
+    """The curvature columns of a sweep's models, and why some models got none (one reason per model, or
+    None)."""
+
+    frame: pd.DataFrame
+    reasons: list[str | None]
+    decrements: list[float]  # each model's Newton decrement (l2cli.evidence), NaN where not computed
+
+    def note(self) -> str | None:
+        """One line: how many models got no evidence because they are not at a minimum, and the first reason."""
+        left = [r for r in self.reasons if r]
+        if not left:
+            return None
+        parts = []
+        for reason in dict.fromkeys(left):
+            text = reason
+            if reason == NOT_STATIONARY:
+                text = not_stationary([x for r, x in zip(self.reasons, self.decrements, strict=True) if r == reason])
+            parts.append(f"{left.count(reason)} {text}")
+        return f"{len(left)} of {len(self.reasons)} models got no log evidence or γ: " + "; ".join(parts)
+
+
+def columns(exp, trained, method: str, alpha_b: float) -> Diagnostics:
     """effective_params and log_evidence for every model of ``trained`` (and, with lanczos, their standard
-    errors); NaN for a model that diverged."""
+    errors); NaN for a model that diverged or is not at a minimum of J (l2cli.evidence.at_minimum), with
+    the reason. ``alpha_b``: model.bias_precision."""
     from threadpoolctl import threadpool_limits
 
     split = exp.split
     X, Y = split.X_train.astype(np.float64), split.Y_train.astype(np.float64)
     scale = cv.reduction_scale(exp.spec, len(Y))
     statuses = trained.summary["status"].tolist() if "status" in trained.summary else [""] * len(trained.points)
-    rows = []
+    rows, reasons, decrements = [], [], []
     with threadpool_limits(limits=1, user_api="blas"), np.errstate(all="ignore"):  # the same bits however the
         for m, point in enumerate(trained.points):  # run went (resumed, in workers, on a cluster)
-            rows.append(model_columns(exp, trained.params.take([m]), point, method, statuses[m], X, Y, scale))
-    return pd.DataFrame(rows)
+            row, reason, decrement = model_columns(exp, trained.params.take([m]), point, method, statuses[m], X, Y,
+                                                   scale, alpha_b)
+            rows.append(row)
+            reasons.append(reason)
+            decrements.append(decrement)
+    return Diagnostics(pd.DataFrame(rows), reasons, decrements)
 
 
-def model_columns(exp, one, point, method: str, status: str, X, Y, scale: float) -> dict:
-    """The columns of one model; NaN for a diverged model, or one whose curvature is not finite (weights so
-    large that the products overflow)."""
+def model_columns(exp, one, point, method: str, status: str, X, Y, scale: float,
+                  alpha_b: float) -> tuple[dict, str | None, float]:
+    """The columns of one model, why they are NaN where that is not plain, and its Newton decrement: NaN for
+    a diverged model, one whose curvature is not finite (weights so large that the products overflow), or
+    one not at a minimum."""
     empty = {"effective_params": np.nan, "log_evidence": np.nan}
     if method == "lanczos":
         empty.update(effective_params_se=np.nan, log_evidence_se=np.nan)
     if status == "diverged" or not all(np.isfinite(a).all() for a in one.arrays()):
-        return empty
+        return empty, None, np.nan
     one = one.__class__([W.astype(np.float64) for W in one.W], [b.astype(np.float64) for b in one.b])
     try:
-        curv = model_curvature(exp, one, method, point.seed)
+        curv = model_curvature(exp, one, method, point.lam, point.seed)
     except np.linalg.LinAlgError:
-        return empty
-    if not np.isfinite(curv.h).all() or not np.isfinite(curv.logdet_unpenalized):
-        return empty
+        return empty, None, np.nan
+    if not (np.isfinite(curv.h).all() and np.isfinite(curv.t).all() and np.isfinite(curv.r).all()):
+        return empty, None, np.nan
     n, K = Y.shape
-    J = float(objective(one, X, Y, np.array([point.lam]), exp.spec)[0])
+    lam = np.array([point.lam])
+    J, dW, db = objective_and_grad(one, X, Y, lam, exp.spec)
     L = float(data_loss(one, X, Y, exp.spec)[0])
-    gamma, gamma_se = curv.effective_params(point.lam)
-    value, value_se, _ = log_evidence(curv, point.lam, J, L, n, K, scale, exp.spec.loss)
-    row = {"effective_params": gamma, "log_evidence": value}
+    mask = cv.penalized_mask(one.layer_sizes, exp.spec.penalize_bias)
+    theta = cv.flat(one)
+    result = laplace(curv, float(J[0]), L, float(theta[~mask] @ theta[~mask]), n, K, scale, exp.spec.loss, alpha_b)
+    grad = np.concatenate([d[0].ravel() for d in dW] + [d[0].ravel() for d in db])
+    reason, decrement = at_minimum(curv, result, status, grad, alpha_b) if point.lam > 0 else (None, np.nan)
+    if reason is None and point.lam > 0 and not np.isfinite(result.log_evidence):
+        reason = INTERPOLATES
+    if reason:
+        return empty, reason, decrement
+    row = {"effective_params": result.gamma, "log_evidence": result.log_evidence}
     if method == "lanczos":
-        row.update(effective_params_se=gamma_se, log_evidence_se=value_se)
-    return row
+        row.update(effective_params_se=result.gamma_se, log_evidence_se=result.log_evidence_se)
+    return row, None, decrement

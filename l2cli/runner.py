@@ -195,7 +195,7 @@ def complete(cfg: Config, experiments: list[Experiment], layouts: list[Compute],
     with numeric_warnings.counted(counts):
         cells = train_cells(cfg, experiments, layouts, journal, progress, executor)
         curvature = add_curvature(cfg, cells)
-        tables, selection = tabulate(cfg, cells)
+        tables, selection = tabulate(cfg, cells, curvature["notes"])
     for cell in cells:
         counts.update(cell.trained.warnings)
     info = manifest.build(cfg, cells, record["command"], record["started"], time.perf_counter() - t0,
@@ -223,12 +223,14 @@ def add_curvature(cfg: Config, cells: list[Cell]) -> dict:
     if setting == "auto" and cfg.sweep.select == "evidence":  # the rule needs them, whatever they cost
         setting = "on"
     decisions = [decide(setting, c.experiment, models * len(cells)) for c in cells]
-    for cell, decision in zip(cells, decisions, strict=True):
+    notes = []
+    for cell, decision, values in zip(cells, decisions, cfg.cells(), strict=True):
         if decision.method is not None:
-            extra = columns(cell.experiment, cell.trained, decision.method)
+            extra = columns(cell.experiment, cell.trained, decision.method, cfg.at(values).model.bias_precision)
             summary = cell.trained.summary.reset_index(drop=True)
-            cell.trained.summary = pd.concat([summary, extra], axis=1)
-    return {"methods": [d.method for d in decisions], "reason": decisions[0].reason}
+            cell.trained.summary = pd.concat([summary, extra.frame], axis=1)
+            notes += [note] if (note := extra.note()) else []
+    return {"methods": [d.method for d in decisions], "reason": decisions[0].reason, "notes": notes}
 
 
 def total_models(cfg: Config) -> int:

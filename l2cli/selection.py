@@ -178,22 +178,26 @@ def select(agg: pd.DataFrame, grid_keys: list[str], rule: str = "min", source: s
     }
 
 
-def select_by_evidence(agg: pd.DataFrame, grid_keys: list[str]) -> dict:
+def select_by_evidence(agg: pd.DataFrame, grid_keys: list[str], notes: list[str] | None = None) -> dict:
     """Choose λ (and the grid cell) of the highest mean log evidence over the seeds (ties: the larger λ), from
-    the training rows alone (l2cli.evidence); λ = 0 (an improper prior) and cells with a diverged model are
-    not candidates."""
+    the training rows alone (l2cli.evidence); λ = 0 (an improper prior), cells with a diverged model and λ
+    where a model got no evidence (not at a minimum of J: ``notes`` say why) are not candidates, and the
+    choice says how many were left out."""
     values = agg["log_evidence_mean"].to_numpy(dtype=float)
+    lambdas = agg["lambda"].to_numpy(dtype=float)
     diverged = agg["n_diverged"].to_numpy() > 0 if "n_diverged" in agg else np.zeros(len(agg), bool)
     finite = np.isfinite(values) & ~diverged
+    left = int(np.sum(~finite & (lambdas > 0)))
+    why = {"n_left_out": left, **({"left_out_reason": notes[0]} if left and notes else {})}
     if not finite.any():
         return {"lambda": None, "axes": {}, "rule": "evidence", "source": "training rows", "reason_code":
-                "no_finite_evidence", "reason": "no λ > 0 has a finite log evidence without a diverged model"}
-    lambdas = agg["lambda"].to_numpy(dtype=float)
+                "no_finite_evidence", "reason": "no λ > 0 has a finite log evidence without a diverged model"
+                + (f" ({notes[0]})" if notes else ""), **why}
     best = max(np.flatnonzero(finite), key=lambda i: (values[i], lambdas[i]))
     return {"lambda": float(lambdas[best]), "at_edge": at_edge(float(lambdas[best]), lambdas),
             "axes": _axes(agg, best, grid_keys), "rule": "evidence", "source": "training rows (Laplace evidence)",
             "metric": "log_evidence_mean", "log_evidence_mean": float(values[best]),
-            "n_candidates": int(finite.sum())}
+            "n_candidates": int(finite.sum()), **why}
 
 
 def test_loss_of(agg: pd.DataFrame, grid_keys: list[str], choice: dict) -> dict:

@@ -210,5 +210,5 @@ def verify(path: str | Path, rtol: float | None = None, atol: float | None = Non
     if level == "conclusions":
         from .conclusions import compare
 
-        checks = compare(old, new, confidence)
+        checks = compare(old, new, confidence, (NUMBERS_RTOL, NUMBERS_ATOL))
     return Verification(differences, compared, level, checks)

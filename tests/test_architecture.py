@@ -119,7 +119,7 @@ LAYERS = {
     "base": {"__init__", "errors", "choices", "grid", "kinds", "faults", "formats", "conventions", "blas",
              "environment", "numeric_warnings"},
     "nn": {"activations", "losses", "network", "objective", "optim", "stack", "stopping", "history", "lbfgs",
-           "evaluate", "train", "path", "curvature", "evidence", "diagnostics", "checkpoint", "layout"},
+           "evaluate", "train", "path", "curvature", "lanczos", "evidence", "diagnostics", "checkpoint", "layout"},
     "config": {"config"},
     "data": {"data", "dates", "table", "source", "preprocess"},
     "sweep": {"experiment", "plan", "summary", "engine", "executors", "cells", "crossval", "selection", "journal",

@@ -75,7 +75,7 @@ def sweep(out, fmt, tablefmt, quiet, cv, rule, resume, overwrite, progress, prog
                 reserved.rmdir()
     echo_table(run.summary, fmt, tablefmt, "summary", run.grid_keys)
     if say:
-        if (line := curvature_note(run.manifest.get("curvature"))) is not None:
+        for line in curvature_lines(run.manifest.get("curvature")):
             say(line)
         say(f"l2cli: wrote {run.path} in {run.seconds:.1f} s{selection_note(run.selection)}")
         if run.selection.get("at_edge"):
@@ -199,6 +199,8 @@ def selection_note(selection: dict) -> str:
         return f"; no λ selected: {selection.get('reason')}" if selection.get("source") else ""
     cell = f" in {cell_text(selection)}" if selection.get("axes") else ""
     note = f"; selected λ = {chosen:g}{cell} ({selection['source']}, rule {selection['rule']})"
+    if selection.get("rule") == "evidence" and selection.get("n_left_out"):
+        note += f", {selection['n_left_out']} λ left out with no evidence"
     other = selection.get("by_validation") if selection.get("rule") == "evidence" else None
     if other and other.get("lambda") is not None and selection.get("by_evidence"):
         mine = selection["by_evidence"].get("test_loss_mean")
@@ -208,12 +210,13 @@ def selection_note(selection: dict) -> str:
     return note
 
 
-def curvature_note(info: dict | None) -> str | None:
-    """The line that says whether the curvature diagnostics ran, how, and the key that decides."""
+def curvature_lines(info: dict | None) -> list[str]:
+    """The line that says whether the curvature diagnostics ran, how, and the key that decides; then one line
+    per grid cell whose models got no evidence, and why."""
     if not info:
-        return None
+        return []
     methods = sorted({m for m in info.get("methods", []) if m})
     if not methods:
-        return f"l2cli: curvature diagnostics off ({info.get('reason')})"  # the key that turns them on
-    return (f"l2cli: curvature diagnostics ({', '.join(methods)}): effective_params, log_evidence "
-            f"({info.get('reason')}; off skips them)")
+        return [f"l2cli: curvature diagnostics off ({info.get('reason')})"]  # the key that turns them on
+    return [f"l2cli: curvature diagnostics ({', '.join(methods)}): effective_params, log_evidence "
+            f"({info.get('reason')}; off skips them)", *(f"l2cli: note: {n}" for n in info.get("notes", []))]

@@ -31,7 +31,8 @@ from .sweep import with_kernels
                    "a number or K/n_test (K test rows' worth, for accuracy), e.g. --tol test_accuracy=1/n_test. "
                    "Repeatable.")
 @click.option("--confidence", type=float, default=0.01, show_default=True, callback=finite(0.0, low_open=True),
-              help="With --level conclusions: the level of the two-sample tests (a smaller one is more lenient).")
+              help="With --level conclusions: the family-wise level of the paired tests (Holm-corrected; a "
+                   "smaller one is more lenient).")
 @click.option("--data", "data", type=click.Path(dir_okay=False),
               help="Where the run's data file is now (its fingerprint must match the run's).")
 @format_options

@@ -133,6 +133,9 @@ class ModelConfig(Section):
                     "output for two classes, as scikit-learn")
     reduction: str = key("mean", Choice(REDUCTIONS), "mean or sum of the per-sample losses")
     penalize_bias: bool = key(False, Bool(), "include the biases in Ω")
+    bias_precision: float = key(1e-2, Float(positive()), "the evidence's prior on each unpenalized parameter (a "
+                                "bias): N(0, 1/α_b), this α_b, on the summed log-likelihood's scale (0.01: a "
+                                "standard deviation of 10 for inputs standardized to 1); unused with penalize_bias")
 
 
 @dataclass

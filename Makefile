@@ -39,7 +39,7 @@ test: lint
 
 # the reference pages of docs/reference, made from the code (tests/test_docs.py fails when one is stale)
 docs: $(STAMP)
-	$(PY) -m l2cli.reference docs/reference
+	$(PY) -m l2cli.cli.reference docs/reference
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow

@@ -24,12 +24,12 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from l2cli.config import resolve  # noqa: E402
-from l2cli.engine import run_points  # noqa: E402
 from l2cli.executors import InProcess  # noqa: E402
 from l2cli.executors.dask import DaskExecutor  # noqa: E402
-from l2cli.experiment import prepare  # noqa: E402
-from l2cli.layout import Compute  # noqa: E402
-from l2cli.plan import points  # noqa: E402
+from l2cli.sweeps.engine import run_points  # noqa: E402
+from l2cli.sweeps.experiment import prepare  # noqa: E402
+from l2cli.sweeps.layout import Compute  # noqa: E402
+from l2cli.training.plan import points  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results"
 

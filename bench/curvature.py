@@ -5,7 +5,7 @@
 
 For the default experiment (configs/default.toml) and W1 (bench/run.py: moons, n = 1000, 2-64-64-2, 16 λ,
 sgd): the sweep's wall time with sweep.curvature = off, then the time of the diagnostics of every model with
-the exact method and with stochastic Lanczos quadrature (l2cli.diagnostics), each the best of ROUNDS; the
+the exact method and with stochastic Lanczos quadrature (l2cli.sweeps.diagnostics), each the best of ROUNDS; the
 share of the training time each costs; what sweep.curvature = auto decides (its estimate); and, for the
 lanczos estimates, the largest difference from the exact values in units of their standard error.
 """
@@ -26,8 +26,8 @@ from estimators import cpu_name  # noqa: E402
 from run import workloads  # noqa: E402
 
 from l2cli.config import resolve  # noqa: E402
-from l2cli.diagnostics import columns, cost_seconds, decide, train_seconds  # noqa: E402
-from l2cli.runner import prepare_cells, run_experiment  # noqa: E402
+from l2cli.sweeps.diagnostics import columns, cost_seconds, decide, train_seconds  # noqa: E402
+from l2cli.sweeps.runner import prepare_cells, run_experiment  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results"
 ROUNDS = 3
@@ -59,9 +59,9 @@ def main() -> None:
         cfg = cfg.replace({"sweep.curvature": "off"})
         train_s, run = best(lambda c=cfg: run_experiment(c))
         exp = prepare_cells(cfg)[0]
-        from l2cli.engine import Trained  # the run's models, as the runner hands them to the diagnostics
-        from l2cli.network import Params
-        from l2cli.plan import points
+        from l2cli.maths.network import Params
+        from l2cli.sweeps.engine import Trained  # the run's models, as the runner hands them to the diagnostics
+        from l2cli.training.plan import points
 
         w = run.weights
         L = sum(1 for k in w if k.startswith("W") and k[1:].isdigit())

@@ -38,10 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import LAMBDAS, l2cli_run, sklearn_loop, workloads  # noqa: E402
 
 from l2cli.config import resolve  # noqa: E402
-from l2cli.conventions import sklearn_alpha  # noqa: E402
-from l2cli.estimators import L2MLPClassifierCV  # noqa: E402
-from l2cli.experiment import prepare  # noqa: E402
-from l2cli.grid import parse_grid  # noqa: E402
+from l2cli.maths.conventions import sklearn_alpha  # noqa: E402
+from l2cli.sweeps.experiment import prepare  # noqa: E402
+from l2cli.tools.estimators import L2MLPClassifierCV  # noqa: E402
+from l2cli.vocabulary.grid import parse_grid  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results"
 FOLDS = 5

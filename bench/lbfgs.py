@@ -36,10 +36,10 @@ from estimators import cpu_name  # noqa: E402
 from run import LAMBDAS, workloads  # noqa: E402
 
 from l2cli.config import resolve  # noqa: E402
-from l2cli.engine import run_points  # noqa: E402
-from l2cli.experiment import compute, prepare  # noqa: E402
-from l2cli.layout import Compute  # noqa: E402
-from l2cli.plan import points  # noqa: E402
+from l2cli.sweeps.engine import run_points  # noqa: E402
+from l2cli.sweeps.experiment import compute, prepare  # noqa: E402
+from l2cli.sweeps.layout import Compute  # noqa: E402
+from l2cli.training.plan import points  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results"
 ROUNDS = 3

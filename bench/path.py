@@ -41,10 +41,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from estimators import cpu_name  # noqa: E402
 from lbfgs import config  # noqa: E402
 
-from l2cli.engine import run_points  # noqa: E402
-from l2cli.experiment import prepare  # noqa: E402
-from l2cli.layout import Compute  # noqa: E402
-from l2cli.plan import points  # noqa: E402
+from l2cli.sweeps.engine import run_points  # noqa: E402
+from l2cli.sweeps.experiment import prepare  # noqa: E402
+from l2cli.sweeps.layout import Compute  # noqa: E402
+from l2cli.training.plan import points  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results"
 ROUNDS = 2

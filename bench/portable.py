@@ -29,7 +29,7 @@ OUT = Path(__file__).resolve().parent / "results"
 
 
 def cpu_name() -> str:
-    from l2cli.environment import cpu
+    from l2cli.machine.environment import cpu
 
     return cpu()["model"]
 

@@ -40,11 +40,11 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from l2cli.config import resolve  # noqa: E402
-from l2cli.conventions import sklearn_alpha  # noqa: E402
-from l2cli.engine import run_points  # noqa: E402
-from l2cli.experiment import compute, prepare  # noqa: E402
-from l2cli.network import training_flops_per_row  # noqa: E402
-from l2cli.plan import points  # noqa: E402
+from l2cli.maths.conventions import sklearn_alpha  # noqa: E402
+from l2cli.maths.network import training_flops_per_row  # noqa: E402
+from l2cli.sweeps.engine import run_points  # noqa: E402
+from l2cli.sweeps.experiment import compute, prepare  # noqa: E402
+from l2cli.training.plan import points  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results"
 LAMBDAS = "logspace(-5,0,16)"
@@ -76,7 +76,7 @@ def workloads(quick: bool) -> list[Workload]:
 
 
 def flops_per_model(layer_sizes, n_train, epochs) -> float:
-    """FLOPs of the matrix products of training one model (see l2cli.network.training_flops_per_row)."""
+    """FLOPs of the matrix products of training one model (see l2cli.maths.network.training_flops_per_row)."""
     return training_flops_per_row(layer_sizes) * n_train * epochs
 
 
@@ -232,10 +232,10 @@ def accuracy_rows(w: Workload, exp, lambdas, torch_acc: dict | None) -> list[dic
 def step_floor(w: Workload, quick: bool) -> dict:
     """µs per training step of one 8-model stack (what each of the two processes runs), float64: the
     whole step, and its matrix products alone (with the Wᵀ copies they use), interleaved in one run."""
-    from l2cli.network import Workspace, init_params
-    from l2cli.objective import data_grad
+    from l2cli.maths.network import Workspace, init_params
+    from l2cli.maths.objective import data_grad
     from l2cli.optim import make_optimizer
-    from l2cli.train import init_rng
+    from l2cli.training.train import init_rng
 
     exp = prepare(resolve(flags={**w.flags, "sweep.seeds": [0]}))
     M, B = 8, w.batch

@@ -22,7 +22,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from l2cli.config import resolve  # noqa: E402
-from l2cli.runner import run_experiment  # noqa: E402
+from l2cli.sweeps.runner import run_experiment  # noqa: E402
 
 DATASETS = ["diabetes", "wine", "breast_cancer", "moons"]
 OUT = Path(__file__).resolve().parent / "results"

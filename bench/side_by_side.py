@@ -26,7 +26,7 @@ OUT = Path(__file__).resolve().parent / "results"
 
 
 def cpu_name() -> str:
-    from l2cli.environment import cpu
+    from l2cli.machine.environment import cpu
 
     return cpu()["model"]
 
@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    from l2cli.layout import usable_cores
+    from l2cli.sweeps.layout import usable_cores
 
     cores = usable_cores()
     half = str(max(1, cores // 2))

@@ -27,7 +27,7 @@ def full_key(name: str) -> str:
 
 def sweep(config: str | Path | Config | None = None, *, out: str | Path | None = None,
           grid: dict[str, list] | None = None, progress: Callable[[int], None] | None = None, **keys: Any):
-    """Train a sweep and return its :class:`~l2cli.rundir.Run`: ``summary``, ``aggregate``, ``history``
+    """Train a sweep and return its :class:`~l2cli.rundir.run.Run`: ``summary``, ``aggregate``, ``history``
     (pandas), ``selection`` and ``manifest`` (dicts), ``weights`` (numpy arrays, as in weights.npz).
 
     config: a TOML file or a Config (default: the built-in default experiment).
@@ -40,7 +40,7 @@ def sweep(config: str | Path | Config | None = None, *, out: str | Path | None =
         >>> run = l2cli.sweep(dataset="moons", lambdas="0,logspace(-4,0,5)", epochs=500)
         >>> run.aggregate[["lambda", "test_loss_mean", "weight_norm_mean"]]
     """
-    from .runner import run_experiment
+    from .sweeps.runner import run_experiment
 
     values = {full_key(name): value for name, value in keys.items()}
     cfg = config.replace(values) if isinstance(config, Config) else resolve(config, flags=values)

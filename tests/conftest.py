@@ -3,8 +3,8 @@ import os
 import numpy as np
 import pytest
 
-from l2cli.network import init_params
-from l2cli.train import init_rng
+from l2cli.maths.network import init_params
+from l2cli.training.train import init_rng
 
 
 def make_params(layer_sizes, seeds=(0, 1), init="glorot", dtype=np.float64, bias_scale=0.1):
@@ -26,9 +26,9 @@ def _fresh_working_directory(tmp_path, monkeypatch):
 
 def sweep(cfg):
     """Train every point of a config's sweep (no grid, no cross-validation): (experiment, engine.Trained)."""
-    from l2cli.engine import run_points
-    from l2cli.experiment import compute, prepare
-    from l2cli.plan import points
+    from l2cli.sweeps.engine import run_points
+    from l2cli.sweeps.experiment import compute, prepare
+    from l2cli.training.plan import points
 
     exp = prepare(cfg)
     return exp, run_points(exp, points(cfg.sweep.lambdas, cfg.sweep.seeds), compute(cfg))

@@ -6,12 +6,12 @@ import contextlib
 import numpy as np
 import pytest
 
-from l2cli.checkpoint import Checkpoint
 from l2cli.config import resolve
-from l2cli.experiment import prepare
-from l2cli.network import init_params
+from l2cli.maths.network import init_params
 from l2cli.optim import OPTIMIZERS
-from l2cli.train import init_rng, train
+from l2cli.sweeps.experiment import prepare
+from l2cli.training.checkpoint import Checkpoint
+from l2cli.training.train import init_rng, train
 
 
 class Interrupted(Exception):
@@ -68,7 +68,7 @@ def test_continuing_from_a_checkpoint_gives_the_same_bits(tmp_path, optimizer, f
 
 def test_training_in_segments_gives_the_same_bits(tmp_path):
     """A cluster worker trains a chunk in segments and hands its state back each time (l2cli.executors.dask)."""
-    from l2cli.checkpoint import Paused, Segment
+    from l2cli.training.checkpoint import Paused, Segment
 
     cfg = resolve(flags={"data.n_samples": 120, "model.hidden": [8], "train.optimizer": "adam", "train.lr": 0.05,
                          "train.batch_size": 16, "train.epochs": 30, "sweep.seeds": [0, 1]})
@@ -133,7 +133,7 @@ def test_an_lbfgs_chunk_continues_after_the_models_it_finished(tmp_path):
 
 
 def test_an_lbfgs_chunk_trains_in_segments_of_whole_models():
-    from l2cli.checkpoint import Paused, Segment
+    from l2cli.training.checkpoint import Paused, Segment
 
     run = lbfgs_chunk()
     whole, state, pauses = run(), None, 0

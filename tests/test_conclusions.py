@@ -1,6 +1,6 @@
 """verify --level conclusions compares pairs: each replayed seed with its own recorded seed, the means by a
 paired t-test with Holm's correction over the family, one seed by a stated tolerance. The recorded run is
-edited as a hostile or unlucky change would; its unedited twin stands for the replay (l2cli.conclusions is
+edited as a hostile or unlucky change would; its unedited twin stands for the replay (l2cli.tools.conclusions is
 what verify calls after the replay)."""
 
 import shutil
@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from conftest import invoke
 
-from l2cli.conclusions import ONE_SEED_RTOL, compare, holm
-from l2cli.rundir import Run
+from l2cli.rundir.run import Run
+from l2cli.tools.conclusions import ONE_SEED_RTOL, compare, holm
 
 SWEEP = ["--dataset", "wine", "--hidden", "8", "--epochs", "60", "--optimizer", "sgd", "--batch-size", "32",
          "--lr", "0.05", "--lambdas", "1e-4,1e-3,1e-2,1e-1", "--set", "sweep.curvature=off", "-q"]

@@ -4,7 +4,7 @@ import pytest
 
 from l2cli.config import Config, coerce, parse_override, resolve
 from l2cli.errors import InputError
-from l2cli.grid import parse_grid
+from l2cli.vocabulary.grid import parse_grid
 
 
 def test_precedence_defaults_file_set_flags(tmp_path):

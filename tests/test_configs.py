@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from l2cli.config import resolve
-from l2cli.runner import run_experiment
+from l2cli.sweeps.runner import run_experiment
 
 CONFIGS = sorted(Path(__file__).resolve().parents[1].joinpath("configs").glob("*.toml"))
 

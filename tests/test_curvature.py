@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 from conftest import invoke, reference_torch
 
-from l2cli import curvature as cv
-from l2cli import evidence as ev
-from l2cli import lanczos
 from l2cli.config import resolve
-from l2cli.evidence import laplace
-from l2cli.experiment import prepare
-from l2cli.network import Params
-from l2cli.objective import data_loss, objective
-from l2cli.runner import run_experiment
+from l2cli.maths import curvature as cv
+from l2cli.maths import evidence as ev
+from l2cli.maths import lanczos
+from l2cli.maths.evidence import laplace
+from l2cli.maths.network import Params
+from l2cli.maths.objective import data_loss, objective
+from l2cli.sweeps.experiment import prepare
+from l2cli.sweeps.runner import run_experiment
 
 LAMBDAS = [1e-4, 1e-3, 1e-2, 1e-1, 1.0]
 ALPHA_B = 1e-2  # model.bias_precision's default
@@ -348,7 +348,7 @@ def test_evidence_needs_the_diagnostics_on():
 
 
 def test_auto_turns_the_diagnostics_off_when_they_would_cost_more_than_a_quarter_of_training():
-    from l2cli.diagnostics import decide
+    from l2cli.sweeps.diagnostics import decide
 
     big = prepare(resolve(overrides=["data.dataset='digits'", "model.hidden=[256]", "train.epochs=1"]))
     small = prepare(resolve(overrides=["data.dataset='diabetes'", "model.hidden=[]", "train.epochs=200"]))

@@ -149,3 +149,28 @@ def test_a_warm_path_on_a_cluster_gives_the_local_numbers(tmp_path, cluster, opt
         result = subprocess.run([*args, *extra, "--out", str(out)], capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr[-2000:]
     same_files(tmp_path / "dask", tmp_path / "local")
+
+
+def test_a_portable_sweep_on_a_cluster_of_portable_workers_runs_and_verifies(tmp_path):
+    """--portable with --executor dask: the workers must run the portable kernels (checked before anything
+    trains); started with them, the sweep runs and verify replays it exactly."""
+    from l2cli.machine.environment import portable_variables
+
+    wanted = portable_variables()
+    if wanted.get("OPENBLAS_CORETYPE") == "Haswell":  # x86-64: a worker on the older kernels is refused
+        with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                          env={"OPENBLAS_CORETYPE": "Sandybridge"}) as other:
+            refused = sweep(tmp_path / "refused", "--portable", "--executor", "dask", "--address",
+                            other.scheduler_address, "--epochs", "20")
+        assert refused.returncode == 2 and "start them with" in refused.stderr, refused.stderr
+        assert all(f"{k}='{v}'" in refused.stderr for k, v in wanted.items())
+    out = tmp_path / "portable"
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      env=wanted) as cluster:
+        made = sweep(out, "--portable", "--executor", "dask", "--address", cluster.scheduler_address,
+                     "--epochs", "20")
+    assert made.returncode == 0, made.stderr
+    assert json.loads((out / "manifest.json").read_text())["environment"]["portable"] is True
+    verified = subprocess.run([sys.executable, "-m", "l2cli", "verify", str(out)], capture_output=True, text=True,
+                              timeout=600)
+    assert verified.returncode == 0 and "level exact holds" in verified.stderr, verified.stderr

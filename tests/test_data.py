@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from l2cli.choices import DATASETS as BUILTINS
-from l2cli.data import load_builtin, load_csv, split_dataset
+from l2cli.data.builtin import load_builtin, load_csv, split_dataset
 from l2cli.errors import InputError
+from l2cli.vocabulary.choices import DATASETS as BUILTINS
 
 
 @pytest.mark.parametrize("name", list(BUILTINS))

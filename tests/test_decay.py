@@ -9,11 +9,11 @@ import pytest
 from conftest import invoke, make_params, reference_torch
 
 from l2cli.config import resolve
-from l2cli.experiment import prepare
-from l2cli.network import init_params
-from l2cli.objective import data_grad
+from l2cli.maths.network import init_params
+from l2cli.maths.objective import data_grad
 from l2cli.optim import RULES, make_optimizer
-from l2cli.train import init_rng, shuffle_rng, train
+from l2cli.sweeps.experiment import prepare
+from l2cli.training.train import init_rng, shuffle_rng, train
 
 LAMS = (1e-3, 0.05)
 SEED = 3
@@ -146,7 +146,7 @@ def test_every_optimizer_takes_lambda_as_its_decay_says(name, decay):
     p0 = make_params((4, 5, 3), seeds=(0, 1, 2))
     X = np.random.default_rng(1).standard_normal((10, 4))
     Y = np.eye(3)[np.arange(10) % 3]
-    from l2cli.objective import Spec, add_penalty_grad
+    from l2cli.maths.objective import Spec, add_penalty_grad
 
     spec = Spec("tanh", "cross_entropy", penalize_bias=True)
     at_lam, at_zero = make_optimizer(name, lr, lam, True, decay=decay), make_optimizer(name, lr, 0 * lam, True)
@@ -168,7 +168,7 @@ def test_every_optimizer_takes_lambda_as_its_decay_says(name, decay):
 
 def test_the_objective_reported_is_j_for_both_decays():
     """Both decays report J = L_data + λΩ of the weights they reached (the tables compare like with like)."""
-    from l2cli.objective import data_loss, penalty
+    from l2cli.maths.objective import data_loss, penalty
 
     for decay in ("l2", "decoupled"):
         exp = experiment("adam", decay, False)
@@ -217,7 +217,7 @@ def test_decay_is_a_sweep_axis_and_the_manifest_gives_the_decoupled_equivalents(
 def test_the_estimators_take_decay():
     from sklearn.datasets import make_moons
 
-    from l2cli.estimators import L2MLPClassifier
+    from l2cli.tools.estimators import L2MLPClassifier
 
     X, y = make_moons(80, noise=0.2, random_state=0)
     kw = {"hidden": (8,), "lam": 0.05, "epochs": 40}

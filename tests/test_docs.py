@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from l2cli import reference
-from l2cli.cli import cli
+from l2cli.cli import cli, reference
 from l2cli.config import all_keys
-from l2cli.rundir import OWN_FILES
+from l2cli.rundir.run import OWN_FILES
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED = ROOT / "docs" / "reference"
@@ -24,7 +23,7 @@ def made(tmp_path_factory):
     """The pages as `make docs` makes them, in a fresh process (as the Makefile runs it: nothing a test
     changed in this one, such as click's state, can leak into them)."""
     folder = tmp_path_factory.mktemp("reference")
-    subprocess.run([sys.executable, "-m", "l2cli.reference", str(folder)], check=True, capture_output=True,
+    subprocess.run([sys.executable, "-m", "l2cli.cli.reference", str(folder)], check=True, capture_output=True,
                    env={k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")})
     return {name: (folder / name).read_text(encoding="utf-8") for name in reference.PAGES}
 

@@ -18,7 +18,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from l2cli.cli import cli
 from l2cli.config import ModelConfig, SweepConfig, TrainConfig, resolve
-from l2cli.estimators import (
+from l2cli.sweeps.experiment import prepare
+from l2cli.tools.estimators import (
     MODEL_KEYS,
     TRAIN_KEYS,
     L2MLPClassifier,
@@ -26,8 +27,7 @@ from l2cli.estimators import (
     L2MLPRegressor,
     L2MLPRegressorCV,
 )
-from l2cli.experiment import prepare
-from l2cli.grid import parse_grid
+from l2cli.vocabulary.grid import parse_grid
 
 #: small enough for the default suite; the slow suite checks the defaults
 SMALL = {"hidden": (16,), "epochs": 300}

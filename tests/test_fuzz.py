@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from l2cli.config import Config, all_keys, resolve
 from l2cli.errors import InputError
-from l2cli.grid import parse_grid
+from l2cli.vocabulary.grid import parse_grid
 
 pytestmark = pytest.mark.slow
 FUZZ = settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
@@ -116,7 +116,7 @@ def tables(draw):
                               "data.rare_classes": st.sampled_from(["error", "drop", "merge"]),
                               "data.dates": st.sampled_from([[], ["a"], ["a=%d/%m/%Y"], ["b=%Y/%m/%d"]])}))
 def test_csv_loader(tmp_path_factory, content, flags):
-    from l2cli.experiment import prepare
+    from l2cli.sweeps.experiment import prepare
 
     path = tmp_path_factory.mktemp("csv") / "data.csv"
     path.write_bytes(content)

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from conftest import make_params
 
-from l2cli.activations import ACTIVATIONS
-from l2cli.losses import loss_grad
-from l2cli.network import backward, forward
-from l2cli.objective import Spec, add_penalty_grad, data_scale, objective, objective_grad, penalty
+from l2cli.maths.activations import ACTIVATIONS
+from l2cli.maths.losses import loss_grad
+from l2cli.maths.network import backward, forward
+from l2cli.maths.objective import Spec, add_penalty_grad, data_scale, objective, objective_grad, penalty
 
 ARCHS = [(), (5,), (4, 3)]
 
@@ -125,7 +125,7 @@ def test_minibatch_sum_reduction_is_an_unbiased_estimate(rng):
 def test_softmax_matches_scipy_also_when_a_row_would_overflow(dtype, rng):
     from scipy.special import softmax as scipy_softmax
 
-    from l2cli.losses import softmax
+    from l2cli.maths.losses import softmax
 
     Z = rng.standard_normal((2, 5, 4)).astype(dtype) * 3
     Z[0, 1] = [1000.0, -1000.0, 0.0, 5.0]  # spread beyond exp's range: the row-mean shift overflows
@@ -136,7 +136,7 @@ def test_softmax_matches_scipy_also_when_a_row_would_overflow(dtype, rng):
 
 
 def test_softmax_keeps_nan(rng):
-    from l2cli.losses import softmax
+    from l2cli.maths.losses import softmax
 
     Z = rng.standard_normal((1, 3, 2))
     Z[0, 2, 0] = np.nan
@@ -146,7 +146,7 @@ def test_softmax_keeps_nan(rng):
 
 @pytest.mark.parametrize("shared", [True, False])
 def test_predict_in_blocks_equals_one_pass(shared, rng):
-    from l2cli.network import activation_buffers, predict
+    from l2cli.maths.network import activation_buffers, predict
 
     params = make_params((3, 6, 5, 2), seeds=(0, 1, 2))
     X = rng.standard_normal((50, 3) if shared else (3, 50, 3))
@@ -159,7 +159,7 @@ def test_predict_in_blocks_equals_one_pass(shared, rng):
 def test_logistic_loss_is_binary_cross_entropy_and_stable():
     from scipy.special import expit
 
-    from l2cli.losses import loss_grad, loss_sum
+    from l2cli.maths.losses import loss_grad, loss_sum
 
     Z = np.array([[[-800.0], [-3.0], [0.0], [2.5], [800.0]]])
     Y = np.array([[0.0], [1.0], [1.0], [0.0], [1.0]])
@@ -173,8 +173,8 @@ def test_logistic_loss_is_binary_cross_entropy_and_stable():
 
 def test_backward_through_a_transposed_view_equals_through_a_copy(rng, monkeypatch):
     """Large W_l are multiplied through a view of W_lᵀ, small ones through a C-ordered copy: same numbers."""
-    import l2cli.network as network
-    from l2cli.objective import data_grad
+    import l2cli.maths.network as network
+    from l2cli.maths.objective import data_grad
 
     params = make_params((3, 100, 100, 2), seeds=(0, 1))  # W_2: 10,000 entries > COPY_TRANSPOSE_MAX
     X, Y = rng.standard_normal((9, 3)), np.eye(2)[rng.integers(0, 2, 9)]
@@ -193,7 +193,7 @@ def test_gradcheck_passes_a_correct_gradient_on_wide_layers_at_lambda_one_and_fa
     """λ = 1 on 512-512 layers: Ω ≈ 10³, whose round-off made a correct gradient fail (1.03e-6 > 1e-6) when J was
     differenced as a whole. Term by term it passes by three orders of magnitude, and an error of 1e-4 planted in
     one array's gradient, or in the penalty's, still fails."""
-    import l2cli.gradcheck as gc
+    import l2cli.tools.gradcheck as gc
     from l2cli.config import resolve
 
     cfg = resolve(flags={"model.hidden": [512, 512], "sweep.lambdas": [1.0]})

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from l2cli.environment import kernels, pins, record
+from l2cli.machine.environment import kernels, pins, record
 
 HOUSE = Path(__file__).parent / "data" / "house"
 RUNS = sorted(p.name for p in HOUSE.iterdir())

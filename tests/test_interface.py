@@ -12,9 +12,9 @@ from conftest import flags, invoke
 from scipy import stats
 
 from l2cli.config import resolve
-from l2cli.experiment import prepare
-from l2cli.runner import run_experiment
-from l2cli.selection import select
+from l2cli.sweeps.experiment import prepare
+from l2cli.sweeps.runner import run_experiment
+from l2cli.sweeps.selection import select
 
 SMALL = ["--dataset", "moons", "--set", "data.n_samples=120", "--hidden", "8", "--optimizer", "adam",
          "--lr", "0.02", "--epochs", "60", "--lambdas", "1e-4,1e-2,1", "--seeds", "0,1,2"]
@@ -156,7 +156,7 @@ def test_cross_validation_never_reads_the_test_data(tmp_path):
              "sweep.lambdas": "1e-4,1e-2,1", "sweep.seeds": [0, 1]}
     clean = run_experiment(resolve(flags=flags))
     # poison the test rows: if cross-validation read them, its numbers would change or turn NaN
-    import l2cli.cells as runner  # where the grid cells are prepared
+    import l2cli.sweeps.cells as runner  # where the grid cells are prepared
     original = runner.prepare
 
     def poisoned(cfg, *args):
@@ -181,7 +181,7 @@ def test_cross_validation_never_reads_the_test_data(tmp_path):
 
 
 def test_cv_folds_partition_the_training_rows_only():
-    from l2cli.data import cv_folds
+    from l2cli.data.builtin import cv_folds
 
     exp = prepare(resolve(flags={"data.n_samples": 120}))
     folds = cv_folds(exp.split, 4, seed=0)
@@ -240,7 +240,7 @@ def test_plot_writes_a_valid_png(run, tmp_path):
 
 def test_plot_without_matplotlib_says_how_to_get_it(run, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    monkeypatch.delitem(sys.modules, "l2cli.plot", raising=False)
+    monkeypatch.delitem(sys.modules, "l2cli.plot.figure", raising=False)
     result = invoke("plot", run)
     assert result.exit_code == 2
     assert "pip install 'l2cli[plot]'" in result.stderr

@@ -12,12 +12,12 @@ from conftest import make_params, sweep
 
 from l2cli.cli import cli
 from l2cli.config import resolve
-from l2cli.data import load_builtin, split_dataset
+from l2cli.data.builtin import load_builtin, split_dataset
 from l2cli.errors import InputError
-from l2cli.lbfgs import gradient_norm, pack, unpack
-from l2cli.network import init_params
-from l2cli.objective import Spec
-from l2cli.train import Arrays, Schedule, init_rng, train
+from l2cli.maths.network import init_params
+from l2cli.maths.objective import Spec
+from l2cli.optim.lbfgs import gradient_norm, pack, unpack
+from l2cli.training.train import Arrays, Schedule, init_rng, train
 
 
 def sklearn_from(params, split, activation, task, alpha, max_iter):

@@ -9,13 +9,13 @@ from conftest import make_params, reference_torch
 from test_decay import LAMS, assert_same_model, batches, experiment, l2cli_models, torch_trajectory
 from test_gradients import finite_difference
 
-from l2cli.objective import Spec, data_grad
+from l2cli.maths.objective import Spec, data_grad
 from l2cli.optim import OPTIMIZERS, make_optimizer
 
 
 def test_nesterov_is_an_optimizer_of_every_front_end():
     from l2cli.config import resolve
-    from l2cli.estimators import L2MLPClassifier
+    from l2cli.tools.estimators import L2MLPClassifier
 
     assert "nesterov" in OPTIMIZERS
     cfg = resolve(flags={"train.optimizer": "nesterov"}, overrides=["train.momentum=0.5"])

@@ -10,8 +10,8 @@ import pytest
 from conftest import flags, invoke
 
 from l2cli.config import resolve
-from l2cli.data import cv_folds
-from l2cli.experiment import prepare
+from l2cli.data.builtin import cv_folds
+from l2cli.sweeps.experiment import prepare
 
 FAST = ["--hidden", "8", "--optimizer", "adam", "--lr", "0.05", "--epochs", "30", "--lambdas", "1e-3,1e-1",
         "--seeds", "0"]
@@ -210,7 +210,7 @@ def linear_run(tmp_path, frame, target, lam, **flags):
     cfg = resolve(flags={"data.path": path, "data.target": target, "data.val_size": 0.0, "model.hidden": [],
                          "train.optimizer": "gd", "train.lr": 0.5, "train.epochs": 6000, "sweep.lambdas": [lam],
                          "sweep.seeds": [0], **flags})
-    from l2cli.runner import run_experiment
+    from l2cli.sweeps.runner import run_experiment
 
     return prepare(cfg).split, run_experiment(cfg).features
 
@@ -267,7 +267,7 @@ def test_raising_max_categories_lets_a_wide_text_column_in(tmp_path):
 
 
 def test_iso_dates_become_fractional_years():
-    from l2cli.dates import fractional_years, parse
+    from l2cli.data.dates import fractional_years, parse
 
     values = parse(pd.Series(["2024-01-01", "2024-07-02", "2023-07-02T12:00:00Z", "2000-12-31T00:00:00+00:00"]),
                    "ISO8601")

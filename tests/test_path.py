@@ -1,4 +1,4 @@
-"""The warm-started path (sweep.path = warm, l2cli.path) and the memory a sweep takes."""
+"""The warm-started path (sweep.path = warm, l2cli.training.warm) and the memory a sweep takes."""
 
 import json
 import os
@@ -18,10 +18,10 @@ from conftest import invoke
 from l2cli.api import sweep as api_sweep
 from l2cli.cli import cli
 from l2cli.config import resolve
-from l2cli.engine import run_points
-from l2cli.experiment import prepare
-from l2cli.layout import Compute, choose
-from l2cli.plan import path_chunks, points
+from l2cli.sweeps.engine import run_points
+from l2cli.sweeps.experiment import prepare
+from l2cli.sweeps.layout import Compute, choose
+from l2cli.training.plan import path_chunks, points
 
 BASE = {"data.dataset": "moons", "data.n_samples": 160, "model.hidden": [8], "sweep.lambdas": [1e-2, 1e-4, 1.0, 1e-3],
         "sweep.seeds": [0, 1, 2], "sweep.path": "warm", "sweep.workers": 1}
@@ -189,8 +189,8 @@ def test_killed_mid_path_then_resumed_gives_the_uninterrupted_files(tmp_path, op
 # ---- memory ------------------------------------------------------------------------------------------
 
 def test_an_epoch_gathers_batches_without_copying_the_training_matrix(monkeypatch):
-    import l2cli.train as train_module
-    from l2cli.train import Batches
+    import l2cli.training.train as train_module
+    from l2cli.training.train import Batches
 
     X, Y = np.random.default_rng(0).standard_normal((20_000, 50)), np.zeros((20_000, 2))
     batches = Batches(X, Y, [0, 1, 2], 32)
@@ -208,7 +208,7 @@ def test_an_epoch_gathers_batches_without_copying_the_training_matrix(monkeypatc
 
 @pytest.mark.parametrize("seeds", [[0], [0, 1, 2]])
 def test_batches_gathered_one_by_one_train_the_bits_of_an_epochs_gather(monkeypatch, seeds):
-    import l2cli.train as train
+    import l2cli.training.train as train
 
     flags = {**OPTIMIZERS["sgd+tol"], "sweep.path": "cold", "train.tol": 0.0, "train.epochs": 5, "sweep.seeds": seeds}
     at_once = run(**flags)
@@ -219,7 +219,7 @@ def test_batches_gathered_one_by_one_train_the_bits_of_an_epochs_gather(monkeypa
 def test_models_measured_in_groups_give_the_numbers_of_one_stack(monkeypatch):
     from conftest import make_params
 
-    import l2cli.evaluate as ev
+    import l2cli.maths.evaluate as ev
 
     cfg = resolve(flags={"data.dataset": "iris", "model.hidden": [8]})
     exp = prepare(cfg)
@@ -263,7 +263,7 @@ def test_the_manifest_records_the_measured_peak(tmp_path):
 
 
 def test_grid_cells_with_the_same_data_share_one_copy_of_it():
-    from l2cli.cells import prepare_cells
+    from l2cli.sweeps.cells import prepare_cells
 
     by_model = prepare_cells(resolve(flags={"data.dataset": "moons"}, grid=["model.hidden=[4],[8]"]))
     assert by_model[0].layer_sizes != by_model[1].layer_sizes
@@ -274,7 +274,7 @@ def test_grid_cells_with_the_same_data_share_one_copy_of_it():
 
 
 def test_cross_validation_makes_each_fold_when_it_is_asked_for():
-    from l2cli.data import Folds, cv_folds
+    from l2cli.data.builtin import Folds, cv_folds
 
     exp = prepare(resolve(flags={"data.dataset": "iris", "data.val_size": 0.0}))
     folds = cv_folds(exp.split, 3, seed=0)
@@ -287,7 +287,7 @@ def test_cross_validation_makes_each_fold_when_it_is_asked_for():
 def test_a_model_after_a_diverged_one_starts_cold():
     from conftest import make_params
 
-    from l2cli.path import PathRun
+    from l2cli.training.warm import PathRun
 
     init = make_params((2, 3, 2), seeds=range(4))
     run = PathRun(init)

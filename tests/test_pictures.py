@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from conftest import invoke
 
-from l2cli.models import model_params, model_row, predicted_classes, reload
-from l2cli.rundir import Run
+from l2cli.rundir.run import Run
+from l2cli.tools.reload import model_params, model_row, predicted_classes, reload
 
 pytest.importorskip("matplotlib")
 
@@ -59,7 +59,7 @@ def test_each_panel_renders_for_the_runs_it_applies_to(runs, tmp_path, name, pan
 
 @pytest.mark.slow  # 6 s: the default suite stays under 60 s
 def test_the_default_panels_are_those_that_apply(runs, tmp_path, monkeypatch):
-    import l2cli.plot as plot
+    import l2cli.plot.figure as plot
 
     drawn = {}
     original = plot.choose_panels
@@ -96,7 +96,7 @@ def test_a_panel_that_does_not_apply_is_one_line_and_exit_2(runs, tmp_path, name
 def test_the_boundary_of_a_model_is_its_predict_on_the_same_grid_points(runs, tmp_path):
     """The map's classes come from the grid points through the run's preprocessing and the network; l2cli
     predict on a CSV of those points gives the same class at every one of them."""
-    from l2cli.pictures import grid_frame, raw_parts
+    from l2cli.plot.pictures import grid_frame, raw_parts
 
     run = Run.load(runs["moons"])
     reloaded = reload(run)
@@ -119,7 +119,7 @@ def test_the_boundary_of_a_model_is_its_predict_on_the_same_grid_points(runs, tm
 def test_predict_on_the_training_rows_reproduces_summary_exactly(runs, tmp_path, name, metric):
     from sklearn.metrics import r2_score
 
-    from l2cli.evaluate import r2
+    from l2cli.maths.evaluate import r2
 
     run = Run.load(runs[name])
     split = reload(run).experiments[0].split
@@ -182,7 +182,7 @@ def test_a_changed_dataset_is_refused(runs, tmp_path):
 def test_a_diverged_model_is_crossed_out_not_left_out(tmp_path):
     from matplotlib.figure import Figure
 
-    from l2cli.pictures import draw_boundaries, draw_weights
+    from l2cli.plot.pictures import draw_boundaries, draw_weights
 
     out = tmp_path / "wild"  # plain SGD at η = 3: λ = 1 shrinks W by 1 − 2ηλ = −5 a step and diverges
     result = invoke("sweep", "--out", out, "--set", "sweep.seeds=[0]", "--set", "model.hidden=[16]", "--epochs", 30,
@@ -205,7 +205,7 @@ def test_a_diverged_model_is_crossed_out_not_left_out(tmp_path):
 def test_the_loss_panel_marks_every_lambda_with_a_diverged_model(tmp_path):
     from matplotlib.figure import Figure
 
-    from l2cli.plot import _lambda_axis
+    from l2cli.plot.figure import _lambda_axis
 
     out = tmp_path / "wild"
     invoke("sweep", "--out", out, "--set", "sweep.seeds=[0,1]", "--set", "model.hidden=[16]", "--epochs", 30,

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from conftest import invoke
 
-from l2cli.environment import KERNEL_NEEDS, PORTABLE, cpu, differences, kernels, pins, record
+from l2cli.machine.environment import KERNEL_NEEDS, PORTABLE, cpu, differences, kernels, pins, record
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--set", "data.n_samples=100", "--hidden", "16", "--epochs", "150", "--lambdas", "1e-4,1e-2,1",

@@ -145,8 +145,8 @@ def test_a_run_directory_of_the_names_before_2_december_2026_is_read_and_verifie
     directory may have been written on another CPU than the one running the test)."""
     import shutil
 
-    from l2cli.models import predict_file
-    from l2cli.rundir import Run
+    from l2cli.rundir.run import Run
+    from l2cli.tools.reload import predict_file
 
     run_dir = tmp_path / "old"
     shutil.copytree(Path(__file__).parent / "data" / "run-2026-12-02", run_dir)

@@ -111,13 +111,13 @@ def damaged_weights(run, how):
                                          ("fewer models", "holds 3 models and summary.csv 4 rows"),
                                          ("no cell", "has no cell and lambda members")])
 def test_damaged_weights_are_one_line_for_predict_plot_and_verify(run, tmp_path, how, message, monkeypatch):
-    import l2cli.runner
+    import l2cli.sweeps.runner
 
     damaged_weights(run, how)
     rows = tmp_path / "rows.csv"
     rows.write_text("x0,x1\n0.1,0.2\n")
     one_line(invoke("predict", run, "--data", rows), 2, message)
-    monkeypatch.setattr(l2cli.runner, "run_experiment", lambda *a, **k: pytest.fail("replayed a damaged run"))
+    monkeypatch.setattr(l2cli.sweeps.runner, "run_experiment", lambda *a, **k: pytest.fail("replayed a damaged run"))
     one_line(invoke("verify", run), 2, message)  # before the replay, not after it
 
 
@@ -154,9 +154,9 @@ def test_one_unreadable_run_leaves_the_others_listed(tmp_path, pristine):
 
 
 def test_recorded_worker_counts_are_capped_by_this_machines_cores(run):
-    from l2cli.layout import usable_cores
-    from l2cli.rundir import Run
-    from l2cli.verify import replay_config
+    from l2cli.machine.cores import usable_cores
+    from l2cli.rundir.run import Run
+    from l2cli.tools.verify import replay_config
 
     edit_json(run / "manifest.json", lambda d: d["cells"][0]["layout"].update(workers=99))
     _, layouts = replay_config(Run.load(run))
@@ -181,7 +181,7 @@ def test_a_recorded_data_path_that_is_not_the_runs_data_is_refused_without_its_c
 
 
 def test_a_checkpoint_or_chunk_file_that_does_not_match_its_checksum_retrains_from_its_seeds(tmp_path):
-    from l2cli.checkpoint import CHECKSUM, Checkpoint, Damaged, read_checked, write_atomically
+    from l2cli.training.checkpoint import CHECKSUM, Checkpoint, Damaged, read_checked, write_atomically
 
     path = tmp_path / "c.npz"
     write_atomically(path, {"a": np.arange(3.0)}, "none")
@@ -247,13 +247,13 @@ def test_names_over_255_bytes_are_one_line(run, tmp_path):
 def test_a_full_disk_while_writing_is_one_line_and_leaves_no_temporary_file(tmp_path, monkeypatch):
     import errno
 
-    import l2cli.rundir
+    import l2cli.rundir.run
 
     def full(path, arrays):
         Path(path).write_bytes(b"part of it")
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(l2cli.rundir, "_savez", full)
+    monkeypatch.setattr(l2cli.rundir.run, "_savez", full)
     out = tmp_path / "run"
     result = invoke("sweep", *QUICK, "--out", out, "-q")
     assert result.exit_code == 1 and "Traceback" not in result.output
@@ -368,9 +368,9 @@ def test_sigterm_ends_a_sweep_of_a_hundred_thousand_models_at_once(tmp_path):
 # --- size and memory are checked before any work --------------------------------------------------------------------
 
 def test_a_huge_grid_is_refused_before_the_data_is_read(tmp_path, monkeypatch):
-    import l2cli.experiment
+    import l2cli.sweeps.experiment
 
-    monkeypatch.setattr(l2cli.experiment, "load_data", lambda cfg: pytest.fail("read the data"))
+    monkeypatch.setattr(l2cli.sweeps.experiment, "load_data", lambda cfg: pytest.fail("read the data"))
     grid = ",".join(f"linspace({k},{k + 1},100000)" for k in range(10))
     line = one_line(invoke("sweep", "--lambdas", grid, "--seeds", "0", "--out", tmp_path / "run"), 2)
     assert "trains 999,991 models" in line and "more than sweep.max_models = 100,000" in line
@@ -406,7 +406,7 @@ def test_the_memory_check_honours_the_address_space_limit(tmp_path):
 
 
 def test_available_memory_is_the_least_of_the_machine_the_cgroup_and_the_address_space(tmp_path, monkeypatch):
-    import l2cli.layout as layout
+    import l2cli.machine.memory as layout
 
     group = tmp_path / "cg"
     group.mkdir()
@@ -540,7 +540,7 @@ def test_a_full_disk_during_plot_is_one_line_and_leaves_the_old_picture(run, mon
 
 @pytest.mark.parametrize("stop,code", [(KeyboardInterrupt, 130), (None, 143)])
 def test_ctrl_c_and_sigterm_end_predict_with_130_and_143(run, tmp_path, monkeypatch, stop, code):
-    import l2cli.models
+    import l2cli.tools.reload
 
     def stopped(*a, **k):
         if stop is None:
@@ -548,7 +548,7 @@ def test_ctrl_c_and_sigterm_end_predict_with_130_and_143(run, tmp_path, monkeypa
             time.sleep(5)
         raise stop()
 
-    monkeypatch.setattr(l2cli.models, "predict_file", stopped)
+    monkeypatch.setattr(l2cli.tools.reload, "predict_file", stopped)
     rows = tmp_path / "rows.csv"
     rows.write_text("x0,x1\n0.1,0.2\n")
     result = invoke("predict", run, "--data", rows)

@@ -15,8 +15,8 @@ from conftest import invoke
 from sklearn.datasets import make_moons, make_regression
 from sklearn.model_selection import KFold, StratifiedKFold
 
-from l2cli.estimators import L2MLPClassifierCV, L2MLPRegressorCV
-from l2cli.selection import aggregate, fold_means, fold_spread, select, win_frequency
+from l2cli.sweeps.selection import aggregate, fold_means, fold_spread, select, win_frequency
+from l2cli.tools.estimators import L2MLPClassifierCV, L2MLPRegressorCV
 
 
 def esl_one_se(cv: pd.DataFrame, cell_keys=()) -> dict:
@@ -209,7 +209,7 @@ def test_the_cli_and_the_cv_estimators_choose_the_same_one_se_lambda_on_the_same
     """The same rows, folds, λ grid and seed: `sweep --cv --select 1se` and L2MLP{Classifier,Regressor}CV(select=
     "1se") choose one λ, the one ESL's rule gives from the folds."""
     from l2cli.config import resolve
-    from l2cli.experiment import prepare
+    from l2cli.sweeps.experiment import prepare
 
     keys = {"data.dataset": dataset, "data.standardize": False,
             "data.val_size": 0.0, "sweep.cv": 4, "sweep.lambdas": "logspace(-4,0,9)", "sweep.seeds": [0],

@@ -16,8 +16,8 @@ from conftest import invoke
 
 from l2cli.cli import cli
 from l2cli.config import resolve
-from l2cli.experiment import prepare
-from l2cli.layout import Compute, cgroup_cpu_quota, choose
+from l2cli.sweeps.experiment import prepare
+from l2cli.sweeps.layout import Compute, choose
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ["--set", "data.n_samples=100", "--hidden", "8", "--epochs", "40", "--lambdas", "1e-3,1", "--seeds", "0,1"]
@@ -150,17 +150,18 @@ def test_a_request_pinned_to_its_layout_chooses_it_again_wherever_it_runs():
     assert asked.pinned(laid, workers=2).workers == min(laid.workers, 2)
 
 
-def test_the_cgroup_cpu_quota_caps_the_cores(tmp_path):
-    (tmp_path / "cpu.max").write_text("150000 100000\n")
-    assert cgroup_cpu_quota(str(tmp_path)) == 1.5
-    (tmp_path / "cpu.max").write_text("max 100000\n")
-    assert cgroup_cpu_quota(str(tmp_path)) is None
-    (tmp_path / "cpu.max").unlink()
-    v1 = tmp_path / "cpu"
-    v1.mkdir()
-    (v1 / "cpu.cfs_quota_us").write_text("300000\n")
-    (v1 / "cpu.cfs_period_us").write_text("100000\n")
-    assert cgroup_cpu_quota(str(tmp_path)) == 3.0
+def test_the_usable_cores_are_joblibs_count_of_the_affinity_and_the_quota():
+    from joblib import cpu_count
+
+    from l2cli.machine.cores import usable_cores
+
+    assert usable_cores() == max(1, cpu_count())
+    if hasattr(os, "sched_setaffinity"):
+        one = sorted(os.sched_getaffinity(0))[:1]
+        code = "from l2cli.machine.cores import usable_cores; print(usable_cores())"
+        proc = subprocess.run([sys.executable, "-c", code], preexec_fn=lambda: os.sched_setaffinity(0, one),
+                              capture_output=True, text=True, check=True)
+        assert proc.stdout.strip() == "1"
 
 
 def test_jobs_one_is_recorded(tmp_path):

@@ -19,7 +19,7 @@ from conftest import invoke
 
 from l2cli.config import resolve
 from l2cli.errors import InputError
-from l2cli.experiment import prepare
+from l2cli.sweeps.experiment import prepare
 
 FAST = ["--hidden", "4", "--optimizer", "adam", "--lr", "0.05", "--epochs", "5", "--lambdas", "1e-3,1e-1",
         "--seeds", "0"]
@@ -142,21 +142,21 @@ def test_a_sparse_file_of_zeros_is_binary_not_a_table(tmp_path):
 
 
 def test_decompressed_size_is_bounded_before_the_table_is_in_memory(tmp_path, monkeypatch):
-    import l2cli.source
+    import l2cli.data.source
 
     path = tmp_path / "bomb.csv.gz"
     path.write_bytes(gzip.compress(b"a,y\n" + b"1,0\n" * 2_000_000))  # 8 MB of text in ~30 kB
-    monkeypatch.setattr(l2cli.source, "memory_budget", lambda: 4 * 2**20)
+    monkeypatch.setattr(l2cli.data.source, "memory_budget", lambda: 4 * 2**20)
     assert "bomb.csv.gz expands to more than 0.0 GiB, more than the memory available" in refused(
         tmp_path, "--data", path, "--target", "y")
 
 
 def test_a_table_that_does_not_fit_in_memory_is_refused_before_it_is_parsed(tmp_path, monkeypatch):
-    import l2cli.layout
+    import l2cli.machine.memory
 
     iris_like().to_csv(tmp_path / "t.csv", index=False)
     calls = []
-    monkeypatch.setattr(l2cli.layout, "available_memory", lambda: calls.append(1) or 10_000)
+    monkeypatch.setattr(l2cli.machine.memory, "available_memory", lambda: calls.append(1) or 10_000)
     monkeypatch.setattr(pd, "read_csv", lambda *a, **k: pytest.fail("parsed before the memory check"))
     line = refused(tmp_path, "--data", tmp_path / "t.csv", "--target", "species")
     assert "reading t.csv (90 rows of 4 columns) needs about" in line and calls

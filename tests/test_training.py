@@ -6,14 +6,14 @@ import pytest
 from conftest import reference_torch, sweep
 
 from l2cli.config import resolve
-from l2cli.data import load_builtin, split_dataset
-from l2cli.engine import run_points
+from l2cli.data.builtin import load_builtin, split_dataset
 from l2cli.executors import train_chunk
-from l2cli.experiment import compute, prepare
-from l2cli.network import init_params
-from l2cli.objective import Spec
-from l2cli.plan import points
-from l2cli.train import Arrays, Schedule, init_rng, train
+from l2cli.maths.network import init_params
+from l2cli.maths.objective import Spec
+from l2cli.sweeps.engine import run_points
+from l2cli.sweeps.experiment import compute, prepare
+from l2cli.training.plan import points
+from l2cli.training.train import Arrays, Schedule, init_rng, train
 
 
 def ridge(X, y, lam):
@@ -128,7 +128,7 @@ def test_seeds_change_init_and_batch_order_but_lambda_does_not():
 def test_divergence_is_reported_not_hidden():
     _, r = sweep(small_config(**{"data.dataset": "regression", "train.lr": 10.0,
                                  "sweep.lambdas": "0,1e-3", "sweep.seeds": [0]}))
-    from l2cli.stopping import GROWTH_BOUND
+    from l2cli.training.stopping import GROWTH_BOUND
 
     assert list(r.summary["status"]) == ["diverged", "diverged"]
     assert (r.summary["epochs"] < 15).all()
@@ -215,7 +215,7 @@ def test_one_gd_step_matches_scikit_learn_with_alpha_2nlambda(dataset, activatio
 
 @pytest.mark.slow  # ~0.6–1 s; the suite's time budget keeps it for CI
 def test_memory_budget_splits_a_sweep_into_chunks_with_the_same_numbers():
-    from l2cli.layout import bytes_per_model
+    from l2cli.sweeps.layout import bytes_per_model
 
     cfg = small_config(**{"sweep.workers": 1, "sweep.memory_mb": 16, "model.hidden": [256, 256],
                           "data.n_samples": 400, "train.epochs": 2})
@@ -261,9 +261,9 @@ def test_one_sgd_step_matches_pytorch_weight_decay_2lambda():
 def test_summary_scores_equal_sklearn_metrics_per_model(dataset, loss):
     from sklearn.metrics import accuracy_score, r2_score
 
-    from l2cli.network import predict
-    from l2cli.summary import summarize
-    from l2cli.train import TrainResult
+    from l2cli.maths.network import predict
+    from l2cli.training.summary import summarize
+    from l2cli.training.train import TrainResult
 
     exp, result = sweep(small_config(**{"data.dataset": dataset, "data.n_samples": 200, "data.val_size": 0.2,
                                         "model.loss": loss}))
@@ -289,7 +289,7 @@ def test_summary_scores_equal_sklearn_metrics_per_model(dataset, loss):
 @pytest.mark.parametrize("optimizer", ["gd", "momentum", "adam"])
 def test_three_full_batch_steps_follow_the_optimizer_formulas(optimizer):
     """train() against the update rules written out from ∂J/∂θ (objective_grad), state carried over steps."""
-    from l2cli.objective import objective_grad
+    from l2cli.maths.objective import objective_grad
 
     split = split_dataset(load_builtin("wine"), test_size=0.5, seed=0)
     lam, lr, mu, b1, b2, eps = np.array([0.0, 0.01, 0.3]), 0.05, 0.9, 0.9, 0.999, 1e-8

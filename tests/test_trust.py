@@ -256,7 +256,7 @@ def test_leftovers_of_dead_processes_are_removed_by_the_next_run(tmp_path):
 
 
 def test_a_failure_after_training_keeps_the_work_and_resume_finishes_it(tmp_path, monkeypatch):
-    import l2cli.runner as runner
+    import l2cli.sweeps.runner as runner
 
     out = tmp_path / "run"
     original = runner.tabulate

@@ -10,10 +10,8 @@ import sys
 import click
 
 from .. import __version__
-from ..choices import (
-    FORMATS,
-)
 from ..errors import InputError, RunFailure, describe_os_error, is_system_fault
+from ..vocabulary.choices import FORMATS
 
 #: The columns that `table` and `markdown` show of each table; csv, tsv and json carry every column.
 VIEW_COLUMNS = {
@@ -169,7 +167,7 @@ def format_options(f):
 def echo_table(frame, fmt: str, tablefmt: str, view: str | None = None, grid_keys=(), floatfmt=".4g") -> None:
     """Print a table on stdout: the compact view (plus grid columns and the selection mark) for people,
     every column for pipes."""
-    from ..formats import compact, render
+    from ..rundir.formats import compact, render
 
     if view and fmt in ("table", "markdown"):
         frame = compact(frame, VIEW_COLUMNS[view], grid_keys)

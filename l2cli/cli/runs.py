@@ -8,9 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..choices import (
-    PANELS,
-)
+from ..vocabulary.choices import PANELS
 from .app import CliError, cli, echo_table, finite, format_options
 from .options import data_and_model_options, experiment_config, with_options
 
@@ -29,12 +27,12 @@ from .options import data_and_model_options, experiment_config, with_options
 @format_options
 def show(run, what, fmt, tablefmt):
     """Print a table of the run directory RUN (the summary unless asked otherwise)."""
-    from ..rundir import Run
+    from ..rundir.run import Run
 
     loaded = Run.load(run)
     what = what or "summary"
     if what == "features":
-        from ..formats import feature_matrix
+        from ..rundir.formats import feature_matrix
 
         if loaded.features is None:
             raise CliError(f"{run} has no features.csv (it was written by an older l2cli)")
@@ -43,7 +41,7 @@ def show(run, what, fmt, tablefmt):
     if what == "environment":
         import pandas as pd
 
-        from ..environment import flat
+        from ..machine.environment import flat
 
         env = loaded.manifest.get("environment")
         if not env:
@@ -75,7 +73,7 @@ def best(run, everything):
     Exit 2 when the run had no validation data; exit 1 when it had, but no λ
     had a finite validation loss without a diverged model.
     """
-    from ..rundir import Run
+    from ..rundir.run import Run
 
     selection = Run.load(run).selection
     if selection.get("lambda") is None:
@@ -96,7 +94,7 @@ def best(run, everything):
     if not isinstance(axes, dict):
         raise CliError(f"{run}/selection.json: its axes are not a table of grid keys")
     for key, value in axes.items():
-        from ..formats import printable
+        from ..rundir.formats import printable
 
         click.echo(f"{printable(str(key))}={printable(str(value))}")
 
@@ -108,7 +106,7 @@ def runs(directory, fmt, tablefmt):
     """List the runs in DIRECTORY (default: runs/) from their manifests."""
     import pandas as pd
 
-    from ..rundir import Run
+    from ..rundir.run import Run
 
     rows = [{"run": r.path.name, "dataset": r.manifest.get("data", {}).get("name"),
              "lambdas": len(r.manifest.get("config", {}).get("sweep", {}).get("lambdas", [])),
@@ -130,10 +128,10 @@ def runs(directory, fmt, tablefmt):
 def plot(run, output, panels, seed, data):
     """Draw RUN: loss and weight norm against λ, learning curves, the coefficient path, and the models
     themselves: decision boundaries, fitted curves, weight distributions (needs matplotlib)."""
-    from ..rundir import Run
+    from ..rundir.run import Run
 
     try:
-        from ..plot import plot_run
+        from ..plot.figure import plot_run
     except ImportError:
         raise CliError("l2cli plot needs matplotlib: pip install 'l2cli[plot]'") from None
     loaded = Run.load(run)
@@ -170,8 +168,8 @@ def predict(run, data, ids, on_error, lam, seed, run_data, fmt, tablefmt, quiet)
     """
     import warnings
 
-    from ..models import predict_file
-    from ..rundir import Run
+    from ..rundir.run import Run
+    from ..tools.reload import predict_file
 
     with warnings.catch_warnings():
         if quiet:
@@ -198,7 +196,7 @@ def gradcheck(rows, lam, threshold, fmt, tablefmt, **options):
     Uses the configured network and data (first --rows training rows), in
     float64. Exit 1 when any relative error exceeds --threshold.
     """
-    from ..gradcheck import check_gradients
+    from ..tools.gradcheck import check_gradients
 
     cfg = experiment_config(**options)
     report = check_gradients(cfg, rows=rows, lam=lam)
@@ -215,7 +213,7 @@ def gradcheck(rows, lam, threshold, fmt, tablefmt, **options):
 def datasets(fmt, tablefmt):
     """List the built-in datasets with their task, rows and features (synthetic ones as configured by default)."""
     from ..config import DataConfig
-    from ..data import describe_builtins
+    from ..data.builtin import describe_builtins
 
     d = DataConfig()
     echo_table(describe_builtins(d.n_samples, d.n_features, d.n_classes), fmt, tablefmt)

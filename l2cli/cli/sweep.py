@@ -9,10 +9,8 @@ from pathlib import Path
 
 import click
 
-from ..choices import (
-    SELECTION_RULES,
-)
 from ..errors import InputError, RunFailure, describe_os_error, is_system_fault
+from ..vocabulary.choices import SELECTION_RULES
 from .app import CliError, Terminated, cli, echo_table, finite, format_options
 from .options import data_and_model_options, experiment_config, keyed, training_options, with_options
 from .progress import ProgressBar, ProgressLines
@@ -48,7 +46,7 @@ def sweep(out, fmt, tablefmt, quiet, cv, rule, resume, overwrite, progress, prog
     Files: summary.csv, history.csv, aggregate.csv, selection.json,
     manifest.json, weights.npz (and cv.csv with --cv).
     """
-    from ..rundir import default_path
+    from ..rundir.run import default_path
 
     if out is not None and not out.strip():
         raise CliError("--out: give a directory; without --out the run goes to runs/<date>-<time>-<dataset>")
@@ -58,7 +56,7 @@ def sweep(out, fmt, tablefmt, quiet, cv, rule, resume, overwrite, progress, prog
                                              "sweep.portable": portable or None})
     argv = click.get_current_context().meta["argv"]
     if cfg.sweep.portable or (resume and recorded_portable(out)):
-        from ..environment import portable_variables
+        from ..machine.environment import portable_variables
 
         with_kernels(portable_variables(), argv)
     name = Path(cfg.data.path).stem if cfg.data.path else cfg.data.dataset
@@ -79,13 +77,13 @@ def sweep(out, fmt, tablefmt, quiet, cv, rule, resume, overwrite, progress, prog
             say(line)
         say(f"l2cli: wrote {run.path} in {run.seconds:.1f} s{selection_note(run.selection)}")
         if run.selection.get("at_edge"):
-            from ..selection import edge_note
+            from ..sweeps.selection import edge_note
 
             say(f"l2cli: {edge_note(run.selection, cfg.sweep.lambdas)}")
         for remark in run.selection.get("remarks", []):
             say(f"l2cli: note: {remark}")
         if run.manifest.get("numeric_warnings"):
-            from ..numeric_warnings import line
+            from ..training.numeric_warnings import line
 
             say(f"l2cli: {line(run.manifest['numeric_warnings'])}")
     if run.failed:  # exit 1 says it under -q too; the line is for people
@@ -97,7 +95,7 @@ def sweep(out, fmt, tablefmt, quiet, cv, rule, resume, overwrite, progress, prog
 
 def recorded_portable(out: str) -> bool:
     """Whether the interrupted run in ``out`` is a portable one (its plan says; False when unreadable)."""
-    from ..runner import recorded_config
+    from ..sweeps.runner import recorded_config
 
     try:
         return recorded_config(out).sweep.portable
@@ -106,11 +104,11 @@ def recorded_portable(out: str) -> bool:
 
 
 def with_kernels(wanted: dict[str, str], argv: list[str]) -> None:
-    """Make this command run with the BLAS kernel and numpy dispatch ``wanted`` names (l2cli.environment):
+    """Make this command run with the BLAS kernel and numpy dispatch ``wanted`` names (l2cli.machine.environment):
     before numpy loads, by setting the variables here (worker processes inherit them); once it has loaded
     with others, by running the same command again in a child process that has them, whose output and
     exit code become this one's."""
-    from ..environment import in_force, numpy_loaded
+    from ..machine.environment import in_force, numpy_loaded
 
     if not numpy_loaded():
         os.environ.update(wanted)
@@ -159,7 +157,7 @@ def stopped_by_signals(path: str, say):
 
 def kept_note(path: str) -> str:
     """Where the finished work of an interrupted run is, if any is."""
-    from ..rundir import plan_file
+    from ..rundir.run import plan_file
 
     try:
         if not plan_file(path).is_file():
@@ -173,7 +171,7 @@ def train_and_write(cfg, path: str, argv: list[str], resume: bool, overwrite: bo
                     every_s: float):
     """A new run in ``path``, or the interrupted one there continued, with its progress shown as ``progress``
     says: bar, lines (every ``every_s`` seconds), none, or auto (a bar on a terminal, else lines)."""
-    from ..runner import recorded_config, resume_experiment, run_experiment, total_model_epochs, total_models
+    from ..sweeps.runner import recorded_config, resume_experiment, run_experiment, total_model_epochs, total_models
 
     run_cfg = recorded_config(path) if resume else cfg
     total = total_model_epochs(run_cfg)

@@ -45,15 +45,15 @@ def verify(run, level, env_mode, rtol, atol, tols, confidence, data, fmt, tablef
     re-created where this machine can, and what still differs is said, one
     line each. Exit 0 when the level holds, 1 with a table of what differs.
     """
-    from ..rundir import Run
+    from ..rundir.run import Run
 
     say = (lambda line: None) if quiet else (lambda line: click.echo(f"l2cli: {line}", err=True))
     manifest = Run.load(run).manifest
     recorded = manifest.get("environment")
     if env_mode == "recorded" and recorded:
         recreate_environment(recorded, say)
-    from ..verify import parse_tolerance
-    from ..verify import verify as replay
+    from ..tools.verify import parse_tolerance
+    from ..tools.verify import verify as replay
 
     counts = manifest.get("data", {})
     tolerances = dict(parse_tolerance(t, {k: counts.get(k, 0) for k in ("n_train", "n_val", "n_test")})
@@ -73,7 +73,7 @@ def verify(run, level, env_mode, rtol, atol, tols, confidence, data, fmt, tablef
 def recreate_environment(recorded: dict, say) -> None:
     """Run this command with the recorded kernel and numpy dispatch, where this machine can run them; say once
     what cannot be re-created (and which level can still hold)."""
-    from ..environment import cpu, lacking, pins
+    from ..machine.environment import cpu, lacking, pins
 
     wanted = pins(recorded)
     flags = cpu()["vector_extensions"]
@@ -102,7 +102,7 @@ def without_option(argv: list[str], name: str) -> list[str]:
 
 def environment_lines(recorded: dict) -> list[str]:
     """What differs between the recorded environment and this process's, one line each."""
-    from ..environment import differences, record
+    from ..machine.environment import differences, record
 
     return differences(recorded, record())
 
@@ -163,15 +163,15 @@ def pd_isna(value) -> bool:
 def diff_runs(run_a, run_b, include_same, precision, fmt, tablefmt):
     """Compare two runs: the config keys that differ, then each λ's (and grid cell's) aggregate metrics
     in both and their change (only the changed ones unless --all)."""
-    from ..diff import diff
-    from ..rundir import Run
+    from ..rundir.run import Run
+    from ..tools.diff import diff
 
     table = diff(Run.load(run_a), Run.load(run_b), include_same)
     if table.empty and fmt in ("table", "markdown"):
         click.echo("l2cli: no differences" + ("" if include_same else " (--all shows every metric)"), err=True)
         return
     if fmt in ("table", "markdown"):  # one precision for the numbers of columns that also hold text
-        from ..formats import as_text
+        from ..rundir.formats import as_text
 
         table = as_text(table, precision)
     echo_table(table, fmt, tablefmt, floatfmt=f".{precision}g")

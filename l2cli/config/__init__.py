@@ -19,7 +19,7 @@ TOML file < ``--set section.key=value`` < dedicated command-line flags.
 A leaf package: it imports only the standard library and other leaf modules.
 """
 
-from ..kinds import Choice, suggest
+from ..vocabulary.kinds import Choice, suggest
 from .rules import FIRST_ORDER_KEYS, LBFGS_KEYS, check_train_rules
 from .schema import (
     GRID_SECTIONS,

@@ -7,7 +7,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from ..choices import (
+from ..errors import InputError
+from ..optim import OPTIMIZERS, RULES, hyper_keys
+from ..vocabulary.choices import (
     ACTIVATIONS,
     CURVATURE,
     DATASETS,
@@ -27,8 +29,7 @@ from ..choices import (
     TASKS,
     THOUSANDS_MARKS,
 )
-from ..errors import InputError
-from ..kinds import (
+from ..vocabulary.kinds import (
     FRACTION,
     Address,
     Bool,
@@ -46,7 +47,6 @@ from ..kinds import (
     positive,
     suggest,
 )
-from ..optim import OPTIMIZERS, RULES, hyper_keys
 from .rules import check_rules
 
 #: Seeds are stored as unsigned 32-bit integers (weights.npz, SeedSequence entropy).

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from ..grid import split_top_level
-from ..kinds import suggest
+from ..vocabulary.grid import split_top_level
+from ..vocabulary.kinds import suggest
 from .schema import SECTIONS, Config, check_axis, split_key
 
 

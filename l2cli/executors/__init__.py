@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
-from .. import choices
+from ..vocabulary import choices
 from .chunk import ChunkResult, Done, Job, Progress, train_chunk
 from .local import Forked, InProcess
 

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..checkpoint import Checkpoint
-from ..network import init_params
-from ..numeric_warnings import counted
-from ..path import train_path
-from ..plan import Point
-from ..summary import summarize
-from ..train import TrainResult, init_rng, train
+from ..maths.network import init_params
+from ..training.checkpoint import Checkpoint
+from ..training.numeric_warnings import counted
+from ..training.plan import Point
+from ..training.summary import summarize
+from ..training.train import TrainResult, init_rng, train
+from ..training.warm import train_path
 
 Progress = Callable[[int], None]
 Done = Callable[[int, "ChunkResult"], None]
@@ -28,7 +28,7 @@ Done = Callable[[int, "ChunkResult"], None]
 @dataclass
 class ChunkResult:
     """What training one chunk of points gives: the trained stack, its summary rows, and the numeric
-    warnings counted while it trained (l2cli.numeric_warnings), in whichever process that was."""
+    warnings counted while it trained (l2cli.training.numeric_warnings), in whichever process that was."""
 
     trained: TrainResult
     summary: pd.DataFrame

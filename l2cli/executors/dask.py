@@ -2,7 +2,7 @@
 
 The experiment goes to the cluster once (``scatter``, then from worker to worker as needed); each task trains one
 chunk on the BLAS threads of the layout, for at most ``checkpoint_s`` seconds:
-then it returns the chunk's exact training state (l2cli.checkpoint.Segment),
+then it returns the chunk's exact training state (l2cli.training.checkpoint.Segment),
 which the driver writes as the chunk's checkpoint before submitting the rest.
 So only the driver writes the run directory, and progress, checkpoints and
 --resume work as with the local executor. A task is pure: when a worker is
@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..checkpoint import Paused, Segment
 from ..errors import InputError, RunFailure
-from ..layout import usable_cores
+from ..machine.cores import usable_cores
+from ..training.checkpoint import Paused, Segment
 from .chunk import ChunkResult, Job, train_chunk
 
 #: Seconds to wait for the experiment to reach a worker before trying again.
@@ -48,7 +48,7 @@ def _train_segment(exp, points, state, every_s: float, threads: int):
 
 def connect(address: str, local_workers: int = 0):
     """A Dask client: to the scheduler at ``address``, or to a new LocalCluster of ``local_workers`` processes
-    (0: one per core this process may use, l2cli.layout.usable_cores)."""
+    (0: one per core this process may use, l2cli.machine.cores.usable_cores)."""
     try:
         from distributed import Client, LocalCluster
     except ImportError:
@@ -105,7 +105,7 @@ def connect_bounded(client_class, address: str, timeout_s: float | None = None):
 def check_kernels(client, wanted: dict[str, str]) -> None:
     """Every worker must run with the kernels ``wanted`` names (a portable sweep): an InputError naming the
     variables to start the workers with otherwise, before anything trains."""
-    from .environment import in_force
+    from ..machine.environment import in_force
 
     found = client.run(in_force, wanted)
     wrong = sorted(worker for worker, ok in found.items() if not ok)

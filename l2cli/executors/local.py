@@ -11,8 +11,8 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
-from ..checkpoint import Checkpoint
-from ..plan import Point
+from ..training.checkpoint import Checkpoint
+from ..training.plan import Point
 from .chunk import ChunkResult, Done, Job, Progress, train_chunk
 
 
@@ -83,7 +83,7 @@ class Forked:
 
     This process takes the first chunk, then any chunk no worker has started,
     so it never waits idle while there is work. The BLAS thread count must be
-    set before ``run`` (see l2cli.blas): the forked workers inherit it. When the
+    set before ``run`` (see l2cli.machine.blas): the forked workers inherit it. When the
     run stops (an interrupt, a signal, an error), the workers are killed at once.
     """
 

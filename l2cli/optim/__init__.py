@@ -4,7 +4,7 @@
     momentum     l2cli/optim/momentum.py    v ← μ v - η g;  θ ← θ + v
     nesterov     l2cli/optim/nesterov.py    v ← μ v - η g;  θ ← θ + μ v - η g
     adam         l2cli/optim/adam.py        Adam; AdamW with train.decay = decoupled
-    lbfgs        l2cli/lbfgs.py             full-batch L-BFGS, each model to its minimum (not a rule here)
+    lbfgs        l2cli/optim/lbfgs.py             full-batch L-BFGS, each model to its minimum (not a rule here)
 
 A module of this package that lists ``RULES`` (l2cli.optim.rule.Rule classes) adds them: their names become
 choices of ``train.optimizer``; their hyper-parameters become ``train.<name>`` config keys, ``--set``
@@ -22,8 +22,8 @@ import pkgutil
 from .rule import Hyper, Rule
 
 #: the modules of this package that are not rules
-_MACHINERY = ("optimizer", "rule")
-#: the optimizer that is not a first-order rule (l2cli.lbfgs)
+_MACHINERY = ("optimizer", "rule", "lbfgs")
+#: the optimizer that is not a first-order rule (l2cli.optim.lbfgs)
 LBFGS = "lbfgs"
 
 
@@ -59,7 +59,7 @@ def hyper_keys() -> dict[str, tuple[Hyper, tuple[str, ...]]]:
 
 def minimizes(optimizer: str) -> bool:
     """Whether ``optimizer`` runs each model to its own minimum, one model at a time, in full batches
-    (L-BFGS, l2cli.lbfgs), rather than stepping a stack of models together epoch by epoch (a rule)."""
+    (L-BFGS, l2cli.optim.lbfgs), rather than stepping a stack of models together epoch by epoch (a rule)."""
     return optimizer == LBFGS
 
 

@@ -7,7 +7,7 @@ With train.decay = decoupled it is AdamW: ``torch.optim.AdamW(lr=η, weight_deca
 
 from __future__ import annotations
 
-from ..kinds import FRACTION, Float, positive
+from ..vocabulary.kinds import FRACTION, Float, positive
 from .rule import Hyper, Rule
 
 

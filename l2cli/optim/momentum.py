@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..kinds import FRACTION, Float
+from ..vocabulary.kinds import FRACTION, Float
 from .rule import Hyper, Rule
 
 #: μ, shared with Nesterov momentum (l2cli.optim.nesterov)

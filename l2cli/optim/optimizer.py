@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import choices
-from ..network import Params
-from ..objective import add_penalty_grad
+from ..maths.network import Params
+from ..maths.objective import add_penalty_grad
+from ..vocabulary import choices
 from .rule import Rule
 
 

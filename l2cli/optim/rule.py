@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ..kinds import Kind
+from ..vocabulary.kinds import Kind
 
 
 @dataclass(frozen=True)

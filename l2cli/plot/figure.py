@@ -1,0 +1,306 @@
+"""The picture of a run, in panels (choices.PANELS). Needs matplotlib.
+
+    losses        train, validation and test loss against λ (95 % bands over seeds)
+    norms         the weight norm against λ
+    learning      learning curves per λ
+    coefficients  each input's ‖W1[j,:]‖ against λ (runs with features.csv)
+    boundary      the decision boundary of every λ (classification on 2 numeric inputs)
+    fit           the fitted function of every λ (regression on 1 numeric input)
+    weights       the weights' distribution at a few λ
+    curvature     the eigenvalues L2 acts on and their shrinkage at a few λ; γ against λ (runs with
+                  effective_params; l2cli.plot.curvature)
+
+The first four read the tables; the last three the models (l2cli.plot.pictures),
+with the data rebuilt and checked against the run's fingerprint. The figure
+is drawn on its own Agg canvas (``matplotlib.figure.Figure``), not through
+pyplot: importing this module leaves the caller's matplotlib backend and
+pyplot state as they were.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps, rcParams
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from ..optim import minimizes
+from ..vocabulary.choices import PANELS
+
+
+def _x(lam: pd.Series) -> tuple[np.ndarray, float | None]:
+    """λ on a log axis; λ = 0 is drawn one decade left of the smallest positive λ."""
+    lam = lam.to_numpy(dtype=float)
+    positive = lam[lam > 0]
+    zero_at = positive.min() / 10 if len(positive) else 1.0
+    return np.where(lam > 0, lam, zero_at), (zero_at if (lam == 0).any() else None)
+
+
+def _band(ax, frame, column, label, color, style="-"):
+    if ax is None or f"{column}_mean" not in frame or frame[f"{column}_mean"].isna().all():
+        return
+    x, _ = _x(frame["lambda"])
+    mean = frame[f"{column}_mean"].to_numpy(float)
+    ax.plot(x, mean, style, color=color, marker="o", ms=3, label=label)
+    ci = frame.get(f"{column}_ci95")
+    if ci is not None and ci.notna().any():
+        ci = ci.fillna(0).to_numpy(float)
+        low = np.maximum(mean - ci, mean / 10)  # a log axis: keep the band's lower edge positive
+        ax.fill_between(x, low, mean + ci, color=color, alpha=0.2, lw=0)
+
+
+def _lambda_axis(ax, agg: pd.DataFrame, selection: dict) -> None:
+    """Log λ axis with the λ = 0 marker and the selected λ."""
+    ax.set_xscale("log")
+    ax.set_xlabel("λ")
+    _, zero_at = _x(agg["lambda"])
+    if zero_at is not None:
+        ax.axvline(zero_at, color="0.85", lw=0.8)
+        ax.annotate("λ=0", (zero_at, 1), xycoords=("data", "axes fraction"), fontsize=8, ha="center", va="bottom")
+    if selection.get("lambda") is not None:
+        x_sel = selection["lambda"] if selection["lambda"] > 0 else zero_at
+        ax.axvline(x_sel, color="k", ls="--", lw=1, label=f"selected λ = {selection['lambda']:g}")
+    _mark_diverged(ax, agg)
+
+
+def _one_se_marks(ax, agg: pd.DataFrame, selection: dict) -> None:
+    """The 1-SE band (from the lowest mean validation loss to one standard error above it) and the λ that the
+    min and 1se rules choose (selection.json's ``choices``; runs before them have none)."""
+    choices, se = selection.get("choices") or {}, selection.get("se")
+    best = choices.get("min")
+    if best is None or se is None:
+        return
+    _, zero_at = _x(agg["lambda"])
+    low = best["val_loss_mean"]
+    ax.axhspan(low, low + se, color="tab:green", alpha=0.12, lw=0,
+               label=f"1-SE band (SE over {selection.get('se_n')} {selection.get('se_over')})")
+    for name, style in (("min", ":"), ("1se", "-.")):
+        choice = choices.get(name)
+        if choice is not None:
+            x = choice["lambda"] if choice["lambda"] > 0 else zero_at
+            ax.axvline(x, color="tab:green", ls=style, lw=1.2, label=f"{name} rule: λ = {choice['lambda']:g}")
+
+
+def _mark_diverged(ax, agg: pd.DataFrame) -> None:
+    """A red × at the top of the axes over every λ with a diverged model: its NaN or inf mean would
+    otherwise leave a silent gap in the line."""
+    if "n_diverged" not in agg or not (agg["n_diverged"] > 0).any():
+        return
+    x, _ = _x(agg["lambda"])
+    hit = (agg["n_diverged"] > 0).to_numpy()
+    counts = agg.loc[hit, "n_diverged"].astype(int).tolist()
+    ax.plot(x[hit], [0.96] * int(hit.sum()), "x", color="crimson", ms=8, mew=2, transform=ax.get_xaxis_transform(),
+            label=f"λ with diverged models ({sum(counts)} of {int(agg['n_seeds'].sum())})")
+
+
+def _against_lambda(ax_loss, ax_norm, cells: list[pd.DataFrame], keys: list[str]) -> None:
+    """Loss and weight norm against λ, one line style per grid cell (either axes may be None)."""
+    colors = rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, cell in enumerate(cells):
+        cell = cell.sort_values("lambda")
+        tag = "" if not keys else " (" + ", ".join(f"{a}={cell[a].iloc[0]}" for a in keys) + ")"
+        style = ["-", "--", ":", "-."][k % 4]
+        _band(ax_loss, cell, "train_loss", "train" + tag, colors[0], style)
+        _band(ax_loss, cell, "val_loss", "validation" + tag, colors[2], style)
+        _band(ax_loss, cell, "test_loss", "test" + tag, colors[1], style)
+        _band(ax_norm, cell, "weight_norm", "‖W‖" + tag, colors[3], style)
+    for ax, ylabel, title in ((ax_loss, "data loss (mean over seeds, 95 % CI)", "loss against λ"),
+                              (ax_norm, "weight norm √Σ‖W_l‖²", "weight norm against λ")):
+        if ax is None:
+            continue
+        ax.set_yscale("log")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+
+
+def _learning_curves(ax, history: pd.DataFrame, first_cell: pd.DataFrame | None, keys: list[str],
+                     unit: str = "epoch") -> None:
+    """Test (solid) and train (dotted) loss against epoch per λ, mean over seeds, first grid cell."""
+    hist = history if not keys else history.merge(first_cell[keys].drop_duplicates(), on=keys)
+    curves = hist.groupby(["lambda", "epoch"], sort=True)[["train_loss", "test_loss"]].mean().reset_index()
+    lambdas = sorted(curves["lambda"].unique())
+    cmap = colormaps["viridis"]
+    for i, lam in enumerate(lambdas):
+        c = curves[curves["lambda"] == lam]
+        color = cmap(i / max(len(lambdas) - 1, 1))
+        ax.plot(c["epoch"], c["test_loss"], color=color, label=f"λ={lam:g}")
+        ax.plot(c["epoch"], c["train_loss"], color=color, ls=":", lw=0.8)
+    ax.set_yscale("log")
+    ax.set_xlabel(unit)
+    ax.set_ylabel("test loss (solid), train loss (dotted)")
+    ax.set_title("learning curves" + ("" if not keys else " (first grid cell)"))
+    ax.legend(fontsize=7, ncol=2)
+
+
+def _coefficient_path(ax, features: pd.DataFrame, agg: pd.DataFrame, keys: list[str], most: int = 12) -> None:
+    """Each input's ‖W1[j,:]‖ against λ (mean over seeds, first grid cell): the ridge path. With many
+    inputs, the ``most`` largest at the smallest λ."""
+    if keys:
+        features = features.merge(agg[keys].drop_duplicates().head(1), on=keys)
+    mean = features.groupby(["feature", "lambda"], sort=False)["norm"].mean().unstack("feature")
+    mean = mean.sort_index()
+    shown = mean.iloc[0].sort_values(ascending=False).index[:most]
+    x, _ = _x(pd.Series(mean.index))
+    cmap = colormaps["tab20"]
+    for i, name in enumerate(shown):
+        ax.plot(x, mean[name].to_numpy(float), marker="o", ms=2.5, color=cmap(i % 20), label=str(name))
+    ax.set_xscale("log")
+    ax.set_xlabel("λ")
+    ax.set_ylabel("‖W1[j,:]‖ (mean over seeds)")
+    more = f" ({most} largest of {mean.shape[1]})" if mean.shape[1] > most else ""
+    ax.set_title(f"coefficient path per input{more}")
+    ax.legend(fontsize=6, ncol=2)
+
+
+#: the panels drawn side by side in the first row (the tables' view) and in the last (pictures of models)
+TABLE_PANELS = ("losses", "norms", "learning", "coefficients")
+PICTURE_PANELS = ("fit", "weights", "curvature")
+
+
+def applies(run, panel: str, reloaded=None) -> str | None:
+    """Why ``panel`` cannot be drawn for ``run`` (one line), or None when it can."""
+    from .pictures import boundary_cells, fit_cells
+
+    data = run.manifest.get("data", {})
+    what = f"{data.get('name')} is {data.get('task')} with {data.get('n_features')} input feature(s)"
+    if panel == "coefficients" and run.features is None:
+        return "the run has no features.csv"
+    if panel in ("boundary", "fit", "weights", "curvature") and not (run.path / "weights.npz").is_file():
+        return "the run has no weights.npz (output.weights = false)"
+    if panel == "curvature" and "effective_params" not in run.summary.columns:
+        return "the run has no curvature diagnostics (sweep.curvature = on computes them)"
+    if panel == "boundary" and reloaded is not None and not boundary_cells(reloaded):
+        return f"it draws classification on 2 numeric input columns, and {what}"
+    if panel == "fit" and reloaded is not None and not fit_cells(reloaded):
+        return f"it draws regression on 1 numeric input column, and {what}"
+    return None
+
+
+def likely(run, panel: str) -> bool:
+    """Whether a model panel may apply, from manifest.json alone (before the data are rebuilt)."""
+    task, sizes = run.manifest.get("data", {}).get("task"), [g["layer_sizes"][0] for g in run.manifest["cells"]]
+    if panel == "boundary":
+        return task == "classification" and 2 in sizes
+    if panel == "fit":
+        return task == "regression" and 1 in sizes
+    return True
+
+
+def choose_panels(run, asked: tuple[str, ...] | None, log=None):
+    """The panels to draw and the run rebuilt for them (None when no panel needs its data): ``asked``, each
+    of which must apply (an InputError says why not), or every panel that applies. By default, the panels
+    that need the run's data are left out, with a line to ``log``, when its data file is not to be found;
+    data that are found and differ from the run's are an InputError either way."""
+    from ..errors import InputError
+    from ..tools.reload import missing_data, reload
+
+    wanted = list(dict.fromkeys(asked)) if asked else [p for p in PANELS if likely(run, p)]
+    for panel in wanted:
+        reason = applies(run, panel)
+        if reason and asked:
+            raise InputError(f"--panel {panel}: {reason}")
+    wanted = [p for p in wanted if applies(run, p) is None]
+    needs_data = [p for p in wanted if p in ("boundary", "fit", "curvature")]
+    gone = missing_data(run) if needs_data and not asked else None
+    if gone:
+        if log:
+            log(f"l2cli: the {' and '.join(needs_data)} panel{'s' if len(needs_data) > 1 else ''} left out: {gone}")
+        wanted = [p for p in wanted if p not in needs_data]
+    reloaded = reload(run) if {"boundary", "fit", "curvature"} & set(wanted) else None
+    for panel in [p for p in wanted if applies(run, p, reloaded)]:
+        if asked:
+            raise InputError(f"--panel {panel}: {applies(run, panel, reloaded)}")
+        wanted.remove(panel)
+    return wanted, reloaded
+
+
+def plot_run(run, path: str | Path, panels: tuple[str, ...] | None = None, seed: int | None = None,
+             log=None) -> Path:
+    """Write a PNG of ``run`` (an l2cli.rundir.run.Run) with ``panels`` (default: every panel that applies), the
+    model pictures for ``seed`` (default: 0, or the run's first seed); ``log`` receives the notes."""
+    from .pictures import boundary_cells
+
+    chosen, reloaded = choose_panels(run, panels, log)
+    top = [p for p in TABLE_PANELS if p in chosen]
+    bottom = [p for p in PICTURE_PANELS if p in chosen]
+    cells = boundary_cells(reloaded) if "boundary" in chosen else []
+    lambdas = sorted(run.summary["lambda"].unique().tolist())
+    heights = [4.6] * bool(top) + [2.3 * len(cells) + 0.4] * bool(cells) + [4.6] * bool(bottom)
+    width = max(5.4 * len(top), 2.3 * len(lambdas) * bool(cells), 6.5 * (len(bottom) + ("curvature" in bottom)))
+    fig = Figure(figsize=(width, sum(heights)), layout="constrained")
+    FigureCanvasAgg(fig)
+    rows = iter(fig.subfigures(len(heights), 1, height_ratios=heights, squeeze=False)[:, 0])
+    if top:
+        draw_tables(next(rows), run, top)
+    if cells:
+        from .pictures import draw_boundaries
+
+        figure = next(rows)
+        draw_boundaries(figure.subplots(len(cells), len(lambdas), squeeze=False), reloaded, cells, lambdas, seed)
+        figure.suptitle("decision boundary per λ (filled: training rows, hollow: test rows)", fontsize=10)
+    if bottom:
+        draw_pictures(next(rows), run, reloaded, bottom, lambdas, seed)
+    fig.suptitle(f"{run.path.name}: {data_names(run)}, {len(run.summary)} models")
+    path = Path(path)
+    save_atomically(fig, path)
+    return path
+
+
+def save_atomically(fig, path: Path) -> None:
+    """The picture to a temporary file beside ``path``, renamed into place: an interrupted or failed write
+    (a signal, a full disk) leaves the old picture whole and no temporary file. A link at ``path`` is
+    replaced, never written through."""
+    from ..machine.files import write_whole
+
+    write_whole(path, lambda tmp: fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".").lower() or "png"))
+
+
+def data_names(run) -> str:
+    """The run's data: its file or dataset, or each grid cell's when the data is a sweep axis."""
+    names = [g["axes"].get("data.dataset", g["axes"].get("data.path")) for g in run.manifest.get("cells", [])]
+    if any(names):
+        return ", ".join(dict.fromkeys(str(n) for n in names))
+    return str(run.manifest.get("data", {}).get("name", ""))
+
+
+def draw_tables(figure, run, panels: list[str]) -> None:
+    """The tables' view: losses, norms, learning curves, coefficient path, side by side."""
+    agg, keys = run.aggregate, run.grid_keys
+    cells = [agg] if not keys else [c for _, c in agg.groupby(keys, sort=False)]
+    axes = dict(zip(panels, figure.subplots(1, len(panels), squeeze=False)[0], strict=True))
+    if "losses" in axes or "norms" in axes:
+        _against_lambda(axes.get("losses"), axes.get("norms"), cells, keys)
+        for ax in (axes.get("losses"), axes.get("norms")):
+            if ax is not None:
+                _lambda_axis(ax, agg, run.selection)
+        if "losses" in axes:
+            _one_se_marks(axes["losses"], agg, run.selection)
+        for ax in (axes.get("losses"), axes.get("norms")):
+            if ax is not None:
+                ax.legend(fontsize=8)
+    if "learning" in axes:
+        lbfgs = minimizes(run.manifest.get("config", {}).get("train", {}).get("optimizer"))
+        _learning_curves(axes["learning"], run.history, cells[0], keys, "L-BFGS iteration" if lbfgs else "epoch")
+    if "coefficients" in axes:
+        _coefficient_path(axes["coefficients"], run.features, agg, keys)
+
+
+def draw_pictures(figure, run, reloaded, panels: list[str], lambdas: list[float], seed: int | None) -> None:
+    """The fitted curves (first grid cell that has them) and the weight histograms (first grid cell)."""
+    from .pictures import draw_fits, draw_weights, fit_cells
+
+    widths = [2 if p == "curvature" else 1 for p in panels]
+    grid = figure.subfigures(1, len(panels), width_ratios=widths, squeeze=False)[0]
+    axes = {p: (sub.subplots(1, 2) if p == "curvature" else sub.subplots()) for p, sub in zip(panels, grid,
+                                                                                               strict=True)}
+    if "curvature" in axes:
+        from .curvature import draw_curvature
+
+        draw_curvature(axes["curvature"], run, reloaded, lambdas, seed)
+    if "fit" in axes:
+        draw_fits(axes["fit"], reloaded, fit_cells(reloaded)[0], lambdas, seed)
+    if "weights" in axes:
+        draw_weights(axes["weights"], run, lambdas, seed, run.manifest["cells"][0]["axes"])

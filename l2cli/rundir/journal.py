@@ -1,0 +1,188 @@
+"""A run in progress, in its own directory: the lock, the plan, the finished chunks and the checkpoints.
+
+While a sweep runs, its directory holds a hidden ``.progress`` folder:
+
+    lock          held (flock) by the process running the sweep, which writes its pid in it
+    plan.json     the config, the command, each grid cell's layout and data fingerprint
+    chunks/       one .npz per finished chunk (parameters, statuses, epochs, history)
+    checkpoints/  the training state of chunks not yet finished (l2cli.training.checkpoint)
+
+The final files are written beside it, each under a temporary name and renamed
+into place, and ``.progress`` is removed last: a directory with ``.progress``
+is an interrupted run, which ``l2cli sweep --resume`` continues.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..machine.files import write_whole
+from ..maths.network import Params
+from ..training.checkpoint import Checkpoint, Damaged, read_checked, write_atomically
+from ..training.train import TrainResult
+from .run import PLAN, PROGRESS, check_target, read_document, replaceable
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(directory: Path) -> None:
+    """Temporary files (``.NAME.tmp-PID``) and old partial directories (``.DIR.partial-PID``) of dead processes."""
+    places = [directory, directory / PROGRESS / "chunks", directory / PROGRESS / "checkpoints"]
+    found = [p for place in places if place.is_dir() for p in place.glob(".*.tmp-*")]
+    found += list(directory.parent.glob(f".{directory.name}.partial-*"))
+    for path in found:
+        pid = path.name.rpartition("-")[2]
+        if pid.isdigit() and not alive(int(pid)):
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+class Journal:
+    """The progress of one run in ``path``; the lock is held from ``create`` or ``reopen`` until
+    ``finish`` (the run is complete) or ``release`` (it stopped, and can be resumed)."""
+
+    def __init__(self, path: Path):
+        self.path, self.progress, self.fd = Path(path), Path(path) / PROGRESS, None
+
+    @classmethod
+    def create(cls, path: str | Path, overwrite: bool = False, data_path: str = "") -> Journal:
+        """A new run in ``path``: absent or empty (or an l2cli run there, with ``overwrite``: only its files are
+        removed, see rundir.replaceable), then locked."""
+        path = Path(path)
+        journal = cls(path)
+        if overwrite and path.is_dir() and not path.is_symlink() and any(path.iterdir()):
+            own = replaceable(path, data_path)  # l2cli's own run, and only l2cli's files in it, or nothing at all
+            journal.lock()  # never overwrite a run another process is writing
+            for child in own:
+                child.unlink()
+            shutil.rmtree(journal.progress / "chunks", ignore_errors=True)
+            shutil.rmtree(journal.progress / "checkpoints", ignore_errors=True)
+            (journal.progress / PLAN).unlink(missing_ok=True)
+            remove_stale_temporaries(path)
+        elif journal.progress.is_dir() and not path.is_symlink():
+            journal.lock()  # a live process holding it is named here
+            journal.release()
+            raise InputError(f"{path} holds an interrupted run: continue it with --resume, or --overwrite it")
+        else:
+            check_target(path)
+            remove_stale_temporaries(path)
+            journal.lock()
+        return journal
+
+    @classmethod
+    def reopen(cls, path: str | Path) -> Journal:
+        """An interrupted run in ``path``, locked, to continue it."""
+        path = Path(path)
+        journal = cls(path)
+        if not (journal.progress / PLAN).is_file():
+            what = "a finished run" if (path / "manifest.json").is_file() else "no interrupted run"
+            raise InputError(f"--resume: {path} holds {what}; there is nothing to continue")
+        journal.lock()
+        remove_stale_temporaries(path)
+        return journal
+
+    def lock(self) -> None:
+        if self.progress.is_symlink():
+            raise InputError(f"{self.progress} is a symbolic link: l2cli does not follow links in a run directory")
+        try:
+            self.progress.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a read-only or forbidden place: before anything is trained
+            from ..errors import describe_os_error
+
+            raise InputError(f"cannot write the run in {self.path}: {describe_os_error(exc)}") from None
+        try:  # O_NOFOLLOW: a link planted at the lock's place is refused, never written through
+            fd = os.open(self.progress / "lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as exc:
+            raise InputError(f"cannot lock {self.progress / 'lock'}: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise InputError(f"{self.path} is in use by another l2cli sweep (process {holder})") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self.fd = fd
+
+    def release(self) -> None:
+        """Let go of the lock and keep the progress: the run can be resumed."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def finish(self) -> None:
+        """The final files are in place: remove the progress and let go of the lock."""
+        shutil.rmtree(self.progress, ignore_errors=True)
+        self.release()
+
+    def write_plan(self, plan: dict) -> None:
+        write_whole(self.progress / PLAN, lambda tmp: tmp.write_text(json.dumps(plan, indent=2) + "\n"))
+
+    def read_plan(self) -> dict:
+        return read_document(self.progress / PLAN)
+
+    def store(self, name: str, checkpoint_s: float) -> ChunkStore:
+        return ChunkStore(self.progress, name, checkpoint_s)
+
+
+class ChunkStore:
+    """The finished chunks and the checkpoints of one part of a run (a grid cell, or one of its folds)."""
+
+    def __init__(self, progress: Path, name: str, checkpoint_s: float):
+        self.chunks, self.checkpoints = progress / "chunks", progress / "checkpoints"
+        self.name, self.checkpoint_s = name, checkpoint_s
+        self.chunks.mkdir(parents=True, exist_ok=True)
+        self.checkpoints.mkdir(parents=True, exist_ok=True)
+
+    def _file(self, k: int) -> Path:
+        return self.chunks / f"{self.name}-{k}.npz"
+
+    def checkpoint(self, k: int) -> Checkpoint:
+        return Checkpoint(self.checkpoints / f"{self.name}-{k}.npz", self.checkpoint_s)
+
+    def load(self, k: int) -> TrainResult | None:
+        """The result of chunk k, when it finished in an earlier process; None (the chunk trains again, from its
+        seeds: the same bits) when there is none, or when the file is damaged, with a line on stderr."""
+        file = self._file(k)
+        if not os.path.lexists(file):
+            return None
+        try:
+            if file.is_symlink() or not file.is_file():
+                raise Damaged("not a regular file")
+            f = read_checked(file)
+            layers = int(f["layers"])
+            params = Params([f[f"W{l}"] for l in range(layers)], [f[f"b{l}"] for l in range(layers)])
+            history = {k[len("hist."):]: f[k] for k in f if k.startswith("hist.")}
+            return TrainResult(params, f["epochs"], f["status"].tolist(), history,
+                               f["warm"].astype(bool) if "warm" in f else None)
+        except (Damaged, KeyError, ValueError, TypeError) as exc:
+            sys.stderr.write(f"l2cli: the finished chunk {file.name} cannot be read back ({exc or type(exc).__name__}):"
+                             " it trains again from its seeds\n")
+            file.unlink(missing_ok=True)
+            return None
+
+    def save(self, k: int, trained: TrainResult) -> None:
+        arrays = {"layers": np.array(len(trained.params.W)), "epochs": trained.epochs,
+                  "status": np.array(trained.status, dtype=str)}
+        arrays.update({f"W{l}": W for l, W in enumerate(trained.params.W)})
+        arrays.update({f"b{l}": b for l, b in enumerate(trained.params.b)})
+        arrays.update({f"hist.{name}": v for name, v in trained.history.items()})
+        if trained.warm is not None:
+            arrays["warm"] = trained.warm.astype(np.int8)
+        write_atomically(self._file(k), arrays, "chunk-write")
+        self.checkpoint(k).remove()

@@ -52,7 +52,8 @@ def cost_seconds(exp, method: str, models: int) -> float:
         m = n * K
         per = MODEL_S + 2 * m * P * min(m, P) / PRODUCT_RATE + min(m, P) ** 3 / SVD_RATE + m * P * JACOBIAN_S
     else:
-        per = PROBES * STEPS * (2 * 1.5 * training_flops_per_row(sizes) * n / PRODUCT_RATE + 4 * STEPS * P / 1e9)
+        # the quadrature's products, and as many again for the bias block's Krylov space (l2cli.maths.lanczos)
+        per = 2 * PROBES * STEPS * (2 * 1.5 * training_flops_per_row(sizes) * n / PRODUCT_RATE + 4 * STEPS * P / 1e9)
     return models * per
 
 

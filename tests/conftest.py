@@ -7,6 +7,21 @@ from l2cli.maths.network import init_params
 from l2cli.training.train import init_rng
 
 
+def make_spec(activation="relu", loss="cross_entropy", reduction="mean", penalize_bias=False):
+    """An objective's Spec, with the declared model.* defaults where a test does not care."""
+    from l2cli.maths.objective import Spec
+
+    return Spec(activation, loss, reduction, penalize_bias)
+
+
+def schedule(**keys):
+    """A Schedule of the declared [train] defaults with ``keys`` set (the way l2cli builds one from a config)."""
+    from l2cli.config import TrainConfig
+    from l2cli.sweeps.experiment import schedule_of
+
+    return schedule_of(TrainConfig(**keys))
+
+
 def make_params(layer_sizes, seeds=(0, 1), init="glorot", dtype=np.float64, bias_scale=0.1):
     """A stack of small random nets with non-zero biases."""
     p = init_params(tuple(layer_sizes), [init_rng(s) for s in seeds], init, dtype)

@@ -154,3 +154,35 @@ def test_version_and_module_entry_point():
     import sys
     proc = subprocess.run([sys.executable, "-m", "l2cli", "--version"], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("l2cli, version")
+
+
+def test_every_flag_declared_for_a_key_reaches_that_key(tmp_path):
+    """keyed() is the one place a flag names its key: each flag, given a value of its key's kind, lands in the
+    config under that key (a flag that did not would be silently ignored)."""
+    import l2cli.cli  # noqa: F401  (declares the commands and their flags)
+    from l2cli.cli.options import KEYED, experiment_config
+    from l2cli.config import Config
+
+    table = tmp_path / "t.csv"
+    table.write_text("a,b,y\n1,2,0\n3,4,1\n")
+    values = {"data.dataset": "wine", "data.target": "y", "data.features": "a,b", "data.drop": "b",
+              "data.na": "error", "data.sep": ";", "data.encoding": "cp1252", "data.decimal": ",",
+              "data.thousands": ".", "data.dates": ("a",), "data.task": "classification", "sweep.lambdas": "0,1e-3",
+              "sweep.seeds": "3,4", "model.hidden": "7,5", "model.activation": "tanh", "train.optimizer": "momentum",
+              "train.decay": "decoupled", "train.lr": 0.123, "train.epochs": 17, "train.batch_size": 9,
+              "train.dtype": "float32", "sweep.executor": "dask", "sweep.address": "tcp://127.0.0.1:8786",
+              "sweep.jobs": 1, "sweep.path": "warm", "sweep.portable": True, "data.path": str(table)}
+    assert set(KEYED.values()) <= set(values), set(KEYED.values()) - set(values)
+    expected = {"data.features": ["a", "b"], "data.drop": ["b"], "data.dates": ["a"], "sweep.lambdas": [0.0, 1e-3],
+                "sweep.seeds": [3, 4], "model.hidden": [7, 5]}
+    for name, key in KEYED.items():
+        options = {"config": None, "overrides": ()}
+        if key != "data.dataset":  # the rest on the table, whose target is y
+            options.update(data_path=str(table), target="y")
+        options[name] = values[key]
+        more = {"sweep.path": {"train.tol": 1e-3}, "data.thousands": {"data.decimal": ","},
+                "sweep.address": {"sweep.executor": "dask"}}.get(key, {})  # the rules between keys
+        cfg = experiment_config(**options, more=more)
+        section, field = key.split(".")
+        assert getattr(getattr(cfg, section), field) == expected.get(key, values[key]), (name, key)
+        assert getattr(getattr(Config(), section), field) != getattr(getattr(cfg, section), field), key

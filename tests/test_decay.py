@@ -6,7 +6,7 @@ Loshchilov & Hutter's Algorithm 1, trained from l2cli's initial weights on l2cli
 
 import numpy as np
 import pytest
-from conftest import invoke, make_params, reference_torch
+from conftest import invoke, make_params, make_spec, reference_torch
 
 from l2cli.config import resolve
 from l2cli.maths.network import init_params
@@ -146,9 +146,9 @@ def test_every_optimizer_takes_lambda_as_its_decay_says(name, decay):
     p0 = make_params((4, 5, 3), seeds=(0, 1, 2))
     X = np.random.default_rng(1).standard_normal((10, 4))
     Y = np.eye(3)[np.arange(10) % 3]
-    from l2cli.maths.objective import Spec, add_penalty_grad
+    from l2cli.maths.objective import add_penalty_grad
 
-    spec = Spec("tanh", "cross_entropy", penalize_bias=True)
+    spec = make_spec("tanh", "cross_entropy", penalize_bias=True)
     at_lam, at_zero = make_optimizer(name, lr, lam, True, decay=decay), make_optimizer(name, lr, 0 * lam, True)
     ours = p0.copy()
     at_lam.step(ours, *data_grad(ours, X, Y, spec, scale=at_lam.grad_scale))

@@ -4,12 +4,12 @@ import itertools
 
 import numpy as np
 import pytest
-from conftest import make_params
+from conftest import make_params, make_spec
 
 from l2cli.maths.activations import ACTIVATIONS
 from l2cli.maths.losses import loss_grad
 from l2cli.maths.network import backward, forward
-from l2cli.maths.objective import Spec, add_penalty_grad, data_scale, objective, objective_grad, penalty
+from l2cli.maths.objective import add_penalty_grad, data_scale, objective, objective_grad, penalty
 
 ARCHS = [(), (5,), (4, 3)]
 
@@ -51,7 +51,7 @@ def rel_error(a, b):
     ACTIVATIONS, ["cross_entropy", "logistic", "squared"], ["mean", "sum"], [False, True], ARCHS)))
 def test_gradient_matches_finite_differences(activation, loss, reduction, penalize_bias, hidden, rng):
     X, Y, params = problem(loss, hidden, rng)
-    spec = Spec(activation, loss, reduction, penalize_bias)
+    spec = make_spec(activation, loss, reduction, penalize_bias)
     lam = np.array([0.0, 0.3])  # two stacked models, two strengths
     dW, db = objective_grad(params, X, Y, lam, spec)
     numeric = finite_difference(params, X, Y, lam, spec)
@@ -62,7 +62,7 @@ def test_gradient_matches_finite_differences(activation, loss, reduction, penali
 def test_gradient_check_can_fail(rng):
     """The check above detects a wrong gradient: drop the 2λW term and it fails."""
     X, Y, params = problem("squared", (5,), rng)
-    spec = Spec("tanh", "squared")
+    spec = make_spec("tanh", "squared")
     lam = np.array([0.5, 0.5])
     dW, _ = objective_grad(params, X, Y, np.zeros(2), spec)
     numeric = finite_difference(params, X, Y, lam, spec)
@@ -71,7 +71,7 @@ def test_gradient_check_can_fail(rng):
 
 def test_zero_lambda_gives_exactly_the_data_gradient(rng):
     X, Y, params = problem("cross_entropy", (4, 3), rng)
-    spec = Spec("relu", "cross_entropy", "mean", penalize_bias=True)
+    spec = make_spec("relu", "cross_entropy", "mean", penalize_bias=True)
     dW, db = objective_grad(params, X, Y, np.zeros(2), spec)
     A = forward(params, X, spec.activation)
     dZ = loss_grad(A[-1], Y, spec.loss) * data_scale("mean", len(X), len(X))
@@ -83,7 +83,7 @@ def test_zero_lambda_gives_exactly_the_data_gradient(rng):
 @pytest.mark.parametrize("penalize_bias", [False, True])
 def test_penalty_gradient_is_exactly_two_lambda_W(penalize_bias, rng):
     X, Y, params = problem("squared", (5,), rng)
-    spec = Spec("tanh", "squared", "mean", penalize_bias)
+    spec = make_spec("tanh", "squared", "mean", penalize_bias)
     pW, pb = [np.zeros_like(W) for W in params.W], [np.zeros_like(b) for b in params.b]
     add_penalty_grad(params, pW, pb, np.ones(2), penalize_bias)  # ∂Ω/∂θ: λ = 1 on a zero data gradient
     for W, g in zip(params.W, pW, strict=True):
@@ -113,7 +113,7 @@ def test_penalty_is_sum_of_squares_of_every_weight(rng):
 def test_minibatch_sum_reduction_is_an_unbiased_estimate(rng):
     """With sum reduction a batch of b rows out of n scales its data gradient by n/b."""
     X, Y, params = problem("squared", (5,), rng, n=8)
-    spec = Spec("tanh", "squared", "sum")
+    spec = make_spec("tanh", "squared", "sum")
     lam = np.zeros(2)
     full, _ = objective_grad(params, X, Y, lam, spec)
     halves = [objective_grad(params, X[i:i + 4], Y[i:i + 4], lam, spec, n_total=8)[0] for i in (0, 4)]
@@ -178,7 +178,7 @@ def test_backward_through_a_transposed_view_equals_through_a_copy(rng, monkeypat
 
     params = make_params((3, 100, 100, 2), seeds=(0, 1))  # W_2: 10,000 entries > COPY_TRANSPOSE_MAX
     X, Y = rng.standard_normal((9, 3)), np.eye(2)[rng.integers(0, 2, 9)]
-    spec = Spec("relu", "cross_entropy")
+    spec = make_spec("relu", "cross_entropy")
     ws = network.Workspace.create(params.layer_sizes, 2, 9, np.float64)
     assert ws.WT[1] is None and ws.WT[2] is not None
     viewed = [g.copy() for g in sum(data_grad(params, X, Y, spec, ws=ws), [])]

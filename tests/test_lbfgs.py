@@ -8,16 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import make_params, sweep
+from conftest import make_params, make_spec, schedule, sweep
 
 from l2cli.cli import cli
 from l2cli.config import resolve
 from l2cli.data.builtin import load_builtin, split_dataset
 from l2cli.errors import InputError
 from l2cli.maths.network import init_params
-from l2cli.maths.objective import Spec
-from l2cli.optim.lbfgs import gradient_norm, pack, unpack
-from l2cli.training.train import Arrays, Schedule, init_rng, train
+from l2cli.maths.objective import gradient_norm
+from l2cli.optim.lbfgs import pack, unpack
+from l2cli.training.train import Arrays, init_rng, train
 
 
 def sklearn_from(params, split, activation, task, alpha, max_iter):
@@ -55,8 +55,8 @@ def test_twenty_iterations_equal_scikit_learns_lbfgs(dataset, activation, loss):
     theirs = sklearn_from(params, split, activation, task, alpha, max_iter=20)
     assert theirs.n_iter_ == 20
     data = Arrays(split.X_train, split.Y_train, None, None)
-    ours = train(params, np.array([lam]), [0], data, Spec(activation, loss),
-                 Schedule(optimizer="lbfgs", max_iter=20, gtol=0.0, history_every=0))
+    ours = train(params, np.array([lam]), [0], data, make_spec(activation, loss),
+                 schedule(optimizer="lbfgs", max_iter=20, gtol=0.0, history_every=0))
     assert ours.epochs[0] == 20 and ours.status == ["max_iter"]
     for a, b in zip(ours.params.arrays(), theirs.coefs_ + theirs.intercepts_, strict=True):
         np.testing.assert_allclose(a[0], b, rtol=1e-8, atol=1e-10)

@@ -5,11 +5,11 @@ contract and training on every optimizer are covered by the tests parametrized o
 
 import numpy as np
 import pytest
-from conftest import make_params, reference_torch
+from conftest import make_params, make_spec, reference_torch
 from test_decay import LAMS, assert_same_model, batches, experiment, l2cli_models, torch_trajectory
 from test_gradients import finite_difference
 
-from l2cli.maths.objective import Spec, data_grad
+from l2cli.maths.objective import data_grad
 from l2cli.optim import OPTIMIZERS, make_optimizer
 
 
@@ -29,7 +29,7 @@ def test_the_first_step_is_the_look_ahead_step_on_the_finite_difference_gradient
     rng = np.random.default_rng(4)
     X, Y = rng.standard_normal((9, 3)), np.eye(3)[rng.integers(0, 3, 9)]
     lam, lr, mu = np.array([0.0, 0.2, 1.5]), 0.1, 0.7
-    spec = Spec("tanh", "cross_entropy", penalize_bias=penalize_bias)
+    spec = make_spec("tanh", "cross_entropy", penalize_bias=penalize_bias)
     p0 = make_params((3, 4, 3), seeds=(0, 1, 2))
     expected = [a - lr * (1 + mu) * g for a, g in zip(p0.arrays(), finite_difference(p0.copy(), X, Y, lam, spec),
                                                       strict=True)]

@@ -3,17 +3,16 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import reference_torch, sweep
+from conftest import make_spec, reference_torch, schedule, sweep
 
 from l2cli.config import resolve
 from l2cli.data.builtin import load_builtin, split_dataset
 from l2cli.executors import train_chunk
 from l2cli.maths.network import init_params
-from l2cli.maths.objective import Spec
 from l2cli.sweeps.engine import run_points
 from l2cli.sweeps.experiment import compute, prepare
 from l2cli.training.plan import points
-from l2cli.training.train import Arrays, Schedule, init_rng, train
+from l2cli.training.train import Arrays, init_rng, train
 
 
 def ridge(X, y, lam):
@@ -29,8 +28,8 @@ def test_linear_model_converges_to_closed_form_ridge():
     lams = np.array([0.0, 1e-3, 1e-1, 1.0])
     params = init_params((10, 1), [init_rng(s) for s in range(4)], "glorot")
     data = Arrays(split.X_train, split.Y_train, split.X_test, split.Y_test)
-    schedule = Schedule(optimizer="gd", lr=0.15, epochs=20000, history_every=0)  # η < 2/λ_max(∇²J) ≈ 0.19
-    result = train(params, lams, range(4), data, Spec("identity", "squared", "mean"), schedule)
+    plan = schedule(optimizer="gd", lr=0.15, epochs=20000, history_every=0)  # η < 2/λ_max(∇²J) ≈ 0.19
+    result = train(params, lams, range(4), data, make_spec("identity", "squared", "mean"), plan)
     assert result.status == ["completed"] * 4
     for m, lam in enumerate(lams):
         w, b = ridge(split.X_train, split.Y_train[:, 0], lam)
@@ -207,8 +206,8 @@ def test_one_gd_step_matches_scikit_learn_with_alpha_2nlambda(dataset, activatio
     with pytest.warns(Warning):  # a warm-started fit() builds a fresh optimizer on the weights set above
         clf.fit(split.X_train, split.y_train)
     data = Arrays(split.X_train, split.Y_train, split.X_test, split.Y_test)
-    params = train(params, np.array([lam]), [0], data, Spec(activation, loss),
-                   Schedule(optimizer="gd", lr=lr, epochs=1, history_every=0)).params
+    params = train(params, np.array([lam]), [0], data, make_spec(activation, loss),
+                   schedule(optimizer="gd", lr=lr, epochs=1, history_every=0)).params
     for ours, theirs in zip(params.W + params.b, clf.coefs_ + clf.intercepts_, strict=True):
         np.testing.assert_allclose(ours[0], theirs, rtol=1e-12, atol=1e-14)
 
@@ -250,8 +249,8 @@ def test_one_sgd_step_matches_pytorch_weight_decay_2lambda():
     torch.nn.functional.cross_entropy(net(X), y).backward()
     opt.step()
     data = Arrays(split.X_train, split.Y_train, split.X_test, split.Y_test)
-    params = train(params, np.array([lam]), [0], data, Spec("relu", "cross_entropy"),
-                   Schedule(optimizer="gd", lr=lr, epochs=1, history_every=0)).params
+    params = train(params, np.array([lam]), [0], data, make_spec("relu", "cross_entropy"),
+                   schedule(optimizer="gd", lr=lr, epochs=1, history_every=0)).params
     for layer, W, b in zip((net[0], net[2]), params.W, params.b, strict=True):
         np.testing.assert_allclose(W[0], layer.weight.detach().numpy().T, rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(b[0], layer.bias.detach().numpy(), rtol=1e-12, atol=1e-14)
@@ -295,7 +294,7 @@ def test_three_full_batch_steps_follow_the_optimizer_formulas(optimizer):
     lam, lr, mu, b1, b2, eps = np.array([0.0, 0.01, 0.3]), 0.05, 0.9, 0.9, 0.999, 1e-8
     params = init_params((13, 6, 3), [init_rng(s) for s in range(3)], "he")
     ref = params.copy()
-    spec = Spec("relu", "cross_entropy")
+    spec = make_spec("relu", "cross_entropy")
     state = [[np.zeros_like(t) for t in ref.arrays()] for _ in range(2)]
     for t in range(1, 4):
         dW, db = objective_grad(ref, split.X_train, split.Y_train, lam, spec)
@@ -311,8 +310,8 @@ def test_three_full_batch_steps_follow_the_optimizer_formulas(optimizer):
                 theta -= lr * (s1 / (1 - b1**t)) / (np.sqrt(s2 / (1 - b2**t)) + eps)
     data = Arrays(split.X_train, split.Y_train, split.X_test, split.Y_test)
     params = train(params, lam, [0, 1, 2], data, spec,
-                   Schedule(optimizer=optimizer, lr=lr, batch_size=0, epochs=3, history_every=0,
-                            hyper=(("momentum", mu),) if optimizer == "momentum" else ())).params
+                   schedule(optimizer=optimizer, lr=lr, batch_size=0, epochs=3, history_every=0,
+                            **({"momentum": mu} if optimizer == "momentum" else {}))).params
     for ours, expected in zip(params.arrays(), ref.arrays(), strict=True):
         np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=1e-14)
 

@@ -13,11 +13,18 @@ LAMBDAS_HELP = ("λ grid: a list '0,1e-4,1e-3', a log grid 'logspace(-6,0,13)' "
                 "(10^-6 … 10^0, 13 values), or both: '0,logspace(-6,0,13)'. Quote it in the shell.")
 
 
+#: Every flag that sets a config key: its parameter name -> the key. keyed() fills it, the one place a flag
+#: names its key; experiment_config reads it, so a declared flag cannot miss its key.
+KEYED: dict[str, str] = {}
+
+
 def keyed(flag: str, dotted: str, dest: str | None = None, help: str | None = None, **kw):
     """A flag that sets the config key ``dotted``: its help (the key's own unless given), its choices and its
     default come from the key's declaration (l2cli.config), so they cannot disagree."""
 
     from ..config import Choice, declaration, default_of
+
+    KEYED[dest or flag.lstrip("-").replace("-", "_")] = dotted
 
     field = declaration(dotted)
     kind = field.metadata["kind"]
@@ -92,27 +99,29 @@ def with_options(options):
     return decorate
 
 
-#: flag -> config key, for the flags whose value goes into the config as it is
-FLAG_KEYS = {"dataset": "data.dataset", "data_path": "data.path", "target": "data.target", "na": "data.na",
-             "sep": "data.sep", "encoding": "data.encoding", "decimal": "data.decimal", "thousands": "data.thousands",
-             "task": "data.task", "lambdas": "sweep.lambdas", "activation": "model.activation",
-             "optimizer": "train.optimizer", "decay": "train.decay", "lr": "train.lr", "epochs": "train.epochs",
-             "batch_size": "train.batch_size", "dtype": "train.dtype", "executor": "sweep.executor",
-             "address": "sweep.address", "jobs": "sweep.jobs", "path": "sweep.path"}
-#: flag -> (config key, example), for the flags that take a comma-separated list
-LIST_FLAGS = {"seeds": ("sweep.seeds", "0,1,2"), "hidden": ("model.hidden", "64,64"),
-              "features": ("data.features", "age,island"), "drop": ("data.drop", "id,name")}
-
-
 def experiment_config(config, overrides, grid=(), more=None, **options):
-    """The config from a file, --set and the dedicated flags (later wins)."""
-    csv_only = [f for f in ("na", "sep", "encoding", "decimal", "thousands", "dates") if options.get(f)]
-    if options.get("data_path") is None and csv_only:
-        raise InputError(f"--{csv_only[0]} applies to a table file: give one with --data FILE")
-    flags = {key: options.get(flag) for flag, key in FLAG_KEYS.items()}
-    if options.get("dates"):
-        flags["data.dates"] = list(options["dates"])
-    for flag, (key, example) in LIST_FLAGS.items():
-        if options.get(flag) is not None:
-            flags[key] = parse_list(options[flag], f"--{flag}", example, int if flag in ("seeds", "hidden") else str)
+    """The config from a file, --set and the dedicated flags (later wins): each flag's value goes to the key
+    keyed() declared it for; a comma-separated list where the key holds a list."""
+    from ..config import TABLE_FILE_KEYS
+
+    given = {name: options[name] for name in KEYED if options.get(name) not in (None, ())}
+    file_only = [name for name in given if KEYED[name] in TABLE_FILE_KEYS]
+    if options.get("data_path") is None and file_only:
+        raise InputError(f"--{file_only[0]} applies to a table file: give one with --data FILE")
+    flags = {KEYED[name]: flag_value(name, KEYED[name], value) for name, value in given.items()}
     return resolve(config, overrides, {**flags, **(more or {})}, grid)
+
+
+def flag_value(name: str, key: str, value):
+    """A flag's value as its key takes it: repeated values as a list, and '0,1,2' as [0, 1, 2] where the key
+    holds a list of integers ('age,island' where it holds names)."""
+    from ..config import declaration
+    from ..vocabulary.kinds import Ints, Texts
+
+    kind = declaration(key).metadata["kind"]
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(kind, (Ints, Texts)) and isinstance(value, str):
+        example = kind.example.strip("[]").replace(" ", "") if isinstance(kind, Ints) else "age,island"
+        return parse_list(value, f"--{name.replace('_', '-')}", example, int if isinstance(kind, Ints) else str)
+    return value

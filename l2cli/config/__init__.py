@@ -20,11 +20,12 @@ A leaf package: it imports only the standard library and other leaf modules.
 """
 
 from ..vocabulary.kinds import Choice, suggest
-from .rules import FIRST_ORDER_KEYS, LBFGS_KEYS, check_train_rules
+from .rules import check_train_rules
 from .schema import (
     GRID_SECTIONS,
     MAX_SEED,
     SECTIONS,
+    TABLE_FILE_KEYS,
     Config,
     DataConfig,
     ModelConfig,
@@ -40,7 +41,7 @@ from .schema import (
 )
 from .sources import load_toml, parse_grid_option, parse_list, parse_override, resolve
 
-__all__ = ["FIRST_ORDER_KEYS", "GRID_SECTIONS", "LBFGS_KEYS", "MAX_SEED", "SECTIONS", "Choice", "Config", "DataConfig",
-           "ModelConfig", "OutputConfig", "SweepConfig", "TrainConfig", "all_keys", "check_train_rules", "coerce",
-           "declaration", "default_of", "load_toml", "parse_grid_option", "parse_list", "parse_override", "resolve",
-           "result_keys", "split_key", "suggest"]
+__all__ = ["GRID_SECTIONS", "MAX_SEED", "SECTIONS", "TABLE_FILE_KEYS", "Choice",
+           "Config", "DataConfig", "ModelConfig", "OutputConfig", "SweepConfig", "TrainConfig", "all_keys",
+           "check_train_rules", "coerce", "declaration", "default_of", "load_toml", "parse_grid_option", "parse_list",
+           "parse_override", "resolve", "result_keys", "split_key", "suggest"]

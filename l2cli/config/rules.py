@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import InputError
-from ..optim import hyper_keys, minimizes
+from ..optim import METHODS
 
 #: l2cli.config.schema's Config and TrainConfig, whose checks call these rules: named here, not imported, so
 #: that the schema and its rules do not import each other
@@ -38,7 +38,7 @@ def check_path(cfg: Config) -> None:
     """A warm path saves work only where training stops by itself: L-BFGS, or a first-order optimizer with
     train.tol or train.early_stopping (a fixed number of epochs costs the same from any start)."""
     t = cfg.train
-    if cfg.sweep.path == "warm" and not minimizes(t.optimizer) and not t.tol and not t.early_stopping:
+    if cfg.sweep.path == "warm" and not METHODS[t.optimizer].stops_itself and not t.tol and not t.early_stopping:
         raise InputError(f"sweep.path = warm starts each model from the previous λ's, which saves epochs only when "
                          f"training stops by itself: use train.optimizer = lbfgs, or give train.tol or "
                          f"train.early_stopping with {t.optimizer}")
@@ -84,31 +84,29 @@ def check_selection(cfg: Config) -> None:
                          "cross-validation (--cv 5), whose standard error is over the folds")
 
 
-#: keys of the first-order optimizers, which L-BFGS does not read, and the keys only L-BFGS reads
-FIRST_ORDER_KEYS = ("train.epochs", "train.lr", "train.batch_size", *(f"train.{k}" for k in hyper_keys()), "train.tol",
-                    "train.patience")
-LBFGS_KEYS = ("train.max_iter", "train.gtol", "train.ftol", "train.max_fun")
-
-
 def check_optimizer_keys(cfg: Config) -> None:
-    """A key given explicitly (a file, --set, a flag) must be one the optimizer reads."""
-    lbfgs = minimizes(cfg.train.optimizer)
-    unread = [k for k in (FIRST_ORDER_KEYS if lbfgs else LBFGS_KEYS) if k in cfg.given]
+    """A key given explicitly (a file, --set, a flag) must be one the optimizer reads (l2cli.optim.METHODS)."""
+    name = cfg.train.optimizer
+    own = [f"train.{k}" for k in METHODS[name].keys]
+    others = dict.fromkeys(f"train.{k}" for m in METHODS.values() for k in m.keys if f"train.{k}" not in own)
+    unread = [k for k in others if k in cfg.given]
     if unread:
-        what = ("L-BFGS stops by train.max_iter, train.gtol, train.ftol and train.max_fun" if lbfgs
-                else "they apply to train.optimizer = lbfgs")
+        readers = sorted(m.name for m in METHODS.values() if f"train.{unread[0].split('.')[1]}" in
+                         {f"train.{k}" for k in m.keys})
         raise InputError(f"{', '.join(unread)} do{'es' if len(unread) == 1 else ''} not apply to train.optimizer = "
-                         f"{cfg.train.optimizer}: {what}")
+                         f"{name}, which reads {', '.join(own)}; {unread[0]} applies to "
+                         f"{', '.join(readers)}")
     check_train_rules(cfg.train)
 
 
 def check_train_rules(train: TrainConfig) -> None:
     """The rules between [train] values (the scikit-learn estimators check these too)."""
-    if not minimizes(train.optimizer):
-        return
-    if train.decay == "decoupled":
-        raise InputError("train.decay = decoupled does not apply to train.optimizer = lbfgs: decoupled decay shrinks "
-                         "θ by the step size η, and L-BFGS has none (it minimizes J = L + λΩ, which is decay = l2)")
-    if train.early_stopping:
-        raise InputError("train.early_stopping does not apply to train.optimizer = lbfgs, which runs each model "
-                         "to its minimum (train.gtol, train.ftol)")
+    method = METHODS[train.optimizer]
+    name = train.optimizer
+    if train.decay not in method.decays:
+        raise InputError(f"train.decay = {train.decay} does not apply to train.optimizer = {name}: decoupled decay "
+                         f"shrinks θ by the step size η, and {name} has none (it minimizes J = L + λΩ, which is "
+                         "decay = l2)")
+    if train.early_stopping and not method.early_stopping:
+        raise InputError(f"train.early_stopping does not apply to train.optimizer = {name}, which runs each model "
+                         f"to its minimum ({', '.join(f'train.{k}' for k in method.keys)})")

@@ -222,6 +222,10 @@ class OutputConfig(Section):
 SECTIONS: dict[str, type[Section]] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig,
                                       "sweep": SweepConfig, "output": OutputConfig}
 
+#: The [data] keys that apply only to a table file (data.path), not to a built-in data set
+TABLE_FILE_KEYS = ("data.na", "data.sep", "data.encoding", "data.decimal", "data.thousands", "data.dates",
+                   "data.sheet")
+
 #: Sections whose keys can be extra sweep axes (``--grid``); sweep and output keys cannot.
 GRID_SECTIONS = ("data", "model", "train")
 

@@ -87,11 +87,13 @@ def load_builtin(name: str, n_samples: int = 200, noise: float | None = None,
     return Dataset(name, np.asarray(X, dtype=np.float64), y, task)
 
 
-def load_csv(path: str | Path, target: str, task: str = "auto", standardize: bool = True, **options) -> Dataset:
-    """A table (CSV, Excel, Parquet) as a Dataset; ``options`` are the other TableOptions (features, drop, na,
-    max_categories, sep, encoding, decimal, thousands, dates, sheet, na_drop_limit, min_class_rows, rare_classes,
-    max_classes)."""
-    table = read_table(path, TableOptions(target, task, **options), standardize)
+def load_csv(path: str | Path, target: str, data=None, **keys) -> Dataset:
+    """A table (CSV, Excel, Parquet) as a Dataset, read as the [data] section ``data`` says (a DataConfig, or
+    None for the declared defaults), ``keys`` (any data.* key: task, standardize, features, na, …) winning."""
+    from ..config import DataConfig
+
+    standardize = keys.pop("standardize", (data or DataConfig()).standardize)
+    table = read_table(path, TableOptions.of(data, target=target, **keys), standardize)
     return Dataset(Path(path).stem, table.frame, table.y, table.task, table.recipe, table.notes, table.missing,
                    {"dates": table.dates, "rare_classes": table.classes})
 

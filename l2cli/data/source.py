@@ -38,13 +38,14 @@ SNIFF = 1 << 16
 
 @dataclass(frozen=True)
 class ReadOptions:
-    """The data.* keys that say how a file's bytes become a table."""
+    """The data.* keys that say how a file's bytes become a table (the keys of the same names; TableOptions.reading
+    makes one)."""
 
-    sep: str = "auto"
-    encoding: str = "utf-8"
-    decimal: str = "."
-    thousands: str = ""
-    sheet: str = ""
+    sep: str
+    encoding: str
+    decimal: str
+    thousands: str
+    sheet: str
 
 
 def file_format(path: Path) -> str:
@@ -331,8 +332,14 @@ def check_applies(path: Path, fmt: str, opts: ReadOptions) -> None:
                          f"a {'CSV' if fmt == 'csv' else fmt.capitalize()} file")
 
 
-def read_frame(path: str | Path, opts: ReadOptions = ReadOptions(), target: str = "") -> pd.DataFrame:
-    """The whole table as a DataFrame, its header checked (no duplicate names), with at least one row."""
+def read_frame(path: str | Path, opts: ReadOptions | None = None, target: str = "") -> pd.DataFrame:
+    """The whole table as a DataFrame, its header checked (no duplicate names), with at least one row; ``opts``
+    None reads it as the declared data.* defaults say."""
+    if opts is None:
+        from ..config import DataConfig
+
+        d = DataConfig()
+        opts = ReadOptions(d.sep, d.encoding, d.decimal, d.thousands, d.sheet)
     path = Path(path)
     check_regular(path)
     fmt = file_format(path)

@@ -18,6 +18,7 @@ shell-quoted, so that it runs when pasted.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..config import suggest
+from ..config import declaration, default_of, suggest
 from ..errors import InputError
 from .dates import convert_dates, is_text
 from .preprocess import Recipe
@@ -34,7 +35,6 @@ from .source import ReadOptions, read_frame
 
 #: A text column whose values differ on at least this share of rows (with at least ID_MIN_ROWS rows) is an ID.
 ID_SHARE, ID_MIN_ROWS = 0.9, 20
-DEFAULT_MAX_CATEGORIES = 20
 #: A column with at least this share of its values missing is suggested for --drop.
 MOSTLY_EMPTY = 0.5
 #: The most columns one message lists.
@@ -45,24 +45,40 @@ OTHER = "other"
 
 @dataclass(frozen=True)
 class TableOptions:
-    """The data.* keys that say how to read a table."""
+    """The data.* keys that say how to read a table: each field is the key of the same name, declared (with
+    its default) in l2cli.config; none has a default here (:meth:`of` builds one)."""
 
     target: str
-    task: str = "auto"
-    features: tuple[str, ...] = ()
-    drop: tuple[str, ...] = ()
-    na: str = "drop"
-    max_categories: int = DEFAULT_MAX_CATEGORIES
-    sep: str = "auto"
-    encoding: str = "utf-8"
-    decimal: str = "."
-    thousands: str = ""
-    dates: tuple[str, ...] = ()
-    sheet: str = ""
-    na_drop_limit: float = 0.2
-    min_class_rows: int = 2
-    rare_classes: str = "error"
-    max_classes: int = 200
+    task: str
+    features: tuple[str, ...]
+    drop: tuple[str, ...]
+    na: str
+    max_categories: int
+    sep: str
+    encoding: str
+    decimal: str
+    thousands: str
+    dates: tuple[str, ...]
+    sheet: str
+    na_drop_limit: float
+    min_class_rows: int
+    rare_classes: str
+    max_classes: int
+
+    @classmethod
+    def of(cls, data=None, **given) -> TableOptions:
+        """The options of a [data] section: a DataConfig, or the dict manifest.json recorded (an older run lacks
+        the newer keys, which then take their declared defaults), ``given`` keys winning; lists as tuples."""
+        from ..config import DataConfig
+
+        declared = DataConfig()
+        get = data.get if isinstance(data, dict) else (lambda k, d=data: getattr(d, k, None))
+        values = {}
+        for f in dataclasses.fields(cls):
+            value = given[f.name] if f.name in given else get(f.name) if data is not None else None
+            value = getattr(declared, f.name) if value is None else value
+            values[f.name] = tuple(value) if isinstance(value, list) else value
+        return cls(**values)
 
     @property
     def reading(self) -> ReadOptions:
@@ -230,7 +246,8 @@ def check_text_columns(frame: pd.DataFrame, text: list[str], opts: TableOptions,
             continue
         distinct = values.nunique()
         id_like = len(values) >= ID_MIN_ROWS and distinct >= ID_SHARE * len(values)
-        if distinct > opts.max_categories or (id_like and opts.max_categories == DEFAULT_MAX_CATEGORIES):
+        raised = opts.max_categories != default_of(declaration("data.max_categories"))  # the user allows more
+        if distinct > opts.max_categories or (id_like and not raised):
             wide.append(f"{col!r} has {distinct} distinct values in {len(values)} rows"
                         f"{' (an ID or a name?)' if id_like else ''}")
             wide_cols.append(col)

@@ -24,12 +24,13 @@ from .network import Params, Workspace, backward, forward, predict
 
 @dataclass(frozen=True)
 class Spec:
-    """What defines the objective besides the data and λ."""
+    """What defines the objective besides the data and λ: the model.* keys of the same names (declared, with
+    their defaults, in l2cli.config; the loss resolved from model.loss = auto by the task)."""
 
-    activation: str = "relu"
-    loss: str = "cross_entropy"  # or "squared"
-    reduction: str = "mean"  # or "sum"
-    penalize_bias: bool = False
+    activation: str
+    loss: str  # cross_entropy, logistic or squared
+    reduction: str  # mean or sum
+    penalize_bias: bool
 
 
 def layer_sq_norms(params: Params) -> np.ndarray:
@@ -120,3 +121,10 @@ def add_penalty_grad(params: Params, dW: list[np.ndarray], db: list[np.ndarray],
     if penalize_bias:
         for g, b in zip(db, params.b, strict=True):
             g += two_lam[:, None] * b
+
+
+def gradient_norm(params: Params, lam: np.ndarray, X: np.ndarray, Y: np.ndarray, spec: Spec) -> np.ndarray:
+    """max_i |∂J/∂θ_i| of each of the M models on (X, Y), shape (M,): the norm scipy's gtol reads."""
+    with np.errstate(all="ignore"):
+        _, dW, db = objective_and_grad(params, X, Y, np.asarray(lam, dtype=params.W[0].dtype), spec)
+    return np.max([np.abs(g).reshape(len(g), -1).max(axis=1) for g in dW + db], axis=0).astype(np.float64)

@@ -4,12 +4,13 @@
     momentum     l2cli/optim/momentum.py    v ← μ v - η g;  θ ← θ + v
     nesterov     l2cli/optim/nesterov.py    v ← μ v - η g;  θ ← θ + μ v - η g
     adam         l2cli/optim/adam.py        Adam; AdamW with train.decay = decoupled
-    lbfgs        l2cli/optim/lbfgs.py             full-batch L-BFGS, each model to its minimum (not a rule here)
+    lbfgs        l2cli/optim/lbfgs.py       a minimizer: full-batch L-BFGS, each model to its minimum
 
 A module of this package that lists ``RULES`` (l2cli.optim.rule.Rule classes) adds them: their names become
 choices of ``train.optimizer``; their hyper-parameters become ``train.<name>`` config keys, ``--set``
 values, estimator parameters and rows of the key table, each from its one declaration beside the update
-(:func:`hyper_keys`). :func:`make_optimizer` joins a rule to the penalty (l2cli.optim.optimizer).
+(:func:`hyper_keys`). :func:`make_optimizer` joins a rule to the penalty (l2cli.optim.optimizer). Every
+optimizer, rule or minimizer, declares what the rest of l2cli may ask of it as a :class:`Method` (METHODS).
 
 A light module, as the rules are: the config schema reads it without importing numpy.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from dataclasses import dataclass
 
 from .rule import Hyper, Rule
 
@@ -57,16 +59,65 @@ def hyper_keys() -> dict[str, tuple[Hyper, tuple[str, ...]]]:
     return keys
 
 
-def minimizes(optimizer: str) -> bool:
-    """Whether ``optimizer`` runs each model to its own minimum, one model at a time, in full batches
-    (L-BFGS, l2cli.optim.lbfgs), rather than stepping a stack of models together epoch by epoch (a rule)."""
-    return optimizer == LBFGS
+@dataclass(frozen=True)
+class Method:
+    """What the rest of l2cli may ask of an optimizer, whichever kind it is: the answers each one declares, so
+    that nothing outside this package asks for a name.
+
+    - ``keys``: the [train] keys it reads besides the ones every optimizer reads (train.optimizer, decay,
+      dtype, history_every); a key given for another optimizer is refused;
+    - ``budget``: the key of its most units of progress, and ``unit`` what one is (the history's epoch column);
+    - ``one_at_a_time``: each model is run to its own minimum on its own (chunks are small and handed out as
+      workers free; one BLAS thread each; summary.csv adds grad_norm, how close to the minimum it stopped);
+    - ``stops_itself``: training ends by itself without train.tol or early stopping (a warm path saves work);
+    - ``full_batch``; ``decays``: the train.decay values it applies; ``early_stopping``: whether it can stop on
+      the validation loss;
+    - ``minimize``: a minimizer's entry point (module of this package:function; :func:`minimizer` loads it and
+      l2cli.training.train calls it), None for a rule, which the training loop steps epoch by epoch.
+    """
+
+    name: str
+    keys: tuple[str, ...]
+    budget: str
+    unit: str
+    one_at_a_time: bool
+    stops_itself: bool
+    full_batch: bool
+    decays: tuple[str, ...]
+    early_stopping: bool
+    minimize: str | None = None
+
+
+#: the keys of the epoch loop, read by every first-order rule
+_LOOP_KEYS = ("epochs", "lr", "batch_size", "tol", "patience")
+
+
+def _method(name: str) -> Method:
+    if name == LBFGS:  # l2cli/optim/lbfgs.py: each model to its minimum, one at a time, by scipy
+        return Method(LBFGS, ("max_iter", "gtol", "ftol", "max_fun"), "max_iter", "iteration", True, True,
+                      True, ("l2",), False, "lbfgs:minimize_models")
+    rule = RULES[name]
+    return Method(name, (*_LOOP_KEYS, *(h.name for h in rule.hyper)), "epochs", "epoch", False, False,
+                  rule.full_batch, ("l2", "decoupled"), True)
+
+
+#: every value of train.optimizer, with what it declares
+METHODS: dict[str, Method] = {name: _method(name) for name in OPTIMIZERS}
+
+
+def minimizer(name: str):
+    """The entry point of optimizer ``name`` when it is a minimizer (see Method.minimize), else None."""
+    entry = METHODS[name].minimize
+    if entry is None:
+        return None
+    module, function = entry.split(":")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), function)
 
 
 def budget(train) -> int:
-    """A model's most units of progress under ``train`` (a TrainConfig or a Schedule): iterations for a
-    minimizer (train.max_iter), epochs for a rule (train.epochs)."""
-    return train.max_iter if minimizes(train.optimizer) else train.epochs
+    """A model's most units of progress under ``train`` (a TrainConfig or a Schedule): its method's budget
+    key (epochs for a rule, train.max_iter for L-BFGS)."""
+    return getattr(train, METHODS[train.optimizer].budget)
 
 
 def hyper_values(name: str, source) -> tuple[tuple[str, object], ...]:

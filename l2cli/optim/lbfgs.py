@@ -52,13 +52,6 @@ def unpack(theta: np.ndarray, sizes: tuple[int, ...], dtype) -> Params:
     return Params(arrays[:L], arrays[L:])
 
 
-def gradient_norm(params: Params, lam: np.ndarray, X: np.ndarray, Y: np.ndarray, spec: Spec) -> np.ndarray:
-    """max_i |∂J/∂θ_i| of each of the M models on (X, Y), shape (M,): the norm scipy's gtol reads."""
-    with np.errstate(all="ignore"):
-        _, dW, db = objective_and_grad(params, X, Y, np.asarray(lam, dtype=params.W[0].dtype), spec)
-    return np.max([np.abs(g).reshape(len(g), -1).max(axis=1) for g in dW + db], axis=0).astype(np.float64)
-
-
 class Minimization:
     """The models of one L-BFGS chunk, minimized in turn: what is known of them so far."""
 

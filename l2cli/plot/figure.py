@@ -27,7 +27,7 @@ from matplotlib import colormaps, rcParams
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ..optim import minimizes
+from ..optim import METHODS
 from ..vocabulary.choices import PANELS
 
 
@@ -282,8 +282,9 @@ def draw_tables(figure, run, panels: list[str]) -> None:
             if ax is not None:
                 ax.legend(fontsize=8)
     if "learning" in axes:
-        lbfgs = minimizes(run.manifest.get("config", {}).get("train", {}).get("optimizer"))
-        _learning_curves(axes["learning"], run.history, cells[0], keys, "L-BFGS iteration" if lbfgs else "epoch")
+        method = METHODS.get(run.manifest.get("config", {}).get("train", {}).get("optimizer"))
+        unit = "epoch" if method is None or method.unit == "epoch" else f"{method.name} {method.unit}"
+        _learning_curves(axes["learning"], run.history, cells[0], keys, unit)
     if "coefficients" in axes:
         _coefficient_path(axes["coefficients"], run.features, agg, keys)
 

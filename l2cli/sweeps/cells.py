@@ -14,7 +14,8 @@ import pandas as pd
 
 from ..config import Config
 from ..data.builtin import Split, cv_folds
-from ..optim import minimizes
+from ..optim import METHODS
+from ..optim import budget as budget_of
 from ..rundir.journal import Journal
 from ..training import plan
 from ..training.summary import feature_table
@@ -85,7 +86,8 @@ def rows_text(s: Split) -> str:
 
 def budget(cfg: Config) -> str:
     t = cfg.train
-    return f"up to {t.max_iter} iterations" if minimizes(t.optimizer) else f"{t.epochs} epochs"
+    method = METHODS[t.optimizer]
+    return f"{'up to ' if method.stops_itself else ''}{budget_of(t)} {method.unit}s"
 
 
 def prepare_cells(cfg: Config, log: Callable[[str], None] | None = None, keep_raw: bool = True) -> list[Experiment]:

@@ -51,23 +51,11 @@ class Experiment:
 
 
 #: the data.* keys that say how to read a table (l2cli.data.table.TableOptions)
-TABLE_KEYS = ("na", "max_categories", "sep", "encoding", "decimal", "thousands", "sheet", "na_drop_limit",
-              "min_class_rows", "rare_classes", "max_classes")
-
-
-def table_options(d) -> dict:
-    """The TableOptions of a [data] section (a DataConfig, or the dict manifest.json recorded: an older run
-    lacks the newer keys, which then take their defaults)."""
-    get = (lambda k: d.get(k)) if isinstance(d, dict) else (lambda k: getattr(d, k))  # noqa: E731
-    out = {k: get(k) for k in TABLE_KEYS if get(k) is not None}
-    return {**out, **{k: tuple(get(k) or ()) for k in ("features", "drop", "dates")}}
-
-
 def load_data(cfg: Config) -> Dataset:
     """The configured dataset: a CSV file (data.path) or a built-in one, with data.task applied."""
     d = cfg.data
     if d.path:
-        return load_csv(d.path, d.target, d.task, d.standardize, **table_options(d))
+        return load_csv(d.path, d.target, d)
     if DATASETS[d.dataset].synthetic:  # generated: estimate before generating (X, y and the split's copies)
         columns = {"moons": 2, "circles": 2, "curve": 1}.get(d.dataset, d.n_features)
         check_fits(6 * 8 * d.n_samples * (columns + 1), f"data.n_samples = {d.n_samples:,} rows of {d.dataset}")
@@ -133,12 +121,18 @@ def assemble(m: ModelConfig, t: TrainConfig, split: Split, notes=(), missing: di
     if loss == "logistic":
         split = split.with_logistic_target()
     spec = Spec(activation=m.activation, loss=loss, reduction=m.reduction, penalize_bias=m.penalize_bias)
-    schedule = Schedule(**{f.name: getattr(t, f.name) for f in dataclasses.fields(Schedule) if f.name != "hyper"},
-                        hyper=hyper_values(t.optimizer, t))  # the same names
+    schedule = schedule_of(t)
     layer_sizes = (split.n_features, *m.hidden, split.n_outputs)
     init = m.init if m.init != "auto" else DEFAULT_INIT[m.activation]
     notes = [*notes, *batch_note(schedule, len(split.X_train))]
     return Experiment(split, spec, schedule, layer_sizes, init, dtype, split.features, tuple(notes), missing or {})
+
+
+def schedule_of(t: TrainConfig) -> Schedule:
+    """The Schedule of a [train] section: its fields are the keys of the same names, and the rule's
+    hyper-parameters as l2cli.optim declares them."""
+    return Schedule(**{f.name: getattr(t, f.name) for f in dataclasses.fields(Schedule) if f.name != "hyper"},
+                    hyper=hyper_values(t.optimizer, t))
 
 
 def batch_note(schedule: Schedule, n: int) -> list[str]:
@@ -159,5 +153,4 @@ def check_finite(arrays, cfg: Config, when: str, missing_allowed: bool = False) 
 
 def compute(cfg: Config) -> Compute:
     """How the config asks the points to be laid out and run (none of it changes a number)."""
-    s = cfg.sweep
-    return Compute(s.engine, s.chunk_size, s.memory_mb, s.workers, s.threads, s.executor, s.jobs)
+    return Compute.of(cfg.sweep)

@@ -18,19 +18,35 @@ from ..machine.memory import check_fits
 from ..maths.network import EVAL_BLOCK_ELEMENTS, training_flops_per_row
 
 
+def declared(key: str):
+    """A field whose default is the declared default of sweep.``key`` (l2cli.config), not a second copy."""
+    def default():
+        from ..config import declaration, default_of
+
+        return default_of(declaration(f"sweep.{key}"))
+
+    return dataclasses.field(default_factory=default)
+
+
 @dataclass(frozen=True)
 class Compute:
     """What the user asked for (the [sweep] keys of the same names); 0 means choose. A request pinned to a
     Layout (:meth:`pinned`) chooses nothing: it is what plan.json records so that a resumed or verified run
     trains in the same chunks."""
 
-    engine: str = "stacked"  # or "sequential": one model at a time, the reference
-    chunk_size: int = 0
-    memory_mb: int = 2048
-    workers: int = 0
-    threads: int = 0
-    executor: str = "local"  # or "dask": workers are then the cluster's worker processes
-    jobs: int = 0  # the most cores (processes × BLAS threads) to use; 0: every core this process may use
+    engine: str = declared("engine")  # or "sequential": one model at a time, the reference
+    chunk_size: int = declared("chunk_size")
+    memory_mb: int = declared("memory_mb")
+    workers: int = declared("workers")
+    threads: int = declared("threads")
+    jobs: int = declared("jobs")  # the most cores (processes × BLAS threads) to use; 0: every core this process may use
+
+    @classmethod
+    def of(cls, sweep, **given) -> Compute:
+        """The request of a [sweep] section (a SweepConfig, or a layout plan.json recorded), ``given`` winning."""
+        get = sweep.get if isinstance(sweep, dict) else (lambda k, s=sweep: getattr(s, k, None))
+        values = {f.name: given.get(f.name, get(f.name)) for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if v is not None})  # an older plan's missing key: declared
 
     def pinned(self, layout: Layout, workers: int | None = None) -> Compute:
         """This request with the layout's choices in place of every 0 (``workers``: at most that many)."""
@@ -82,10 +98,10 @@ def choose(exp, n_points: int, compute: Compute, cores: int | None = None, path_
     else:  # a stack holds one model per unit: a cold chunk's points, or a path chunk's current λ of each path
         size = int(max(1, min(units, compute.memory_mb * 2**20 // bytes_per_model(exp))))
         size = min(size, -(-units // workers))
-        if exp.schedule.minimizes:  # one model at a time, of very different lengths: small chunks,
+        if exp.schedule.method.one_at_a_time:  # one model at a time, of very different lengths: small chunks,
             size = min(size, max(1, -(-units // (LBFGS_CHUNKS_PER_WORKER * workers))))  # handed out as workers free
     workers = min(workers, -(-units // size))  # no more processes than chunks
-    threads = compute.threads or (1 if exp.schedule.minimizes else max(1, cores // workers))
+    threads = compute.threads or (1 if exp.schedule.method.one_at_a_time else max(1, cores // workers))
     check_chunk_memory(exp, size, workers, compute)
     return Layout(size * L, workers, threads)
 
@@ -132,8 +148,8 @@ def estimated_seconds(exp, n_models: int) -> float:
     products at ~30 GFLOP/s (measured on W1/W2-like networks; only used to decide on workers)."""
     n = exp.split.X_train.shape[0]
     s = exp.schedule
-    passes = s.units * (1.2 if s.minimizes else 1.0)  # lbfgs: ~1.2 evaluations per iteration, per model
-    steps = passes * -(-n // s.batch_rows(n)) * (n_models if s.minimizes else 1)
+    passes = s.units * (1.2 if s.method.one_at_a_time else 1.0)  # lbfgs: ~1.2 evaluations per iteration, per model
+    steps = passes * -(-n // s.batch_rows(n)) * (n_models if s.method.one_at_a_time else 1)
     return steps * 40e-6 + passes * n * training_flops_per_row(exp.layer_sizes) * n_models / 30e9
 
 

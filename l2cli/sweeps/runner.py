@@ -92,7 +92,7 @@ def resume_experiment(out: str | Path, given: Config | None = None, progress: Ca
             check_same_config(given, cfg)
         experiments = prepare_cells(cfg, log, keep_raw=cfg.sweep.cv > 0)
         check_fingerprints(experiments, record["fingerprints"], f"the data the run in {out} started with")
-        layouts = [Compute(**layout) for layout in record["layouts"]]
+        layouts = [Compute.of(layout) for layout in record["layouts"]]
         record["resumed"].append(manifest.now())
         journal.write_plan(record)
         with executor_for(cfg) as executor:

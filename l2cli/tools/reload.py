@@ -11,6 +11,7 @@ reproduces summary.csv's training accuracy or R² exactly.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 
@@ -233,8 +234,8 @@ def predict_file(run: Run, path, lam: float | None = None, seed: int | None = No
     from pathlib import Path
 
     from ..data.dates import apply_formats
-    from ..data.source import ReadOptions, read_frame
-    from ..sweeps.experiment import table_options
+    from ..data.source import read_frame
+    from ..data.table import TableOptions
 
     path = Path(path)
     index = model_row(run, lam, seed)
@@ -243,8 +244,7 @@ def predict_file(run: Run, path, lam: float | None = None, seed: int | None = No
     reloaded = reload(run)
     exp = reloaded.experiments[reloaded.cell_of(index)]
     data = run.manifest["config"]["data"]
-    reading = {k: v for k, v in table_options(data).items() if k in ("sep", "encoding", "decimal", "thousands")}
-    frame = read_frame(path, ReadOptions(**reading))
+    frame = read_frame(path, dataclasses.replace(TableOptions.of(data).reading, sheet=""))
     check_ids(frame, ids, path.name)
     id_columns = frame[list(ids)].copy()  # as written, before any date column becomes years
     apply_formats(frame, exp.reading.get("dates") or {}, path.name)

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ..maths.evaluate import evaluate
+from ..maths.objective import gradient_norm
 from .plan import Point
 from .train import TrainResult
 
@@ -27,9 +28,7 @@ def summarize(exp, points: list[Point], trained: TrainResult) -> pd.DataFrame:
     order += sorted((k for k in metrics if k.startswith("norm_W")), key=lambda k: int(k[len("norm_W"):]))
     order += [f"{part}_{exp.scorer.name}" for part in ("train", "val", "test")]
     cols.update({k: np.asarray(metrics[k], dtype=np.float64) for k in order if k in metrics})
-    if exp.schedule.minimizes:  # how close to the minimum each model stopped
-        from ..optim.lbfgs import gradient_norm
-
+    if exp.schedule.method.one_at_a_time:  # how close to its minimum each model stopped
         s = exp.split
         cols["grad_norm"] = gradient_norm(trained.params, lam, s.X_train, s.Y_train, exp.spec)
     return pd.DataFrame(cols)

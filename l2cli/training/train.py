@@ -18,41 +18,41 @@ import numpy as np
 from ..maths.evaluate import Part, evaluate
 from ..maths.network import Params, Workspace, eval_buffers
 from ..maths.objective import Spec, data_grad
-from ..optim import RULES, budget, make_optimizer, minimizes
+from ..optim import METHODS, Method, budget, make_optimizer, minimizer
 from .history import History
 from .stack import ActiveStack
 from .stopping import Stopping
 
-#: The metrics recorded in the history, in order (see l2cli.maths.evaluate).
-
 
 @dataclass(frozen=True)
 class Schedule:
-    """How to train: optimizer, step size, batches and stopping rules."""
+    """How to train: optimizer, step size, batches and stopping rules. Each field is the [train] key of the
+    same name (l2cli.config declares them, with their defaults and meaning; l2cli.sweeps.experiment builds a
+    Schedule from them): none has a default here."""
 
-    optimizer: str = "sgd"
-    decay: str = "l2"  # l2: the penalty's gradient joins the data gradient; decoupled: a shrink beside the step
-    lr: float = 0.1
-    epochs: int = 200
-    batch_size: int = 32  # 0 means the full training set; ignored by gd
-    hyper: tuple[tuple[str, Any], ...] = ()  # the rule's hyper-parameters (name, value), as l2cli.optim declares
-    tol: float = 0.0  # relative change of J per epoch; 0 disables
-    early_stopping: bool = False
-    patience: int = 10
-    history_every: int = 1  # record every k-th epoch; 0 records only the first and last
-    max_iter: int = 200  # lbfgs: iterations (scikit-learn MLP's max_iter)
-    gtol: float = 1e-4  # lbfgs: stop when max_i |∂J/∂θ_i| ≤ gtol (scikit-learn MLP's tol)
-    ftol: float = 2.220446049250313e-09  # lbfgs: stop when J's relative reduction ≤ ftol (scipy's default)
-    max_fun: int = 15000  # lbfgs: evaluations of J (scikit-learn MLP's max_fun)
+    optimizer: str
+    decay: str
+    lr: float
+    epochs: int
+    batch_size: int
+    hyper: tuple[tuple[str, Any], ...]  # the rule's hyper-parameters (name, value), as l2cli.optim declares
+    tol: float
+    early_stopping: bool
+    patience: int
+    history_every: int
+    max_iter: int
+    gtol: float
+    ftol: float
+    max_fun: int
 
     @property
-    def minimizes(self) -> bool:
-        """Whether each model is run to its own minimum (L-BFGS) rather than stepped by a rule."""
-        return minimizes(self.optimizer)
+    def method(self) -> Method:
+        """What the optimizer declares of itself (l2cli.optim.Method)."""
+        return METHODS[self.optimizer]
 
     @property
     def full_batch(self) -> bool:
-        return self.minimizes or RULES[self.optimizer].full_batch
+        return self.method.full_batch
 
     @property
     def units(self) -> int:
@@ -182,10 +182,9 @@ def train(params: Params, lam: np.ndarray, seeds, data: Arrays, spec: Spec, sche
     optimizer each model is minimized in turn by l2cli.optim.lbfgs (``on_epoch`` then
     counts iterations, and a checkpoint keeps the models already minimized).
     """
-    if schedule.minimizes:  # one model at a time, each to its minimum
-        from ..optim.lbfgs import minimize_models
-
-        run = minimize_models(params, np.asarray(lam), data, spec, schedule, History(), on_epoch, checkpoint)
+    minimize = minimizer(schedule.optimizer)
+    if minimize is not None:  # one model at a time, each to its minimum
+        run = minimize(params, np.asarray(lam), data, spec, schedule, History(), on_epoch, checkpoint)
         return TrainResult(run.final, run.iterations, run.status, run.history.columns())
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         return Training(params, lam, seeds, data, spec, schedule).run(on_epoch, checkpoint)

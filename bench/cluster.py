@@ -65,7 +65,7 @@ def main() -> None:
     for n in (1, 2):
         with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                           silence_logs=40) as cluster, Client(cluster) as client:
-            executor = DaskExecutor(client, threads=1)
+            executor = DaskExecutor(client, threads=1, every_s=60.0)
             t, done = best_of(lambda: run_points(exp, pts, how, executor=executor))  # noqa: B023
             same = all(np.array_equal(a, b) for a, b in zip(local.params.arrays(), done.params.arrays(), strict=True))
             rows.append({"executor": f"dask LocalCluster, {n} worker{'s' * (n > 1)}", "processes": n, "seconds": t,

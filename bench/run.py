@@ -242,7 +242,7 @@ def step_floor(w: Workload, quick: bool) -> dict:
     p = init_params(exp.layer_sizes, [init_rng(m) for m in range(M)], exp.init, np.float64)
     X, Y = exp.split.X_train[:B], exp.split.Y_train[:B]
     ws = Workspace.create(exp.layer_sizes, M, B, np.float64)
-    opt = make_optimizer("sgd", w.lr, np.logspace(-5, 0, M))
+    opt = make_optimizer("sgd", w.lr, np.logspace(-5, 0, M), False, "l2")
     L = len(p.W)
 
     def step():

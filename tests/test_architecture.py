@@ -1,6 +1,7 @@
 """The shape of the house: short functions, a light command line, configs that cannot be invalid."""
 
 import ast
+import functools
 import json
 import subprocess
 import sys
@@ -130,6 +131,7 @@ def exists(name: str) -> bool:
     return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
 
+@functools.cache
 def module_imports() -> list[tuple[str, str]]:
     """Every import of a module of the package by a module of the package, top-level and in functions,
     relative ones resolved from the importing module's own package (an ``import`` of a name that is not a

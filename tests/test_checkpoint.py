@@ -151,8 +151,17 @@ RULES = {"all epochs": {}, "tol": {"train.tol": 1e-3},
          "early stopping": {"train.early_stopping": True, "train.patience": 3}}
 
 
-@pytest.mark.parametrize("rule", list(RULES))
-@pytest.mark.parametrize("optimizer", OPTIMIZERS)  # every optimizer l2cli.optim finds joins this test
+def rule_matrix():
+    """Every optimizer l2cli.optim finds × every stopping rule; the default suite runs each optimizer with one rule
+    (each rule in turn), the slow suite the whole matrix (about 0.4 s a case)."""
+    names = list(RULES)
+    for k, optimizer in enumerate(OPTIMIZERS):
+        for rule in names:
+            diagonal = rule == names[k % len(names)]
+            yield pytest.param(optimizer, rule, marks=() if diagonal else pytest.mark.slow, id=f"{optimizer}-{rule}")
+
+
+@pytest.mark.parametrize(("optimizer", "rule"), rule_matrix())
 def test_every_optimizer_and_stopping_rule_continues_from_its_checkpoint_bit_for_bit(tmp_path, optimizer, rule):
     """Each component owns its state (state_dict); a checkpoint file holds them all. Interrupted after any
     step and continued from the file, training gives the bits of an uninterrupted run."""

@@ -19,7 +19,7 @@ def test_every_builtin_loads_and_splits(name):
 
 
 def test_standardized_with_training_statistics_only():
-    s = split_dataset(load_builtin("wine"), test_size=0.5, seed=0)
+    s = split_dataset(load_builtin("wine"), test_size=0.5, val_size=0.0, seed=0)
     np.testing.assert_allclose(s.X_train.mean(0), 0, atol=1e-12)
     np.testing.assert_allclose(s.X_train.std(0), 1, rtol=1e-12)
     assert np.abs(s.X_test.mean(0)).max() > 1e-3  # test rows are not re-centred
@@ -27,7 +27,7 @@ def test_standardized_with_training_statistics_only():
 
 def test_split_is_seeded_and_stratified():
     ds = load_builtin("iris")
-    a, b, c = (split_dataset(ds, 0.4, seed=s) for s in (0, 0, 1))
+    a, b, c = (split_dataset(ds, 0.4, 0.0, seed=s) for s in (0, 0, 1))
     np.testing.assert_array_equal(a.X_test, b.X_test)
     assert not np.array_equal(a.X_test, c.X_test)
     assert np.bincount(a.y_test).tolist() == [20, 20, 20]
@@ -43,7 +43,7 @@ def test_synthetic_options_and_seed():
 
 
 def test_regression_target_standardized_on_train():
-    s = split_dataset(load_builtin("diabetes"), 0.5)
+    s = split_dataset(load_builtin("diabetes"), 0.5, 0.0, seed=0)
     assert s.Y_train.shape[1] == 1
     assert s.Y_train.mean() == pytest.approx(0, abs=1e-12)
     np.testing.assert_allclose(s.Y_test[:, 0] * s.target_scale + s.target_mean, s.y_test)

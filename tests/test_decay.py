@@ -149,7 +149,7 @@ def test_every_optimizer_takes_lambda_as_its_decay_says(name, decay):
     from l2cli.maths.objective import add_penalty_grad
 
     spec = make_spec("tanh", "cross_entropy", penalize_bias=True)
-    at_lam, at_zero = make_optimizer(name, lr, lam, True, decay=decay), make_optimizer(name, lr, 0 * lam, True)
+    at_lam, at_zero = make_optimizer(name, lr, lam, True, decay=decay), make_optimizer(name, lr, 0 * lam, True, "l2")
     ours = p0.copy()
     at_lam.step(ours, *data_grad(ours, X, Y, spec, scale=at_lam.grad_scale))
     ref = p0.copy()
@@ -176,7 +176,7 @@ def test_the_objective_reported_is_j_for_both_decays():
         result = train(params, np.array(LAMS), [SEED] * len(LAMS), exp.arrays, exp.spec, exp.schedule)
         last = result.history["epoch"] == exp.schedule.epochs
         J = data_loss(result.params, exp.split.X_train, exp.split.Y_train, exp.spec) + np.array(LAMS) * penalty(
-            result.params)
+            result.params, exp.spec.penalize_bias)
         np.testing.assert_allclose(result.history["objective"][last], J, rtol=1e-12)
 
 

@@ -105,7 +105,7 @@ def test_penalty_is_sum_of_squares_of_every_weight(rng):
     _, _, params = problem("squared", (4, 3), rng)
     for m in range(params.n_models):
         expected = sum(float((W[m] ** 2).sum()) for W in params.W)
-        assert penalty(params)[m] == pytest.approx(expected, rel=1e-14)
+        assert penalty(params, False)[m] == pytest.approx(expected, rel=1e-14)
         with_b = expected + sum(float((b[m] ** 2).sum()) for b in params.b)
         assert penalty(params, True)[m] == pytest.approx(with_b, rel=1e-14)
 

@@ -46,7 +46,7 @@ def sklearn_from(params, split, activation, task, alpha, max_iter):
 def test_twenty_iterations_equal_scikit_learns_lbfgs(dataset, activation, loss):
     """From the same initial weights, 20 L-BFGS iterations of l2cli at λ and of scikit-learn's MLP at the
     Conventions table's alpha (2nλ, regression nλ) give the same weights to 1e-8."""
-    split = split_dataset(load_builtin(dataset), test_size=0.5, seed=0)
+    split = split_dataset(load_builtin(dataset), test_size=0.5, val_size=0.0, seed=0)
     if loss == "logistic":
         split = split.with_logistic_target()
     task, n, lam = split.task, len(split.X_train), 1e-3

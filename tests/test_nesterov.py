@@ -33,12 +33,12 @@ def test_the_first_step_is_the_look_ahead_step_on_the_finite_difference_gradient
     p0 = make_params((3, 4, 3), seeds=(0, 1, 2))
     expected = [a - lr * (1 + mu) * g for a, g in zip(p0.arrays(), finite_difference(p0.copy(), X, Y, lam, spec),
                                                       strict=True)]
-    opt = make_optimizer("nesterov", lr, lam, penalize_bias, momentum=mu)
+    opt = make_optimizer("nesterov", lr, lam, penalize_bias, "l2", momentum=mu)
     ours = p0.copy()
     opt.step(ours, *data_grad(ours, X, Y, spec, scale=opt.grad_scale))
     for a, b in zip(ours.arrays(), expected, strict=True):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-9)
-    heavy_ball = make_optimizer("momentum", lr, lam, penalize_bias, momentum=mu)  # the check discriminates
+    heavy_ball = make_optimizer("momentum", lr, lam, penalize_bias, "l2", momentum=mu)  # the check discriminates
     other = p0.copy()
     heavy_ball.step(other, *data_grad(other, X, Y, spec))
     assert max(np.abs(a - b).max() for a, b in zip(other.arrays(), expected, strict=True)) > 1e-3

@@ -24,7 +24,7 @@ def ridge(X, y, lam):
 
 
 def test_linear_model_converges_to_closed_form_ridge():
-    split = split_dataset(load_builtin("diabetes"), test_size=0.5, seed=0)
+    split = split_dataset(load_builtin("diabetes"), test_size=0.5, val_size=0.0, seed=0)
     lams = np.array([0.0, 1e-3, 1e-1, 1.0])
     params = init_params((10, 1), [init_rng(s) for s in range(4)], "glorot")
     data = Arrays(split.X_train, split.Y_train, split.X_test, split.Y_test)
@@ -190,7 +190,7 @@ def test_one_gd_step_matches_scikit_learn_with_alpha_2nlambda(dataset, activatio
     """sklearn's MLPClassifier (mean log-loss + alpha/(2n)·‖W‖²) takes the same step as λ = alpha/(2n)."""
     from sklearn.neural_network import MLPClassifier
 
-    split = split_dataset(load_builtin(dataset), test_size=0.5, seed=0)
+    split = split_dataset(load_builtin(dataset), test_size=0.5, val_size=0.0, seed=0)
     if loss == "logistic":
         split = split.with_logistic_target()
     n, lam, lr = split.X_train.shape[0], 0.05, 0.1
@@ -233,7 +233,7 @@ def test_memory_budget_splits_a_sweep_into_chunks_with_the_same_numbers():
 def test_one_sgd_step_matches_pytorch_weight_decay_2lambda():
     """PyTorch SGD with weight_decay = 2λ on the weights (not the biases) takes l2cli's step at λ."""
     torch = reference_torch()
-    split = split_dataset(load_builtin("wine"), test_size=0.5, seed=0)
+    split = split_dataset(load_builtin("wine"), test_size=0.5, val_size=0.0, seed=0)
     lam, lr = 0.03, 0.1
     params = init_params((13, 6, 3), [init_rng(0)], "he")
     net = torch.nn.Sequential(torch.nn.Linear(13, 6), torch.nn.ReLU(), torch.nn.Linear(6, 3)).double()
@@ -290,7 +290,7 @@ def test_three_full_batch_steps_follow_the_optimizer_formulas(optimizer):
     """train() against the update rules written out from ∂J/∂θ (objective_grad), state carried over steps."""
     from l2cli.maths.objective import objective_grad
 
-    split = split_dataset(load_builtin("wine"), test_size=0.5, seed=0)
+    split = split_dataset(load_builtin("wine"), test_size=0.5, val_size=0.0, seed=0)
     lam, lr, mu, b1, b2, eps = np.array([0.0, 0.01, 0.3]), 0.05, 0.9, 0.9, 0.999, 1e-8
     params = init_params((13, 6, 3), [init_rng(s) for s in range(3)], "he")
     ref = params.copy()

@@ -50,16 +50,28 @@ class Dataset:
             self.X = pd.DataFrame(np.asarray(self.X, dtype=np.float64), columns=names)
         self.X.columns = [str(c) for c in self.X.columns]
         if self.recipe is None:
-            self.recipe = Recipe(tuple(self.X.columns))
+            self.recipe = Recipe(tuple(self.X.columns), (), None, True)  # a built-in set: numeric, standardized
 
     @property
     def feature_names(self) -> list[str]:
         return [str(c) for c in self.X.columns]
 
 
-def load_builtin(name: str, n_samples: int = 200, noise: float | None = None,
-                 n_features: int = 20, n_classes: int = 2, seed: int = 0) -> Dataset:
-    """Load or generate a built-in dataset. Options apply to the synthetic ones only."""
+def declared(**given) -> dict:
+    """The given data.* values, each left as None taking its declared default (l2cli.config): the defaults of
+    the functions below are the schema's, not copies of them."""
+    from ..config import DataConfig
+
+    d = DataConfig()
+    return {k: getattr(d, k) if v is None else v for k, v in given.items()}
+
+
+def load_builtin(name: str, n_samples: int | None = None, noise: float | None = None,
+                 n_features: int | None = None, n_classes: int | None = None, seed: int | None = None) -> Dataset:
+    """Load or generate a built-in dataset. Options apply to the synthetic ones only (None: the declared
+    data.* default; data.noise's None is each generator's own)."""
+    keys = declared(n_samples=n_samples, n_features=n_features, n_classes=n_classes, seed=seed)
+    n_samples, n_features, n_classes, seed = keys["n_samples"], keys["n_features"], keys["n_classes"], keys["seed"]
     if name not in DATASETS:
         raise InputError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
     task = DATASETS[name].task
@@ -278,17 +290,20 @@ def features(fitted, frame: pd.DataFrame, dtype, rows: np.ndarray | None = None)
     return out if out is not None else np.ascontiguousarray(fitted.transform(frame.iloc[rows]), dtype=dtype)
 
 
-def split_dataset(ds: Dataset, test_size: float = 0.5, val_size: float = 0.0, seed: int = 0,
-                  standardize: bool = True, standardize_target: bool = True, n_train: int = 0,
-                  keep_raw: bool = True, consume: bool = False) -> Split:
+def split_dataset(ds: Dataset, test_size: float | None = None, val_size: float | None = None, seed: int | None = None,
+                  standardize: bool | None = None, standardize_target: bool | None = None,
+                  n_train: int | None = None, keep_raw: bool = True, consume: bool = False) -> Split:
     """Seeded train/val/test split (see split_rows), its features prepared by the dataset's recipe fitted on
-    the training rows only (see l2cli.data.preprocess); keep_raw and consume as for split_at."""
-    return split_at(ds, split_rows(ds, test_size, val_size, seed, n_train), standardize, standardize_target,
-                    keep_raw, consume)
+    the training rows only (see l2cli.data.preprocess); None: the declared data.* default; keep_raw and
+    consume as for split_at."""
+    k = declared(test_size=test_size, val_size=val_size, seed=seed, standardize=standardize,
+                 standardize_target=standardize_target, n_train=n_train)
+    return split_at(ds, split_rows(ds, k["test_size"], k["val_size"], k["seed"], k["n_train"]), k["standardize"],
+                    k["standardize_target"], keep_raw, consume)
 
 
-def split_at(ds: Dataset, rows: dict[str, np.ndarray], standardize: bool = True,
-             standardize_target: bool = True, keep_raw: bool = True, consume: bool = False) -> Split:
+def split_at(ds: Dataset, rows: dict[str, np.ndarray], standardize: bool, standardize_target: bool,
+             keep_raw: bool = True, consume: bool = False) -> Split:
     """The Split of the given row numbers ("train", "val", "test"; an empty part is left out), its features
     prepared by the dataset's recipe fitted on the training rows.
 
@@ -365,7 +380,8 @@ class Folds(Sequence):
             raw_train=raw.iloc[train].reset_index(drop=True))
 
 
-def describe_builtins(n_samples: int = 200, n_features: int = 20, n_classes: int = 2) -> pd.DataFrame:
+def describe_builtins(n_samples: int | None = None, n_features: int | None = None,
+                      n_classes: int | None = None) -> pd.DataFrame:
     """One row per built-in dataset: name, task, rows, features, classes, description.
 
     The synthetic datasets are described as generated with the given options.

@@ -27,9 +27,9 @@ class Recipe:
     """Which columns are numeric and which text, and how missing values are filled (None: there are none)."""
 
     numeric: tuple[str, ...]
-    text: tuple[str, ...] = ()
-    impute: str | None = None  # SimpleImputer strategy for numeric columns; text columns use most_frequent
-    standardize: bool = True
+    text: tuple[str, ...]
+    impute: str | None  # SimpleImputer strategy for numeric columns; text columns use most_frequent; None: none
+    standardize: bool  # data.standardize
 
     def transformer(self):
         """The unfitted transformer of this recipe (output columns: numeric first, then one-hot): a

@@ -38,8 +38,8 @@ class Executor(Protocol):
 
 
 @contextlib.contextmanager
-def open_executor(name: str = "local", address: str = "", jobs: int = 0, threads: int = 0,
-                  checkpoint_s: float = 60.0, kernels: dict[str, str] | None = None) -> Iterator[Executor]:
+def open_executor(name: str, address: str, jobs: int, threads: int, checkpoint_s: float,
+                  kernels: dict[str, str] | None = None) -> Iterator[Executor]:
     """The executor called ``name`` (one of choices.EXECUTORS), open while the block runs: for dask, connected
     now (to ``address``, or a LocalCluster of at most ``jobs`` workers), its workers checked to run ``kernels``
     (the portable ones) when given, and closed at the end; each task on ``threads`` BLAS threads (0: one),

@@ -134,7 +134,7 @@ class DaskExecutor:
     that worker, is submitted again from there (the data scattered again). If the scheduler is gone, or a
     chunk is lost ``retries`` times, the run stops with ClusterLost."""
 
-    def __init__(self, client, threads: int = 1, every_s: float = 60.0, retries: int = 3):
+    def __init__(self, client, threads: int, every_s: float, retries: int = 3):
         self.client, self.threads, self.every_s, self.retries = client, threads, every_s, retries
         self.fixed_workers = worker_count(client)  # chunks are cut for the cluster's workers
 

@@ -49,8 +49,8 @@ DECOUPLED = {"adam": ("torch_adamw_weight_decay", "keras_adamw_weight_decay", "o
              "momentum": ("sgdw_weight_decay",)}
 
 
-def equivalents(lam: float, task: str, reduction: str, n_train: int, batch_size: int, decay: str = "l2",
-                optimizer: str = "sgd", lr: float | None = None) -> dict[str, float]:
+def equivalents(lam: float, task: str, reduction: str, n_train: int, batch_size: int, decay: str,
+                optimizer: str, lr: float | None = None) -> dict[str, float]:
     """Settings of other libraries that give the same objective as λ (see the module docstring), and with
     decay = "decoupled" those of the same decoupled update at the run's learning rate ``lr``.
 

@@ -77,7 +77,7 @@ def training_flops_per_row(layer_sizes: tuple[int, ...]) -> int:
 def init_params(
     layer_sizes: tuple[int, ...],
     rngs: list[np.random.Generator],
-    init: str = "he",
+    init: str,
     dtype=np.float64,
 ) -> Params:
     """Initialise one model per generator in ``rngs``.

@@ -38,7 +38,7 @@ def layer_sq_norms(params: Params) -> np.ndarray:
     return np.stack([np.einsum("mij,mij->m", W, W) for W in params.W], axis=1)
 
 
-def penalty(params: Params, penalize_bias: bool = False) -> np.ndarray:
+def penalty(params: Params, penalize_bias: bool) -> np.ndarray:
     """Ω(θ) per model, shape (M,)."""
     omega = layer_sq_norms(params).sum(axis=1)
     if penalize_bias:
@@ -113,7 +113,7 @@ def objective_and_grad(params: Params, X: np.ndarray, Y: np.ndarray, lam: np.nda
 
 
 def add_penalty_grad(params: Params, dW: list[np.ndarray], db: list[np.ndarray], lam: np.ndarray,
-                     penalize_bias: bool = False) -> None:
+                     penalize_bias: bool) -> None:
     """Turn ∂L_data/∂θ into ∂J/∂θ in place: dW_l += 2λ·W_l (and db_l += 2λ·b_l when biases are penalized)."""
     two_lam = 2 * np.asarray(lam, dtype=dW[0].dtype)
     for g, W in zip(dW, params.W, strict=True):

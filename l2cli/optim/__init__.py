@@ -127,7 +127,7 @@ def hyper_values(name: str, source) -> tuple[tuple[str, object], ...]:
     return () if rule is None else tuple((h.name, getattr(source, h.name)) for h in rule.hyper)
 
 
-def make_optimizer(name: str, lr: float, lam, penalize_bias: bool = False, decay: str = "l2", **hyper):
+def make_optimizer(name: str, lr: float, lam, penalize_bias: bool, decay: str, **hyper):
     """The optimizer of the rule called ``name`` (one of RULES) with its hyper-parameters (the rule's defaults
     for those not given), for models with penalty strengths lam (M,), the penalty applied as ``decay`` says."""
     from .optimizer import Optimizer

@@ -31,7 +31,7 @@ class Optimizer:
     """A rule's steps on a stack of models with penalty strengths lam (M,), the penalty applied as ``decay``
     says (one of choices.DECAYS)."""
 
-    def __init__(self, rule: Rule, lam: np.ndarray, penalize_bias: bool = False, decay: str = "l2"):
+    def __init__(self, rule: Rule, lam: np.ndarray, penalize_bias: bool, decay: str):
         if decay not in choices.DECAYS:
             raise ValueError(f"decay {decay!r} is not one of {', '.join(choices.DECAYS)}")
         self.rule = rule

@@ -123,7 +123,7 @@ def win_frequency(agg: pd.DataFrame, grid_keys: list[str], rows: pd.DataFrame, r
     return counts / counts.sum() if counts.sum() else counts
 
 
-def select(agg: pd.DataFrame, grid_keys: list[str], rule: str = "min", source: str = "validation",
+def select(agg: pd.DataFrame, grid_keys: list[str], rule: str, source: str = "validation",
            spread: Spread | None = None) -> dict:
     """Choose λ (and the grid cell) from ``val_loss_mean``; test columns are not read.
 

@@ -148,7 +148,7 @@ class L2MLPBase(BaseEstimator):
 
     def dataset(self, X: np.ndarray, y: np.ndarray) -> Dataset:
         names = [str(c) for c in getattr(self, "feature_names_in_", [f"x{j}" for j in range(X.shape[1])])]
-        return Dataset("X", pd.DataFrame(X, columns=names), y, self.task(), Recipe(tuple(names), standardize=False))
+        return Dataset("X", pd.DataFrame(X, columns=names), y, self.task(), Recipe(tuple(names), (), None, False))
 
     def keep(self, exp: Experiment, trained: Trained, index: int) -> None:
         """Take model ``index`` of ``trained`` as the fitted model; a diverged one is a ValueError."""

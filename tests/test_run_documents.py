@@ -4,6 +4,7 @@ Ctrl-C and SIGTERM end any command with 130 and 143."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -160,3 +161,22 @@ def test_a_run_directory_of_the_names_before_2_december_2026_is_read_and_verifie
     table.write_text("x0,x1\n0.5,0.2\n")
     assert len(predict_file(run, str(table))) == 1
     assert invoke("show", str(run_dir), "--aggregate").exit_code == 0
+
+
+@pytest.mark.parametrize("field,value", [("lambda", "0.1"), ("lambda", -1), ("lambda", float("nan")), ("axes", []),
+                                         ("within_1se", [0.1, "x"]), ("table", [1]), ("by_evidence", {"lambda": "a"}),
+                                         ("choices", {"min": {"lambda": True}}), ("remarks", "text")])
+def test_a_library_reader_gets_selection_json_checked(tmp_path, field, value):
+    """Run.load checks selection.json for every reader, not only the CLI's commands."""
+    import json as _json
+
+    from l2cli.errors import InputError
+    from l2cli.rundir.run import Run
+
+    run_dir = shutil.copytree(Path(__file__).parent / "data" / "house" / "w1", tmp_path / "run")
+    doc = _json.loads((run_dir / "selection.json").read_text())
+    doc[field] = value
+    (run_dir / "selection.json").write_text(_json.dumps(doc))
+    with pytest.raises(InputError, match="selection.json: .*not a selection l2cli wrote"):
+        Run.load(run_dir)
+    assert Run.load(Path(__file__).parent / "data" / "house" / "w1").selection["lambda"] is not None

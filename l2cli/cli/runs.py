@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 
@@ -82,10 +81,7 @@ def best(run, everything):
             click.echo(f"Error: {message}", err=True)
             sys.exit(1)
         raise CliError(message)
-    lam = selection["lambda"]
-    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not math.isfinite(lam) or lam < 0:
-        raise CliError(f"{run}/selection.json: its lambda is not a finite number ≥ 0; the file was changed "
-                       "by hand or is damaged")
+    lam = selection["lambda"]  # a finite number ≥ 0: checked when the run was read (l2cli.rundir.files)
     if not everything:
         click.echo(repr(float(lam)))
         return

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from pathlib import Path
 
@@ -104,24 +103,15 @@ def recorded_portable(out: str) -> bool:
 
 
 def with_kernels(wanted: dict[str, str], argv: list[str]) -> None:
-    """Make this command run with the BLAS kernel and numpy dispatch ``wanted`` names (l2cli.machine.environment):
-    before numpy loads, by setting the variables here (worker processes inherit them); once it has loaded
-    with others, by running the same command again in a child process that has them, whose output and
-    exit code become this one's."""
-    from ..machine.environment import in_force, numpy_loaded
+    """Run this command with the kernels ``wanted`` names (l2cli.machine.kernels): from here on, or in a child
+    process whose output and exit code become this one's."""
+    from ..machine.kernels import with_kernels as run_with
 
-    if not numpy_loaded():
-        os.environ.update(wanted)
-        return
-    if in_force(wanted):
-        return
-    import subprocess
-
-    child = subprocess.run([sys.executable, "-m", "l2cli", *argv[1:]], env={**os.environ, **wanted},
-                           capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    click.echo(child.stdout, nl=False)
-    click.echo(child.stderr, nl=False, err=True)
-    sys.exit(child.returncode)
+    child = run_with(wanted, argv)
+    if child is not None:
+        click.echo(child.stdout, nl=False)
+        click.echo(child.stderr, nl=False, err=True)
+        sys.exit(child.returncode)
 
 
 @contextlib.contextmanager

@@ -73,15 +73,11 @@ def verify(run, level, env_mode, rtol, atol, tols, confidence, data, fmt, tablef
 def recreate_environment(recorded: dict, say) -> None:
     """Run this command with the recorded kernel and numpy dispatch, where this machine can run them; say once
     what cannot be re-created (and which level can still hold)."""
-    from ..machine.environment import cpu, lacking, pins
+    from ..machine.kernels import replay_pins
 
-    wanted = pins(recorded)
-    flags = cpu()["vector_extensions"]
-    kernel = wanted.get("OPENBLAS_CORETYPE")
-    if kernel and lacking(kernel, flags):
-        say(f"this CPU lacks what the recorded OpenBLAS {kernel} kernel needs ({', '.join(lacking(kernel, flags))}): "
-            "replaying on this machine's own; if the numbers differ, --level numbers or --level conclusions")
-        wanted.pop("OPENBLAS_CORETYPE")
+    wanted, note = replay_pins(recorded)
+    if note:
+        say(note)
     if wanted:
         argv = without_option(click.get_current_context().meta["argv"], "--environment")
         with_kernels(wanted, [*argv, "--environment", "native"])  # the child replays with what it was given

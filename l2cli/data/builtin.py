@@ -202,7 +202,7 @@ def split_rows(ds: Dataset, test_size: float, val_size: float, seed: int, n_trai
                          "leave too few for training or testing")
     strata = (lambda idx: ds.y[idx]) if ds.task == "classification" else (lambda idx: None)  # noqa: E731
     if ds.task == "classification":
-        check_classes(ds)
+        check_stratifiable(ds)
     try:
         rest, test = train_test_split(rows, test_size=n_test, random_state=seed, stratify=strata(rows))
         val = rows[:0]
@@ -218,7 +218,7 @@ def split_rows(ds: Dataset, test_size: float, val_size: float, seed: int, n_trai
     return {"train": train, "val": val, "test": test}
 
 
-def check_classes(ds: Dataset) -> None:
+def check_stratifiable(ds: Dataset) -> None:
     """A stratified split needs at least 2 classes, and at least 2 rows of each."""
     labels, counts = np.unique(ds.y.astype(str), return_counts=True)
     if len(labels) < 2:

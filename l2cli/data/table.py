@@ -147,7 +147,7 @@ def keep_columns(frame: pd.DataFrame, keep: list[str]) -> pd.DataFrame:
     return frame if list(frame.columns) == keep else frame[keep]
 
 
-def check_finite(frame: pd.DataFrame, name: str) -> None:
+def check_no_infinities(frame: pd.DataFrame, name: str) -> None:
     numeric = frame.select_dtypes("number")
     bad = [c for c in numeric.columns if np.isinf(numeric[c].to_numpy(dtype=float)).any()]
     if bad:
@@ -335,7 +335,7 @@ def read_table(path: str | Path, opts: TableOptions, standardize: bool = True) -
     notes: list[str] = []
     frame = keep_columns(frame, [*choose_columns(frame, opts, path.name), opts.target])
     dates = convert_dates(frame, opts.dates, path.name, notes)
-    check_finite(frame, path.name)
+    check_no_infinities(frame, path.name)
     check_target_marks(frame[opts.target], opts, path.name)
     frame, missing = handle_missing(frame, opts, path.name, notes)
     features = [c for c in frame.columns if c != opts.target]

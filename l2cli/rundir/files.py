@@ -15,6 +15,7 @@ unescaped on the way in (see l2cli.rundir.formats.spreadsheet_safe).
 from __future__ import annotations
 
 import json
+import math
 import os
 import stat
 import zipfile
@@ -65,7 +66,7 @@ def open_file(path: Path, limit: int):
     return os.fdopen(fd, "rb")
 
 
-def read_table(path: Path, name: str):
+def read_run_table(path: Path, name: str):
     """A table of a run directory as a DataFrame, checked: its required columns are there, λ is finite and
     ≥ 0, seeds and epochs are whole numbers ≥ 0."""
     import pandas as pd
@@ -263,4 +264,42 @@ def check_manifest(doc: dict, path: Path) -> dict:
         _fail(path, "cells is empty")
     for k, cell in enumerate(cells):
         check_cell(cell, k, path)
+    return doc
+
+
+def _is_lambda(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+
+
+#: selection.json's fields every reader may take, with the kinds they may hold (None: absent or null)
+SELECTION_FIELDS = {"axes": dict, "rule": str, "source": str, "reason": str, "reason_code": str, "metric": str,
+                    "at_edge": bool, "remarks": list, "table": list, "choices": dict, "within_1se": list,
+                    "by_evidence": dict, "by_validation": dict, "left_out_reason": str, "se_over": str}
+
+
+def check_selection(doc: dict, path: Path) -> dict:
+    """selection.json's structure, checked before any reader (predict, show, runs, verify, a library user) uses
+    it: the chosen λ null or a finite number ≥ 0, every other field of the kind l2cli writes, the λ of the
+    one-standard-error set finite numbers, each table row an object."""
+    def fail(what: str):
+        raise InputError(f"{path}: {what}: not a selection l2cli wrote, or a damaged one")
+
+    lam = doc.get("lambda")
+    if lam is not None and not _is_lambda(lam):
+        fail("its lambda is not a finite number ≥ 0")
+    for key, kind in SELECTION_FIELDS.items():
+        value = doc.get(key)
+        if value is not None and (not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool)):
+            fail(f"{key} is not {kind.__name__}")
+    if not all(_is_lambda(x) for x in doc.get("within_1se") or []):
+        fail("within_1se holds something that is not a λ")
+    if not all(isinstance(row, dict) for row in doc.get("table") or []):
+        fail("a row of its table is not an object")
+    if not all(isinstance(r, str) for r in doc.get("remarks") or []):
+        fail("a remark is not text")
+    for name in ("by_evidence", "by_validation", *((doc.get("choices") or {}).keys())):
+        choice = (doc.get(name) if name in ("by_evidence", "by_validation") else doc["choices"][name])
+        if choice is not None and (not isinstance(choice, dict) or (choice.get("lambda") is not None
+                                                                    and not _is_lambda(choice.get("lambda")))):
+            fail(f"the choice {name} is not an object with a λ")
     return doc

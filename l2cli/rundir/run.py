@@ -2,9 +2,10 @@
 
 A run directory holds summary.csv, history.csv, aggregate.csv, features.csv,
 manifest.json, selection.json, weights.npz and, with cross-validation, cv.csv. :meth:`Run.save`
-builds it in a hidden sibling directory and renames it into place only when
-every file is complete, so an interrupted or failed write leaves no
-half-written directory behind. :meth:`Run.load` reads the two JSON documents at
+writes each file whole, under a temporary name renamed into place
+(l2cli.machine.files.write_whole), and a run in progress keeps its journal in
+.progress until every file is there (l2cli.rundir.journal), so an interrupted or
+failed write leaves no half-written file behind. :meth:`Run.load` reads the two JSON documents at
 once and each table only when it is first asked for, so reading the selected λ
 never imports pandas.
 """
@@ -109,14 +110,14 @@ class Run:
         return self.tables[name]
 
     def _read_table(self, name: str):
-        from .files import read_table
+        from .files import read_run_table
 
         file = None if self.path is None else self.path / f"{name}.csv"
         if file is None or not os.path.lexists(file):
             if name in ("cv", "features"):  # cv: without cross-validation; features: runs before features.csv
                 return None
             raise InputError(f"run {self.path} has no {name}.csv")
-        return read_table(file, name)
+        return read_run_table(file, name)
 
     def read_weights(self) -> dict:
         """The arrays of weights.npz (read and checked once; see l2cli.rundir.files.read_weights)."""
@@ -137,10 +138,10 @@ class Run:
             raise InputError(f"{path} is a run in progress or interrupted: l2cli sweep --resume --out {path}")
         if not (path / "manifest.json").is_file():
             raise InputError(f"{path} is not an l2cli run directory (no manifest.json)")
-        from .files import check_manifest
+        from .files import check_manifest, check_selection
 
         manifest = check_manifest(read_document(path / "manifest.json"), path / "manifest.json")
-        return cls(manifest, read_document(path / "selection.json"), path)
+        return cls(manifest, check_selection(read_document(path / "selection.json"), path / "selection.json"), path)
 
     @staticmethod
     def list(root: str | Path) -> list[Run]:

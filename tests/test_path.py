@@ -21,7 +21,8 @@ from l2cli.config import resolve
 from l2cli.sweeps.engine import run_points
 from l2cli.sweeps.experiment import prepare
 from l2cli.sweeps.layout import Compute, choose
-from l2cli.training.plan import path_chunks, points
+from l2cli.training.plan import points
+from l2cli.training.warm import path_chunks
 
 BASE = {"data.dataset": "moons", "data.n_samples": 160, "model.hidden": [8], "sweep.lambdas": [1e-2, 1e-4, 1.0, 1e-3],
         "sweep.seeds": [0, 1, 2], "sweep.path": "warm", "sweep.workers": 1}

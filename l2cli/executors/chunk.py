@@ -19,7 +19,7 @@ from ..training.numeric_warnings import counted
 from ..training.plan import Point
 from ..training.summary import summarize
 from ..training.train import TrainResult, init_rng, train
-from ..training.warm import train_path
+from ..training.warm import STARTS
 
 Progress = Callable[[int], None]
 Done = Callable[[int, "ChunkResult"], None]
@@ -50,9 +50,7 @@ def train_chunk(exp, points: list[Point], on_epoch: Progress | None = None,
     with counted(counts):
         params = init_params(exp.layer_sizes, [init_rng(p.seed) for p in points], exp.init, exp.dtype)
         lam, seeds = np.array([p.lam for p in points]), [p.seed for p in points]
-        if exp.path == "warm":
-            trained = train_path(params, lam, seeds, exp.arrays, exp.spec, exp.schedule, train, on_epoch, checkpoint)
-        else:
-            trained = train(params, lam, seeds, exp.arrays, exp.spec, exp.schedule, on_epoch, checkpoint)
+        trained = STARTS[exp.path].train(params, lam, seeds, exp.arrays, exp.spec, exp.schedule, train, on_epoch,
+                                         checkpoint)
         summary = summarize(exp, points, trained)
     return ChunkResult(trained, summary, counts)

@@ -18,8 +18,9 @@ import pandas as pd
 from ..executors import ChunkResult, Executor, InProcess, Job
 from ..machine.blas import blas_info, blas_threads
 from ..maths.network import Params
-from ..training.plan import Point, chunks, path_chunks, paths
+from ..training.plan import Point
 from ..training.summary import history_frame, summarize
+from ..training.warm import STARTS
 from .layout import Compute, Layout, choose
 
 
@@ -47,9 +48,9 @@ def run_points(exp, pts: list[Point], compute: Compute | None = None,
     executor: where the chunks train (l2cli.executors; default: this process and forked workers, as the
     layout says).
     """
-    warm = exp.path == "warm"
-    layout = choose(exp, len(pts), compute or Compute(), path_length=len(paths(pts)[0]) if warm else 1)
-    parts = path_chunks(pts, layout.chunk_size) if warm else chunks(pts, layout.chunk_size)
+    starts = STARTS[exp.path]
+    layout = choose(exp, len(pts), compute or Compute(), path_length=starts.path_length(pts))
+    parts = starts.chunks(pts, layout.chunk_size)
     results = [None] * len(parts)
     finished = getattr(progress, "chunk_done", None)  # a progress report that also wants each chunk's rows
     for k, trained in enumerate(store.load(k) if store else None for k in range(len(parts))):
@@ -79,7 +80,7 @@ def run_points(exp, pts: list[Point], compute: Compute | None = None,
     history = pd.concat([history_frame(c, r.trained.history) for c, r in zip(parts, results, strict=True)],
                         ignore_index=True)
     summary = pd.concat([r.summary for r in results], ignore_index=True)
-    if warm:  # chunks of whole paths: back to the points' order
+    if starts.reorders:  # chunks of whole paths: back to the points' order
         params, summary, history = in_point_order(pts, parts, results, params, summary, history)
     return Trained(pts, params, summary, history, layout, blas, sum((r.warnings for r in results), Counter()))
 

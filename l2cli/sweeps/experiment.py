@@ -34,11 +34,11 @@ class Experiment:
     layer_sizes: tuple[int, ...]
     init: str
     dtype: np.dtype
+    path: str  # sweep.path: cold (every model from its initialisation) or warm (l2cli.training.warm)
     features: tuple[str, ...] = ()  # the name of each input, in the order of the rows of W_1
     notes: tuple[str, ...] = ()  # what reading the data did (rows dropped, dates converted, …)
     missing: dict = field(default_factory=dict)  # missing-value counts and policy of a CSV file
     reading: dict = field(default_factory=dict)  # what else reading a table decided: date formats, rare classes
-    path: str = "cold"  # sweep.path: cold (every model from its initialisation) or warm (l2cli.training.warm)
 
     @property
     def arrays(self) -> Arrays:
@@ -103,15 +103,16 @@ def prepare(cfg: Config, keep_raw: bool = True, data: Prepared | None = None) ->
     cfg.validate()
     data = data or prepare_data(cfg, keep_raw)
     split = data.split
-    exp = assemble(cfg.model, cfg.train, split, [*data.notes, *small_data_notes(split)], data.missing)
+    exp = assemble(cfg.model, cfg.train, split, cfg.sweep.path, [*data.notes, *small_data_notes(split)],
+                   data.missing)
     exp.reading = data.reading
-    exp.path = cfg.sweep.path
     check_fits(bytes_per_model(exp), f"one model of {'-'.join(map(str, exp.layer_sizes))} on "
                f"{len(split.X_train):,} rows")
     return exp
 
 
-def assemble(m: ModelConfig, t: TrainConfig, split: Split, notes=(), missing: dict | None = None) -> Experiment:
+def assemble(m: ModelConfig, t: TrainConfig, split: Split, path: str, notes=(),
+             missing: dict | None = None) -> Experiment:
     """The experiment of a split under the [model] and [train] keys: the split cast to train.dtype (and to one
     0/1 column for the logistic loss), the objective, the schedule, the layer sizes and the initialisation.
     The CLI's prepare and the scikit-learn estimators both come through here."""
@@ -125,7 +126,8 @@ def assemble(m: ModelConfig, t: TrainConfig, split: Split, notes=(), missing: di
     layer_sizes = (split.n_features, *m.hidden, split.n_outputs)
     init = m.init if m.init != "auto" else DEFAULT_INIT[m.activation]
     notes = [*notes, *batch_note(schedule, len(split.X_train))]
-    return Experiment(split, spec, schedule, layer_sizes, init, dtype, split.features, tuple(notes), missing or {})
+    return Experiment(split, spec, schedule, layer_sizes, init, dtype, path, split.features, tuple(notes),
+                      missing or {})
 
 
 def schedule_of(t: TrainConfig) -> Schedule:

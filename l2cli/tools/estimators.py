@@ -224,7 +224,8 @@ class L2MLP(L2MLPBase):
         rows = {"train": np.arange(len(y))}
         if train.early_stopping:
             rows["train"], rows["val"] = self.validation_rows(y, seed)
-        exp = assemble(model, train, split_at(self.dataset(X, y), rows, standardize=False, standardize_target=False))
+        exp = assemble(model, train, split_at(self.dataset(X, y), rows, standardize=False, standardize_target=False),
+                       "cold")
         self._one_target = y.ndim == 1
         self.keep(exp, run_points(exp, [Point(0, lam, seed)], Compute(workers=1)), 0)
         return self
@@ -254,7 +255,7 @@ class L2MLPCV(L2MLPBase):
         model, train = self.settings()
         lams, seeds, rule = self.checked("lams"), self.checked("seeds"), self.checked("select")
         exp = assemble(model, train, split_at(self.dataset(X, y), {"train": np.arange(len(y))}, standardize=False,
-                                              standardize_target=False))
+                                              standardize_target=False), "cold")
         folds = self.folds(exp.split, X, y)
         how = Compute(workers=self.workers(len(lams) * len(seeds)))
         folds_only = dataclasses.replace(exp, schedule=dataclasses.replace(exp.schedule, history_every=0))

@@ -28,18 +28,3 @@ def points(lambdas: list[float], seeds: list[int]) -> list[Point]:
 def chunks(pts: list[Point], size: int) -> list[list[Point]]:
     """Consecutive chunks of at most ``size`` points."""
     return [pts[i:i + size] for i in range(0, len(pts), size)]
-
-
-def paths(pts: list[Point]) -> list[list[Point]]:
-    """The points of each seed, seeds in their order: the paths of a warm sweep (l2cli.training.warm)."""
-    by_seed: dict[int, list[Point]] = {}
-    for p in pts:
-        by_seed.setdefault(p.seed, []).append(p)
-    return list(by_seed.values())
-
-
-def path_chunks(pts: list[Point], size: int) -> list[list[Point]]:
-    """Chunks of whole paths: as many seeds' points as ``size`` holds (at least one seed's) in each."""
-    seeds = paths(pts)
-    per = max(1, size // len(seeds[0]))
-    return [[p for path in seeds[i:i + per] for p in path] for i in range(0, len(seeds), per)]

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..maths.network import Params
 from ..maths.objective import Spec
+from .plan import Point, chunks
 
 
 def steps(lam: np.ndarray, seeds: np.ndarray) -> list[np.ndarray]:
@@ -138,3 +139,56 @@ def train_path(params: Params, lam: np.ndarray, seeds, data, spec: Spec, schedul
         if checkpoint is not None and k + 1 < len(order):
             checkpoint.maybe_write(run, k + 1)
     return TrainResult(run.final, run.epochs, list(run.status), run.columns(), run.warm)
+
+
+def paths(pts: list[Point]) -> list[list[Point]]:
+    """The points of each seed, seeds in their order: the paths of a warm sweep (l2cli.training.warm)."""
+    by_seed: dict[int, list[Point]] = {}
+    for p in pts:
+        by_seed.setdefault(p.seed, []).append(p)
+    return list(by_seed.values())
+
+
+def path_chunks(pts: list[Point], size: int) -> list[list[Point]]:
+    """Chunks of whole paths: as many seeds' points as ``size`` holds (at least one seed's) in each."""
+    seeds = paths(pts)
+    per = max(1, size // len(seeds[0]))
+    return [[p for path in seeds[i:i + per] for p in path] for i in range(0, len(seeds), per)]
+
+
+class Cold:
+    """sweep.path = cold: every model from its seed's initialisation, in chunks of consecutive points."""
+
+    name = "cold"
+
+    def path_length(self, pts: list[Point]) -> int:
+        return 1
+
+    def chunks(self, pts: list[Point], size: int) -> list[list[Point]]:
+        return chunks(pts, size)
+
+    def train(self, params, lam, seeds, data, spec, schedule, train: Callable, on_epoch, checkpoint):
+        return train(params, lam, seeds, data, spec, schedule, on_epoch, checkpoint)
+
+    reorders = False  # its chunks hold the points in their order
+
+
+class Warm(Cold):
+    """sweep.path = warm: each seed's λ grid in order, each model from the previous λ's (this module)."""
+
+    name = "warm"
+
+    def path_length(self, pts: list[Point]) -> int:
+        return len(paths(pts)[0])
+
+    def chunks(self, pts: list[Point], size: int) -> list[list[Point]]:
+        return path_chunks(pts, size)
+
+    def train(self, params, lam, seeds, data, spec, schedule, train: Callable, on_epoch, checkpoint):
+        return train_path(params, lam, seeds, data, spec, schedule, train, on_epoch, checkpoint)
+
+    reorders = True  # chunks of whole paths: the engine puts the points back in order
+
+
+#: how the models of one seed start (sweep.path): the engine and a chunk ask this, not the name
+STARTS = {"cold": Cold(), "warm": Warm()}

@@ -16,7 +16,7 @@ from l2cli.data.builtin import load_builtin, split_dataset
 from l2cli.errors import InputError
 from l2cli.maths.network import init_params
 from l2cli.maths.objective import gradient_norm
-from l2cli.optim.lbfgs import pack, unpack
+from l2cli.optim.minimizer import pack, unpack
 from l2cli.training.train import Arrays, init_rng, train
 
 

@@ -23,41 +23,6 @@ from dataclasses import dataclass
 
 from .rule import Hyper, Rule
 
-#: the modules of this package that are not rules
-_MACHINERY = ("optimizer", "rule", "lbfgs")
-#: the optimizer that is not a first-order rule (l2cli.optim.lbfgs)
-LBFGS = "lbfgs"
-
-
-def _discover() -> dict[str, type[Rule]]:
-    found: dict[str, type[Rule]] = {}
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        if info.name in _MACHINERY:
-            continue
-        for rule in importlib.import_module(f"{__name__}.{info.name}").RULES:
-            if not rule.name or rule.name in found or rule.name == LBFGS:
-                raise ImportError(f"l2cli.optim.{info.name}: the rule name {rule.name!r} is empty or taken")
-            found[rule.name] = rule
-    return found
-
-
-#: every first-order rule by its name, in the order of their modules' names
-RULES: dict[str, type[Rule]] = _discover()
-#: every value of train.optimizer
-OPTIMIZERS: tuple[str, ...] = (*RULES, LBFGS)
-
-
-def hyper_keys() -> dict[str, tuple[Hyper, tuple[str, ...]]]:
-    """Every rule hyper-parameter by name, with the rules that read it. Two rules may share one (momentum's μ
-    in momentum and nesterov) when they declare it alike."""
-    keys: dict[str, tuple[Hyper, tuple[str, ...]]] = {}
-    for name, rule in RULES.items():
-        for h in rule.hyper:
-            if h.name in keys and keys[h.name][0] != h:
-                raise ImportError(f"train.{h.name} is declared differently by {keys[h.name][1][0]} and {name}")
-            keys[h.name] = (h, (*keys[h.name][1], name) if h.name in keys else (name,))
-    return keys
-
 
 @dataclass(frozen=True)
 class Method:
@@ -88,21 +53,60 @@ class Method:
     minimize: str | None = None
 
 
+#: The minimizers, each a module of this package (heavy: it is imported only when it trains) declared here, light:
+#: adding one is its module and its line below (l2cli/optim/cg.py is the example).
+MINIMIZERS: dict[str, Method] = {
+    # scipy's L-BFGS-B: each model to its minimum, as scikit-learn's MLP(solver="lbfgs")
+    "lbfgs": Method("lbfgs", ("max_iter", "gtol", "ftol", "max_fun"), "max_iter", "iteration", True, True, True,
+                    ("l2",), False, "lbfgs:minimize_models"),
+}
+
+#: the modules of this package that are not rules
+_MACHINERY = ("optimizer", "rule", "minimizer", *MINIMIZERS)
+
+
+def _discover() -> dict[str, type[Rule]]:
+    found: dict[str, type[Rule]] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if info.name in _MACHINERY:
+            continue
+        for rule in importlib.import_module(f"{__name__}.{info.name}").RULES:
+            if not rule.name or rule.name in found or rule.name in MINIMIZERS:
+                raise ImportError(f"l2cli.optim.{info.name}: the rule name {rule.name!r} is empty or taken")
+            found[rule.name] = rule
+    return found
+
+
+#: every first-order rule by its name, in the order of their modules' names
+RULES: dict[str, type[Rule]] = _discover()
+#: every value of train.optimizer
+OPTIMIZERS: tuple[str, ...] = (*RULES, *MINIMIZERS)
+
+
+def hyper_keys() -> dict[str, tuple[Hyper, tuple[str, ...]]]:
+    """Every rule hyper-parameter by name, with the rules that read it. Two rules may share one (momentum's μ
+    in momentum and nesterov) when they declare it alike."""
+    keys: dict[str, tuple[Hyper, tuple[str, ...]]] = {}
+    for name, rule in RULES.items():
+        for h in rule.hyper:
+            if h.name in keys and keys[h.name][0] != h:
+                raise ImportError(f"train.{h.name} is declared differently by {keys[h.name][1][0]} and {name}")
+            keys[h.name] = (h, (*keys[h.name][1], name) if h.name in keys else (name,))
+    return keys
+
+
 #: the keys of the epoch loop, read by every first-order rule
 _LOOP_KEYS = ("epochs", "lr", "batch_size", "tol", "patience")
 
 
-def _method(name: str) -> Method:
-    if name == LBFGS:  # l2cli/optim/lbfgs.py: each model to its minimum, one at a time, by scipy
-        return Method(LBFGS, ("max_iter", "gtol", "ftol", "max_fun"), "max_iter", "iteration", True, True,
-                      True, ("l2",), False, "lbfgs:minimize_models")
+def _rule_method(name: str) -> Method:
     rule = RULES[name]
     return Method(name, (*_LOOP_KEYS, *(h.name for h in rule.hyper)), "epochs", "epoch", False, False,
                   rule.full_batch, ("l2", "decoupled"), True)
 
 
-#: every value of train.optimizer, with what it declares
-METHODS: dict[str, Method] = {name: _method(name) for name in OPTIMIZERS}
+#: every value of train.optimizer, with what it declares: the rules', then the minimizers'
+METHODS: dict[str, Method] = {**{name: _rule_method(name) for name in RULES}, **MINIMIZERS}
 
 
 def minimizer(name: str):

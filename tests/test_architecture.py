@@ -11,7 +11,7 @@ import pytest
 
 from l2cli.config import Config, DataConfig, TrainConfig, resolve
 from l2cli.errors import InputError
-from l2cli.optim import OPTIMIZERS
+from l2cli.optim import METHODS, OPTIMIZERS
 from l2cli.vocabulary import choices
 
 PACKAGE = Path(__file__).resolve().parents[1] / "l2cli"
@@ -84,7 +84,7 @@ def test_every_choice_has_an_implementation():
     assert tuple(ACTIVATIONS) == choices.ACTIVATIONS
     assert set(choices.DEFAULT_INIT) == set(choices.ACTIVATIONS)
     for name in OPTIMIZERS:  # each one trains: J falls on a small problem
-        budget = {"train.max_iter": 5} if name == "lbfgs" else {"train.epochs": 5, "train.lr": 0.05}
+        budget = {"train.max_iter": 5} if METHODS[name].minimize else {"train.epochs": 5, "train.lr": 0.05}
         _, trained = sweep(resolve(flags={"data.dataset": "moons", "model.hidden": [4], "sweep.lambdas": [1e-3],
                                           "sweep.seeds": [0], "sweep.workers": 1, "train.optimizer": name, **budget}))
         objective = trained.history.sort_values("epoch")["objective"].to_numpy()

@@ -8,7 +8,7 @@ import pytest
 
 from l2cli.config import resolve
 from l2cli.maths.network import init_params
-from l2cli.optim import OPTIMIZERS
+from l2cli.optim import METHODS, OPTIMIZERS
 from l2cli.sweeps.experiment import prepare
 from l2cli.training.checkpoint import Checkpoint
 from l2cli.training.train import init_rng, train
@@ -157,7 +157,7 @@ def rule_matrix():
     names = list(RULES)
     for k, optimizer in enumerate(OPTIMIZERS):
         for rule in names:
-            diagonal = rule == names[k % len(names)]
+            diagonal = rule == (names[0] if METHODS[optimizer].minimize else names[k % len(names)])
             yield pytest.param(optimizer, rule, marks=() if diagonal else pytest.mark.slow, id=f"{optimizer}-{rule}")
 
 
@@ -165,9 +165,10 @@ def rule_matrix():
 def test_every_optimizer_and_stopping_rule_continues_from_its_checkpoint_bit_for_bit(tmp_path, optimizer, rule):
     """Each component owns its state (state_dict); a checkpoint file holds them all. Interrupted after any
     step and continued from the file, training gives the bits of an uninterrupted run."""
-    if optimizer == "lbfgs" and rule != "all epochs":
-        pytest.skip("L-BFGS stops by its own rules (gtol, ftol, max_iter)")
-    keys = {"train.max_iter": 12} if optimizer == "lbfgs" else {
+    minimizer = METHODS[optimizer].minimize is not None
+    if minimizer and rule != "all epochs":
+        pytest.skip("a minimizer stops by its own rules (gtol, max_iter)")
+    keys = {"train.max_iter": 12} if minimizer else {
         "train.lr": 0.05, "train.batch_size": 16, "train.epochs": 25, "train.history_every": 2, **RULES[rule]}
     cfg = resolve(flags={"data.n_samples": 120, "model.hidden": [8], "train.optimizer": optimizer,
                          "sweep.seeds": [0, 1], **keys})
@@ -179,7 +180,7 @@ def test_every_optimizer_and_stopping_rule_continues_from_its_checkpoint_bit_for
         return train(params, lam, seeds, exp.arrays, exp.spec, exp.schedule, on_epoch, checkpoint)
 
     whole = run()
-    steps = 4 * 12 if optimizer == "lbfgs" else 25
+    steps = 4 * 12 if minimizer else 25
     for stop_at in (2, steps // 2, steps - 3):
         checkpoint = Checkpoint(tmp_path / f"{stop_at}.npz", every_s=0.0)
         with contextlib.suppress(Interrupted):  # L-BFGS: a late stop may come after its last iteration

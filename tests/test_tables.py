@@ -403,12 +403,26 @@ def test_predict_imputes_as_the_run_did_or_refuses_per_row(trained, tmp_path):
     assert quiet.exit_code == 0 and quiet.stderr == ""
 
 
-# --- Excel and Parquet -------------------------------------------------------------------------------------------
+# --- Excel, Parquet and JSON Lines -----------------------------------------------------------------------------------
+
+def as_jsonl(frame, path):
+    """One JSON object a line, each number in its shortest round-trip form (as json.dumps writes it)."""
+    import gzip
+    import json
+
+    rows = frame.assign(when=frame.when.dt.strftime("%Y-%m-%d")).to_dict("records")
+    text = "".join(json.dumps(row) + "\n" for row in rows)
+    if str(path).endswith(".gz"):
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        path.write_text(text)
+
 
 @pytest.mark.parametrize("suffix,write", [(".xlsx", lambda f, p: f.to_excel(p, index=False)),
-                                          (".parquet", lambda f, p: f.to_parquet(p, index=False))])
-def test_excel_and_parquet_files_are_their_csv_twins(tmp_path, suffix, write):
-    pytest.importorskip("openpyxl" if suffix == ".xlsx" else "pyarrow")
+                                          (".parquet", lambda f, p: f.to_parquet(p, index=False)),
+                                          (".jsonl", as_jsonl), (".ndjson.gz", as_jsonl)])
+def test_excel_parquet_and_json_lines_files_are_their_csv_twins(tmp_path, suffix, write):
+    pytest.importorskip({".xlsx": "openpyxl", ".parquet": "pyarrow"}.get(suffix, "json"))
     frame = iris_like().assign(when=pd.to_datetime("2012-01-01") + pd.to_timedelta(np.arange(90), "D"))
     frame.assign(when=frame.when.dt.strftime("%Y-%m-%d")).to_csv(tmp_path / "twin.csv", index=False)
     write(frame, tmp_path / f"t{suffix}")
@@ -446,3 +460,12 @@ def test_a_missing_engine_names_the_extra_to_install(tmp_path, monkeypatch):
     (tmp_path / "t.xlsx").write_bytes(b"PK")
     with pytest.raises(InputError, match=r"reading t.xlsx needs openpyxl: pip install 'l2cli\[excel\]'"):
         prepare(resolve(flags={"data.path": str(tmp_path / "t.xlsx"), "data.target": "y"}))
+
+
+def test_a_json_lines_file_with_a_nested_value_or_a_broken_line_is_refused_in_one_line(tmp_path):
+    nested = tmp_path / "nested.jsonl"
+    nested.write_text('{"x": 1, "y": 0}\n{"x": {"deep": 2}, "y": 1}\n{"x": 3, "y": 0}\n')
+    assert "column 'x' holds an object or a list on line 2" in refused(tmp_path, "--data", nested, "--target", "y")
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"x": 1, "y": 0}\n{"x": 2, \n')
+    assert "cannot read broken.jsonl as JSON Lines" in refused(tmp_path, "--data", broken, "--target", "y")

@@ -43,8 +43,9 @@ def data_and_model_options():
         click.argument("config", required=False, type=click.Path(dir_okay=False)),
         keyed("--dataset", "data.dataset", type=str, metavar="NAME", help="Built-in dataset (see 'l2cli datasets')"),
         keyed("--data", "data.path", "data_path", type=click.Path(dir_okay=False),
-              help="Table to use instead of a built-in dataset: CSV (.csv, .tsv, also .gz, .bz2, .xz), Excel "
-                   "(.xlsx: pip install 'l2cli[excel]') or Parquet (.parquet: pip install 'l2cli[parquet]')"),
+              help="Table to use instead of a built-in dataset: CSV (.csv, .tsv, also .gz, .bz2, .xz), JSON Lines "
+                   "(.jsonl, .ndjson, also compressed), Excel (.xlsx: pip install 'l2cli[excel]') or Parquet "
+                   "(.parquet: pip install 'l2cli[parquet]')"),
         keyed("--target", "data.target"),
         keyed("--features", "data.features", help="CSV columns to use as features, e.g. 'age,island'; "
               "empty: every column but the target"),

@@ -40,8 +40,8 @@ def check_path(cfg: Config) -> None:
     t = cfg.train
     if cfg.sweep.path == "warm" and not METHODS[t.optimizer].stops_itself and not t.tol and not t.early_stopping:
         raise InputError(f"sweep.path = warm starts each model from the previous λ's, which saves epochs only when "
-                         f"training stops by itself: use train.optimizer = lbfgs, or give train.tol or "
-                         f"train.early_stopping with {t.optimizer}")
+                         f"training stops by itself: use a minimizer (train.optimizer = lbfgs or cg), or give "
+                         f"train.tol or train.early_stopping with {t.optimizer}")
 
 
 def check_size(cfg: Config) -> None:

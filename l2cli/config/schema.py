@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ..errors import InputError
-from ..optim import OPTIMIZERS, RULES, hyper_keys
+from ..optim import MINIMIZERS, OPTIMIZERS, RULES, hyper_keys
 from ..vocabulary.choices import (
     ACTIVATIONS,
     CURVATURE,
@@ -144,7 +144,7 @@ class TrainKeys(Section):
 
     NAME: ClassVar[str] = "train"
     optimizer: str = key("adam", Choice(OPTIMIZERS), f"{', '.join(RULES)} (first-order rules, l2cli/optim/) or "
-                         "lbfgs (full-batch L-BFGS)")
+                         f"{', '.join(MINIMIZERS)} (minimizers: full-batch L-BFGS, conjugate gradients)")
     decay: str = key("l2", Choice(DECAYS), "how λ enters a step: l2 (the penalty's gradient 2λθ joins ∂L/∂θ, "
                      "as torch Adam's weight_decay) or decoupled (θ ← (1 − 2ηλ)θ beside the optimizer's step on "
                      "∂L/∂θ, as torch AdamW); the same for gd and sgd")
@@ -154,14 +154,15 @@ class TrainKeys(Section):
     tol: float = key(0.0, Float(positive(False)), "stop when |ΔJ|/|J| over an epoch is below tol; 0 disables")
     early_stopping: bool = key(False, Bool(), "stop on the validation loss (needs data.val_size > 0)")
     patience: int = key(10, Int(Range(low=1)), "epochs without validation improvement before stopping")
-    max_iter: int = key(200, Int(Range(low=1)), "lbfgs: most iterations per model (scikit-learn MLP's max_iter)")
-    gtol: float = key(1e-4, Float(positive(False)), "lbfgs: converged when max |∂J/∂θ_i| ≤ gtol (scikit-learn "
+    max_iter: int = key(200, Int(Range(low=1)), "lbfgs, cg: most iterations per model (scikit-learn MLP's "
+                        "max_iter)")
+    gtol: float = key(1e-4, Float(positive(False)), "lbfgs, cg: converged when max |∂J/∂θ_i| ≤ gtol (scikit-learn "
                       "MLP's tol)")
     ftol: float = key(2.220446049250313e-09, Float(positive(False)), "lbfgs: converged when J's relative "
                       "reduction over an iteration ≤ ftol (scipy's default)")
     max_fun: int = key(15000, Int(Range(low=1)), "lbfgs: most evaluations of J per model (scikit-learn MLP's "
                        "max_fun)")
-    history_every: int = key(10, Int(Range(low=0)), "record the history every k epochs (lbfgs: iterations); 0: "
+    history_every: int = key(10, Int(Range(low=0)), "record the history every k epochs (lbfgs, cg: iterations); 0: "
                              "first and last only")
     dtype: str = key("float64", Choice(DTYPES), "float64 or float32")
 

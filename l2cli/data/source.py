@@ -29,6 +29,8 @@ from ..errors import InputError
 
 OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 EXCEL, PARQUET = (".xlsx", ".xlsm"), (".parquet", ".pq")
+#: JSON Lines: one JSON object a line, each a row (also compressed: rows.jsonl.gz)
+JSONL = (".jsonl", ".ndjson")
 SEPARATOR_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 #: The longest header line read (a file without line breaks is not a table).
 MAX_HEADER = 1 << 20
@@ -49,11 +51,12 @@ class ReadOptions:
 
 
 def file_format(path: Path) -> str:
-    """csv, excel or parquet, from the suffix (a compression suffix comes after the format's)."""
+    """csv, excel, parquet or jsonl, from the suffix (a compression suffix comes after the format's)."""
     suffix = path.suffix.lower()
     if suffix == ".xls":
         raise InputError(f"{path.name} is an Excel 97-2003 workbook (.xls): save it as .xlsx or .csv")
-    return "excel" if suffix in EXCEL else "parquet" if suffix in PARQUET else "csv"
+    inner = Path(path.stem).suffix.lower() if suffix in OPENERS else suffix
+    return "excel" if suffix in EXCEL else "parquet" if suffix in PARQUET else "jsonl" if inner in JSONL else "csv"
 
 
 def check_regular(path: Path) -> os.stat_result:
@@ -320,16 +323,47 @@ def read_parquet(path: Path, opts: ReadOptions, target: str) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
+#: how a message names each format
+FORMAT_NAMES = {"csv": "CSV", "excel": "Excel", "parquet": "Parquet", "jsonl": "JSON Lines"}
+
+
+def read_jsonl(path: Path, opts: ReadOptions, target: str) -> pd.DataFrame:
+    """JSON Lines: one object a line, its keys the columns (a key missing from a line is a missing value); read
+    through the same bounded, decompressing reader as a CSV file. A value that is an object or a list has no
+    column to go into: refused, naming the column and the line."""
+    with open_bytes(path) as fh:
+        try:
+            frame = pd.read_json(fh, lines=True, orient="records", dtype=False,
+                                 precise_float=True)  # every number as its text says, as a CSV file's
+        except InputError:
+            raise
+        except ValueError as exc:
+            raise InputError(f"cannot read {path.name} as JSON Lines: {str(exc).splitlines()[0]} (each line must be "
+                             "one JSON object)") from None
+    for column in frame.columns:
+        nested = frame[column].map(lambda v: isinstance(v, (dict, list)))
+        if nested.any():
+            raise InputError(f"{path.name}: column {str(column)!r} holds an object or a list on line "
+                             f"{int(nested.to_numpy().argmax()) + 1}: a table's cells are numbers or text")
+    names = [str(c).strip() for c in frame.columns]
+    check_header(names, path, target)
+    frame.columns = names
+    return frame.reset_index(drop=True)
+
+
 def check_applies(path: Path, fmt: str, opts: ReadOptions) -> None:
-    """The options of CSV text do not apply to a workbook or a Parquet file (and a sheet only to Excel)."""
-    given = [f"data.{k}" for k, v, default in (("sep", opts.sep, "auto"), ("encoding", opts.encoding, "utf-8"),
-                                               ("decimal", opts.decimal, "."), ("thousands", opts.thousands, ""))
-             if fmt != "csv" and v != default]
+    """The options of CSV text do not apply to a workbook, a Parquet or a JSON Lines file (and a sheet only to
+    Excel): a value other than the declared default is refused there."""
+    from ..config import DataConfig
+
+    declared = DataConfig()
+    given = [f"data.{k}" for k in ("sep", "encoding", "decimal", "thousands")
+             if fmt != "csv" and getattr(opts, k) != getattr(declared, k)]
     if opts.sheet and fmt != "excel":
         given.append("data.sheet")
     if given:
         raise InputError(f"{', '.join(given)} do{'es' if len(given) == 1 else ''} not apply to {path.name}, "
-                         f"a {'CSV' if fmt == 'csv' else fmt.capitalize()} file")
+                         f"a {FORMAT_NAMES[fmt]} file")
 
 
 def read_frame(path: str | Path, opts: ReadOptions | None = None, target: str = "") -> pd.DataFrame:
@@ -344,7 +378,7 @@ def read_frame(path: str | Path, opts: ReadOptions | None = None, target: str = 
     check_regular(path)
     fmt = file_format(path)
     check_applies(path, fmt, opts)
-    reader = {"csv": read_csv, "excel": read_excel, "parquet": read_parquet}[fmt]
+    reader = {"csv": read_csv, "excel": read_excel, "parquet": read_parquet, "jsonl": read_jsonl}[fmt]
     frame = reader(path, opts, target)
     if len(frame) == 0:
         raise InputError(f"{path.name} has no data rows, only a header")

@@ -5,6 +5,7 @@
     nesterov     l2cli/optim/nesterov.py    v ← μ v - η g;  θ ← θ + μ v - η g
     adam         l2cli/optim/adam.py        Adam; AdamW with train.decay = decoupled
     lbfgs        l2cli/optim/lbfgs.py       a minimizer: full-batch L-BFGS, each model to its minimum
+    cg           l2cli/optim/cg.py          a minimizer: nonlinear conjugate gradients (Polak–Ribière)
 
 A module of this package that lists ``RULES`` (l2cli.optim.rule.Rule classes) adds them: their names become
 choices of ``train.optimizer``; their hyper-parameters become ``train.<name>`` config keys, ``--set``
@@ -59,6 +60,9 @@ MINIMIZERS: dict[str, Method] = {
     # scipy's L-BFGS-B: each model to its minimum, as scikit-learn's MLP(solver="lbfgs")
     "lbfgs": Method("lbfgs", ("max_iter", "gtol", "ftol", "max_fun"), "max_iter", "iteration", True, True, True,
                     ("l2",), False, "lbfgs:minimize_models"),
+    # scipy's nonlinear conjugate gradients (Polak–Ribière): each model to its minimum, no memory but a direction
+    "cg": Method("cg", ("max_iter", "gtol"), "max_iter", "iteration", True, True, True, ("l2",), False,
+                 "cg:minimize_models"),
 }
 
 #: the modules of this package that are not rules

@@ -20,9 +20,9 @@ FOLDERS = (
     "maths",       # one model: activations, losses, the network, J = L + λΩ, measurements, curvature, evidence
     "optim",       # the update rules and L-BFGS, each declaring its own keys
     "training",    # one stack of models trained: points, the loop, the stack, stopping, history, checkpoint, warm path
+    "executors",   # where chunks of models train: this process, forked workers, threads, or a Dask cluster
     "config",      # the schema: every key declared once, its rules, and how a config is resolved
     "data",        # the built-in data sets, a user's file read and checked, dates, preprocessing
-    "executors",   # where chunks of models train: this process and forked workers, or a Dask cluster
     "rundir",      # the run directory: the Run, each file's schema and checks, the manifest, the journal
     "sweeps",      # many models: the experiment, the layout, the engine, grid cells, CV, selection, the runner
     "tools",       # what reads a run: verify and its conclusions, diff, gradcheck, estimators, reload

@@ -24,8 +24,8 @@ def run_dir(tmp_path):
 
 def test_sweep_writes_every_file(run_dir):
     out, result = run_dir
-    assert sorted(p.name for p in out.iterdir()) == ["aggregate.csv", "features.csv", "history.csv", "manifest.json",
-                                                     "selection.json", "summary.csv", "weights.npz"]
+    assert sorted(p.name for p in out.iterdir()) == ["SHA256SUMS", "aggregate.csv", "features.csv", "history.csv",
+                                                     "manifest.json", "selection.json", "summary.csv", "weights.npz"]
     summary = pd.read_csv(out / "summary.csv")
     assert list(summary[["lambda", "seed"]].itertuples(index=False, name=None)) == [
         (0.0, 0), (0.0, 1), (0.001, 0), (0.001, 1), (0.1, 0), (0.1, 1)]

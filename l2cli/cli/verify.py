@@ -66,7 +66,16 @@ def verify(run, level, env_mode, rtol, atol, tols, confidence, data, fmt, tablef
     if environment_notes and level == "exact":
         say("environment: the numbers can differ in their last bits; --level numbers (tolerances) or --level "
             "conclusions (the choice of λ and its statistics) still check what holds")
+    from pathlib import Path
+
+    from ..rundir.checksums import NAME, changed
+    from ..rundir.run import OWN_FILES
+
+    edited = changed(Path(run), OWN_FILES)
     result = replay(run, rtol, atol, level=level, tolerances=tolerances, data=data, confidence=confidence)
+    if edited:  # said once the replay ran: a refused run is one line, its error
+        say(f"note: {', '.join(edited)} {'was' if len(edited) == 1 else 'were'} changed after l2cli wrote the run "
+            f"(their SHA-256 is not the one {NAME} records)")
     report_verification(run, result, fmt, tablefmt, say, environment_notes, env_mode)
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ..errors import InputError
+from ..executors import EXECUTORS
 from ..optim import MINIMIZERS, OPTIMIZERS, RULES, hyper_keys
 from ..vocabulary.choices import (
     ACTIVATIONS,
@@ -17,7 +18,6 @@ from ..vocabulary.choices import (
     DECIMAL_MARKS,
     DTYPES,
     ENGINES,
-    EXECUTORS,
     INITS,
     LOSSES,
     NA_POLICIES,
@@ -199,8 +199,8 @@ class SweepConfig(Section):
                       "training rows alone)")
     curvature: str = key("auto", Choice(CURVATURE), "curvature diagnostics (effective_params, log_evidence): auto "
                          "(when they cost at most a quarter of the training), on, exact, lanczos or off")
-    executor: str = how_key("local", Choice(EXECUTORS), "where chunks train: local (this process and forked workers) "
-                        "or dask (a Dask cluster; pip install 'l2cli[dask]')")
+    executor: str = how_key("local", Choice(tuple(EXECUTORS)), "where chunks train: " + "; ".join(
+        f"{name} ({what})" for name, what in EXECUTORS.items()))
     address: str = how_key("", Address(), "Dask scheduler, tcp://HOST:PORT; empty: a LocalCluster of one worker per "
                            "core")
     portable: bool = key(False, Bool(), "train on kernels every x86-64 CPU with AVX2 has (OpenBLAS Haswell, numpy's "

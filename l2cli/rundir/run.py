@@ -31,7 +31,8 @@ PROGRESS = ".progress"
 TABLES = ("summary", "history", "aggregate", "features", "cv")
 
 #: Every file l2cli writes in a run directory: the tables, the two documents, the weights, the default picture.
-OWN_FILES = (*(f"{t}.csv" for t in TABLES), "manifest.json", "selection.json", "weights.npz", "plot.png")
+OWN_FILES = (*(f"{t}.csv" for t in TABLES), "manifest.json", "selection.json", "weights.npz", "SHA256SUMS",
+             "plot.png")
 
 #: What each file of a run directory holds, one line each (docs/reference/output-files.md is made from these).
 FILE_HELP = {
@@ -43,6 +44,7 @@ FILE_HELP = {
     "manifest.json": "the resolved config, the command, the environment, the layout, the data's fingerprint",
     "selection.json": "the selected λ, the rule and the evidence it used, or why none was selected",
     "weights.npz": "every model's final weights and biases, row m of each array the m-th row of summary.csv",
+    "SHA256SUMS": "the SHA-256 of every file above that the run wrote, last (sha256sum -c SHA256SUMS checks them)",
     "plot.png": "written by l2cli plot when no -o is given",
 }
 assert set(FILE_HELP) == set(OWN_FILES)
@@ -160,15 +162,21 @@ class Run:
 
     def save(self, path: str | Path, weights: bool = True) -> Path:
         """Write the files: the tables, manifest.json, selection.json and (unless ``weights`` is false)
-        weights.npz, each under a temporary name and renamed into place. ``path`` is a new or empty
+        weights.npz, each under a temporary name and renamed into place, then SHA256SUMS of them
+        (l2cli.rundir.checksums). ``path`` is a new or empty
         directory, or a run in progress (its .progress, l2cli.rundir.journal)."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         if any(c.name != PROGRESS for c in path.iterdir()) and not (path / PROGRESS).is_dir():
             raise InputError(f"output directory {path} already exists and is not empty; choose another --out")
+        from . import checksums
+
+        written = []
         for name, write in self._files(weights):
             write_whole(path / name, write)
+            written.append(name)
             faults.point("final-write")
+        write_whole(path / checksums.NAME, lambda tmp: tmp.write_text(checksums.text(path, written)))
         self.path = path
         return path
 

@@ -49,7 +49,6 @@ SELECTION_RULES = ("min", "1se", "evidence")
 #: When the curvature diagnostics run (sweep.curvature; l2cli.sweeps.diagnostics).
 CURVATURE = ("auto", "on", "exact", "lanczos", "off")
 #: Where chunks train (sweep.executor): this machine's processes, or a Dask cluster.
-EXECUTORS = ("local", "dask")
 #: What to do with missing values in a CSV file (data.na).
 NA_POLICIES = ("drop", "mean", "median", "most_frequent", "error")
 #: CSV separators (data.sep): detected, or one of these.

@@ -54,6 +54,7 @@ def test_keyword_names_are_the_config_names_and_are_checked():
     assert run.grid_keys == ["model.hidden"] and set(run.summary["model.hidden"]) == {"[4]", "[6]"}
 
 
+@pytest.mark.slow  # about 2 s; the default suite stays under 60 s
 def test_the_docs_python_example_runs_as_written():
     text = LIBRARY_PAGE.read_text()
     block = re.search(r"## The library.*?```python\n(.*?)```", text, re.S).group(1)

@@ -31,10 +31,10 @@ def stopping_at(epoch_to_stop: int):
 
 @pytest.mark.parametrize("optimizer,flags", [
     ("adam", {"train.early_stopping": True, "train.patience": 4}),
-    ("momentum", {"train.tol": 1e-4}),
-    ("sgd", {"sweep.seeds": [0, 1, 2]}),
+    pytest.param("momentum", {"train.tol": 1e-4}, marks=pytest.mark.slow),  # ~0.7–0.9 s each
+    pytest.param("sgd", {"sweep.seeds": [0, 1, 2]}, marks=pytest.mark.slow),
     ("adam", {"train.decay": "decoupled", "train.early_stopping": True, "train.patience": 4}),
-    ("momentum", {"train.decay": "decoupled", "train.tol": 1e-3}),
+    pytest.param("momentum", {"train.decay": "decoupled", "train.tol": 1e-3}, marks=pytest.mark.slow),
 ])
 def test_continuing_from_a_checkpoint_gives_the_same_bits(tmp_path, optimizer, flags):
     cfg = resolve(flags={"data.n_samples": 120, "model.hidden": [8], "train.optimizer": optimizer, "train.lr": 0.05,

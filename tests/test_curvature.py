@@ -273,6 +273,7 @@ def test_the_lanczos_estimates_agree_with_the_exact_values_within_their_error(da
             assert err > 0 and abs(a - b) <= 4 * err + 1e-6 * abs(a), (value, lam, a, b, err)
 
 
+@pytest.mark.slow  # about 1 s; the default suite stays under 60 s
 def test_shrinkage_l2_applies_grows_with_lambda_and_gamma_stays_within_the_parameter_count():
     exp, models = trained(["data.dataset='wine'", "model.hidden=[8]"], [1e-4, 1e-2, 1.0])
     P = sum((a + 1) * b for a, b in zip(exp.layer_sizes[:-1], exp.layer_sizes[1:], strict=True))

@@ -250,6 +250,7 @@ def test_a_tolerance_not_reached_warns():
         L2MLPClassifier(hidden=(8,), epochs=5, tol=1e-12).fit(X, y)
 
 
+@pytest.mark.slow  # about 1.2 s; the default suite stays under 60 s
 def test_lbfgs_through_an_estimator_is_the_sweeps_lbfgs():
     cfg = resolve(flags={"data.dataset": "moons", "data.n_samples": 200, "model.hidden": [16, 16], "sweep.seeds": [0],
                          "sweep.lambdas": [0.0, 1e-3, 1e-1], "train.optimizer": "lbfgs", "train.max_iter": 500})

@@ -69,7 +69,7 @@ def lbfgs_config(**keys):
     return resolve(flags={**base, **keys})
 
 
-@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("activation", [pytest.param("relu", marks=pytest.mark.slow), "tanh"])  # relu: ~3 s
 def test_a_converged_model_has_its_gradient_below_gtol(activation):
     """With ftol = 0, converged means max |∂J/∂θ_i| ≤ gtol. tanh makes J smooth and every model gets there;
     with ReLU's kinks the line search can stall first, and those models say so."""
@@ -98,6 +98,7 @@ def test_at_convergence_the_gradient_is_below_gtol_and_stacked_equals_one_at_a_t
     assert (np.diff(s.sort_values(["seed", "lambda"])["weight_norm"].to_numpy().reshape(2, 4)) < 0).all()
 
 
+@pytest.mark.slow  # about 2 s of L-BFGS; the default suite stays under 60 s
 def test_the_history_records_every_kth_iteration_and_the_last():
     _, trained = sweep(lbfgs_config(**{"sweep.lambdas": [1e-2], "sweep.seeds": [0]}))
     h, iterations = trained.history, int(trained.summary["epochs"].iloc[0])

@@ -215,7 +215,8 @@ def linear_run(tmp_path, frame, target, lam, **flags):
     return prepare(cfg).split, run_experiment(cfg).features
 
 
-@pytest.mark.parametrize("target,loss", [("species", "auto"), ("sex", "logistic")])
+@pytest.mark.parametrize("target,loss", [pytest.param("species", "auto", marks=pytest.mark.slow),  # ~1.2 s
+                                         ("sex", "logistic")])
 def test_linear_coefficients_equal_scikit_learn_logistic_regression(tmp_path, target, loss):
     """No hidden layers: l2cli at λ is LogisticRegression(C = 1/(2·n·λ)) on the same encoded matrix."""
     from sklearn.linear_model import LogisticRegression

@@ -367,6 +367,7 @@ def test_sigterm_ends_a_sweep_of_a_hundred_thousand_models_at_once(tmp_path):
 
 # --- size and memory are checked before any work --------------------------------------------------------------------
 
+@pytest.mark.slow  # about 1.2 s; the default suite stays under 60 s
 def test_a_huge_grid_is_refused_before_the_data_is_read(tmp_path, monkeypatch):
     import l2cli.sweeps.experiment
 

@@ -420,7 +420,8 @@ def as_jsonl(frame, path):
 
 @pytest.mark.parametrize("suffix,write", [(".xlsx", lambda f, p: f.to_excel(p, index=False)),
                                           (".parquet", lambda f, p: f.to_parquet(p, index=False)),
-                                          (".jsonl", as_jsonl), (".ndjson.gz", as_jsonl)])
+                                          (".jsonl", as_jsonl),
+                                          pytest.param(".ndjson.gz", as_jsonl, marks=pytest.mark.slow)])  # ~0.5 s
 def test_excel_parquet_and_json_lines_files_are_their_csv_twins(tmp_path, suffix, write):
     pytest.importorskip({".xlsx": "openpyxl", ".parquet": "pyarrow"}.get(suffix, "json"))
     frame = iris_like().assign(when=pd.to_datetime("2012-01-01") + pd.to_timedelta(np.arange(90), "D"))

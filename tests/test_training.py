@@ -23,6 +23,7 @@ def ridge(X, y, lam):
     return w, y.mean() - X.mean(0) @ w
 
 
+@pytest.mark.slow  # 20,000 gd epochs, about 1.9 s (the curvature tests hold ridge too)
 def test_linear_model_converges_to_closed_form_ridge():
     split = split_dataset(load_builtin("diabetes"), test_size=0.5, val_size=0.0, seed=0)
     lams = np.array([0.0, 1e-3, 1e-1, 1.0])

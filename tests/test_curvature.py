@@ -219,18 +219,7 @@ def test_the_gauss_newton_matrix_of_an_mlp_is_the_one_of_pytorchs_jacobians(acti
                           [1e-2])
     X = exp.split.X_train
     params = models[0][1]
-    sizes = params.layer_sizes
-    Xt = torch.tensor(X)
-    act = torch.relu if activation == "relu" else torch.tanh
-
-    def f(theta):
-        p = cv.unflat(theta, sizes)
-        A = Xt
-        for l, (W, b) in enumerate(zip(p.W, p.b, strict=True)):
-            A = A @ W[0] + b[0]
-            A = act(A) if l < len(p.W) - 1 else A
-        return A
-
+    f = mlp_function(torch, params.layer_sizes, X, activation)
     theta = torch.tensor(cv.flat(params))
     J = torch.func.jacrev(f)(theta).numpy()  # (n, K, P)
     G, _ = torch_gauss_newton(torch, params, X, activation, "cross_entropy")

@@ -161,7 +161,7 @@ def rule_matrix():
             yield pytest.param(optimizer, rule, marks=() if diagonal else pytest.mark.slow, id=f"{optimizer}-{rule}")
 
 
-@pytest.mark.parametrize(("optimizer", "rule"), rule_matrix())
+@pytest.mark.parametrize(("optimizer", "rule"), list(rule_matrix()))
 def test_every_optimizer_and_stopping_rule_continues_from_its_checkpoint_bit_for_bit(tmp_path, optimizer, rule):
     """Each component owns its state (state_dict); a checkpoint file holds them all. Interrupted after any
     step and continued from the file, training gives the bits of an uninterrupted run."""

@@ -33,15 +33,22 @@ def examples(text: str) -> list[tuple[str, list[str]]]:
     return [(command, "\n".join(lines).rstrip("\n").split("\n") if "".join(lines) else []) for command, lines in out]
 
 
+def line_pattern(line: str) -> str:
+    """A line's regular expression: '...' any text; a run of two or more spaces (a table's column gap, whose
+    width follows the widest cell of its column) any run of two or more."""
+    return ".*".join(" {2,}".join(re.escape(piece) for piece in re.split(r" {2,}", part))
+                     for part in line.split("..."))
+
+
 def matches(expected: list[str], actual: list[str]) -> bool:
-    """Whether ``actual`` is ``expected`` with each '...' line standing for any lines and '...' in a line for
-    any text."""
+    """Whether ``actual`` is ``expected`` with each '...' line standing for any lines, '...' in a line for any
+    text and a column gap for any column gap."""
     if not expected:
         return not actual
     head, rest = expected[0], expected[1:]
     if head.strip() == "...":
         return any(matches(rest, actual[i:]) for i in range(len(actual) + 1))
-    pattern = ".*".join(re.escape(part) for part in head.split("..."))
+    pattern = line_pattern(head)
     return bool(actual) and re.fullmatch(pattern, actual[0]) is not None and matches(rest, actual[1:])
 
 
@@ -49,6 +56,8 @@ def test_the_matcher_discriminates():
     assert matches(["a", "...", "d in ... s"], ["a", "b", "c", "d in 3.5 s"])
     assert not matches(["a", "...", "d in ... s"], ["a", "b", "c", "e in 3.5 s"])
     assert not matches(["a"], ["a", "b"]) and matches(["..."], [])
+    assert matches(["  1  2.5   x"], ["  1    2.5  x"]) and not matches(["  1  2.5   x"], ["  1    2.6  x"])
+    assert not matches(["1  2"], ["1 2"])  # one space is not a column gap
     assert examples("```console\n$ echo a \\\n  b\na b\n```\n") == [("echo a  b", ["a b"])]
 
 

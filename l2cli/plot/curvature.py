@@ -57,8 +57,8 @@ def draw_gamma(ax, run, exp) -> None:
     first = summary
     for key, value in run.manifest["cells"][0]["axes"].items():
         first = first[first[key].astype(str) == str(value)]
-    gamma = first.groupby("lambda")["effective_params"].mean()
-    lam = gamma.index.to_numpy(dtype=float)
+    gamma = first.groupby("lambda")["effective_params"].mean().dropna()  # a λ whose models are not at a minimum:
+    lam = gamma.index.to_numpy(dtype=float)  # no γ (l2cli.maths.evidence), and no point
     x = np.where(lam > 0, lam, lam[lam > 0].min() / 10 if (lam > 0).any() else 1.0)
     ax.plot(x, gamma.to_numpy(float), marker="o", ms=3, color="tab:purple", label="effective parameters γ")
     sizes = exp.layer_sizes

@@ -172,6 +172,9 @@ def applies(run, panel: str, reloaded=None) -> str | None:
         return "the run has no weights.npz (output.weights = false)"
     if panel == "curvature" and "effective_params" not in run.summary.columns:
         return "the run has no curvature diagnostics (sweep.curvature = on computes them)"
+    if panel == "curvature" and not run.summary["effective_params"].notna().any():
+        return ("no model of the run stopped at a minimum of J, so none has an effective number of parameters "
+                "(train with lbfgs or cg, or longer)")
     if panel == "boundary" and reloaded is not None and not boundary_cells(reloaded):
         return f"it draws classification on 2 numeric input columns, and {what}"
     if panel == "fit" and reloaded is not None and not fit_cells(reloaded):

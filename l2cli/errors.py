@@ -18,7 +18,8 @@ FAULTS = {"ENOSPC": "no space left on the device: free some and try again",
           "EPERM": "operation not permitted",
           "ENAMETOOLONG": "a file name is longer than the file system allows (255 bytes a name)",
           "EMFILE": "too many open files",
-          "EIO": "an input/output error of the device"}
+          "EIO": "an input/output error of the device",
+          "EFBIG": "the file would be larger than the file system or its limit allows"}
 
 
 def describe_os_error(exc: OSError) -> str:

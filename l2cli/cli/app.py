@@ -3,6 +3,8 @@ formats and tables."""
 
 from __future__ import annotations
 
+import errno
+import io
 import math
 import signal
 import sys
@@ -52,8 +54,12 @@ class Command(OneLineUsage, click.Command):
             raise Terminated
 
         previous = signal.signal(signal.SIGTERM, on_term)
+        stdout = sys.stdout
         try:
-            return super().invoke(ctx)
+            sys.stdout = checked_stdout(stdout)
+            result = super().invoke(ctx)
+            sys.stdout.flush()  # what is still buffered is written, or the command fails here
+            return result
         except InputError as exc:
             raise CliError(str(exc)) from None
         except RunFailure as exc:
@@ -69,7 +75,49 @@ class Command(OneLineUsage, click.Command):
             click.echo(f"\nl2cli: stopped by {'SIGTERM' if code == 143 else 'SIGINT'}", err=True)
             sys.exit(code)
         finally:
+            sys.stdout = stdout
             signal.signal(signal.SIGTERM, previous)
+
+
+class Everything(io.RawIOBase):
+    """The one write path of stdout: a write is whole or an OSError. A short write of the stream below (a file
+    system that fills up mid-write: Python's text layer drops what did not fit and goes on) is continued, and
+    the rest then raises the real cause (ENOSPC, EIO, EFBIG), which the command reports in one line."""
+
+    def __init__(self, binary):
+        self.binary = binary
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return self.binary.isatty()
+
+    def fileno(self) -> int:
+        return self.binary.fileno()
+
+    def write(self, data) -> int:
+        view, done = memoryview(data).cast("B"), 0
+        try:
+            while done < len(view):
+                n = self.binary.write(view[done:])
+                if not n:  # None (would block) or 0: nothing moves, which would loop forever
+                    raise OSError(errno.EIO, "the output accepted no bytes")
+                done += n
+            self.binary.flush()
+        except OSError as exc:
+            exc.filename = exc.filename or "stdout"
+            raise
+        return done
+
+
+def checked_stdout(stream):
+    """``stream`` (sys.stdout) with every write checked (Everything), or itself when it has no binary layer."""
+    binary = getattr(stream, "buffer", None)
+    if binary is None or isinstance(binary, Everything):
+        return stream
+    return io.TextIOWrapper(Everything(binary), encoding=stream.encoding, errors=stream.errors,
+                            line_buffering=stream.line_buffering, write_through=True)
 
 
 class Terminated(BaseException):

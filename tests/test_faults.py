@@ -140,3 +140,78 @@ def test_output_that_fills_the_disk_midway_is_an_error_not_a_short_file(pristine
     args = ["predict", str(pristine), "--data", str(rows), "--format", fmt]
     assert len(invoke(*args).stdout) > 10 * PAGE
     one_fault_line(full_tmpfs(tmp_path / "disk", [*L2CLI, *args], free_pages=1))
+
+
+# --- links: nothing inside a run directory is written through one ------------------------------------------------
+
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory):
+    """A run killed after its first finished chunk: a progress folder with a plan, chunks and checkpoints."""
+    import signal
+
+    out = tmp_path_factory.mktemp("interrupted") / "run"
+    proc = subprocess.run([*L2CLI, "sweep", *QUICK, "--set", "sweep.chunk_size=1", "--set", "sweep.workers=1",
+                           "--set", "sweep.checkpoint_s=0", "--out", str(out), "-q"],
+                          env={**os.environ, "L2CLI_FAULT": "chunk-write:2"}, capture_output=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL and (out / ".progress" / "plan.json").is_file()
+    assert any((out / ".progress" / "checkpoints").iterdir()) and any((out / ".progress" / "chunks").iterdir())
+    return out
+
+
+def snapshot(place: Path) -> dict:
+    """Every path below ``place`` with its bytes (a folder: None), links not followed."""
+    return {str(p.relative_to(place)): None if p.is_dir() else p.read_bytes() for p in sorted(place.rglob("*"))}
+
+
+def plant(run: Path, name: str, outside: Path) -> None:
+    """A link at ``run/name`` to a file or folder outside the run that stands for what the name holds."""
+    path = run / name
+    target = outside / ("folder" if path.is_dir() else "file")
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+    os.symlink(target, path)
+
+
+def links_case(tmp_path: Path, base: Path, name: str) -> tuple[Path, Path]:
+    case = tmp_path / name.replace("/", "_")
+    shutil.rmtree(case, ignore_errors=True)
+    run, outside = case / "run", case / "outside"
+    shutil.copytree(base, run, symlinks=True)
+    (outside / "folder").mkdir(parents=True)
+    (outside / "folder" / "kept.txt").write_bytes(b"outside, in a folder")
+    (outside / "file").write_bytes(b"outside, a file")
+    plant(run, name, outside)
+    return run, outside
+
+
+def written_nowhere_outside(result, outside: Path, before: dict, what):
+    assert result.exit_code in (0, 1, 2), (what, result.output)
+    assert "Traceback" not in result.output and (result.exception is None
+                                                 or isinstance(result.exception, SystemExit)), \
+        (what, result.output, repr(result.exception))
+    assert snapshot(outside) == before, what
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", ["finished", "interrupted"])
+def test_a_link_at_any_path_of_a_run_directory_is_never_written_through(tmp_path, pristine, interrupted, source):
+    base = pristine if source == "finished" else interrupted
+    names = sorted(str(p.relative_to(base)) for p in base.rglob("*"))
+    names += [f".weights.npz.tmp-{os.getpid()}", "plot.png"]  # names l2cli is about to write
+    if source == "interrupted":
+        chunk = sorted((base / ".progress" / "chunks").iterdir())[-1].name
+        names += [f".progress/chunks/{chunk.replace('-0.', '-3.')}", ".progress/checkpoints/c0-all-3.npz"]
+    commands = {"--resume": ["sweep", "--resume", "--out", "{run}", "-q"],
+                "--overwrite": ["sweep", *QUICK, "--overwrite", "--out", "{run}", "-q"],
+                "sweep": ["sweep", *QUICK, "--out", "{run}", "-q"],
+                "plot": ["plot", "{run}", "--panel", "losses"], "verify": ["verify", "{run}", "-q"]}
+    for name in names:
+        for label, command in commands.items():
+            run, outside = links_case(tmp_path, base, name)
+            before = snapshot(outside)
+            result = invoke(*[a.format(run=run) for a in command])
+            written_nowhere_outside(result, outside, before, (source, name, label))
+            if (run / name).is_symlink() and result.exit_code == 0 and label != "verify":
+                assert os.readlink(run / name) != str(outside), (source, name, label)

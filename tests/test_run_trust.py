@@ -222,8 +222,8 @@ def test_an_interrupted_plot_leaves_the_old_picture_and_no_temporary_file(run, m
 
     (run / "plot.png").write_bytes(b"the old picture")
 
-    def killed(self, fname, **kw):
-        Path(fname).write_bytes(b"half a pic")
+    def killed(self, fh, **kw):
+        fh.write(b"half a pic")
         raise KeyboardInterrupt
 
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", killed)
@@ -249,16 +249,16 @@ def test_a_full_disk_while_writing_is_one_line_and_leaves_no_temporary_file(tmp_
 
     import l2cli.rundir.run
 
-    def full(path, arrays):
-        Path(path).write_bytes(b"part of it")
-        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+    def full(fh, arrays):
+        fh.write(b"part of it")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(l2cli.rundir.run, "_savez", full)
     out = tmp_path / "run"
     result = invoke("sweep", *QUICK, "--out", out, "-q")
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.stderr.strip().splitlines() == [
-        f"Error: {out}/.weights.npz.tmp-{os.getpid()}: no space left on the device: free some and try again; the "
+        f"Error: {out}/weights.npz: no space left on the device: free some and try again; the "
         f"finished work is kept in {out}: l2cli sweep --resume --out {out}"]
     assert not [p for p in out.rglob(".*tmp-*")]
     monkeypatch.undo()
@@ -529,9 +529,9 @@ def test_a_full_disk_during_plot_is_one_line_and_leaves_the_old_picture(run, mon
 
     (run / "plot.png").write_bytes(b"the old picture")
 
-    def full(self, fname, **kw):
-        Path(fname).write_bytes(b"half")
-        raise OSError(errno.ENOSPC, "No space left on device", str(fname))
+    def full(self, fh, **kw):
+        fh.write(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", full)
     one_line(invoke("plot", run, "--panel", "losses"), 2, "no space left on the device")

@@ -258,7 +258,7 @@ def save_atomically(fig, path: Path) -> None:
     replaced, never written through."""
     from ..machine.files import write_whole
 
-    write_whole(path, lambda tmp: fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".").lower() or "png"))
+    write_whole(path, lambda fh: fig.savefig(fh, dpi=110, format=path.suffix.lstrip(".").lower() or "png"))
 
 
 def data_names(run) -> str:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..machine.files import write_whole
+from ..machine.files import LinkRefused, make_directories, open_directory, text, write_whole
 from ..maths.network import Params
 from ..training.checkpoint import Checkpoint, Damaged, read_checked, write_atomically
 from ..training.train import TrainResult
@@ -44,12 +44,25 @@ def alive(pid: int) -> bool:
 def remove_stale_temporaries(directory: Path) -> None:
     """Temporary files (``.NAME.tmp-PID``) and old partial directories (``.DIR.partial-PID``) of dead processes."""
     places = [directory, directory / PROGRESS / "chunks", directory / PROGRESS / "checkpoints"]
-    found = [p for place in places if place.is_dir() for p in place.glob(".*.tmp-*")]
+    found = [p for place in places if real_directory(directory, place) for p in place.glob(".*.tmp-*")]
     found += list(directory.parent.glob(f".{directory.name}.partial-*"))
     for path in found:
         pid = path.name.rpartition("-")[2]
         if pid.isdigit() and not alive(int(pid)):
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+def real_directory(root: Path, place: Path) -> bool:
+    """Whether ``place`` is a folder reached from the run's ``root`` without a link (a link is never entered)."""
+    try:
+        os.close(open_directory(root, place.relative_to(root)))
+        return True
+    except OSError:
+        return False
+
+
+def refused(exc: LinkRefused) -> InputError:
+    return InputError(f"{exc.filename}: {exc.strerror}")
 
 
 class Journal:
@@ -97,18 +110,21 @@ class Journal:
         return journal
 
     def lock(self) -> None:
-        if self.progress.is_symlink():
-            raise InputError(f"{self.progress} is a symbolic link: l2cli does not follow links in a run directory")
         try:
-            self.progress.mkdir(parents=True, exist_ok=True)
+            self.path.mkdir(parents=True, exist_ok=True)
+            progress = open_directory(self.path, PROGRESS, create=True)  # a link at .progress is refused
+        except LinkRefused as exc:
+            raise refused(exc) from None
         except OSError as exc:  # a read-only or forbidden place: before anything is trained
             from ..errors import describe_os_error
 
             raise InputError(f"cannot write the run in {self.path}: {describe_os_error(exc)}") from None
         try:  # O_NOFOLLOW: a link planted at the lock's place is refused, never written through
-            fd = os.open(self.progress / "lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+            fd = os.open("lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644, dir_fd=progress)
         except OSError as exc:
             raise InputError(f"cannot lock {self.progress / 'lock'}: {exc.strerror}") from None
+        finally:
+            os.close(progress)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -131,29 +147,33 @@ class Journal:
         self.release()
 
     def write_plan(self, plan: dict) -> None:
-        write_whole(self.progress / PLAN, lambda tmp: tmp.write_text(json.dumps(plan, indent=2) + "\n"))
+        write_whole(self.progress / PLAN, text(json.dumps(plan, indent=2) + "\n"), root=self.path)
 
     def read_plan(self) -> dict:
         return read_document(self.progress / PLAN)
 
     def store(self, name: str, checkpoint_s: float) -> ChunkStore:
-        return ChunkStore(self.progress, name, checkpoint_s)
+        return ChunkStore(self.path, name, checkpoint_s)
 
 
 class ChunkStore:
     """The finished chunks and the checkpoints of one part of a run (a grid cell, or one of its folds)."""
 
-    def __init__(self, progress: Path, name: str, checkpoint_s: float):
-        self.chunks, self.checkpoints = progress / "chunks", progress / "checkpoints"
-        self.name, self.checkpoint_s = name, checkpoint_s
-        self.chunks.mkdir(parents=True, exist_ok=True)
-        self.checkpoints.mkdir(parents=True, exist_ok=True)
+    def __init__(self, root: Path, name: str, checkpoint_s: float):
+        """``root``: the run directory; its folders .progress/chunks and .progress/checkpoints are created or
+        checked here, and refused when one is a link (nothing is read, written or removed through one)."""
+        self.root, self.name, self.checkpoint_s = root, name, checkpoint_s
+        try:
+            self.chunks = make_directories(root, Path(PROGRESS, "chunks"))
+            self.checkpoints = make_directories(root, Path(PROGRESS, "checkpoints"))
+        except LinkRefused as exc:
+            raise refused(exc) from None
 
     def _file(self, k: int) -> Path:
         return self.chunks / f"{self.name}-{k}.npz"
 
     def checkpoint(self, k: int) -> Checkpoint:
-        return Checkpoint(self.checkpoints / f"{self.name}-{k}.npz", self.checkpoint_s)
+        return Checkpoint(self.checkpoints / f"{self.name}-{k}.npz", self.checkpoint_s, self.root)
 
     def load(self, k: int) -> TrainResult | None:
         """The result of chunk k, when it finished in an earlier process; None (the chunk trains again, from its
@@ -184,5 +204,5 @@ class ChunkStore:
         arrays.update({f"hist.{name}": v for name, v in trained.history.items()})
         if trained.warm is not None:
             arrays["warm"] = trained.warm.astype(np.int8)
-        write_atomically(self._file(k), arrays, "chunk-write")
+        write_atomically(self._file(k), arrays, "chunk-write", self.root)
         self.checkpoint(k).remove()

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from ..machine.files import write_whole
+from ..machine.files import text, write_whole
 from ..training import faults
 
 #: The folder in a run directory that holds a run in progress (l2cli.rundir.journal).
@@ -173,23 +173,23 @@ class Run:
 
         written = []
         for name, write in self._files(weights):
-            write_whole(path / name, write)
+            write_whole(path / name, write, root=path)
             written.append(name)
             faults.point("final-write")
-        write_whole(path / checksums.NAME, lambda tmp: tmp.write_text(checksums.text(path, written)))
+        write_whole(path / checksums.NAME, text(checksums.text(path, written)), root=path)
         self.path = path
         return path
 
     def _files(self, weights: bool):
-        """(file name, a function writing it to a given path), in the order they are written."""
+        """(file name, a function writing it to a given binary file), in the order they are written."""
         from .formats import spreadsheet_safe
 
-        files = [(f"{name}.csv", lambda p, f=frame: spreadsheet_safe(f).to_csv(p, index=False))
+        files = [(f"{name}.csv", lambda fh, f=frame: spreadsheet_safe(f).to_csv(fh, index=False, encoding="utf-8"))
                  for name in TABLES if (frame := self.tables.get(name)) is not None]
-        files += [(f"{name}.json", lambda p, d=doc: p.write_text(json.dumps(d, indent=2, default=_json_default) + "\n"))
+        files += [(f"{name}.json", text(json.dumps(doc, indent=2, default=_json_default) + "\n"))
                   for name, doc in (("selection", self.selection), ("manifest", self.manifest))]
         if weights and self.weights is not None:
-            files.append(("weights.npz", lambda p: _savez(p, self.weights)))
+            files.append(("weights.npz", lambda fh: _savez(fh, self.weights)))
         return files
 
 
@@ -219,12 +219,11 @@ def read_document(path: Path) -> dict:
     return doc
 
 
-def _savez(path: Path, arrays: dict) -> None:
-    """np.savez to exactly ``path`` (np.savez adds .npz to a name without it)."""
+def _savez(fh, arrays: dict) -> None:
+    """np.savez into an open file (given a name, np.savez would add .npz to one without it)."""
     import numpy as np
 
-    with open(path, "wb") as fh:
-        np.savez(fh, **arrays)
+    np.savez(fh, **arrays)
 
 
 def default_path(dataset: str, root: str | Path = "runs") -> Path:

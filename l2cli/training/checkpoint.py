@@ -93,14 +93,14 @@ def read_checked(path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def write_atomically(path: Path, arrays: dict[str, np.ndarray], fault: str) -> None:
+def write_atomically(path: Path, arrays: dict[str, np.ndarray], fault: str, root: Path | None = None) -> None:
     """np.savez, with a checksum member, written whole (l2cli.machine.files): a file at ``path`` is always
-    whole, and a temporary file of a failed write (a full disk) is removed."""
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays, **{CHECKSUM: np.array(checksum(arrays))})
+    whole, and a temporary file of a failed write (a full disk) is removed. ``root``: the run directory,
+    below which no folder on the way may be a link."""
+    def write(fh) -> None:
+        np.savez(fh, **arrays, **{CHECKSUM: np.array(checksum(arrays))})
 
-    write_whole(path, write, lambda: faults.point(fault))
+    write_whole(path, write, lambda: faults.point(fault), root=root)
 
 
 class Paused(Exception):  # noqa: N818 - not an error: a segment of training ended
@@ -131,8 +131,8 @@ class Segment:
 class Checkpoint:
     """Where one chunk's training state is kept, and how often (seconds) it is written."""
 
-    def __init__(self, path: Path, every_s: float):
-        self.path, self.every_s, self.last = Path(path), every_s, time.monotonic()
+    def __init__(self, path: Path, every_s: float, root: Path | None = None):
+        self.path, self.every_s, self.last, self.root = Path(path), every_s, time.monotonic(), root
 
     def read(self) -> dict | None:
         """The saved state dict, or None when there is none, or when the file cannot be read back (damaged, or
@@ -152,7 +152,7 @@ class Checkpoint:
             return None
 
     def write(self, state: dict) -> None:
-        write_atomically(self.path, pack(state), "checkpoint-write")
+        write_atomically(self.path, pack(state), "checkpoint-write", self.root)
 
     def maybe_write(self, training, epoch: int) -> None:
         """Write ``training.snapshot(epoch)`` when every_s seconds have passed since the last write."""

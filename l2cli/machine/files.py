@@ -7,6 +7,7 @@ name instead of writing through it)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 from collections.abc import Callable
@@ -31,10 +32,8 @@ def open_directory(root: str | Path, relative: str | Path = "", create: bool = F
         for part in Path(relative).parts:
             reached = reached / part
             if create:
-                try:
+                with contextlib.suppress(FileExistsError):
                     os.mkdir(part, 0o777, dir_fd=fd)
-                except FileExistsError:
-                    pass
             try:
                 inner = os.open(part, DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
             except OSError as exc:
@@ -80,10 +79,8 @@ def write_whole(path: str | Path, write: Callable[[BinaryIO], None],
         if before_rename is not None:
             before_rename()
         os.replace(tmp, name, src_dir_fd=directory, dst_dir_fd=directory)
-        try:
+        with contextlib.suppress(OSError):  # a directory whose entries cannot be synced still keeps the rename
             os.fsync(directory)
-        except OSError:  # a directory whose entries cannot be synced still keeps the rename
-            pass
     except OSError as exc:  # a full disk while writing: say which file (a file object's error names none)
         if exc.filename is None or isinstance(exc.filename, int):
             exc.filename = str(path)
@@ -94,10 +91,8 @@ def write_whole(path: str | Path, write: Callable[[BinaryIO], None],
 
 
 def _unlink(name: str, directory: int) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(name, dir_fd=directory)
-    except FileNotFoundError:
-        pass
 
 
 def text(content: str) -> Callable[[BinaryIO], None]:

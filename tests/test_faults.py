@@ -215,3 +215,155 @@ def test_a_link_at_any_path_of_a_run_directory_is_never_written_through(tmp_path
             written_nowhere_outside(result, outside, before, (source, name, label))
             if (run / name).is_symlink() and result.exit_code == 0 and label != "verify":
                 assert os.readlink(run / name) != str(outside), (source, name, label)
+
+
+# --- inputs that expand: refused before the parse, in bounded time and memory ---------------------------------------
+
+WORKBOOK_PARTS = {
+    "[Content_Types].xml": '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/'
+    'package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+    'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.'
+    'xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override '
+    'PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.'
+    'worksheet+xml"/></Types>',
+    "_rels/.rels": '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/'
+    'package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+    'relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>',
+    "xl/workbook.xml": '<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/'
+    'spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets>'
+    '<sheet name="S" sheetId="1" r:id="rId1"/></sheets></workbook>',
+    "xl/_rels/workbook.xml.rels": '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.'
+    'openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/'
+    'officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>'}
+
+
+def workbook(path: Path, rows: int, cell=lambda i, j: b"1.5") -> Path:
+    """An .xlsx of a header (a, b, c, y) and ``rows`` rows, its sheet XML streamed into the archive."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for name, text in WORKBOOK_PARTS.items():
+            archive.writestr(name, text)
+        with archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
+            sheet.write(b'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/'
+                        b'spreadsheetml/2006/main"><sheetData><row>'
+                        + b"".join(b'<c t="inlineStr"><is><t>%s</t></is></c>' % n for n in (b"a", b"b", b"c", b"y"))
+                        + b"</row>")
+            block = []
+            for i in range(rows):
+                block.append(b"<row>" + b"".join(b"<c><v>%s</v></c>" % cell(i, j) for j in range(4)) + b"</row>")
+                if len(block) == 10_000:
+                    sheet.write(b"".join(block))
+                    block = []
+            sheet.write(b"".join(block) + b"</sheetData></worksheet>")
+    return path
+
+
+def refused_fast(tmp_path, data: Path, text: str, limit_gib: float = 4):
+    """``sweep --data data`` under an address-space limit: one line containing ``text``, exit 2, in seconds."""
+    import resource
+    import time
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (int(limit_gib * 2**30),) * 2)
+
+    start = time.monotonic()
+    done = subprocess.run([*L2CLI, "sweep", "--data", str(data), "--target", "y", "--out", str(tmp_path / "never"),
+                           "-q"], capture_output=True, text=True, timeout=60, preexec_fn=limit)
+    elapsed = time.monotonic() - start
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and text in lines[0], done.stderr
+    assert elapsed < 20, elapsed
+    assert not (tmp_path / "never").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suffix", [".xlsx", ".xlsm"])
+def test_a_workbook_that_expands_a_thousandfold_is_refused_before_it_is_parsed(tmp_path, suffix):
+    bomb = workbook(tmp_path / f"bomb{suffix}", 1_200_000)  # ~90 MB of XML in under 1 MB
+    assert bomb.stat().st_size < 2**20
+    refused_fast(tmp_path, bomb, "over 100 times")
+
+
+def test_a_workbook_over_the_xml_budget_is_refused_before_it_is_parsed(tmp_path, monkeypatch):
+    import l2cli.data.budget
+
+    rng = __import__("numpy").random.default_rng(0)
+    values = [b"%.15f" % v for v in rng.random(4000)]
+    book = workbook(tmp_path / "big.xlsx", 6000, cell=lambda i, j: values[(4 * i + j) % 4000])
+    monkeypatch.setattr(l2cli.data.budget, "MAX_EXCEL_XML", 2**19)
+    result = invoke("sweep", "--data", book, "--target", "y", "--out", tmp_path / "never", "-q")
+    assert result.exit_code == 2 and "MiB of XML, more than the 0.5 MiB" in result.stderr, result.output
+    monkeypatch.setattr(l2cli.data.budget, "MAX_EXCEL_XML", 2**30)
+    monkeypatch.setattr(l2cli.data.budget, "EXCEL_BYTES_PER_XML_BYTE", 2**40)
+    result = invoke("sweep", "--data", book, "--target", "y", "--out", tmp_path / "never", "-q")
+    assert result.exit_code == 2 and "GiB of memory" in result.stderr, result.output
+
+
+@pytest.mark.slow
+def test_a_gzip_that_expands_past_its_budget_is_refused_while_it_streams(tmp_path):
+    import gzip
+
+    bomb = tmp_path / "bomb.csv.gz"
+    with gzip.open(bomb, "wb", compresslevel=9) as fh:
+        fh.write(b"a,b,c,y\n")
+        line = b"0,0,0,1\n" * 100_000
+        for _ in range(500):  # 400 MB of text in about 0.4 MB
+            fh.write(line)
+    refused_fast(tmp_path, bomb, "over 100 times its compressed size")
+
+
+@pytest.mark.slow
+def test_a_parquet_file_whose_text_decodes_past_memory_is_refused_batch_by_batch(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = 400_000  # one 20 kB text repeated: a file of kilobytes that decodes to 8 GB
+    column = pa.DictionaryArray.from_arrays(pa.array([0] * n, pa.int32()), pa.array(["x" * 20_000]))
+    pq.write_table(pa.table({"a": column, "y": pa.array([1.0] * n)}), tmp_path / "text.parquet",
+                   row_group_size=n, store_schema=False)  # without Arrow's schema, it is read back as plain text
+    assert (tmp_path / "text.parquet").stat().st_size < 2**20
+    refused_fast(tmp_path, tmp_path / "text.parquet", "decodes to more than")
+
+
+def test_a_parquet_file_of_more_rows_than_memory_is_refused_from_its_metadata(tmp_path, monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    import l2cli.data.source
+
+    pq.write_table(pa.table({"a": [0.5] * 100_000, "y": [1.0] * 100_000}), tmp_path / "rows.parquet")
+    monkeypatch.setattr(l2cli.data.source, "memory_budget", lambda: 2**20)
+    result = invoke("sweep", "--data", tmp_path / "rows.parquet", "--target", "y", "--out", tmp_path / "x", "-q")
+    assert result.exit_code == 2 and "100,000 rows of 2 columns) needs about" in result.stderr, result.output
+
+
+def test_parquet_struct_list_and_map_columns_are_one_line(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for name, column in {"s": pa.array([{"u": 1}, {"u": 2}] * 10), "l": pa.array([[1, 2], [3]] * 10),
+                         "m": pa.array([[("k", 1)], [("k", 2)]] * 10, pa.map_(pa.string(), pa.int64()))}.items():
+        pq.write_table(pa.table({name: column, "y": [0.0, 1.0] * 10}), tmp_path / f"{name}.parquet")
+        for args in (["sweep", "--data", tmp_path / f"{name}.parquet", "--target", "y", "--out", tmp_path / "x"],):
+            result = invoke(*args, "-q")
+            assert result.exit_code == 2 and f"column '{name}' holds structs, lists or maps" in result.stderr, \
+                result.output
+
+
+@pytest.mark.slow
+def test_sigterm_during_a_slow_parse_ends_it_with_143_in_seconds(tmp_path):
+    import signal
+    import time
+
+    rng = __import__("numpy").random.default_rng(0)
+    values = [b"%.15f" % v for v in rng.random(40_000)]
+    book = workbook(tmp_path / "slow.xlsx", 150_000, cell=lambda i, j: values[(4 * i + j) % 40_000])
+    proc = subprocess.Popen([*L2CLI, "sweep", "--data", str(book), "--target", "y", "--out", str(tmp_path / "r")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4)
+    assert proc.poll() is None, "the parse ended before it could be stopped"
+    proc.send_signal(signal.SIGTERM)
+    start = time.monotonic()
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143 and time.monotonic() - start < 10 and "Traceback" not in err, err

@@ -91,10 +91,10 @@ def check_memory(need: int, path: Path, what: str) -> None:
 
 class Bounded(io.RawIOBase):
     """The bytes of a (decompressing) stream, refused once more than ``limit`` came out of it: a small
-    compressed file can expand without bound."""
+    compressed file can expand without bound (l2cli.data.budget)."""
 
-    def __init__(self, stream, limit: int, path: Path):
-        self.stream, self.limit, self.path, self.count = stream, limit, path, 0
+    def __init__(self, stream, limit: int, path: Path, memory: int):
+        self.stream, self.limit, self.path, self.count, self.memory = stream, limit, path, 0, memory
 
     def readable(self):
         return True
@@ -103,8 +103,9 @@ class Bounded(io.RawIOBase):
         data = self.stream.read(len(buffer))
         self.count += len(data)
         if self.count > self.limit:
-            raise InputError(f"{self.path.name} expands to more than {self.limit / 2**30:,.1f} GiB, more than the "
-                             "memory available to read it: a smaller table, or a machine with more memory")
+            from .budget import refuse_expansion
+
+            raise refuse_expansion(self.path, self.limit, self.memory)
         buffer[:len(data)] = data
         return len(data)
 
@@ -114,9 +115,14 @@ class Bounded(io.RawIOBase):
 
 
 def open_bytes(path: Path):
-    """The file's bytes, decompressed by its suffix, bounded by the memory available."""
-    opener = OPENERS.get(path.suffix.lower(), open)
-    return io.BufferedReader(Bounded(opener(path, "rb"), memory_budget() // 2, path), 1 << 16)
+    """The file's bytes, decompressed by its suffix, bounded by the memory available and, for a compressed
+    file, by its size (l2cli.data.budget)."""
+    from .budget import expansion_limit
+
+    opener = OPENERS.get(path.suffix.lower())
+    memory = memory_budget() // 2
+    limit = memory if opener is None else expansion_limit(path.stat().st_size, memory)
+    return io.BufferedReader(Bounded((opener or open)(path, "rb"), limit, path, memory), 1 << 16)
 
 
 def open_text(path: Path, encoding: str):
@@ -278,13 +284,10 @@ def needs(module: str, extra: str, path: Path):
 def read_excel(path: Path, opts: ReadOptions, target: str) -> pd.DataFrame:
     """The sheet (default: the first) with its first row as the header; a workbook is a zip archive of XML,
     whose expanded size is checked before it is read."""
+    from .budget import check_workbook
+
     needs("openpyxl", "excel", path)
-    try:
-        with zipfile.ZipFile(path) as archive:
-            expanded = sum(info.file_size for info in archive.infolist())
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise InputError(f"{path.name} is not an Excel workbook (.xlsx): {exc}") from None
-    check_memory(8 * expanded, path, f"{expanded / 2**20:,.0f} MiB of XML")
+    check_workbook(path, memory_budget())
     import warnings
 
     try:
@@ -305,13 +308,12 @@ def read_excel(path: Path, opts: ReadOptions, target: str) -> pd.DataFrame:
 
 
 def read_parquet(path: Path, opts: ReadOptions, target: str) -> pd.DataFrame:
-    """The table, its size read from the file's metadata and checked before the table is read."""
-    pq = needs("pyarrow.parquet", "parquet", path)
+    """The table, its size checked before pandas reads it (l2cli.data.budget)."""
+    from .budget import check_parquet
+
+    needs("pyarrow.parquet", "parquet", path)
     try:
-        meta = pq.ParquetFile(path).metadata
-        expanded = sum(meta.row_group(k).total_byte_size for k in range(meta.num_row_groups))
-        check_memory(3 * expanded + 16 * meta.num_rows * meta.num_columns, path,
-                     f"{meta.num_rows:,} rows of {meta.num_columns} columns")
+        check_parquet(path, memory_budget())
         frame = pd.read_parquet(path, engine="pyarrow")
     except InputError:
         raise

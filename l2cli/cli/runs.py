@@ -104,11 +104,12 @@ def runs(directory, fmt, tablefmt):
 
     from ..rundir.run import Run
 
+    listed = Run.list(directory, log=lambda line: click.echo(line, err=True))
     rows = [{"run": r.path.name, "dataset": r.manifest.get("data", {}).get("name"),
              "lambdas": len(r.manifest.get("config", {}).get("sweep", {}).get("lambdas", [])),
              "seeds": len(r.manifest.get("config", {}).get("sweep", {}).get("seeds", [])),
              "models": r.manifest.get("models"), "selected_lambda": r.selection.get("lambda"),
-             "started": r.manifest.get("started")} for r in Run.list(directory)]
+             "started": r.manifest.get("started")} for r in listed]
     columns = ["run", "dataset", "lambdas", "seeds", "models", "selected_lambda", "started"]
     echo_table(pd.DataFrame(rows, columns=columns), fmt, tablefmt)
 

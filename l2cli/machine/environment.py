@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import sys
 
 #: the variables that fix the kernels when a process loads numpy and OpenBLAS
@@ -60,6 +61,10 @@ _VECTOR_FLAGS = ("sse3", "ssse3", "sse4_1", "sse4_2", "avx", "avx2", "fma", "f16
                  "avx512_fp16", "amx_tile", "asimd", "asimdhp", "asimddp", "sve", "sve2")
 
 
+#: /proc/cpuinfo's names for flags that have another name everywhere else (SSE3 is "pni": Prescott New Instructions)
+FLAG_ALIASES = {"pni": "sse3"}
+
+
 def cpu() -> dict:
     """The CPU's model and vector extensions (Linux: /proc/cpuinfo; elsewhere what platform says)."""
     model, flags = platform.processor() or "unknown", set()
@@ -71,7 +76,7 @@ def cpu() -> dict:
                 if name in ("model name", "Model", "CPU part") and model in ("unknown", "", platform.processor()):
                     model = value.strip()
                 elif name in ("flags", "Features"):
-                    flags.update(value.split())
+                    flags.update(FLAG_ALIASES.get(f, f) for f in value.split())
     except OSError:
         pass
     return {"model": model, "vector_extensions": sorted(f for f in flags if f in _VECTOR_FLAGS)}
@@ -117,6 +122,86 @@ def numpy_dispatch() -> dict:
     features = umath.__cpu_features__
     return {"baseline": list(umath.__cpu_baseline__), "targets": list(umath.__cpu_dispatch__),
             "dispatch": [t for t in umath.__cpu_dispatch__ if features.get(t)]}
+
+
+#: A kernel, flag, dispatch target or library name: what becomes an environment variable of a child process.
+TOKEN = re.compile(r"[A-Za-z0-9_.+-]{1,64}")
+#: The longest free text of an environment record (a CPU model, an OS release, a file name).
+MAX_TEXT = 256
+
+
+def check_record(env) -> str | None:
+    """The first thing wrong with a recorded environment (manifest.json's ``environment``) as record() writes
+    it, or None: every part of the kind and size record() gives it (a part may be absent: older runs), every
+    name that can reach a child process's environment a short token. A run directory is data: a 3 MB or
+    NUL-containing kernel name must not reach a command line."""
+    if not isinstance(env, dict):
+        return "it is not an object"
+    for part, kind in RECORD_PARTS.items():
+        if part in env and not isinstance(env[part], kind):
+            return f"{part} is not {'an object' if kind is dict else kind.__name__}"
+    checks = (_blas_problems(env.get("blas", [])), _numpy_problems(env.get("numpy", {})),
+              _cpu_problems(env.get("cpu", {})), (_text(env.get(p), p) for p in ("os", "architecture")),
+              _table_problems(env, "versions"), _table_problems(env, "variables"))
+    return next((p for found in checks for p in found if p), None)
+
+
+#: the parts of an environment record, and their kinds
+RECORD_PARTS = {"blas": list, "numpy": dict, "cpu": dict, "versions": dict, "variables": dict, "os": str,
+                "architecture": str, "portable": bool}
+
+
+def _text(value, where: str, token: bool = False) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        return f"{where} is not text"
+    if token and not TOKEN.fullmatch(value):
+        return f"{where} is not a name of at most 64 letters, digits or _.+-"
+    if len(value) > MAX_TEXT or "\x00" in value:
+        return f"{where} is longer than {MAX_TEXT} characters or holds a NUL byte"
+    return None
+
+
+def _listed(value, where: str, kind=dict, most: int = 64) -> str | None:
+    if not isinstance(value, list) or len(value) > most or not all(isinstance(v, kind) for v in value):
+        return f"{where} is not a list of at most {most} {'objects' if kind is dict else 'names'}"
+    return None
+
+
+def _blas_problems(blas):
+    yield _listed(blas, "blas")
+    for k, lib in enumerate(blas if isinstance(blas, list) else []):
+        if not isinstance(lib, dict):
+            return
+        for key in ("library", "version", "kernel", "threading_layer", "file"):
+            yield _text(lib.get(key), f"blas[{k}].{key}", token=key in ("library", "kernel"))
+        threads = lib.get("threads")
+        if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool)):
+            yield f"blas[{k}].threads is not a count"
+
+
+def _numpy_problems(numpy):
+    yield _text(numpy.get("version"), "numpy.version")
+    for key in ("baseline", "targets", "dispatch"):
+        names = numpy.get(key, [])
+        yield _listed(names, f"numpy.{key}", str)
+        yield from (_text(v, f"numpy.{key}", token=True) for v in names if isinstance(names, list))
+
+
+def _cpu_problems(cpu_):
+    yield _text(cpu_.get("model"), "cpu.model")
+    flags = cpu_.get("vector_extensions", [])
+    yield _listed(flags, "cpu.vector_extensions", str)
+    yield from (_text(v, "cpu.vector_extensions", token=True) for v in flags if isinstance(flags, list))
+
+
+def _table_problems(env, part):
+    table = env.get(part, {})
+    if len(table) > 64:
+        yield f"{part} has more than 64 entries"
+    for name, value in table.items():
+        yield _text(name, f"{part} name", token=True) or _text(value, f"{part}.{name}")
 
 
 def kernels(env: dict) -> list[str]:

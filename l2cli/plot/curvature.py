@@ -26,9 +26,13 @@ def draw_curvature(axes, run, reloaded, lambdas: list[float], seed: int | None, 
                                                .round().astype(int)))]
     cmap = colormaps["viridis"]
     shrink = ax_spectrum.twinx()
+    skipped = []
     for k, lam in enumerate(chosen):
-        index = model_row(run, lam, seed, cell)
-        curv = model_curvature(exp, model_params(run, index), "exact" if curv_exact(exp) else "lanczos", lam)
+        params = model_params(run, model_row(run, lam, seed, cell))
+        if not all(np.isfinite(a).all() for a in (*params.W, *params.b)):  # a diverged model: no curvature
+            skipped.append(f"{lam:g}")
+            continue
+        curv = model_curvature(exp, params, "exact" if curv_exact(exp) else "lanczos", lam)
         h = np.sort(curv.h[curv.h > 1e-12 * curv.h.max()])[::-1]  # below: round-off, not curvature
         color = cmap(k / max(len(chosen) - 1, 1))
         rank = np.arange(1, len(h) + 1)
@@ -42,7 +46,11 @@ def draw_curvature(axes, run, reloaded, lambdas: list[float], seed: int | None, 
     shrink.set_ylabel("shrinkage h/(h + 2λ) (dotted)")
     shrink.set_ylim(0, 1.05)
     ax_spectrum.set_title("curvature: what L2 keeps and what it shrinks")
-    ax_spectrum.legend(fontsize=7, loc="lower left")
+    if skipped:
+        ax_spectrum.text(0.98, 0.02, f"not drawn (weights not finite): λ = {', '.join(skipped)}", fontsize=7,
+                         ha="right", va="bottom", transform=ax_spectrum.transAxes)
+    if len(skipped) < len(chosen):
+        ax_spectrum.legend(fontsize=7, loc="lower left")
     draw_gamma(ax_gamma, run, exp)
 
 

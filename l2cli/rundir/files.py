@@ -264,7 +264,27 @@ def check_manifest(doc: dict, path: Path) -> dict:
         _fail(path, "cells is empty")
     for k, cell in enumerate(cells):
         check_cell(cell, k, path)
+    check_record_fields(doc, path)
     return doc
+
+
+def check_record_fields(doc: dict, path: Path) -> None:
+    """The manifest's record of the run: when, what command, how many models, in what environment."""
+    for key in ("started", "finished"):
+        if key in doc and not isinstance(doc[key], str):
+            _fail(path, f"{key} is not text")
+    if "command" in doc and not (isinstance(doc["command"], list) and all(isinstance(a, str) for a in doc["command"])):
+        _fail(path, "command is not a list of arguments")
+    if "models" in doc and not _is_count(doc["models"]):
+        _fail(path, "models is not a count ≥ 1")
+    if isinstance(doc.get("data"), dict) and not isinstance(doc["data"].get("name", ""), str):
+        _fail(path, "data.name is not text")
+    if "environment" in doc:
+        from ..machine.environment import check_record
+
+        wrong = check_record(doc["environment"])
+        if wrong:
+            _fail(path, f"environment: {wrong}")
 
 
 def _is_lambda(value) -> bool:

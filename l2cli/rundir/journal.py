@@ -65,6 +65,48 @@ def refused(exc: LinkRefused) -> InputError:
     return InputError(f"{exc.filename}: {exc.strerror}")
 
 
+#: plan.json's fields, and what each holds
+PLAN_FIELDS = {"config": dict, "command": list, "started": str, "resumed": list, "layouts": list, "fingerprints": list}
+#: a layout's choices that a pinned plan always fixes (≥ 1); its other keys are checked as the [sweep] keys they are
+PINNED = ("chunk_size", "workers", "threads")
+
+
+def check_plan(doc: dict, path: Path) -> dict:
+    """plan.json, checked before --resume believes it: every field of the kind l2cli writes; the config valid
+    (l2cli.config); one layout and one data fingerprint per grid cell, each layout's keys valid [sweep] keys
+    with its chunk size, workers and threads counts ≥ 1. An InputError names the first thing wrong."""
+    from ..config import Config
+
+    def fail(what: str):
+        raise InputError(f"--resume: {path}: {what}: it was not written by l2cli or is damaged")
+
+    for key, kind in PLAN_FIELDS.items():
+        if not isinstance(doc.get(key), kind):
+            fail(f"{key} is missing or not {'an object' if kind is dict else kind.__name__}")
+    if not all(isinstance(a, str) for a in doc["command"] + doc["resumed"]):
+        fail("command or resumed holds something that is not text")
+    try:
+        cfg = Config.from_dict(doc["config"])
+    except InputError as exc:
+        fail(f"its config: {exc}")
+    cells = len(cfg.cells())
+    if len(doc["layouts"]) != cells or len(doc["fingerprints"]) != cells:
+        fail(f"it needs one layout and one fingerprint for each of the {cells} grid cells")
+    for k, layout in enumerate(doc["layouts"]):
+        if not isinstance(layout, dict) or not all(isinstance(layout.get(key), int) and not isinstance(
+                layout.get(key), bool) and 1 <= layout[key] <= 1_000_000 for key in PINNED):
+            fail(f"layouts[{k}] has no chunk_size, workers and threads counts ≥ 1")
+        try:
+            Config.from_dict({**doc["config"], "sweep": {**doc["config"]["sweep"], **layout}})
+        except (InputError, TypeError) as exc:
+            fail(f"layouts[{k}]: {exc}")
+    for k, fingerprint in enumerate(doc["fingerprints"]):
+        if not (isinstance(fingerprint, str) and len(fingerprint) == 64
+                and all(c in "0123456789abcdef" for c in fingerprint)):
+            fail(f"fingerprints[{k}] is not a SHA-256")
+    return doc
+
+
 class Journal:
     """The progress of one run in ``path``; the lock is held from ``create`` or ``reopen`` until
     ``finish`` (the run is complete) or ``release`` (it stopped, and can be resumed)."""
@@ -150,7 +192,7 @@ class Journal:
         write_whole(self.progress / PLAN, text(json.dumps(plan, indent=2) + "\n"), root=self.path)
 
     def read_plan(self) -> dict:
-        return read_document(self.progress / PLAN)
+        return check_plan(read_document(self.progress / PLAN), self.progress / PLAN)
 
     def store(self, name: str, checkpoint_s: float) -> ChunkStore:
         return ChunkStore(self.path, name, checkpoint_s)
@@ -175,9 +217,10 @@ class ChunkStore:
     def checkpoint(self, k: int) -> Checkpoint:
         return Checkpoint(self.checkpoints / f"{self.name}-{k}.npz", self.checkpoint_s, self.root)
 
-    def load(self, k: int) -> TrainResult | None:
+    def load(self, k: int, models: int, sizes: tuple[int, ...]) -> TrainResult | None:
         """The result of chunk k, when it finished in an earlier process; None (the chunk trains again, from its
-        seeds: the same bits) when there is none, or when the file is damaged, with a line on stderr."""
+        seeds: the same bits) when there is none, or when the file is damaged or does not hold the ``models``
+        networks of layer ``sizes`` the plan gives this chunk, with a line on stderr."""
         file = self._file(k)
         if not os.path.lexists(file):
             return None
@@ -187,7 +230,13 @@ class ChunkStore:
             f = read_checked(file)
             layers = int(f["layers"])
             params = Params([f[f"W{l}"] for l in range(layers)], [f[f"b{l}"] for l in range(layers)])
+            shapes = [(models, a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+            if [W.shape for W in params.W] != shapes or [b.shape for b in params.b] != [s[::2] for s in shapes] \
+                    or np.shape(f["epochs"]) != (models,) or np.shape(f["status"]) != (models,):
+                raise Damaged(f"it does not hold the {models} networks of {'-'.join(map(str, sizes))} of its chunk")
             history = {k[len("hist."):]: f[k] for k in f if k.startswith("hist.")}
+            if any(np.shape(v)[:1] != (models,) for v in history.values()):
+                raise Damaged("its history is not one row per model")
             return TrainResult(params, f["epochs"], f["status"].tolist(), history,
                                f["warm"].astype(bool) if "warm" in f else None)
         except (Damaged, KeyError, ValueError, TypeError) as exc:

@@ -138,7 +138,7 @@ class Run:
         path = Path(path)
         if (path / PROGRESS).is_dir():
             raise InputError(f"{path} is a run in progress or interrupted: l2cli sweep --resume --out {path}")
-        if not (path / "manifest.json").is_file():
+        if not os.path.lexists(path / "manifest.json"):  # a link or a device there is refused by read_document
             raise InputError(f"{path} is not an l2cli run directory (no manifest.json)")
         from .files import check_manifest, check_selection
 
@@ -146,18 +146,20 @@ class Run:
         return cls(manifest, check_selection(read_document(path / "selection.json"), path / "selection.json"), path)
 
     @staticmethod
-    def list(root: str | Path) -> list[Run]:
-        """Every readable run directory directly inside ``root``, oldest first."""
+    def list(root: str | Path, log=None) -> list[Run]:
+        """Every readable run directory directly inside ``root``, oldest first; ``log`` is told, one line each,
+        of a directory with a manifest.json that cannot be read (why), which is left out."""
         root = Path(root)
         if not root.is_dir():
             raise InputError(f"no such directory: {root}")
         runs = []
         for child in sorted(root.iterdir()):
-            if (child / "manifest.json").is_file() and not child.name.startswith("."):
+            if os.path.lexists(child / "manifest.json") and not child.name.startswith(".") and child.is_dir():
                 try:
                     runs.append(Run.load(child))
-                except InputError:
-                    continue
+                except InputError as exc:
+                    if log is not None:
+                        log(f"l2cli: {child.name} left out: {exc}")
         return sorted(runs, key=lambda r: r.manifest.get("started", ""))
 
     def save(self, path: str | Path, weights: bool = True) -> Path:

@@ -53,7 +53,8 @@ def run_points(exp, pts: list[Point], compute: Compute | None = None,
     parts = starts.chunks(pts, layout.chunk_size)
     results = [None] * len(parts)
     finished = getattr(progress, "chunk_done", None)  # a progress report that also wants each chunk's rows
-    for k, trained in enumerate(store.load(k) if store else None for k in range(len(parts))):
+    loaded = (store.load(k, len(parts[k]), exp.layer_sizes) if store else None for k in range(len(parts)))
+    for k, trained in enumerate(loaded):
         if trained is not None:
             results[k] = ChunkResult(trained, summarize(exp, parts[k], trained))
             if progress:

@@ -55,9 +55,7 @@ def sweep(out, fmt, tablefmt, quiet, cv, rule, resume, overwrite, progress, prog
                                              "sweep.portable": portable or None})
     argv = click.get_current_context().meta["argv"]
     if cfg.sweep.portable or (resume and recorded_portable(out)):
-        from ..machine.environment import portable_variables
-
-        with_kernels(portable_variables(), argv)
+        pin_portable(argv)
     name = Path(cfg.data.path).stem if cfg.data.path else cfg.data.dataset
     reserved = None if cfg.output.dir else default_path(name)
     path = cfg.output.dir or str(reserved)
@@ -100,6 +98,14 @@ def recorded_portable(out: str) -> bool:
         return recorded_config(out).sweep.portable
     except InputError:
         return False
+
+
+def pin_portable(argv: list[str]) -> None:
+    """The one place a portable run (sweep.portable) gets its kernels: this command (a sweep, its --resume, a
+    verify of a portable run, whatever --environment says) runs with them, from here or in a child process."""
+    from ..machine.environment import portable_variables
+
+    with_kernels(portable_variables(), argv)
 
 
 def with_kernels(wanted: dict[str, str], argv: list[str]) -> None:

@@ -9,7 +9,7 @@ import sys
 import click
 
 from .app import CliError, cli, echo_table, finite, format_options
-from .sweep import with_kernels
+from .sweep import pin_portable, with_kernels
 
 
 @cli.command()
@@ -48,15 +48,21 @@ def verify(run, level, env_mode, rtol, atol, tols, confidence, data, fmt, tablef
     from ..rundir.run import Run
 
     say = (lambda line: None) if quiet else (lambda line: click.echo(f"l2cli: {line}", err=True))
-    manifest = Run.load(run).manifest
+    loaded = Run.load(run)
+    manifest = loaded.manifest
     recorded = manifest.get("environment")
-    if env_mode == "recorded" and recorded:
+    config = manifest["config"]
+    if isinstance(config.get("sweep"), dict) and config["sweep"].get("portable") is True:
+        pin_portable(click.get_current_context().meta["argv"])  # its kernels are part of the run, not of a machine
+    elif env_mode == "recorded" and recorded:
         recreate_environment(recorded, say)
     from ..tools.verify import parse_tolerance
     from ..tools.verify import verify as replay
 
     counts = manifest.get("data", {})
-    tolerances = dict(parse_tolerance(t, {k: counts.get(k, 0) for k in ("n_train", "n_val", "n_test")})
+    compared = {c for name in ("summary", "history") if tols and (table := loaded.table(name)) is not None
+                for c in table.select_dtypes("number").columns} if tols else None
+    tolerances = dict(parse_tolerance(t, {k: counts.get(k, 0) for k in ("n_train", "n_val", "n_test")}, compared)
                       for t in tols)
     if tolerances and level != "numbers":
         raise CliError("--tol goes with --level numbers")

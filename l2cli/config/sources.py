@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,10 @@ def parse_grid_option(text: str) -> tuple[str, list]:
     return dotted, check_axis(dotted, values)
 
 
+#: The largest experiment file read (a grid of thousands of values is a few kB).
+MAX_CONFIG_BYTES = 4 * 2**20
+
+
 def load_toml(path: str | Path) -> dict[str, Any]:
     """Read an experiment file into flat ``section.key -> value`` pairs (``grid:key`` for [grid] entries).
 
@@ -45,14 +51,23 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     """
     path = Path(path)
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode) and not path.is_dir():  # a FIFO would block, a device never end
+            raise InputError(f"config file {path} is not a regular file (a device, FIFO or socket)")
         with open(path, "rb") as fh:
-            doc = tomllib.load(fh)
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise InputError(f"config file {path} is larger than {MAX_CONFIG_BYTES >> 20} MiB: not an experiment file")
+        doc = tomllib.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise InputError(f"config file not found: {path}") from None
     except IsADirectoryError:
         raise InputError(f"config file {path} is a directory") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: invalid TOML: {exc}") from None
+    except OSError as exc:
+        from ..errors import describe_os_error
+
+        raise InputError(f"cannot read the config file: {describe_os_error(exc)}") from None
     except RecursionError:
         raise InputError(f"{path}: nested too deeply to be an experiment file") from None
     flat = {}

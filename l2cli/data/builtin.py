@@ -21,7 +21,7 @@ from ..errors import InputError
 from ..machine.memory import release_free_memory
 from ..maths.evaluate import Part, Scorer
 from ..vocabulary.choices import DATASETS
-from .preprocess import Recipe
+from .preprocess import Recipe, check_standardizable
 from .table import TableOptions, read_table
 
 
@@ -261,6 +261,8 @@ def encode_targets(ds: Dataset, rows: dict[str, np.ndarray], standardize_target:
         Y = {k: (ds.y[idx][:, None] == classes[None, :]).astype(np.float64) for k, idx in rows.items()}
         return Y, classes, 0.0, 1.0
     y_train = ds.y[rows["train"]].astype(np.float64)
+    if standardize_target:  # a target of 1e-300s cannot be standardized (l2cli.data.preprocess)
+        check_standardizable(y_train, "the target")
     mean = float(y_train.mean()) if standardize_target else 0.0
     scale = float(y_train.std()) if standardize_target and y_train.std() > 0 else 1.0
     # (n,) targets become one column; (n, K) targets (the estimators' multi-output regression) stay K columns

@@ -108,9 +108,10 @@ def as_utc(column: pd.Series) -> pd.Series:
     return column.dt.tz_localize("UTC") if column.dt.tz is None else column.dt.tz_convert("UTC")
 
 
-def convert_column(frame: pd.DataFrame, column: str, fmt: str, file: str) -> None:
+def convert_column(frame: pd.DataFrame, column: str, fmt: str, file: str, problems: dict | None = None) -> None:
     """The column as fractional years, parsed in ``fmt`` (a datetime column needs none); an InputError
-    naming the first value that is not a date in it."""
+    naming the first value that is not a date in it, or (``problems`` given) each such value missing and
+    {row position: why} in ``problems``."""
     values = frame[column]
     if is_datetime(values):
         frame[column] = fractional_years(as_utc(values)).astype(np.float64)
@@ -120,9 +121,17 @@ def convert_column(frame: pd.DataFrame, column: str, fmt: str, file: str) -> Non
     try:
         parsed = parse(text, fmt)
     except (ValueError, pd.errors.OutOfBoundsDatetime):
-        bad = next(i for i, v in text.items() if not parses(pd.Series([v]), fmt))
-        raise InputError(f"{file} line {bad + 2}: {text[bad]!r} in column {column!r} is not a date in the format "
-                         f"{fmt!r}") from None
+        if problems is None:
+            bad = next(i for i, v in text.items() if not parses(pd.Series([v]), fmt))
+            raise InputError(f"{file} line {bad + 2}: {text[bad]!r} in column {column!r} is not a date in the "
+                             f"format {fmt!r}") from None
+        unreadable = [i for i, v in text.items() if not parses(pd.Series([v]), fmt)]
+        for i in unreadable:
+            problems.setdefault(frame.index.get_loc(i), f"{text[i]!r} in column {column!r} is not a date in the "
+                                                         f"format {fmt!r}")
+        present[unreadable] = False
+        text = text.drop(unreadable)
+        parsed = parse(text, fmt)
     out = pd.Series(np.nan, index=values.index, dtype=np.float64)
     out[present] = fractional_years(parsed).to_numpy(dtype=np.float64)
     frame[column] = out
@@ -182,8 +191,9 @@ def convert_dates(frame: pd.DataFrame, given, file: str, notes: list[str] | None
     return formats
 
 
-def apply_formats(frame: pd.DataFrame, formats: dict[str, str], file: str) -> None:
-    """Convert the date columns of new rows as the run converted its own (``formats``: column → format)."""
+def apply_formats(frame: pd.DataFrame, formats: dict[str, str], file: str, problems: dict | None = None) -> None:
+    """Convert the date columns of new rows as the run converted its own (``formats``: column → format);
+    ``problems``: collects the rows whose dates cannot be read instead of failing (see convert_column)."""
     for column, fmt in formats.items():
         if column in frame.columns:
-            convert_column(frame, column, fmt or ISO_FORMAT, file)
+            convert_column(frame, column, fmt or ISO_FORMAT, file, problems)

@@ -13,8 +13,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 from sklearn.preprocessing import StandardScaler
+
+from ..errors import InputError
+
+#: Magnitudes whose squares float64 holds: values beyond them cannot be standardized (their variance underflows to
+#: zero or overflows to infinity, and the column becomes constant or not finite).
+SQUARABLE = (1e-150, 1e150)
+
+
+def check_standardizable(values: np.ndarray, column: str) -> None:
+    """An InputError for a column whose spread float64 cannot standardize: its values' variance underflows (a
+    column of 1e-300s, whose standardized values would all be 0) or overflows (1e300s)."""
+    finite = values[np.isfinite(values)]
+    if finite.size < 2 or not np.ptp(finite) > 0:
+        return
+    with np.errstate(all="ignore"):
+        centred = finite - finite.mean()
+        spread = float(np.sqrt(np.mean(centred * centred)))
+    low, high = SQUARABLE
+    size = float(np.max(np.abs(finite)))
+    if not np.isfinite(spread) or spread > high or spread < low:
+        raise InputError(f"column {column!r}: its values (up to {size:.3g} in size, spread {spread:.3g}) cannot be "
+                         f"standardized in float64 (their variance {'underflows' if spread < low else 'overflows'}"
+                         f"): rescale it to magnitudes between {low:g} and {high:g}")
 
 
 def one_hot_name(column: str, category) -> str:
@@ -56,5 +80,9 @@ class Recipe:
         return ColumnTransformer(parts, verbose_feature_names_out=False)
 
     def fit(self, train: pd.DataFrame):
-        """The transformer fitted on the training rows ``train`` (raw columns)."""
+        """The transformer fitted on the training rows ``train`` (raw columns); a numeric column whose spread
+        float64 cannot standardize is refused (check_standardizable)."""
+        if self.standardize:
+            for column in self.numeric:
+                check_standardizable(pd.to_numeric(train[column], errors="coerce").to_numpy(dtype=float), column)
         return self.transformer().fit(train)

@@ -264,6 +264,15 @@ def read_csv(path: Path, opts: ReadOptions, target: str) -> pd.DataFrame:
         with open_text(path, opts.encoding) as fh:  # index_col=False: a column is never taken for the row labels
             frame = pd.read_csv(fh, sep=sep, skipinitialspace=True, index_col=False, decimal=opts.decimal,
                                 thousands=opts.thousands or None)
+        if opts.thousands:  # pandas drops every separator it meets: 1.2.3 would be 123 (l2cli.data.numbers)
+            from .numbers import check_grouping
+
+            numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
+            with open_text(path, opts.encoding) as fh:
+                text = pd.read_csv(fh, sep=sep, skipinitialspace=True, index_col=False, dtype=str, usecols=numeric)
+            check_grouping(text, frame, opts.thousands, opts.decimal, path.name)
+    except InputError:
+        raise
     except UnicodeError:
         raise decode_error(path, opts.encoding) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError, EOFError, ValueError) as exc:

@@ -91,6 +91,7 @@ def model_row(run: Run, lam: float | None = None, seed: int | None = None, cell:
     """The summary row of one model: λ (default: the selected one), seed (default: 0 if the run has it, else
     its first) and grid cell (default: the selected one, else the first)."""
     s = run.summary
+    given = lam is not None
     if lam is None:
         lam = run.selection.get("lambda")
         if lam is None:
@@ -103,6 +104,9 @@ def model_row(run: Run, lam: float | None = None, seed: int | None = None, cell:
     hit = np.isclose(s["lambda"].to_numpy(float), lam, rtol=1e-9, atol=0) & (s["seed"] == seed).to_numpy()
     if not hit.any():
         grid = ", ".join(f"{v:g}" for v in dict.fromkeys(s["lambda"].tolist()))
+        if not given:  # selection.json names a λ the summary does not have: the run directory is damaged
+            raise InputError(f"{run.path}/selection.json: the selected λ {lam:g} is not a λ of summary.csv (its λ: "
+                             f"{grid}): the run directory is damaged; choose one with --lambda")
         raise InputError(f"--lambda {lam:g}: not a λ of run {run.path} (its λ: {grid})")
     axes = cell if cell is not None else run.selection.get("axes") or {}
     for key, value in axes.items():
@@ -171,11 +175,24 @@ def check_columns(exp: Experiment, frame: pd.DataFrame, file: str, known: tuple[
     return needed
 
 
-def row_problems(exp: Experiment, rows: pd.DataFrame, file: str) -> dict[int, str]:
+def as_category(value):
+    """A value of a text column as the category text a CSV file gives it: a number read as one (a new file
+    whose column holds only numbers) as its text, 3.0 as '3'."""
+    if isinstance(value, str) or pd.isna(value):
+        return value
+    if isinstance(value, (int, np.integer)) or (isinstance(value, (float, np.floating)) and float(value).is_integer()):
+        return str(int(value))
+    return str(value)
+
+
+def row_problems(exp: Experiment, rows: pd.DataFrame, file: str, problems: dict[int, str] | None = None
+                 ) -> dict[int, str]:
     """{row position: why it cannot be predicted}: a numeric column's value that is not a number or not
-    finite, and a missing value when the run imputed nothing. A numeric column of true/false is refused whole."""
+    finite, and a missing value when the run imputed nothing (``problems``: those found before, such as a date
+    that cannot be read). A numeric column of true/false is refused whole. A text column's numbers become
+    their text (its categories are text)."""
     recipe = exp.split.recipe
-    problems: dict[int, str] = {}
+    problems = dict(problems or {})
 
     def flag(mask, why):
         for i in np.flatnonzero(np.asarray(mask)):
@@ -189,6 +206,9 @@ def row_problems(exp: Experiment, rows: pd.DataFrame, file: str) -> dict[int, st
         flag(numbers.isna() & values.notna(), lambda i, c=column: f"{rows[c].iloc[i]!r} in {c!r} is not a number")
         flag(np.isinf(numbers.to_numpy(dtype=float)), lambda i, c=column: f"a value of {c!r} is not finite")
         rows[column] = numbers
+    for column in recipe.text:
+        if not (pd.api.types.is_object_dtype(rows[column]) or pd.api.types.is_string_dtype(rows[column])):
+            rows[column] = rows[column].astype(object).map(as_category)
     if recipe.impute is None:
         for column in rows.columns:
             flag(rows[column].isna(), lambda i, c=column: f"missing value in {c!r}, and the run imputed nothing "
@@ -196,12 +216,13 @@ def row_problems(exp: Experiment, rows: pd.DataFrame, file: str) -> dict[int, st
     return problems
 
 
-def new_rows(exp: Experiment, frame: pd.DataFrame, file: str, known: tuple[str, ...] = ()) -> Rows:
+def new_rows(exp: Experiment, frame: pd.DataFrame, file: str, known: tuple[str, ...] = (),
+             problems: dict[int, str] | None = None) -> Rows:
     """The feature columns of a new table, checked column by column (see check_columns) and row by row
-    (see row_problems)."""
+    (see row_problems; ``problems``: rows refused before)."""
     needed = check_columns(exp, frame, file, known)
     rows = frame[needed].copy()
-    problems = row_problems(exp, rows, file)
+    problems = row_problems(exp, rows, file, problems)
     keep = np.setdiff1d(np.arange(len(rows)), list(problems))
     return Rows(rows.iloc[keep], keep + 2, {int(i) + 2: why for i, why in sorted(problems.items())})
 
@@ -247,8 +268,9 @@ def predict_file(run: Run, path, lam: float | None = None, seed: int | None = No
     frame = read_frame(path, dataclasses.replace(TableOptions.of(data).reading, sheet=""))
     check_ids(frame, ids, path.name)
     id_columns = frame[list(ids)].copy()  # as written, before any date column becomes years
-    apply_formats(frame, exp.reading.get("dates") or {}, path.name)
-    rows = new_rows(exp, frame, path.name, (data.get("target", ""), *data.get("drop", []), *ids))
+    unreadable: dict[int, str] = {}  # dates that cannot be read: refused as any other bad value
+    apply_formats(frame, exp.reading.get("dates") or {}, path.name, unreadable if on_error == "skip" else None)
+    rows = new_rows(exp, frame, path.name, (data.get("target", ""), *data.get("drop", []), *ids), unreadable)
     if rows.refused and len(rows.frame) == 0:
         raise InputError(refusal(path.name, rows.refused, ", and no row of the file can be predicted"))
     with np.errstate(all="ignore"):  # a row far outside the training range is refused below, not warned about

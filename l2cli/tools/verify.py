@@ -47,15 +47,21 @@ class Verification:
         return len(self.differences) == 0
 
 
-def parse_tolerance(text: str, counts: dict[str, int]) -> tuple[str, float]:
+def parse_tolerance(text: str, counts: dict[str, int], columns=None) -> tuple[str, float]:
     """'val_loss=1e-6' -> ('val_loss', 1e-6); 'test_accuracy=1/n_test' -> one test row's worth of accuracy
-    ('2/n_test': two rows). ``counts``: n_train, n_val, n_test of the run."""
+    ('2/n_test': two rows). ``counts``: n_train, n_val, n_test of the run; ``columns``: the numeric columns
+    the check compares (a tolerance for another would be ignored: refused)."""
     from ..errors import InputError
 
     column, eq, value = text.partition("=")
     column, value = column.strip(), value.strip()
     if not eq or not column or not value:
         raise InputError(f"--tol expects COLUMN=VALUE (val_loss=1e-6, test_accuracy=1/n_test), got {text!r}")
+    if columns is not None and column not in columns:
+        from ..config import suggest
+
+        raise InputError(f"--tol {text}: {column!r} is not a numeric column of summary.csv or history.csv"
+                         f"{suggest(column, sorted(columns))} (they are: {', '.join(sorted(columns))})")
     number, slash, part = value.partition("/")
     if slash and (part not in counts or not counts[part]):
         raise InputError(f"--tol {text}: {part!r} is not one of {', '.join(k for k in counts if counts[k])}")

@@ -195,10 +195,14 @@ class Encoding(Kind):
         if not isinstance(value, str) or not value:
             self.fail(key, "an encoding name such as 'latin-1'", value)
         try:
-            return codecs.lookup(value).name
+            info = codecs.lookup(value)
         except LookupError:
             raise InputError(f"{key}: {value!r} is not a text encoding Python knows (e.g. utf-8, latin-1, cp1252, "
                              "utf-16)") from None
+        if not getattr(info, "_is_text_encoding", True):  # rot13, base64, zlib, hex: codecs of bytes or of text
+            raise InputError(f"{key}: {value!r} is a codec of bytes to bytes or text to text, not a text encoding "
+                             "(e.g. utf-8, latin-1, cp1252, utf-16)")
+        return info.name
 
 
 @dataclass(frozen=True)

@@ -367,3 +367,213 @@ def test_sigterm_during_a_slow_parse_ends_it_with_143_in_seconds(tmp_path):
     start = time.monotonic()
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 143 and time.monotonic() - start < 10 and "Traceback" not in err, err
+
+
+# --- hostile run-directory content: every field a reader takes is checked first --------------------------------
+
+def edit_json(path: Path, change):
+    import json
+
+    doc = json.loads(path.read_text())
+    change(doc)
+    path.write_text(json.dumps(doc))
+
+
+def one_line(result, code=2, text=""):
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == code and len(lines) == 1 and text in lines[0] and "Traceback" not in result.output, \
+        (result.exit_code, result.output)
+    return lines[0]
+
+
+@pytest.fixture
+def run(tmp_path, pristine):
+    out = tmp_path / "runs" / "run"
+    shutil.copytree(pristine, out)
+    return out
+
+
+ENVIRONMENTS = {"a kernel name of 3 MB": lambda e: e["blas"][0].update(kernel="A" * 3_000_000),
+                "a kernel name with a NUL byte": lambda e: e["blas"][0].update(kernel="Has\x00well"),
+                "a dispatch target with a space": lambda e: e["numpy"].update(dispatch=["X86_V3 X86_V4"]),
+                "a list of blas that are numbers": lambda e: e.update(blas=[1, 2]),
+                "a variable named with a NUL": lambda e: e["variables"].update({"A\x00": "b"})}
+
+
+@pytest.mark.parametrize("change", ENVIRONMENTS.values(), ids=ENVIRONMENTS.keys())
+def test_a_hostile_environment_record_is_one_line_for_verify_and_show(run, change):
+    edit_json(run / "manifest.json", lambda d: change(d["environment"]))
+    for args in (["verify", run, "-q"], ["show", run, "--environment"]):
+        one_line(invoke(*args), 2, "manifest.json: environment:")
+
+
+def test_an_environment_that_is_a_list_and_a_started_that_is_a_number_are_one_line(run):
+    edit_json(run / "manifest.json", lambda d: d.update(environment=[1, 2]))
+    one_line(invoke("verify", run, "-q"), 2, "environment: it is not an object")
+    shutil.copytree(run, run.parent / "other")
+    edit_json(run.parent / "other" / "manifest.json", lambda d: d.update(environment={}, started=12))
+    result = invoke("runs", run.parent)
+    assert result.exit_code == 0 and result.stdout.count("\n") == 2, result.output  # a header, a rule, no run
+    assert sorted(result.stderr.strip().splitlines()) == [
+        f"l2cli: other left out: {run.parent / 'other'}/manifest.json: started is not text: not a manifest l2cli "
+        "wrote, or a damaged one",
+        f"l2cli: run left out: {run}/manifest.json: environment: it is not an object: not a manifest l2cli wrote, "
+        "or a damaged one"]
+
+
+def test_a_manifest_that_links_to_a_device_is_named_as_such(run):
+    (run / "manifest.json").unlink()
+    os.symlink("/dev/zero", run / "manifest.json")
+    one_line(invoke("show", run), 2, "is not a regular file (a link, FIFO or device)")
+
+
+def test_a_selected_lambda_the_summary_lacks_is_a_damaged_selection_not_an_option(run, tmp_path):
+    edit_json(run / "selection.json", lambda d: d.update({"lambda": 0.5}))
+    rows = tmp_path / "rows.csv"
+    rows.write_text("x0,x1\n0.1,0.2\n")
+    line = one_line(invoke("predict", run, "--data", rows), 2, "selection.json: the selected λ 0.5 is not a λ")
+    assert "--lambda 0.5" not in line
+
+
+def test_cpuinfo_calls_sse3_pni(tmp_path):
+    from l2cli.machine.environment import cpu, lacking
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: Old CPU\nflags\t\t: fpu pni ssse3\n")
+    flags = cpu(str(info))["vector_extensions"]
+    assert flags == ["sse3", "ssse3"] and lacking("Prescott", flags) == []
+
+
+def test_nan_weights_leave_the_curvature_panel_drawable(tmp_path):
+    import numpy as np
+
+    out = tmp_path / "run"
+    assert invoke("sweep", "--hidden", "4", "--lambdas", "0.01,0.1", "--seeds", "0", "--optimizer", "lbfgs",
+                  "--out", out, "-q").exit_code == 0
+    arrays = dict(np.load(out / "weights.npz"))
+    arrays["W1"] = arrays["W1"] * np.nan
+    np.savez(out / "weights.npz", **arrays)
+    result = invoke("plot", out, "--panel", "curvature")
+    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda d: d.pop("layouts"), "layouts is missing or not list"),
+    (lambda d: d["layouts"][0].update(chunk_size="x"), "layouts[0] has no chunk_size"),
+    (lambda d: d["layouts"][0].update(engine="nope"), "sweep.engine"),
+    (lambda d: d["layouts"][0].update(memory_mb=-1), "sweep.memory_mb"),
+    (lambda d: d.update(fingerprints=5), "fingerprints is missing or not list"),
+    (lambda d: d.update(resumed="x"), "resumed is missing or not list"),
+    (lambda d: d.update(layouts=[]), "one layout and one fingerprint for each of the 1 grid cells")])
+def test_a_damaged_plan_is_one_line_on_resume(interrupted, tmp_path, change, message):
+    run = tmp_path / "run"
+    shutil.copytree(interrupted, run)
+    edit_json(run / ".progress" / "plan.json", change)
+    one_line(invoke("sweep", "--resume", "--out", run, "-q"), 2, message)
+
+
+def test_an_edited_chunk_size_on_resume_retrains_the_chunks_that_do_not_fit(interrupted, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(interrupted, run)
+    edit_json(run / ".progress" / "plan.json", lambda d: d["layouts"][0].update(chunk_size=3))
+    result = invoke("sweep", "--resume", "--out", run, "-q")
+    assert result.exit_code == 0 and "it trains again from its seeds" in result.stderr, result.output
+    assert "Traceback" not in result.output
+
+
+# --- hostile options and data --------------------------------------------------------------------------------------
+
+@pytest.fixture
+def table(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n = 120
+    frame = pd.DataFrame({"a": rng.normal(size=n), "colour": rng.choice(["1", "2", "red"], n),
+                          "day": pd.date_range("2020-01-01", periods=n).strftime("%Y-%m-%d"),
+                          "y": rng.integers(0, 2, n)})
+    frame.to_csv(tmp_path / "table.csv", index=False)
+    return tmp_path / "table.csv"
+
+
+@pytest.mark.parametrize("codec", ["rot13", "base64", "zlib", "hex", "uu"])
+def test_a_codec_that_is_not_a_text_encoding_is_one_line(table, tmp_path, codec):
+    one_line(invoke("sweep", "--data", table, "--target", "y", "--encoding", codec, "--out", tmp_path / "r", "-q"),
+             2, "not a text encoding")
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo"])
+def test_a_config_file_that_is_a_device_or_a_fifo_is_refused_at_once(tmp_path, kind):
+    path = "/dev/zero" if kind == "device" else str(tmp_path / "fifo")
+    if kind == "fifo":
+        os.mkfifo(path)
+    done = subprocess.run([*L2CLI, "sweep", path, "--out", str(tmp_path / "r")], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2 and "is not a regular file" in done.stderr and len(done.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e300, 1e-170, 1e170])
+def test_features_float64_cannot_standardize_are_refused_not_flattened(tmp_path, scale):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"x": rng.normal(size=60) * scale, "z": rng.normal(size=60), "y": rng.integers(0, 2, 60)}).to_csv(
+        tmp_path / "t.csv", index=False)
+    one_line(invoke("sweep", "--data", tmp_path / "t.csv", "--target", "y", "--out", tmp_path / "r", "-q"), 2,
+             "column 'x': its values")
+
+
+def test_thousands_separators_must_group_by_threes(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a;y\n1.2.3;0\n" + "".join(f"{k}.000,5;{k % 2}\n" for k in range(1, 40)))
+    one_line(invoke("sweep", "--data", bad, "--target", "y", "--thousands", ".", "--decimal", ",", "--out",
+                    tmp_path / "r", "-q"), 2, "bad.csv line 2: '1.2.3' in column 'a' is not a number grouped by threes")
+    from l2cli.data.source import ReadOptions, read_frame
+
+    good = tmp_path / "good.csv"
+    good.write_text("a;y\n1.234.567,5;0\n-12;1\n,5;0\n1234;1\n")
+    frame = read_frame(good, ReadOptions("auto", "utf-8", ",", ".", ""))
+    assert frame["a"].tolist() == [1234567.5, -12.0, 0.5, 1234.0]
+
+
+def test_a_tolerance_for_a_column_verify_does_not_compare_is_refused(run):
+    one_line(invoke("verify", run, "--level", "numbers", "--tol", "val_los=1e-6"), 2, "did you mean 'val_loss'?")
+
+
+def test_predict_reads_numbers_in_a_text_column_as_their_categories_and_skips_unreadable_dates(table, tmp_path):
+    out = tmp_path / "r"
+    assert invoke("sweep", "--data", table, "--target", "y", "--dates", "day", "--lambdas", "0.01", "--seeds", "0",
+                  "--epochs", "3", "--out", out, "-q").exit_code == 0
+    numbers, text = tmp_path / "numbers.csv", tmp_path / "text.csv"
+    numbers.write_text("a,colour,day\n0.1,1,2020-01-05\n0.2,2,2020-01-06\n")
+    text.write_text("a,colour,day\n0.1,1,2020-01-05\n0.2,red,2020-01-06\n")
+    as_numbers, as_text = invoke("predict", out, "--data", numbers), invoke("predict", out, "--data", text)
+    assert as_numbers.exit_code == 0 and as_numbers.stdout.splitlines()[2] == as_text.stdout.splitlines()[2]
+    dates = tmp_path / "dates.csv"
+    dates.write_text("a,colour,day\n0.1,red,not a date\n0.2,red,2020-01-06\n")
+    one_line(invoke("predict", out, "--data", dates), 2, "dates.csv line 2: 'not a date' in column 'day'")
+    skipped = invoke("predict", out, "--data", dates, "--on-error", "skip", "--format", "csv")
+    assert skipped.exit_code == 0 and len(skipped.stdout.splitlines()) == 2, skipped.output
+    assert "skipped 1 of 2 rows: dates.csv line 2: 'not a date'" in skipped.stderr
+
+
+@pytest.mark.slow
+def test_a_portable_run_verifies_exactly_under_another_kernel_and_on_dask(tmp_path):
+    out = tmp_path / "portable"
+    done = subprocess.run([*L2CLI, "sweep", *QUICK, "--portable", "--out", str(out), "-q"], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    for mode in ("native", "recorded"):
+        done = subprocess.run([*L2CLI, "verify", str(out), "--environment", mode], capture_output=True, text=True,
+                              timeout=300, env={**os.environ, "OPENBLAS_CORETYPE": "Sandybridge"})
+        assert done.returncode == 0 and "level exact holds" in done.stderr, (mode, done.stderr)
+    dask = tmp_path / "dask"
+    done = subprocess.run([*L2CLI, "sweep", *QUICK, "--portable", "--executor", "dask", "--out", str(dask), "-q"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    import numpy as np
+
+    a, b = np.load(out / "weights.npz"), np.load(dask / "weights.npz")
+    assert all(np.array_equal(a[k], b[k]) for k in a.files if k != "network")

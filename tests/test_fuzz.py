@@ -125,3 +125,189 @@ def test_csv_loader(tmp_path_factory, content, flags):
     exp = succeeds_or_input_error(prepare, cfg) if cfg is not None else None
     if exp is not None:
         assert np.isfinite(exp.split.X_train).all() and len(exp.split.X_train) >= 2
+
+
+# --- run-directory documents, the environment record, encodings and predict rows (issue: faults) ---------------
+
+#: JSON values of every kind and size a hostile file can hold: wrong types, huge and NUL-containing text
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=False),
+              st.text(max_size=20), st.sampled_from(["A" * 300_000, "Has\x00well", "", "Haswell", "X86_V3"])),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    max_leaves=12)
+
+
+def paths_of(doc, prefix=()):
+    """Every path (a tuple of keys and indices) inside a JSON document."""
+    yield prefix
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            yield from paths_of(v, (*prefix, k))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            yield from paths_of(v, (*prefix, i))
+
+
+def replaced(doc, path, value):
+    import copy
+
+    doc = copy.deepcopy(doc)
+    if not path:
+        return value
+    place = doc
+    for key in path[:-1]:
+        place = place[key]
+    place[path[-1]] = value
+    return doc
+
+
+@pytest.fixture(scope="module")
+def documents_of_a_run(tmp_path_factory):
+    """The manifest and plan of a real run, and its environment record."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("fuzzrun") / "run"
+    proc = subprocess.run([sys.executable, "-m", "l2cli", "sweep", "--hidden", "4", "--epochs", "4", "--lambdas",
+                           "0,0.1", "--seeds", "0,1", "--set", "sweep.chunk_size=1", "--set", "sweep.workers=1",
+                           "--out", str(out), "-q"], env={**os.environ, "L2CLI_FAULT": "chunk-write:2"},
+                          capture_output=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL
+    plan = json.loads((out / ".progress" / "plan.json").read_text())
+    from l2cli.machine.environment import record
+
+    return plan, record()
+
+
+@FUZZ
+@given(st.data())
+def test_manifest_fields(pristine_manifest, data):
+    from l2cli.machine.environment import differences, flat, pins, record
+    from l2cli.rundir.files import check_manifest
+
+    doc, path = pristine_manifest
+    where = data.draw(st.sampled_from(sorted(paths_of(doc), key=repr)))
+    changed = replaced(doc, where, data.draw(json_values))
+    checked = succeeds_or_input_error(check_manifest, changed if isinstance(changed, dict) else {"x": changed}, path)
+    if checked is not None:  # what every reader then takes from it works
+        env = checked.get("environment") or {}
+        flat(env)
+        assert all(isinstance(v, str) and "\x00" not in v and len(v) < 1000 for v in pins(env).values())
+        differences(env, record())
+        sorted([checked.get("started", ""), ""])
+
+
+@pytest.fixture(scope="module")
+def pristine_manifest(tmp_path_factory):
+    import json
+
+    from conftest import invoke
+
+    out = tmp_path_factory.mktemp("manifest") / "run"
+    assert invoke("sweep", "--hidden", "4", "--epochs", "2", "--lambdas", "0,0.1", "--seeds", "0", "--out", out,
+                  "-q").exit_code == 0
+    return json.loads((out / "manifest.json").read_text()), out / "manifest.json"
+
+
+@FUZZ
+@given(st.data())
+def test_environment_records(documents_of_a_run, data):
+    from l2cli.machine.environment import check_record, differences, flat, pins, recreatable
+    from l2cli.machine.kernels import replay_pins
+
+    _, env = documents_of_a_run
+    where = data.draw(st.sampled_from(sorted(paths_of(env), key=repr)))
+    changed = replaced(env, where, data.draw(json_values))
+    wrong = check_record(changed)
+    assert wrong is None or (isinstance(wrong, str) and "\n" not in wrong)
+    if wrong is None:
+        flat(changed)
+        differences(changed, env)
+        recreatable(changed, env)
+        for wanted in (pins(changed), replay_pins(changed)[0]):
+            assert all(isinstance(v, str) and "\x00" not in v and len(v) < 1000 for v in wanted.values())
+
+
+@FUZZ
+@given(st.data())
+def test_plan_fields(documents_of_a_run, data):
+    from l2cli.rundir.journal import check_plan
+    from l2cli.sweeps.layout import Compute
+
+    plan, _ = documents_of_a_run
+    where = data.draw(st.sampled_from(sorted(paths_of(plan), key=repr)))
+    changed = replaced(plan, where, data.draw(json_values))
+    checked = succeeds_or_input_error(check_plan, changed if isinstance(changed, dict) else {}, "plan.json")
+    if checked is not None:
+        for layout in checked["layouts"]:
+            compute = Compute.of(layout)
+            assert compute.chunk_size >= 1 and compute.workers >= 1 and compute.threads >= 1
+
+
+@FUZZ
+@given(st.one_of(st.sampled_from(sorted(set(__import__("encodings.aliases").aliases.aliases.values()))),
+                 st.sampled_from(["rot13", "base64", "zlib", "hex", "uu", "bz2", "quopri", "idna", "punycode",
+                                  "undefined", "utf-8-sig", "mbcs", "oem"]),
+                 st.text(max_size=12)))
+def test_encodings(tmp_path_factory, name):
+    from l2cli.data.source import ReadOptions, read_frame
+    from l2cli.vocabulary.kinds import Encoding
+
+    canonical = succeeds_or_input_error(Encoding().check, "data.encoding", name)
+    if canonical is None:
+        return
+    path = tmp_path_factory.mktemp("enc") / "t.csv"
+    try:
+        path.write_text("a,b\n1,2\n3,4\n", encoding=canonical)
+    except (UnicodeError, LookupError):
+        return  # an encoding that cannot write this text at all (undefined)
+    succeeds_or_input_error(read_frame, path, ReadOptions("auto", canonical, ".", "", ""))
+
+
+cells = st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr), st.integers(-10**30, 10**30).map(str),
+                  st.text(alphabet=string.printable.replace("\r", "").replace("\n", ""), max_size=12),
+                  st.sampled_from(["", "red", "blue", "2020-01-05", "2020-13-45", "1e308", "-1e400", "NA", "nan",
+                                   "1", "3.0", "\ufeff", "true"]))
+
+
+@pytest.fixture(scope="module")
+def mixed_run(tmp_path_factory):
+    from conftest import invoke
+
+    tmp = tmp_path_factory.mktemp("mixed")
+    rng = np.random.default_rng(0)
+    n = 100
+    pd.DataFrame({"a": rng.normal(size=n), "colour": rng.choice(["red", "blue", "1"], n),
+                  "day": pd.date_range("2020-01-01", periods=n).strftime("%Y-%m-%d"),
+                  "y": rng.integers(0, 2, n)}).to_csv(tmp / "t.csv", index=False)
+    out = tmp / "run"
+    assert invoke("sweep", "--data", tmp / "t.csv", "--target", "y", "--dates", "day", "--lambdas", "0.01",
+                  "--seeds", "0", "--epochs", "3", "--out", out, "-q").exit_code == 0
+    from l2cli.rundir.run import Run
+
+    return Run.load(out)
+
+
+@FUZZ
+@given(st.lists(st.tuples(cells, cells, cells), min_size=1, max_size=6), st.sampled_from(["fail", "skip"]))
+def test_predict_rows(tmp_path_factory, mixed_run, rows, on_error):
+    import csv
+
+    from l2cli.errors import RunFailure
+    from l2cli.tools.reload import predict_file
+
+    path = tmp_path_factory.mktemp("rows") / "rows.csv"
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["a", "colour", "day"])
+        writer.writerows(rows)
+    try:
+        table = succeeds_or_input_error(predict_file, mixed_run, path, on_error=on_error)
+    except RunFailure as exc:
+        assert "\n" not in str(exc)
+        return
+    if table is not None:
+        assert np.isfinite(table.select_dtypes("number").to_numpy(dtype=float)).all()

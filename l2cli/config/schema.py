@@ -262,12 +262,17 @@ class Config:
         if not isinstance(doc, dict):
             raise InputError(f"a config must be a table of sections, got {type(doc).__name__}")
         sections = {name: cls_() for name, cls_ in SECTIONS.items()}
+        grid = doc.get("grid") or {}
+        if not isinstance(grid, dict) or not all(isinstance(v, list) for v in grid.values()):
+            raise InputError("a config's grid must be a table of lists of values")
         for section, table in doc.items():
             if section == "grid":
                 continue
+            if table is not None and not isinstance(table, dict):
+                raise InputError(f"a config's section {section!r} must be a table, got {type(table).__name__}")
             for name, value in (table or {}).items():
                 setattr(sections[split_key(f"{section}.{name}")[0]], name, value)
-        return cls(**sections, grid={k: list(v) for k, v in (doc.get("grid") or {}).items()})
+        return cls(**sections, grid={k: list(v) for k, v in grid.items()})
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}

@@ -65,11 +65,11 @@ _VECTOR_FLAGS = ("sse3", "ssse3", "sse4_1", "sse4_2", "avx", "avx2", "fma", "f16
 FLAG_ALIASES = {"pni": "sse3"}
 
 
-def cpu() -> dict:
+def cpu(cpuinfo: str = "/proc/cpuinfo") -> dict:
     """The CPU's model and vector extensions (Linux: /proc/cpuinfo; elsewhere what platform says)."""
     model, flags = platform.processor() or "unknown", set()
     try:
-        with open("/proc/cpuinfo") as fh:
+        with open(cpuinfo) as fh:
             for line in fh:
                 name, _, value = line.partition(":")
                 name = name.strip()

@@ -70,7 +70,17 @@ def missing_data(run: Run) -> str | None:
 
 
 def reload(run: Run) -> Reloaded:
-    """Rebuild the data of every grid cell of ``run`` and check each against its recorded fingerprint."""
+    """Rebuild the data of every grid cell of ``run`` and check each against its recorded fingerprint (once
+    per Run and data location: predicting several files with one Run rebuilds nothing again)."""
+    cached = run.__dict__.get("_reloaded")
+    if cached is not None and cached[0] == run.data:
+        return cached[1]
+    reloaded = rebuild(run)
+    run.__dict__["_reloaded"] = (run.data, reloaded)
+    return reloaded
+
+
+def rebuild(run: Run) -> Reloaded:
     from ..sweeps.runner import check_fingerprints, prepare_recorded
     from .verify import replay_config
 

@@ -196,7 +196,7 @@ class Encoding(Kind):
             self.fail(key, "an encoding name such as 'latin-1'", value)
         try:
             info = codecs.lookup(value)
-        except LookupError:
+        except (LookupError, ValueError):  # ValueError: a name with a NUL byte
             raise InputError(f"{key}: {value!r} is not a text encoding Python knows (e.g. utf-8, latin-1, cp1252, "
                              "utf-16)") from None
         if not getattr(info, "_is_text_encoding", True):  # rot13, base64, zlib, hex: codecs of bytes or of text

@@ -97,7 +97,7 @@ def check_plan(doc: dict, path: Path) -> dict:
                 layout.get(key), bool) and 1 <= layout[key] <= 1_000_000 for key in PINNED):
             fail(f"layouts[{k}] has no chunk_size, workers and threads counts ≥ 1")
         try:
-            Config.from_dict({**doc["config"], "sweep": {**doc["config"]["sweep"], **layout}})
+            Config.from_dict({**doc["config"], "sweep": {**(doc["config"].get("sweep") or {}), **layout}})
         except (InputError, TypeError) as exc:
             fail(f"layouts[{k}]: {exc}")
     for k, fingerprint in enumerate(doc["fingerprints"]):

@@ -27,7 +27,6 @@ from l2cli.tools.estimators import (
     L2MLPRegressor,
     L2MLPRegressorCV,
 )
-from l2cli.vocabulary.grid import parse_grid
 
 #: small enough for the default suite; the slow suite checks the defaults
 SMALL = {"hidden": (16,), "epochs": 300}
@@ -58,7 +57,7 @@ def test_defaults_are_the_configs(cls):
             value = list(params[name]) if name == "hidden" else params[name]
             assert value == getattr(section, name), name
     if "lams" in params:
-        assert parse_grid(params["lams"]) == SweepConfig().lambdas
+        assert list(params["lams"]) == SweepConfig().lambdas and isinstance(params["lams"], tuple)
 
 
 def moons_config(**keys):
@@ -139,9 +138,14 @@ def test_grid_search_the_cv_estimator_and_the_cli_choose_the_same_lambda(standar
     assert list(search.best_params_.values()) == [chosen["lambda"]]
     np.testing.assert_allclose(-search.cv_results_["mean_test_score"], agg["val_loss_mean"], rtol=1e-9)
     if not standardize:  # the CV estimator uses X as given: the same bits as the CLI's identity recipe
-        cv_est = L2MLPClassifierCV(lams=lambdas, cv=folds, **params).fit(X, y)
+        cv_est = L2MLPClassifierCV(lams=np.array(lambdas), cv=folds, **params).fit(X, y)  # an array, as RidgeCV's
         assert cv_est.lam_ == chosen["lambda"]
         assert np.array_equal(cv_est.cv_results_["val_loss_mean"], agg["val_loss_mean"])
+        ours, theirs = cv_est.cv_results_, search.cv_results_  # scikit-learn's dict of arrays, score for score
+        assert ours["params"] == [{"lam": lam} for lam in lambdas]
+        for key in ("mean_test_score", "std_test_score", *(f"split{k}_test_score" for k in range(4))):
+            np.testing.assert_allclose(ours[key], theirs[key], rtol=1e-9, err_msg=key)
+        assert np.array_equal(ours["rank_test_score"], theirs["rank_test_score"])
         same = L2MLPClassifierCV(lams=lambdas, cv=4, **{**params, "random_state": cfg.data.seed})
         assert same.fit(X, y).lam_ == chosen["lambda"]  # an int cv: the CLI's folds, seeded with random_state
 

@@ -142,7 +142,7 @@ def test_the_cv_estimators_choose_the_folds_one_se_lambda(kind):
     est = cls(lams="logspace(-4,0,9)", cv=folds, seeds=(0,), select="1se", hidden=(8,), epochs=200).fit(X, y)
     reference = esl_one_se(est.cv_folds_)
     assert est.lam_ == reference["1se"] and est.selection_["se"] == pytest.approx(reference["se"], rel=1e-12)
-    results = est.cv_results_
+    results = pd.DataFrame(est.cv_results_)
     assert {"val_loss_se", "within_1se", "win_frequency"} <= set(results.columns)
     assert results["win_frequency"].sum() == pytest.approx(1.0)
     assert list(results.loc[results["within_1se"], "lambda"]) == pytest.approx(reference["within"])

@@ -117,3 +117,73 @@ def test_diff_shows_config_keys_and_metric_changes(run, tmp_path):
     pick = lambda f: f[(f["lambda"] == 0.01) & (f["model.hidden"] == "[8]")]["test_loss_mean"].iloc[0]  # noqa: E731
     assert (float(row["old"]), float(row["new"])) == (pick(a), pick(b))
     assert float(row["change"]) == pytest.approx(pick(b) - pick(a))
+
+
+def scaled_aggregate(run, tmp_path, name, factor, where=None):
+    """A copy of ``run`` whose aggregate test_loss_mean is multiplied by ``factor`` (at λ ``where``, or all)."""
+    import shutil
+
+    out = tmp_path / name
+    shutil.copytree(run, out)
+    agg = pd.read_csv(out / "aggregate.csv")
+    rows = agg.index if where is None else agg["lambda"] == where
+    agg.loc[rows, "test_loss_mean"] *= factor
+    agg.to_csv(out / "aggregate.csv", index=False)
+    return out
+
+
+def test_diff_ignores_last_bits_unless_exact(run, tmp_path):
+    noisy = scaled_aggregate(run, tmp_path, "noisy", 1 + 1e-12)
+    quiet = invoke("diff", run, noisy)
+    assert quiet.exit_code == 0 and quiet.stdout == "" and "no differences beyond the numbers level" in quiet.stderr
+    exact = pd.read_csv(io.StringIO(invoke("diff", run, noisy, "--exact", "--format", "csv").stdout))
+    assert set(exact["name"]) == {"test_loss_mean"} and len(exact) == len(pd.read_csv(run / "aggregate.csv"))
+
+
+@pytest.mark.parametrize("factor,code", [(1.05, 1), (1.001, 0)])
+def test_diff_fail_on_is_a_gate_for_ci(run, tmp_path, factor, code):
+    moved = scaled_aggregate(run, tmp_path, "moved", factor, where=0.01)
+    result = invoke("diff", run, moved, "--fail-on", "test_loss=0.01", "--format", "csv")
+    assert result.exit_code == code, result.output
+    if code:
+        crossed = pd.read_csv(io.StringIO(result.stdout))
+        assert set(crossed["lambda"]) == {0.01} and set(crossed["name"]) == {"test_loss_mean"}
+        assert len(crossed) == 2  # the two grid cells at λ = 0.01, and nothing that did not cross
+        assert "2 change(s) crossed --fail-on (test_loss=0.01)" in result.stderr
+    else:
+        assert result.stdout == "" and "no change crossed --fail-on" in result.stderr
+    absolute = invoke("diff", run, moved, "--fail-on", f"test_loss=abs:{1e-9 if code else 1.0}")
+    assert absolute.exit_code == code
+    assert invoke("diff", run, moved, "--fail-on", "selected_lambda").exit_code == 0
+    bad = invoke("diff", run, moved, "--fail-on", "test_los=0.1")
+    assert bad.exit_code == 2 and "did you mean 'test_loss'" in bad.stderr
+
+
+def test_diff_markdown_shortens_long_values(run, tmp_path):
+    import json
+
+    other = copy_of(run, tmp_path)
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["environment"]["variables"]["NPY_DISABLE_CPU_FEATURES"] = " ".join(["AVX512F"] * 30)
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    table = invoke("diff", run, other, "--all", "--format", "markdown").stdout
+    cells = [cell.strip() for line in table.splitlines() if not line.startswith("|-") for cell in line.split("|")]
+    assert "variables.NPY_DISABLE_CPU_FEATURES" in cells and max(map(len, cells)) <= 40
+
+
+def test_verify_summarizes_what_differs_and_all_lists_it(run, tmp_path):
+    import shutil
+
+    other = tmp_path / "changed"
+    shutil.copytree(run, other)
+    history = pd.read_csv(other / "history.csv")
+    history["train_loss"] *= 1 + 1e-9
+    history.to_csv(other / "history.csv", index=False)
+    result = invoke("verify", other)
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3 and lines[2].split()[:3] == ["history.csv", "train_loss", str(len(history))]
+    assert "λ 0.0001 seed 0 epoch 0" in lines[2] and "nan" not in result.stdout
+    everything = invoke("verify", other, "--all")
+    assert len(everything.stdout.splitlines()) == len(history) + 2 and " 0.0001 " in everything.stdout
+    assert "1.0000000000000001e-04" not in everything.stdout

@@ -36,8 +36,12 @@ from .sweep import pin_portable, with_kernels
 @click.option("--data", "data", type=click.Path(dir_okay=False),
               help="Where the run's data file is now (its fingerprint must match the run's).")
 @format_options
+@click.option("--all", "everything", is_flag=True,
+              help="Every number that differs, a row each (the default for csv, tsv, json and ndjson); table and "
+                   "markdown show a summary per file and column (how many, the largest difference, the first "
+                   "places).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary line on stderr.")
-def verify(run, level, env_mode, rtol, atol, tols, confidence, data, fmt, tablefmt, quiet):
+def verify(run, level, env_mode, rtol, atol, tols, confidence, data, fmt, tablefmt, everything, quiet):
     """Re-run RUN from its manifest and compare it with the recorded run.
 
     The data must match the run's fingerprint (exit 2 otherwise). Before the
@@ -82,7 +86,7 @@ def verify(run, level, env_mode, rtol, atol, tols, confidence, data, fmt, tablef
     if edited:  # said once the replay ran: a refused run is one line, its error
         say(f"note: {', '.join(edited)} {'was' if len(edited) == 1 else 'were'} changed after l2cli wrote the run "
             f"(their SHA-256 is not the one {NAME} records)")
-    report_verification(run, result, fmt, tablefmt, say, environment_notes, env_mode)
+    report_verification(run, result, fmt, tablefmt, say, environment_notes, env_mode, everything)
 
 
 def recreate_environment(recorded: dict, say) -> None:
@@ -118,9 +122,14 @@ def environment_lines(recorded: dict) -> list[str]:
     return differences(recorded, record())
 
 
-def report_verification(run, result, fmt, tablefmt, say, environment_notes, env_mode) -> None:
-    """The table of what differs (or of the conclusions' checks), the closing line, and exit 1 on failure;
-    --format json prints one document whatever the outcome."""
+#: The most file-and-column rows of verify's summary (a screen, with the lines around it).
+SUMMARY_ROWS = 40
+
+
+def report_verification(run, result, fmt, tablefmt, say, environment_notes, env_mode, everything=False) -> None:
+    """The table of what differs (a summary per file and column for people, every row with --all or for
+    pipes; or the conclusions' checks), the closing line, and exit 1 on failure; --format json prints one
+    document whatever the outcome."""
     total = sum(result.compared.values())
     if fmt == "json":
         doc = {"run": str(run), "level": result.level, "passed": result.passed, "compared": result.compared,
@@ -133,7 +142,7 @@ def report_verification(run, result, fmt, tablefmt, say, environment_notes, env_
     elif result.level == "conclusions":
         echo_table(result.conclusions, fmt, tablefmt, floatfmt=".6g")
     elif len(result.differences):
-        echo_table(result.differences, fmt, tablefmt, floatfmt=".17g")
+        echo_differences(result.differences, fmt, tablefmt, everything, say)
     n_diff = len(result.differences)
     if result.level == "conclusions":
         failed = result.conclusions[result.conclusions["verdict"] == "fail"]
@@ -158,6 +167,28 @@ def report_verification(run, result, fmt, tablefmt, say, environment_notes, env_
     sys.exit(1)
 
 
+def echo_differences(differences, fmt, tablefmt, everything, say) -> None:
+    """Every differing number (--all, or a format for pipes), or for people a summary that fits a screen."""
+    from ..tools.verify import lambda_text, summarize_differences
+
+    if everything or fmt not in ("table", "markdown"):
+        shown = differences.copy()
+        if fmt in ("table", "markdown"):  # λ in its shortest form, no 'nan' where a row has no epoch
+            from ..rundir.formats import as_text
+
+            if "lambda" in shown:
+                shown["lambda"] = shown["lambda"].map(lambda_text)
+            shown = as_text(shown, 17)
+        echo_table(shown, fmt, tablefmt, floatfmt=".17g")
+        return
+    summary = summarize_differences(differences)
+    echo_table(summary.head(SUMMARY_ROWS), fmt, tablefmt, floatfmt=".3g")
+    if len(summary) > SUMMARY_ROWS:
+        say(f"… and {len(summary) - SUMMARY_ROWS} more files and columns that differ (--all shows every number)")
+    else:
+        say(f"the {len(differences):,} differing numbers, a row each: --all (or --format csv)")
+
+
 def pd_isna(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
@@ -166,23 +197,52 @@ def pd_isna(value) -> bool:
 @click.argument("run_a", type=click.Path(file_okay=False))
 @click.argument("run_b", type=click.Path(file_okay=False))
 @click.option("--all", "include_same", is_flag=True,
-              help="Also the metrics that did not change, and the config keys that cannot change a number "
-                   "(output.dir, the layout, the executor).")
+              help="Also the metrics that did not change, the environments' differences, and the config keys "
+                   "that cannot change a number (output.dir, the layout, the executor).")
+@click.option("--exact", is_flag=True,
+              help="Every difference is a change, down to the last bit (default: a metric that moved within "
+                   "verify's numbers level, 1e-12 + 1e-6·|old|, did not change; nor does the environment).")
+@click.option("--fail-on", "fail_on", multiple=True, metavar="METRIC[=TOL]",
+              help="Exit 1 when METRIC (test_loss, val_accuracy, …) of some λ moved by more than TOL, relative "
+                   "(0.01: 1 %) or absolute (abs:0.001), or beyond the numbers level without TOL; or "
+                   "selected_lambda, when the selected λ differs. Prints only what crossed. Repeatable.")
 @click.option("--precision", default=4, show_default=True, type=click.IntRange(1, 17),
               help="Significant digits in the table.")
 @format_options
-def diff_runs(run_a, run_b, include_same, precision, fmt, tablefmt):
+def diff_runs(run_a, run_b, include_same, exact, fail_on, precision, fmt, tablefmt):
     """Compare two runs: the config keys that differ, then each λ's (and grid cell's) aggregate metrics
-    in both and their change (only the changed ones unless --all)."""
+    in both and their change (only the changed ones unless --all). With --fail-on, a gate for CI: exit 1
+    and the changes that crossed a rule, exit 0 when none did."""
     from ..rundir.run import Run
-    from ..tools.diff import diff
+    from ..tools.diff import Rule, crossing, diff
 
-    table = diff(Run.load(run_a), Run.load(run_b), include_same)
+    rules = [Rule.parse(text) for text in fail_on]
+    a, b = Run.load(run_a), Run.load(run_b)
+    if rules:
+        table = crossing(a, b, rules)
+        if table.empty:
+            click.echo(f"l2cli: no change crossed --fail-on ({', '.join(fail_on)})", err=True)
+            return
+        echo_diff(table, fmt, tablefmt, precision)
+        click.echo(f"l2cli: {len(table)} change(s) crossed --fail-on ({', '.join(fail_on)})", err=True)
+        sys.exit(1)
+    table = diff(a, b, include_same, exact)
     if table.empty and fmt in ("table", "markdown"):
-        click.echo("l2cli: no differences" + ("" if include_same else " (--all shows every metric)"), err=True)
+        click.echo("l2cli: no differences" + ("" if include_same or exact else
+                                              " beyond the numbers level (--exact: every bit; --all: every metric)"),
+                   err=True)
         return
+    echo_diff(table, fmt, tablefmt, precision)
+
+
+#: The widest text cell of a diff shown to people (environment values run to hundreds of characters).
+WIDEST = 40
+
+
+def echo_diff(table, fmt, tablefmt, precision) -> None:
     if fmt in ("table", "markdown"):  # one precision for the numbers of columns that also hold text
         from ..rundir.formats import as_text
 
-        table = as_text(table, precision)
+        table = as_text(table, precision).map(
+            lambda v: v[:WIDEST - 1] + "…" if isinstance(v, str) and len(v) > WIDEST else v)
     echo_table(table, fmt, tablefmt, floatfmt=f".{precision}g")

@@ -149,13 +149,14 @@ class TrainKeys(Section):
                      "as torch Adam's weight_decay) or decoupled (θ ← (1 − 2ηλ)θ beside the optimizer's step on "
                      "∂L/∂θ, as torch AdamW); the same for gd and sgd")
     lr: float = key(0.01, Float(positive()), "learning rate η")
-    epochs: int = key(2000, Int(Range(low=1)), "maximum number of epochs")
+    epochs: int = key(2000, Int(Range(low=1)), "maximum number of epochs (gd, sgd, momentum, nesterov, adam: "
+                      "passes over the training rows; lbfgs and cg count max_iter instead)")
     batch_size: int = key(0, Int(Range(low=0)), "mini-batch size; 0 for the full training set")
     tol: float = key(0.0, Float(positive(False)), "stop when |ΔJ|/|J| over an epoch is below tol; 0 disables")
     early_stopping: bool = key(False, Bool(), "stop on the validation loss (needs data.val_size > 0)")
     patience: int = key(10, Int(Range(low=1)), "epochs without validation improvement before stopping")
     max_iter: int = key(200, Int(Range(low=1)), "lbfgs, cg: most iterations per model (scikit-learn MLP's "
-                        "max_iter)")
+                        "max_iter; the other optimizers count epochs instead)")
     gtol: float = key(1e-4, Float(positive(False)), "lbfgs, cg: converged when max |∂J/∂θ_i| ≤ gtol (scikit-learn "
                       "MLP's tol)")
     ftol: float = key(2.220446049250313e-09, Float(positive(False)), "lbfgs: converged when J's relative "

@@ -241,7 +241,34 @@ class L2MLP(L2MLPBase):
                              f"{self.validation_fraction} of {len(y)} rows for early stopping: {exc}") from None
 
 
-@takes(("lams", "logspace(-5,0,6)"), ("cv", 5), ("seeds", (0,)), ("select", "min"), *key_defaults(),
+def default_lambdas() -> tuple[float, ...]:
+    """The CV estimators' λ: the declared sweep.lambdas (as scikit-learn's RidgeCV, a tuple of numbers)."""
+    from ..config import SweepConfig
+
+    return tuple(SweepConfig().lambdas)
+
+
+def search_results(agg: pd.DataFrame, folds: pd.DataFrame) -> dict[str, np.ndarray]:
+    """cv_results_ as scikit-learn's searches give it: a dict of arrays, one entry per λ. param_lam and params;
+    split{k}_test_score, mean_test_score, std_test_score and rank_test_score, a score being minus the
+    validation loss of fold k (mean over seeds), higher is better; and every column of aggregate.csv
+    (val_loss_mean, within_1se, selected, …). pd.DataFrame(cv_results_) is the table."""
+    lams = agg["lambda"].to_numpy(float)
+    per_fold = folds.groupby(["lambda", "fold"])["val_loss"].mean().unstack("fold").reindex(lams)
+    scores = -per_fold.to_numpy(float)
+    out: dict[str, np.ndarray] = {"param_lam": np.ma.MaskedArray(lams.astype(object), mask=False),
+                                  "params": [{"lam": float(lam)} for lam in lams]}
+    for k, column in enumerate(scores.T):
+        out[f"split{k}_test_score"] = column
+    mean = scores.mean(axis=1)
+    out["mean_test_score"], out["std_test_score"] = mean, scores.std(axis=1)
+    ranked = np.where(np.isnan(mean), -np.inf, mean)
+    out["rank_test_score"] = np.array([1 + int((ranked > r).sum()) for r in ranked], dtype=np.int32)
+    out.update({column: agg[column].to_numpy() for column in agg.columns})
+    return out
+
+
+@takes(("lams", default_lambdas()), ("cv", 5), ("seeds", (0,)), ("select", "min"), *key_defaults(),
        ("validation_fraction", 0.1), ("random_state", 0), ("n_jobs", None))
 class L2MLPCV(L2MLPBase):
     """Every λ of ``lams`` × fold × seed trained as stacked models; λ chosen from the mean validation loss
@@ -271,7 +298,8 @@ class L2MLPCV(L2MLPBase):
         for column in ("val_loss_se", "within_1se", "win_frequency"):
             agg[column] = table[column].to_numpy()
         agg["selected"] = mark(agg, selection, [])
-        self.lam_, self.cv_results_, self.cv_folds_, self.selection_ = selection["lambda"], agg, cv, selection
+        self.lam_, self.cv_results_ = selection["lambda"], search_results(agg, cv)
+        self.cv_folds_, self.selection_ = cv, selection
         self._one_target = y.ndim == 1
         self.keep(exp, run_points(exp, [Point(0, self.lam_, seeds[0])], Compute(workers=1)), 0)
         return self
@@ -311,14 +339,18 @@ class L2MLPRegressor(RegressorMethods, L2MLP):
 
 
 class L2MLPClassifierCV(ClassifierMethods, L2MLPCV):
-    """L2MLPClassifier with λ chosen by cross-validation over ``lams`` (a list or grid text such as
-    '0,logspace(-6,0,13)'), every λ × fold × seed trained as stacked models.
+    """L2MLPClassifier with λ chosen by cross-validation over ``lams`` (numbers, as RidgeCV's alphas: a tuple,
+    a list or an array; or, as a convenience, grid text such as '0,logspace(-6,0,13)'; default the declared
+    sweep.lambdas), every λ × fold × seed trained as stacked models.
 
     cv: an int (the folds of ``l2cli sweep --cv``, seeded with random_state) or a scikit-learn splitter;
     seeds: the model seeds, whose mean validation loss ``select`` (min or 1se) reads; the refit uses the
     first. n_jobs: processes for the stacks (None: 1, -1: every core).
-    Fitted: lam_, cv_results_ (one row per λ, the columns of aggregate.csv), cv_folds_ (one row per
-    λ × seed × fold, as cv.csv), selection_ (as selection.json), and the refitted model's attributes.
+    Fitted: lam_, cv_results_ (scikit-learn's dict of arrays, one entry per λ: params, split{k}_test_score,
+    mean_test_score, rank_test_score, …, and the columns of aggregate.csv; see search_results), cv_folds_
+    (a DataFrame, one row per λ × seed × fold, as cv.csv), selection_ (as selection.json), and the refitted
+    model's attributes. The epoch budget is ``epochs`` for gd, sgd, momentum, nesterov and adam (full
+    passes over the rows) and ``max_iter`` for lbfgs and cg (iterations), each ignored by the others.
     """
 
 

@@ -219,3 +219,36 @@ def verify(path: str | Path, rtol: float | None = None, atol: float | None = Non
 
         checks = compare(old, new, confidence, (NUMBERS_RTOL, NUMBERS_ATOL))
     return Verification(differences, compared, level, checks)
+
+
+def lambda_text(value) -> str:
+    """λ as its shortest round-trip text (1e-05, not 1.0000000000000001e-05); empty where a row has none."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return ""
+    return "" if np.isnan(number) else repr(number)
+
+
+def summarize_differences(differences: pd.DataFrame, first: int = 3) -> pd.DataFrame:
+    """One row per file and column that differ: how many cells, the largest absolute and relative difference,
+    and the first ``first`` places (λ in its shortest form, seed, epoch where a row has one): what fits on a
+    screen when a whole run differs in its last bits. The full table stays the library's ``differences``."""
+    rows = []
+    for (file, column), group in differences.groupby(["file", "column"], sort=False):
+        old, new = pd.to_numeric(group["old"], errors="coerce"), pd.to_numeric(group["new"], errors="coerce")
+        places = []
+        for _, row in group.head(first).iterrows():
+            parts = [f"λ {lam}" if (lam := lambda_text(row.get("lambda"))) else "",
+                     "" if pd.isna(row.get("seed", np.nan)) else f"seed {int(row['seed'])}",
+                     "" if pd.isna(row.get("epoch", np.nan)) else f"epoch {int(row['epoch'])}"]
+            places.append(" ".join(p for p in parts if p) or "the file")
+        more = len(group) - len(places)
+        with np.errstate(all="ignore"):
+            absolute = (new - old).abs()
+            relative = absolute / old.abs()
+        rows.append({"file": file, "column": column, "differ": len(group),
+                     "largest_abs": float(absolute.max()) if absolute.notna().any() else np.nan,
+                     "largest_rel": float(relative.max()) if relative.notna().any() else np.nan,
+                     "first": "; ".join(places) + (f"; {more:,} more" if more > 0 else "")})
+    return pd.DataFrame(rows, columns=["file", "column", "differ", "largest_abs", "largest_rel", "first"])

@@ -61,9 +61,12 @@ def test_diff_shows_where_two_environments_differ(tmp_path):
     b = json.loads((tmp_path / "b" / "manifest.json").read_text())
     b["environment"]["blas"][0]["kernel"] = "Sandybridge"
     (tmp_path / "b" / "manifest.json").write_text(json.dumps(b))
-    table = pd.read_csv(io.StringIO(invoke("diff", tmp_path / "a", tmp_path / "b", "--format", "csv").stdout))
+    table = pd.read_csv(io.StringIO(invoke("diff", tmp_path / "a", tmp_path / "b", "--all", "--format", "csv").stdout))
     rows = table[table["what"] == "environment"]
     assert len(rows) == 1 and "Sandybridge" in rows.iloc[0]["new"]
+    default = invoke("diff", tmp_path / "a", tmp_path / "b")  # not a change of the results: said on stderr
+    assert default.stdout == "" and "the environments differ in 1 part (blas[0].kernel): --all shows it" in \
+        default.stderr
 
 
 def test_pins_re_create_a_recorded_kernel_and_dispatch():
@@ -249,36 +252,53 @@ def test_a_relative_data_path_verifies_from_elsewhere_with_data(tmp_path, monkey
 
 
 def ci_recipe() -> list[str]:
-    """The commands of the CI recipe of docs/long-runs-and-ci.md, in order."""
+    """The commands of the CI recipe as docs/long-runs-and-ci.md shows it, in order."""
     readme = (ROOT / "docs" / "long-runs-and-ci.md").read_text()
     block = readme.split("<!-- ci-recipe -->", 1)[1].split("<!-- /ci-recipe -->", 1)[0]
     lines = block.strip().removeprefix("```sh").removesuffix("```").strip().splitlines()
     return [line.split("  #")[0].strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
+def test_the_docs_show_the_recipe_files_own_commands():
+    script = [line.split("  #")[0].strip() for line in (ROOT / "docs" / "ci" / "reproducibility.sh").read_text()
+              .splitlines()]
+    shown = ci_recipe()
+    assert shown and all(line in script for line in shown), [line for line in shown if line not in script]
+    job = (ROOT / "docs" / "ci" / "github-actions.yml").read_text()
+    assert "- run: bash docs/ci/reproducibility.sh" in job
+
+
 @pytest.mark.slow
-def test_the_docs_ci_recipe_runs_as_written_under_another_kernel(tmp_path):
+def test_the_ci_recipe_file_and_its_actions_job_run_verbatim_in_a_clean_clone(tmp_path):
+    """As a project would: a clean clone, a fresh environment, the reference run made once as the script's
+    header says, then the job's run steps verbatim (the install line included), twice: on this CPU's kernel,
+    and on another, where the exact level still holds (the reference is portable) and the gate passes."""
+    import re
+
     _, other = two_kernels()
-    commands = ci_recipe()
-    assert commands[0].startswith("l2cli sweep") and "--portable" in commands[0]
-    install = [c for c in commands if c.startswith("pip install")]
-    assert len(install) == 1
-    # the install line, run from a clean clone's root as the recipe says: it must name an installable project
-    # (a dry run: make test installed the package and its dependencies here already)
-    clone = tmp_path / "clone"
+    clone, venv, summary = tmp_path / "clone", tmp_path / "venv", tmp_path / "summary.md"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=120)
-    pip = [sys.executable, "-m", *install[0].split()[:2], "--dry-run", "--no-deps", "--no-build-isolation",
-           "--no-index", *install[0].split()[2:]]
-    installed = subprocess.run(pip, cwd=clone, capture_output=True, text=True, timeout=300)
-    assert installed.returncode == 0 and "Would install l2cli" in installed.stdout, installed.stderr[-2000:]
-    shutil.copytree(ROOT / "configs", tmp_path / "configs")
-    bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
-    for k, command in enumerate(c for c in commands if not c.startswith("pip install")):
-        step_env = env if k == 0 else {**env, "OPENBLAS_CORETYPE": other}  # CI: another CPU than the reference's
-        done = subprocess.run(["bash", "-c", f"set -o pipefail; {command}"], cwd=tmp_path, env=step_env,
-                              capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, (command, done.stderr[-2000:])
-    assert json.loads((tmp_path / "verify.json").read_text())["passed"] is True
-    diff = (tmp_path / "diff.md").read_text()
-    assert "sweep.portable" in diff and "environment" in diff  # the reference is portable, the new run native
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}", "GITHUB_STEP_SUMMARY": str(summary)}
+    env.pop("VIRTUAL_ENV", None)
+    header = (clone / "docs" / "ci" / "reproducibility.sh").read_text()
+    once = re.search(r"^#\s+(l2cli sweep .* --portable .*)$", header, re.MULTILINE).group(1)
+    steps = re.findall(r"^\s*- run: (.+)$", (clone / "docs" / "ci" / "github-actions.yml").read_text(), re.MULTILINE)
+    assert steps == ["bash docs/ci/reproducibility.sh"]
+
+    def run(command, extra=None):
+        done = subprocess.run(["bash", "-c", command], cwd=clone, env={**env, **(extra or {})}, capture_output=True,
+                              text=True, timeout=900)
+        assert done.returncode == 0, (command, done.stdout[-2000:], done.stderr[-3000:])
+        return done
+
+    run("python -m pip install --quiet .")  # the machine that makes the reference has l2cli
+    run(once)
+    for extra in ({}, {"OPENBLAS_CORETYPE": other}):  # this CPU's kernel, then another: the job passes on both
+        summary.unlink(missing_ok=True)
+        done = run(steps[0], extra)
+        assert "level exact holds" in done.stderr and "level conclusions holds" in done.stderr
+        assert "no change crossed --fail-on" in done.stderr
+        assert json.loads((clone / "verify.json").read_text())["passed"] is True
+        assert "| config | sweep.portable" in (clone / "diff.md").read_text()
+        assert summary.read_text().startswith("### l2cli: the new run against reference-runs/default")

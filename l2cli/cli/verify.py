@@ -227,6 +227,14 @@ def diff_runs(run_a, run_b, include_same, exact, fail_on, precision, fmt, tablef
         click.echo(f"l2cli: {len(table)} change(s) crossed --fail-on ({', '.join(fail_on)})", err=True)
         sys.exit(1)
     table = diff(a, b, include_same, exact)
+    if not (include_same or exact):
+        from ..tools.diff import environment_changes
+
+        parts = [row["name"] for row in environment_changes(a, b)]
+        if parts:
+            click.echo(f"l2cli: the environments differ in {len(parts)} part{'s' * (len(parts) > 1)} "
+                       f"({', '.join(parts[:3])}{', …' * (len(parts) > 3)}): --all shows "
+                       f"{'them' if len(parts) > 1 else 'it'}", err=True)
     if table.empty and fmt in ("table", "markdown"):
         click.echo("l2cli: no differences" + ("" if include_same or exact else
                                               " beyond the numbers level (--exact: every bit; --all: every metric)"),

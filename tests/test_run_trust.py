@@ -355,7 +355,7 @@ def test_sigterm_ends_a_sweep_of_a_hundred_thousand_models_at_once(tmp_path):
     lines = []
     for line in proc.stderr:  # once training has begun
         lines.append(line)
-        if "models done" in line:
+        if "% done (model-epochs)" in line:
             break
     os.kill(proc.pid, signal.SIGTERM)
     start = time.monotonic()

@@ -37,20 +37,40 @@ def l2cli(*args, cwd=None, timeout=300, **kw):
 
 
 @pytest.mark.slow
-def test_progress_lines_come_at_the_set_interval_in_a_log(tmp_path):
+def test_progress_lines_come_at_the_set_interval_in_a_log_and_add_up(tmp_path):
+    """A sweep of 20 s or more here, stderr to a file: the shares rise to 100 %, the counts are the header's."""
     start = time.monotonic()
-    code, _, err = l2cli("sweep", "--epochs", "4000", "--grid", "model.hidden=[16],[32]", "--progress-every", "0.5",
+    code, _, err = l2cli("sweep", "--epochs", "8000", "--grid", "model.hidden=[16],[32]", "--progress-every", "0.5",
                          "--out", tmp_path / "run", cwd=tmp_path)
     seconds = time.monotonic() - start
     assert code == 0, err
-    ticks = [line for line in err.splitlines() if "models done" in line and "grid cell" not in line]
-    cells = [line for line in err.splitlines() if line.startswith("l2cli: grid cell ")]
+    lines = err.splitlines()
+    header = next(line for line in lines if " models (" in line)
+    assert header.startswith("l2cli: 60 models (6 λ × 5 seeds × 2 grid cells)")
+    progress = [line for line in lines if "% done (model-epochs)" in line]
+    ticks = [line for line in progress if "grid cell" not in line]
+    cells = [line for line in progress if line.startswith("l2cli: grid cell ")]
     # as many lines as half-seconds of training, give or take the start-up and the writing (≤ the whole run)
-    assert 1 <= len(ticks) <= seconds / 0.5 + 1, (len(ticks), seconds)
-    assert len(cells) == 2 and "60 of 60 models done (100% of the training)" in cells[-1]
-    assert all("elapsed" in t and "% of the training" in t for t in ticks)
-    assert any("best validation loss so far" in line for line in cells)
+    assert 1 <= len(ticks) <= seconds / 0.5 + 2, (len(ticks), seconds)
+    shares = [int(line.split("training ")[1].split("%")[0]) for line in progress]
+    assert shares == sorted(shares) and shares[-1] == 100, shares
+    assert len(cells) == 2 and cells[-1].endswith("60 of 60 models finished")
+    counts = [line.split(", ")[-1] for line in progress if "finished" in line]
+    assert all(c.endswith(" of 60 models finished") for c in counts), counts
+    assert all("elapsed" in t for t in ticks) and "best validation loss" not in err
+    assert all("left at the rate so far" in t for t in ticks if "% done" in t and "100%" not in t)
     assert "\r" not in err  # no bar in a log
+
+
+@pytest.mark.slow
+def test_progress_of_a_grid_with_cross_validation_names_folds_and_refits(tmp_path):
+    code, _, err = l2cli("sweep", "--epochs", "300", "--lambdas", "0.01,0.1", "--seeds", "0,1", "--grid",
+                         "model.hidden=[4],[8]", "--cv", "3", "--progress", "lines", "--out", tmp_path / "run",
+                         cwd=tmp_path)
+    assert code == 0, err
+    assert ("3-fold cross-validation: 32 trainings (8 models on 3 folds each, and their 8 refits)" in err)
+    last = [line for line in err.splitlines() if "% done" in line][-1]
+    assert "training 100% done" in last and last.endswith("32 of 32 trainings finished")
 
 
 @pytest.mark.slow
@@ -58,7 +78,7 @@ def test_progress_none_and_quiet_print_no_progress(tmp_path):
     for extra in (["--progress", "none"], ["-q"]):
         code, _, err = l2cli("sweep", *QUICK, "--progress-every", "0.01", *extra, "--out", tmp_path / extra[-1],
                              cwd=tmp_path)
-        assert code == 0 and "models done" not in err
+        assert code == 0 and "% done" not in err
         assert (err == "") == (extra == ["-q"])
 
 

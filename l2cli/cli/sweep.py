@@ -167,14 +167,18 @@ def train_and_write(cfg, path: str, argv: list[str], resume: bool, overwrite: bo
                     every_s: float):
     """A new run in ``path``, or the interrupted one there continued, with its progress shown as ``progress``
     says: bar, lines (every ``every_s`` seconds), none, or auto (a bar on a terminal, else lines)."""
+    from ..optim import METHODS
     from ..sweeps.runner import recorded_config, resume_experiment, run_experiment, total_model_epochs, total_models
 
     run_cfg = recorded_config(path) if resume else cfg
     total = total_model_epochs(run_cfg)
     if progress == "auto":
         progress = "bar" if sys.stderr.isatty() else "lines"
+    models, folds = total_models(run_cfg) // (1 + run_cfg.sweep.cv), run_cfg.sweep.cv
+    stops_early = any(METHODS[c.train.optimizer].stops_itself or c.train.tol > 0 or c.train.early_stopping
+                      for c in (run_cfg.at(v) for v in run_cfg.cells()))
     reporter = (ProgressBar(total, show=True) if progress == "bar" else
-                ProgressLines(total, total // max(1, total_models(run_cfg)), every_s) if progress == "lines" else
+                ProgressLines(total, models, folds, every_s, stops_early) if progress == "lines" else
                 ProgressBar(total, show=False))
     with reporter:
         if resume:

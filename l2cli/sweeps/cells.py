@@ -73,9 +73,10 @@ def describe(cfg: Config, experiments: list[Experiment]) -> str:
                          for cell, text in zip(cfg.cells(), per_cell, strict=True)) + " rows"
     n = len(cfg.sweep.lambdas) * len(cfg.sweep.seeds)
     extra = f" × {cells} grid cells" if cells > 1 else ""
+    folds = (f", {k}-fold cross-validation: {n * cells * (k + 1):,} trainings ({n * cells:,} models on {k} folds "
+             f"each, and their {n * cells:,} refits)") if k else ""
     return (f"l2cli: {n * cells} models ({len(cfg.sweep.lambdas)} λ × {len(cfg.sweep.seeds)} seeds{extra}), "
-            f"{networks} {cfg.model.activation}, {cfg.train.optimizer}, {budget(cfg)}"
-            f"{f', {k}-fold cross-validation' if k else ''}, "
+            f"{networks} {cfg.model.activation}, {cfg.train.optimizer}, {budget(cfg)}{folds}, "
             f"{cfg.data.path or cfg.data.dataset} ({rows})")
 
 

@@ -3,6 +3,7 @@ rows only, and features.csv against scikit-learn's own linear models."""
 
 import gzip
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -325,3 +326,36 @@ def test_predict_refuses_rows_it_cannot_answer_and_booleans_for_numbers(tmp_path
     assert result.exit_code == 2 and "column 'bill_length_mm' holds true/false" in result.stderr
     fine = invoke("predict", out, "--data", write(tmp_path, frame.head(3), "fine.csv"), "--format", "csv")
     assert fine.exit_code == 0 and len(fine.stdout.strip().splitlines()) == 4
+
+
+PENGUINS = Path(__file__).parent / "data" / "penguins-raw.csv"
+
+
+def test_penguins_raw_gets_every_problem_in_one_message_and_its_fix_runs(tmp_path):
+    import shlex
+
+    line = one_line_error(tmp_path, "--data", PENGUINS, "--target", "Species")
+    assert "2 problems" in line and "--na drop would remove 310 of 344 rows" in line
+    assert "text column 'Individual ID' has 190 distinct values in 344 rows" in line
+    fix = line.split("; all at once: ")[1]
+    assert fix == "--drop 'Individual ID,Comments'"
+    done = invoke("sweep", "--data", PENGUINS, "--target", "Species", *shlex.split(fix), *FAST, "--out",
+                  tmp_path / "fixed", "-q")
+    assert done.exit_code == 0, done.output
+
+
+def test_a_mostly_empty_column_is_named_before_it_is_imputed(tmp_path):
+    done = invoke("sweep", "--data", PENGUINS, "--target", "Species", "--drop", "Individual ID", "--na",
+                  "most_frequent", *FAST, "--out", tmp_path / "run")
+    assert done.exit_code == 0, done.output
+    assert "l2cli: note: 'Comments' is 84% empty: imputing fills most of it with one value; --drop Comments " \
+        "leaves it out" in done.stderr
+
+
+def test_a_continuous_target_asked_to_be_classes_is_named_as_such(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=100), "yield": rng.normal(50, 10, 100).round(2)})
+    line = one_line_error(tmp_path, "--data", write(tmp_path, frame, "barley.csv"), "--target", "yield", "--task",
+                          "classification")
+    assert "target column 'yield' looks continuous" in line and "--task regression" in line
+    assert "rare" not in line

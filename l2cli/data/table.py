@@ -31,6 +31,7 @@ from ..config import declaration, default_of, suggest
 from ..errors import InputError
 from .dates import convert_dates, is_text
 from .preprocess import Recipe
+from .problems import Problem, Problems, drop_flag
 from .source import ReadOptions, read_frame
 
 #: A text column whose values differ on at least this share of rows (with at least ID_MIN_ROWS rows) is an ID.
@@ -99,15 +100,6 @@ class Table:
     classes: dict = field(default_factory=dict)  # what data.rare_classes did
 
 
-def drop_flag(columns) -> str:
-    """The --drop option for ``columns``, shell-quoted (a name with a comma needs --set's TOML list)."""
-    columns = list(columns)
-    if any("," in c for c in columns):
-        names = ", ".join('"' + c.replace("\\", "\\\\").replace('"', '\\"') + '"' for c in columns)
-        return f"--set {shlex.quote(f'data.drop=[{names}]')}"
-    return f"--drop {shlex.quote(','.join(columns))}"
-
-
 def listed(items: list[str]) -> str:
     more = f" and {len(items) - LISTED} more" if len(items) > LISTED else ""
     return ", ".join(items[:LISTED]) + more
@@ -164,9 +156,12 @@ def imputing_fix(opts: TableOptions) -> str:
     return "--na mean, median or most_frequent imputes them"
 
 
-def handle_missing(frame: pd.DataFrame, opts: TableOptions, name: str, notes: list[str]) -> tuple[pd.DataFrame, dict]:
+def handle_missing(frame: pd.DataFrame, opts: TableOptions, name: str, notes: list[str],
+                   problems: Problems) -> tuple[pd.DataFrame, dict]:
     """Drop rows with a missing target, then apply the ``na`` policy to the feature columns. The count of each
-    column's missing values is in the note and the returned record (manifest.json)."""
+    column's missing values is in the note and the returned record (manifest.json). A mostly empty column is
+    named before it is imputed; dropping more than na_drop_limit of the rows is a problem (the rows are dropped
+    all the same, so that the other checks go on)."""
     n = len(frame)
     counts = missing_counts(frame)
     shown = listed([f"{c} {k}" for c, k in counts.items()])
@@ -184,32 +179,40 @@ def handle_missing(frame: pd.DataFrame, opts: TableOptions, name: str, notes: li
     if opts.na == "drop" and feature_gaps:
         kept = frame.dropna(subset=feature_gaps)
         info["rows_dropped"] = len(frame) - len(kept)
-        check_drop_share(len(frame), len(kept), counts, feature_gaps, opts, name)
+        check_drop_share(len(frame), len(kept), counts, feature_gaps, opts, problems)
         notes.append(f"dropped {info['rows_dropped']} of {len(frame)} rows with missing values in "
                      f"{', '.join(feature_gaps)} ({imputing_fix(opts)} instead)")
         frame = kept
     elif feature_gaps:
         info["imputed"] = feature_gaps
+        empty = [c for c in feature_gaps if counts[c] >= MOSTLY_EMPTY * len(frame)]
+        if empty:  # imputing would invent most of such a column: say so before it happens
+            notes.append(f"note: {listed([f'{c!r} is {counts[c] / len(frame):.0%} empty' for c in empty])}: imputing "
+                         f"fills most of {'them' if len(empty) > 1 else 'it'} with one value; {drop_flag(empty)} "
+                         "leaves it out")
         notes.append(f"imputing missing values in {', '.join(feature_gaps)}: {opts.na} of the training rows "
                      "(text columns: most_frequent)")
     if len(frame) == 0:
+        problems.raise_any()  # what was found so far says why (the drop share, with its fixes)
         raise InputError(f"{name}: no rows are left after dropping those with missing values "
                          f"(columns {', '.join(counts)}); {imputing_fix(opts)}")
     return frame, info
 
 
-def check_drop_share(before: int, after: int, counts: dict, gaps: list[str], opts: TableOptions, name: str) -> None:
+def check_drop_share(before: int, after: int, counts: dict, gaps: list[str], opts: TableOptions,
+                     problems: Problems) -> None:
     """data.na = drop may remove at most data.na_drop_limit of the rows (with a target)."""
     removed = before - after
     if not before or removed / before <= opts.na_drop_limit:
         return
     empty = [c for c in gaps if counts[c] >= MOSTLY_EMPTY * before]
+    limit = f"--set data.na_drop_limit={min(1.0, np.ceil(100 * removed / before) / 100):g}"
     fixes = [f"{drop_flag(empty)} leaves out the mostly empty column{'s' if len(empty) > 1 else ''}"] if empty else []
-    fixes += [imputing_fix(opts), f"--set data.na_drop_limit={min(1.0, np.ceil(100 * removed / before) / 100):g} "
-              "allows it"]
-    raise InputError(f"{name}: --na drop would remove {removed} of {before} rows ({removed / before:.0%}, more "
-                     f"than data.na_drop_limit = {opts.na_drop_limit:g}); missing values: "
-                     f"{listed([f'{c} {counts[c]}' for c in gaps])}; {'; '.join(fixes)}")
+    fixes += [imputing_fix(opts), f"{limit} allows it"]
+    problems.add(Problem(f"--na drop would remove {removed} of {before} rows ({removed / before:.0%}, more than "
+                         f"data.na_drop_limit = {opts.na_drop_limit:g}); missing values: "
+                         f"{listed([f'{c} {counts[c]}' for c in gaps])}; {', or '.join(fixes)}",
+                         drop=tuple(empty), flags=() if empty else (limit,)))
 
 
 #: (decimal mark, thousands separator) under which a text column may be numbers, tried in this order
@@ -234,7 +237,7 @@ def marks_fix(decimal: str, thousands: str) -> str:
                                                             if thousands else [])])
 
 
-def check_text_columns(frame: pd.DataFrame, text: list[str], opts: TableOptions, name: str) -> None:
+def check_text_columns(frame: pd.DataFrame, text: list[str], opts: TableOptions, problems: Problems) -> None:
     """Refuse, in one message, the text columns that hold numbers written with other marks (naming the option
     that reads them), and those with too many distinct values to one-hot encode, and ID-like ones."""
     numbers, wide, wide_cols, widest = [], [], [], 0
@@ -252,18 +255,16 @@ def check_text_columns(frame: pd.DataFrame, text: list[str], opts: TableOptions,
                         f"{' (an ID or a name?)' if id_like else ''}")
             wide_cols.append(col)
             widest = max(widest, distinct)
-    problems = []
     if numbers:
-        fixes = dict.fromkeys(marks_fix(*m) for _, _, m in numbers)
-        problems.append(f"{'columns' if len(numbers) > 1 else 'column'} "
-                        f"{listed([f'{c!r} (e.g. {v!r})' for c, v, _ in numbers])} hold numbers written with "
-                        f"another decimal mark or thousands separator: {' or '.join(fixes)} reads them")
+        fixes = list(dict.fromkeys(marks_fix(*m) for _, _, m in numbers))
+        problems.add(Problem(f"{'columns' if len(numbers) > 1 else 'column'} "
+                             f"{listed([f'{c!r} (e.g. {v!r})' for c, v, _ in numbers])} hold numbers written with "
+                             f"another decimal mark or thousands separator: {' or '.join(fixes)} reads them",
+                             flags=(fixes[0],)))
     if wide:
-        problems.append(f"text column{'s' if len(wide) > 1 else ''} {listed(wide)}: {drop_flag(wide_cols)}, or "
-                        f"--set data.max_categories={widest} to one-hot encode "
-                        f"{'them' if len(wide) > 1 else 'it'}")
-    if problems:
-        raise InputError(f"{name}: {'; '.join(problems)}")
+        problems.add(Problem(f"text column{'s' if len(wide) > 1 else ''} {listed(wide)}: {drop_flag(wide_cols)}, "
+                             f"or --set data.max_categories={widest} to one-hot encode "
+                             f"{'them' if len(wide) > 1 else 'it'}", drop=tuple(wide_cols)))
 
 
 def infer_task(y: pd.Series) -> str:
@@ -285,25 +286,43 @@ def target_values(y: pd.Series, task: str, target: str) -> tuple[np.ndarray, str
     return (y.astype(str).to_numpy() if is_text(y) else y.to_numpy()), task
 
 
-def check_classes(frame: pd.DataFrame, y: np.ndarray, opts: TableOptions, name: str,
+def looks_continuous(y: pd.Series) -> bool:
+    """Numbers most of which are not whole, and most of them distinct: a quantity, not class labels."""
+    if is_text(y) or pd.api.types.is_bool_dtype(y):
+        return False
+    values = y.dropna().to_numpy(dtype=float)
+    return len(values) >= ID_MIN_ROWS and np.mean(np.mod(values, 1) != 0) > 0.5 and \
+        len(np.unique(values)) > 0.5 * len(values)
+
+
+def check_classes(frame: pd.DataFrame, y: np.ndarray, opts: TableOptions, problems: Problems,
                   notes: list[str]) -> tuple[pd.DataFrame, np.ndarray, dict]:
     """At most data.max_classes classes, each with at least data.min_class_rows rows; rarer classes are
     refused, dropped or merged into one class ``other`` as data.rare_classes says."""
     labels, counts = np.unique(y.astype(str), return_counts=True)
+    record = {"policy": opts.rare_classes, "min_rows": opts.min_class_rows, "rare": {}}
+    if looks_continuous(frame[opts.target]):
+        problems.add(Problem(f"target column {opts.target!r} looks continuous ({len(labels):,} distinct values, "
+                             "most not whole numbers), not like classes: --task regression predicts it as a number",
+                             flags=("--task regression",)))
+        return frame, y, record
     if len(labels) > opts.max_classes:
-        raise InputError(f"{name}: target column {opts.target!r} has {len(labels):,} classes, more than "
-                         f"data.max_classes = {opts.max_classes}: is it a number to predict? --task regression; "
-                         f"or --set data.max_classes={len(labels)}")
+        problems.add(Problem(f"target column {opts.target!r} has {len(labels):,} classes, more than "
+                             f"data.max_classes = {opts.max_classes}: is it a number to predict? --task regression; "
+                             f"or --set data.max_classes={len(labels)}", flags=("--task regression",)))
+        return frame, y, record
     rare = {str(c): int(k) for c, k in zip(labels, counts, strict=True) if k < opts.min_class_rows}
-    record = {"policy": opts.rare_classes, "min_rows": opts.min_class_rows, "rare": rare}
+    record["rare"] = rare
     if not rare:
         return frame, y, record
     shown = listed([f"{c!r} {k} row{'s' if k > 1 else ''}" for c, k in rare.items()])
     if opts.rare_classes == "error":
-        raise InputError(f"{name}: {'classes' if len(rare) > 1 else 'class'} {shown} of target {opts.target!r} "
-                         f"{'have' if len(rare) > 1 else 'has'} fewer than data.min_class_rows = "
-                         f"{opts.min_class_rows} rows (a stratified split needs them): --set data.rare_classes=drop "
-                         "removes their rows, --set data.rare_classes=merge makes one class 'other' of them")
+        problems.add(Problem(f"{'classes' if len(rare) > 1 else 'class'} {shown} of target {opts.target!r} "
+                             f"{'have' if len(rare) > 1 else 'has'} fewer than data.min_class_rows = "
+                             f"{opts.min_class_rows} rows (a stratified split needs them): --set data.rare_classes=drop"
+                             " removes their rows, --set data.rare_classes=merge makes one class 'other' of them",
+                             flags=("--set data.rare_classes=drop",)))
+        return frame, y, record
     is_rare = np.isin(y.astype(str), list(rare))
     if opts.rare_classes == "drop":
         notes.append(f"dropped the {is_rare.sum()} rows of the rare class{'es' if len(rare) > 1 else ''} {shown} "
@@ -313,8 +332,9 @@ def check_classes(frame: pd.DataFrame, y: np.ndarray, opts: TableOptions, name: 
     y[is_rare] = OTHER
     merged = int(np.sum(y == OTHER))
     if merged < opts.min_class_rows:
-        raise InputError(f"{name}: merging the rare classes {shown} gives a class {OTHER!r} of {merged} rows, still "
-                         f"fewer than data.min_class_rows = {opts.min_class_rows}: --set data.rare_classes=drop")
+        problems.add(Problem(f"merging the rare classes {shown} gives a class {OTHER!r} of {merged} rows, still "
+                             f"fewer than data.min_class_rows = {opts.min_class_rows}: --set data.rare_classes=drop",
+                             flags=("--set data.rare_classes=drop",)))
     notes.append(f"merged the rare class{'es' if len(rare) > 1 else ''} {shown} into one class {OTHER!r} of "
                  f"{merged} rows (data.rare_classes = merge; labels are now text)")
     return frame, y.astype(str), record
@@ -337,14 +357,16 @@ def read_table(path: str | Path, opts: TableOptions, standardize: bool = True) -
     dates = convert_dates(frame, opts.dates, path.name, notes)
     check_no_infinities(frame, path.name)
     check_target_marks(frame[opts.target], opts, path.name)
-    frame, missing = handle_missing(frame, opts, path.name, notes)
+    problems = Problems(path.name, opts.drop)  # every problem found, in one message at the end
     features = [c for c in frame.columns if c != opts.target]
     text = [c for c in features if is_text(frame[c])]
-    check_text_columns(frame, text, opts, path.name)
+    check_text_columns(frame, text, opts, problems)  # on every row: before any is dropped for a missing value
+    frame, missing = handle_missing(frame, opts, path.name, notes, problems)
     y, task = target_values(frame[opts.target], opts.task, opts.target)
     classes = {}
     if task == "classification":
-        frame, y, classes = check_classes(frame, y, opts, path.name, notes)
+        frame, y, classes = check_classes(frame, y, opts, problems, notes)
+    problems.raise_any()
     numeric = [c for c in features if c not in text]
     impute = None if opts.na in ("drop", "error") or not missing.get("imputed") else opts.na
     recipe = Recipe(tuple(numeric), tuple(text), impute, standardize)

@@ -186,3 +186,29 @@ def test_every_flag_declared_for_a_key_reaches_that_key(tmp_path):
         section, field = key.split(".")
         assert getattr(getattr(cfg, section), field) == expected.get(key, values[key]), (name, key)
         assert getattr(getattr(Config(), section), field) != getattr(getattr(cfg, section), field), key
+
+
+def test_regression_losses_say_their_units_and_classification_ones_do_not(tmp_path):
+    out = tmp_path / "dia"
+    result = invoke("sweep", "--dataset", "diabetes", "--hidden", "4", "--epochs", "5", "--lambdas", "0.01",
+                    "--seeds", "0", "--out", out)
+    units = [line for line in result.stderr.splitlines() if "standardized target units" in line]
+    assert result.exit_code == 0 and len(units) == 1 and "× " in units[0] and "gives the target's own units" in units[0]
+    shown = invoke("show", out, "--aggregate")
+    assert shown.stderr.strip() == units[0]
+    moons = tmp_path / "moons"
+    assert invoke("sweep", "--hidden", "4", "--epochs", "5", "--lambdas", "0.01", "--seeds", "0", "--out", moons,
+                  "-q").exit_code == 0
+    assert invoke("show", moons).stderr == ""
+
+
+def test_datasets_leaves_classes_empty_for_regression_sets():
+    table = invoke("datasets", "--format", "csv").stdout
+    assert "nan" not in invoke("datasets").stdout
+    assert "diabetes,regression,442,10,," in table
+
+
+def test_a_dataset_and_a_data_file_together_is_the_conflict_first(tmp_path):
+    (tmp_path / "x.csv").write_text("a,y\n1,0\n2,1\n")
+    result = invoke("sweep", "--dataset", "iris", "--data", tmp_path / "x.csv", "--out", tmp_path / "r")
+    assert result.exit_code == 2 and "both name the data" in result.stderr

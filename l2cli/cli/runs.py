@@ -61,6 +61,8 @@ def show(run, what, fmt, tablefmt):
                    err=True)
         return
     echo_table(loaded.table(what), fmt, tablefmt, what, loaded.grid_keys)
+    if loaded.loss_units and what in ("summary", "history", "aggregate"):
+        click.echo(f"l2cli: {loaded.loss_units}", err=True)
 
 
 @cli.command()

@@ -70,24 +70,32 @@ def sweep(out, fmt, tablefmt, quiet, cv, rule, resume, overwrite, progress, prog
                 reserved.rmdir()
     echo_table(run.summary, fmt, tablefmt, "summary", run.grid_keys)
     if say:
-        for line in curvature_lines(run.manifest.get("curvature")):
-            say(line)
-        say(f"l2cli: wrote {run.path} in {run.seconds:.1f} s{selection_note(run.selection)}")
-        if run.selection.get("at_edge"):
-            from ..sweeps.selection import edge_note
-
-            say(f"l2cli: {edge_note(run.selection, cfg.sweep.lambdas)}")
-        for remark in run.selection.get("remarks", []):
-            say(f"l2cli: note: {remark}")
-        if run.manifest.get("numeric_warnings"):
-            from ..training.numeric_warnings import line
-
-            say(f"l2cli: {line(run.manifest['numeric_warnings'])}")
+        report_run(run, cfg, say)
     if run.failed:  # exit 1 says it under -q too; the line is for people
         n_bad = int((run.summary["status"] == "diverged").sum())
         if say:
             say(f"l2cli: {n_bad} model(s) diverged (NaN/inf); lower --lr or check the data")
         sys.exit(1)
+
+
+def report_run(run, cfg, say) -> None:
+    """The lines on stderr after a sweep: the curvature diagnostics, where the run went and what it chose, the
+    units of its losses, and every note."""
+    for line in curvature_lines(run.manifest.get("curvature")):
+        say(line)
+    say(f"l2cli: wrote {run.path} in {run.seconds:.1f} s{selection_note(run.selection)}")
+    if run.loss_units:
+        say(f"l2cli: {run.loss_units}")
+    if run.selection.get("at_edge"):
+        from ..sweeps.selection import edge_note
+
+        say(f"l2cli: {edge_note(run.selection, cfg.sweep.lambdas)}")
+    for remark in run.selection.get("remarks", []):
+        say(f"l2cli: note: {remark}")
+    if run.manifest.get("numeric_warnings"):
+        from ..training.numeric_warnings import line
+
+        say(f"l2cli: {line(run.manifest['numeric_warnings'])}")
 
 
 def recorded_portable(out: str) -> bool:

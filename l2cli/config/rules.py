@@ -59,10 +59,10 @@ def check_data_rules(cfg: Config) -> None:
         raise InputError("data.test_size + data.val_size must leave training rows (sum < 1)")
     if cfg.train.early_stopping and cfg.data.val_size == 0:
         raise InputError("train.early_stopping needs a validation split: set data.val_size > 0")
+    if cfg.data.path and "data.dataset" in cfg.given:  # the conflict first: which data is meant decides the rest
+        raise InputError("data.dataset and data.path both name the data (--dataset and --data): give one")
     if cfg.data.path and not cfg.data.target:
         raise InputError("data.target is required with a CSV file: name the column to predict")
-    if cfg.data.path and "data.dataset" in cfg.given:
-        raise InputError("data.dataset and data.path both name the data (--dataset and --data): give one")
     table_keys = ("target", "features", "drop", "dates", "sheet", "encoding", "decimal", "thousands", "na_drop_limit",
                   "min_class_rows", "rare_classes", "max_classes")
     for name in table_keys:

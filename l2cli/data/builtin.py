@@ -392,8 +392,6 @@ def describe_builtins(n_samples: int | None = None, n_features: int | None = Non
     for name, info in DATASETS.items():
         ds = load_builtin(name, n_samples=n_samples, n_features=n_features, n_classes=n_classes)
         rows.append({"name": name, "task": info.task, "rows": ds.X.shape[0], "features": ds.X.shape[1],
-                     "classes": len(np.unique(ds.y)) if info.task == "classification" else None,
+                     "classes": str(len(np.unique(ds.y))) if info.task == "classification" else "",
                      "description": info.description})
-    frame = pd.DataFrame(rows)
-    frame["classes"] = pd.Series([r["classes"] for r in rows], dtype=object)  # None for regression
-    return frame
+    return pd.DataFrame(rows)  # classes as text: empty for a regression set (a number column would say nan)

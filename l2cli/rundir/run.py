@@ -92,6 +92,19 @@ class Run:
         return self.table("cv")
 
     @property
+    def loss_units(self) -> str | None:
+        """What a regression run's losses are measured in, when its target was standardized: said beside
+        every table of losses (None for classification, or a target left in its own units)."""
+        data = self.manifest.get("data") or {}
+        scale, mean = data.get("target_scale"), data.get("target_mean")
+        if data.get("task") != "regression" or not isinstance(scale, (int, float)) or scale == 1.0 \
+                or not isinstance(mean, (int, float)):
+            return None
+        return (f"losses are in standardized target units: the squared error of (y − {mean:.4g}) / {scale:.4g}, "
+                f"the training rows' mean and standard deviation; × {scale ** 2:.4g} (= {scale:.4g}²) gives the "
+                "target's own units; R² has none")
+
+    @property
     def grid_keys(self) -> list[str]:
         """The extra sweep axes ("section.key"), each a column of every table."""
         return list(self.manifest.get("config", {}).get("grid", {}))

@@ -302,3 +302,22 @@ def test_the_ci_recipe_file_and_its_actions_job_run_verbatim_in_a_clean_clone(tm
         assert json.loads((clone / "verify.json").read_text())["passed"] is True
         assert "| config | sweep.portable" in (clone / "diff.md").read_text()
         assert summary.read_text().startswith("### l2cli: the new run against reference-runs/default")
+
+
+@pytest.mark.slow
+def test_across_kernels_verify_fails_in_a_screen_and_diff_sees_no_change(tmp_path):
+    """Two runs of one config on two OpenBLAS kernels: their last bits differ. verify --environment native
+    fails in at most 60 lines; diff counts no change at its default level, and --exact shows the bits."""
+    first, other = two_kernels()
+    a, b = tmp_path / "a", tmp_path / "b"
+    config = ["--hidden", "32,32", "--epochs", "300", "--lambdas", "1e-4,1e-3,1e-2,1e-1", "--seeds", "0,1,2"]
+    assert l2cli("sweep", *config, "--out", a, "-q", env={"OPENBLAS_CORETYPE": first}).returncode == 0
+    assert l2cli("sweep", *config, "--out", b, "-q", env={"OPENBLAS_CORETYPE": other}).returncode == 0
+    done = l2cli("verify", a, "--environment", "native", env={"OPENBLAS_CORETYPE": other})
+    lines = done.stdout.splitlines() + done.stderr.splitlines()
+    assert done.returncode == 1 and "verify FAILED" in done.stderr and len(lines) <= 60, (len(lines), done.stdout)
+    assert "weights.npz" in done.stdout and "1.0000000000000001e" not in done.stdout and " nan" not in done.stdout
+    quiet = l2cli("diff", a, b)
+    assert quiet.returncode == 0 and quiet.stdout == "" and "no differences beyond the numbers level" in quiet.stderr
+    exact = l2cli("diff", a, b, "--exact", "--format", "csv")
+    assert "metric" in exact.stdout and "environment" in exact.stdout

@@ -234,8 +234,12 @@ def summarize_differences(differences: pd.DataFrame, first: int = 3) -> pd.DataF
     """One row per file and column that differ: how many cells, the largest absolute and relative difference,
     and the first ``first`` places (λ in its shortest form, seed, epoch where a row has one): what fits on a
     screen when a whole run differs in its last bits. The full table stays the library's ``differences``."""
+    import re
+
     rows = []
-    for (file, column), group in differences.groupby(["file", "column"], sort=False):
+    # weights.npz names a row per model ('W1[7] (12 of 128 differ)'): one summary row per array
+    arrays = differences["column"].astype(str).map(lambda c: re.sub(r"\[\d+\] \(.*\)$", "", c))
+    for (file, column), group in differences.assign(column=arrays).groupby(["file", "column"], sort=False):
         old, new = pd.to_numeric(group["old"], errors="coerce"), pd.to_numeric(group["new"], errors="coerce")
         places = []
         for _, row in group.head(first).iterrows():

@@ -330,6 +330,7 @@ def test_a_workbook_that_expands_a_thousandfold_is_refused_before_it_is_parsed(t
     refused_fast(tmp_path, bomb, "over 100 times")
 
 
+@pytest.mark.slow
 def test_a_workbook_over_the_xml_budget_is_refused_before_it_is_parsed(tmp_path, monkeypatch):
     import l2cli.data.budget
 
@@ -489,6 +490,7 @@ def test_cpuinfo_calls_sse3_pni(tmp_path):
     assert flags == ["sse3", "ssse3"] and lacking("Prescott", flags) == []
 
 
+@pytest.mark.slow
 def test_nan_weights_leave_the_curvature_panel_drawable(tmp_path):
     import numpy as np
 
@@ -502,6 +504,7 @@ def test_nan_weights_leave_the_curvature_panel_drawable(tmp_path):
     assert result.exit_code == 0 and "Traceback" not in result.output, result.output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change,message", [
     (lambda d: d.pop("layouts"), "layouts is missing or not list"),
     (lambda d: d["layouts"][0].update(chunk_size="x"), "layouts[0] has no chunk_size"),
@@ -517,6 +520,7 @@ def test_a_damaged_plan_is_one_line_on_resume(interrupted, tmp_path, change, mes
     one_line(invoke("sweep", "--resume", "--out", run, "-q"), 2, message)
 
 
+@pytest.mark.slow
 def test_an_edited_chunk_size_on_resume_retrains_the_chunks_that_do_not_fit(interrupted, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(interrupted, run)

@@ -95,7 +95,8 @@ def test_a_signal_ends_plot_with_its_exit_code(run, signum, code):
     if not os.path.exists(maps.format(os.getpid())):
         pytest.skip("no /proc: no way to see that the process is inside the command")
     proc = subprocess.Popen([sys.executable, "-m", "l2cli", "plot", str(run), "-o", str(run / "p.png")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as a terminal gives
 
     def inside() -> bool:  # the command imports matplotlib itself: once its libraries are mapped, it is running
         try:

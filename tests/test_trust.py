@@ -104,10 +104,16 @@ SWEEP = ["--hidden", "32,32", "--epochs", "4000", "--lambdas", "logspace(-4,0,6)
          "--set", "sweep.workers=2", "--set", "sweep.chunk_size=6", "--set", "sweep.checkpoint_s=0.1"]
 
 
+def default_signals() -> None:
+    """In the child, before l2cli starts: SIGINT as a terminal gives it. A suite started in the background of a
+    non-interactive shell inherits SIGINT ignored, and a program started so keeps ignoring it (POSIX)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(out: Path, *extra, env=None) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "l2cli", "sweep", *flags(SWEEP, *extra), "--out", str(out), "-q"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **(env or {})})
+                            env={**os.environ, **(env or {})}, preexec_fn=default_signals)
 
 
 def wait_for(condition, timeout=60.0) -> None:

@@ -62,7 +62,8 @@ def _lambda_axis(ax, agg: pd.DataFrame, selection: dict) -> None:
         ax.annotate("λ=0", (zero_at, 1), xycoords=("data", "axes fraction"), fontsize=8, ha="center", va="bottom")
     if selection.get("lambda") is not None:
         x_sel = selection["lambda"] if selection["lambda"] > 0 else zero_at
-        ax.axvline(x_sel, color="k", ls="--", lw=1, label=f"selected λ = {selection['lambda']:g}")
+        if x_sel is not None:
+            ax.axvline(x_sel, color="k", ls="--", lw=1, label=f"selected λ = {selection['lambda']:g}")
     _mark_diverged(ax, agg)
 
 

@@ -132,7 +132,27 @@ class Run:
             if name in ("cv", "features"):  # cv: without cross-validation; features: runs before features.csv
                 return None
             raise InputError(f"run {self.path} has no {name}.csv")
-        return read_run_table(file, name)
+        table = read_run_table(file, name)
+        self._check_rows(name, table, file)
+        return table
+
+    def _check_rows(self, name: str, table, file: Path) -> None:
+        """The tables agree with each other: summary.csv has a row per model of the manifest, aggregate.csv a
+        row for every λ of the summary, and no table a λ the summary lacks (a truncated or edited file is
+        refused here, not drawn or compared half)."""
+        if name == "summary":
+            models = self.manifest.get("models")
+            if isinstance(models, int) and len(table) != models:
+                raise InputError(f"{file} has {len(table):,} rows for the run's {models:,} models: truncated or "
+                                 "edited")
+            return
+        if "lambda" not in table:
+            return
+        have, known = set(table["lambda"].tolist()), set(self.summary["lambda"].tolist())
+        if have - known:
+            raise InputError(f"{file} has λ {min(have - known):g}, which summary.csv lacks: edited or damaged")
+        if name == "aggregate" and have != known:
+            raise InputError(f"{file} lacks λ {min(known - have):g} of summary.csv: truncated or edited")
 
     def read_weights(self) -> dict:
         """The arrays of weights.npz (read and checked once; see l2cli.rundir.files.read_weights)."""

@@ -86,3 +86,32 @@ def invoke(*args, **kw):
     from l2cli.cli import cli
 
     return CliRunner().invoke(cli, [str(a) for a in args], **kw)
+
+
+#: A run small enough to make in a fraction of a second: the fault tests' subject.
+QUICK = ["--hidden", "4", "--epochs", "4", "--lambdas", "0,0.1", "--seeds", "0,1"]
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory):
+    """A finished QUICK run, made once per module (tests copy it before they change it)."""
+    out = tmp_path_factory.mktemp("pristine") / "run"
+    result = invoke("sweep", *QUICK, "--out", out, "-q")
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory):
+    """A QUICK run killed after its first finished chunk: a progress folder with a plan, chunks and checkpoints."""
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("interrupted") / "run"
+    proc = subprocess.run([sys.executable, "-m", "l2cli", "sweep", *QUICK, "--set", "sweep.chunk_size=1", "--set",
+                           "sweep.workers=1", "--set", "sweep.checkpoint_s=0", "--out", str(out), "-q"],
+                          env={**os.environ, "L2CLI_FAULT": "chunk-write:2"}, capture_output=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL and (out / ".progress" / "plan.json").is_file()
+    assert any((out / ".progress" / "checkpoints").iterdir()) and any((out / ".progress" / "chunks").iterdir())
+    return out

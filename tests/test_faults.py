@@ -11,19 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import flags, invoke
+from conftest import QUICK, flags, invoke
 
-QUICK = ["--hidden", "4", "--epochs", "4", "--lambdas", "0,0.1", "--seeds", "0,1"]
 FORMATS = ("table", "csv", "tsv", "json", "ndjson", "markdown")
 PAGE = 4096
 
 
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory):
-    out = tmp_path_factory.mktemp("pristine") / "run"
-    result = invoke("sweep", *QUICK, "--out", out, "-q")
-    assert result.exit_code == 0, result.output
-    return out
 
 
 # --- stdout: a write is whole or the command fails -------------------------------------------------------------
@@ -189,18 +182,6 @@ def test_output_that_fills_the_disk_midway_is_an_error_not_a_short_file(pristine
 
 # --- links: nothing inside a run directory is written through one ------------------------------------------------
 
-@pytest.fixture(scope="module")
-def interrupted(tmp_path_factory):
-    """A run killed after its first finished chunk: a progress folder with a plan, chunks and checkpoints."""
-    import signal
-
-    out = tmp_path_factory.mktemp("interrupted") / "run"
-    proc = subprocess.run([*L2CLI, "sweep", *QUICK, "--set", "sweep.chunk_size=1", "--set", "sweep.workers=1",
-                           "--set", "sweep.checkpoint_s=0", "--out", str(out), "-q"],
-                          env={**os.environ, "L2CLI_FAULT": "chunk-write:2"}, capture_output=True, timeout=300)
-    assert proc.returncode == -signal.SIGKILL and (out / ".progress" / "plan.json").is_file()
-    assert any((out / ".progress" / "checkpoints").iterdir()) and any((out / ".progress" / "chunks").iterdir())
-    return out
 
 
 def snapshot(place: Path) -> dict:

@@ -18,11 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import invoke
-
-QUICK = ["--hidden", "4", "--epochs", "4", "--lambdas", "0,0.1", "--seeds", "0,1"]
-
-
+from conftest import QUICK, invoke
 
 
 def one_line(result, code, text=""):
@@ -32,12 +28,6 @@ def one_line(result, code, text=""):
     return lines[0]
 
 
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory):
-    out = tmp_path_factory.mktemp("pristine") / "run"
-    result = invoke("sweep", *QUICK, "--out", out, "-q")
-    assert result.exit_code == 0, result.output
-    return out
 
 
 @pytest.fixture
@@ -466,15 +456,6 @@ def mutate(path: Path, how: str, rng, outside: Path) -> None:
         path.unlink()
 
 
-@pytest.fixture(scope="module")
-def interrupted(tmp_path_factory):
-    """A run killed after its first finished chunk: a progress folder with a plan, chunks and checkpoints."""
-    out = tmp_path_factory.mktemp("interrupted") / "run"
-    proc = subprocess.run([sys.executable, "-m", "l2cli", "sweep", *QUICK, "--set", "sweep.chunk_size=1", "--set",
-                           "sweep.workers=1", "--set", "sweep.checkpoint_s=0", "--out", str(out), "-q"],
-                          env={**os.environ, "L2CLI_FAULT": "chunk-write:2"}, capture_output=True, timeout=300)
-    assert proc.returncode == -signal.SIGKILL and (out / ".progress" / "plan.json").is_file()
-    return out
 
 
 @pytest.mark.slow

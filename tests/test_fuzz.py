@@ -161,6 +161,11 @@ def replaced(doc, path, value):
     return doc
 
 
+def mutated(doc, data):
+    """``doc`` with one place, drawn from all of its paths, holding a drawn hostile JSON value."""
+    return replaced(doc, data.draw(st.sampled_from(sorted(paths_of(doc), key=repr))), data.draw(json_values))
+
+
 @pytest.fixture(scope="module")
 def documents_of_a_run(tmp_path_factory):
     """The manifest and plan of a real run, and its environment record."""
@@ -189,8 +194,7 @@ def test_manifest_fields(pristine_manifest, data):
     from l2cli.rundir.files import check_manifest
 
     doc, path = pristine_manifest
-    where = data.draw(st.sampled_from(sorted(paths_of(doc), key=repr)))
-    changed = replaced(doc, where, data.draw(json_values))
+    changed = mutated(doc, data)
     checked = succeeds_or_input_error(check_manifest, changed if isinstance(changed, dict) else {"x": changed}, path)
     if checked is not None:  # what every reader then takes from it works
         env = checked.get("environment") or {}
@@ -219,8 +223,7 @@ def test_environment_records(documents_of_a_run, data):
     from l2cli.machine.kernels import replay_pins
 
     _, env = documents_of_a_run
-    where = data.draw(st.sampled_from(sorted(paths_of(env), key=repr)))
-    changed = replaced(env, where, data.draw(json_values))
+    changed = mutated(env, data)
     wrong = check_record(changed)
     assert wrong is None or (isinstance(wrong, str) and "\n" not in wrong)
     if wrong is None:
@@ -238,8 +241,7 @@ def test_plan_fields(documents_of_a_run, data):
     from l2cli.sweeps.layout import Compute
 
     plan, _ = documents_of_a_run
-    where = data.draw(st.sampled_from(sorted(paths_of(plan), key=repr)))
-    changed = replaced(plan, where, data.draw(json_values))
+    changed = mutated(plan, data)
     checked = succeeds_or_input_error(check_plan, changed if isinstance(changed, dict) else {}, "plan.json")
     if checked is not None:
         for layout in checked["layouts"]:

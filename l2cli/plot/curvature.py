@@ -10,48 +10,60 @@ network's parameter count.
 from __future__ import annotations
 
 import numpy as np
-from matplotlib import colormaps
 
 
-def draw_curvature(axes, run, reloaded, lambdas: list[float], seed: int | None, most: int = 3) -> None:
-    """The two axes of the panel (see the module docstring), for the first grid cell."""
+def determined(h: np.ndarray, targets: int) -> np.ndarray:
+    """The eigenvalues of G that the data determine, largest first: at most ``targets`` (n·K, G's rank) and
+    above G's round-off, max(n·K, P)·ε·h_max (the tolerance numpy's matrix_rank uses); the others are
+    exactly 0 in exact arithmetic and round-off here."""
+    h = np.sort(h)[::-1]
+    tol = max(targets, len(h)) * np.finfo(np.float64).eps * (h[0] if len(h) else 0.0)
+    return h[:targets][h[:targets] > tol]
+
+
+def draw_curvature(axes, run, reloaded, lambdas: list[float], seed: int | None, most: int = 3,
+                   cell: int = 0) -> None:
+    """The two axes of the panel (see the module docstring), for grid cell ``cell``."""
     from ..sweeps.diagnostics import model_curvature
     from ..tools.reload import model_params, model_row
+    from .style import lambda_colors, legend_outside
 
     ax_spectrum, ax_gamma = axes
-    exp = reloaded.experiments[0]
-    cell = run.manifest["cells"][0]["axes"]
+    exp = reloaded.experiments[cell]
+    axes_of_cell = run.manifest["cells"][cell]["axes"]
     positive = [lam for lam in lambdas if lam > 0]
     chosen = [positive[i] for i in sorted(set(np.linspace(0, len(positive) - 1, min(most, len(positive)))
                                                .round().astype(int)))]
-    cmap = colormaps["viridis"]
     shrink = ax_spectrum.twinx()
     skipped = []
-    for k, lam in enumerate(chosen):
-        params = model_params(run, model_row(run, lam, seed, cell))
+    targets = len(exp.split.X_train) * exp.layer_sizes[-1]
+    for lam, color in zip(chosen, lambda_colors(chosen), strict=True):
+        params = model_params(run, model_row(run, lam, seed, axes_of_cell))
         if not all(np.isfinite(a).all() for a in (*params.W, *params.b)):  # a diverged model: no curvature
             skipped.append(f"{lam:g}")
             continue
         curv = model_curvature(exp, params, "exact" if curv_exact(exp) else "lanczos", lam)
-        h = np.sort(curv.h[curv.h > 1e-12 * curv.h.max()])[::-1]  # below: round-off, not curvature
-        color = cmap(k / max(len(chosen) - 1, 1))
+        h = determined(curv.h, targets)
         rank = np.arange(1, len(h) + 1)
-        ax_spectrum.plot(rank, h, color=color, lw=1.2, label=f"eigenvalues h at λ = {lam:g}")
-        shrink.plot(rank, h / (h + 2 * lam), color=color, ls=":", lw=1.2)
-        shrink.axhline(0.5, color="0.85", lw=0.6)
+        ax_spectrum.plot(rank, h, color=color, lw=1.2, marker="o", ms=2.5,
+                         label=f"λ = {lam:g}: {len(h):,} of {len(curv.h):,} h above round-off")
+        shrink.plot(rank, h / (h + 2 * lam), color=color, ls=":", lw=1.2, marker="o", ms=1.5)
+    shrink.axhline(0.5, color="0.8", lw=0.6)
+    ax_spectrum.plot([], [], color="0.3", lw=1.2, label="solid: eigenvalue h_i of G (left axis)")
+    ax_spectrum.plot([], [], color="0.3", ls=":", lw=1.2, label="dotted: shrinkage h/(h + 2λ) (right axis)")
+    ax_spectrum.plot([], [], color="0.8", lw=0.6, label="grey: shrinkage ½, where h = 2λ")
+    ax_spectrum.plot([], [], " ", label="not drawn: h ≤ max(nK, P)·ε·h_max, round-off")
+    for lam in skipped:
+        ax_spectrum.plot([], [], color="crimson", label=f"λ = {lam}: weights not finite (not drawn)")
     ax_spectrum.set_yscale("log")
     ax_spectrum.set_xscale("log")
     ax_spectrum.set_xlabel("direction i (sorted by curvature)")
-    ax_spectrum.set_ylabel("eigenvalue h_i of G (solid)")
-    shrink.set_ylabel("shrinkage h/(h + 2λ) (dotted)")
+    ax_spectrum.set_ylabel("eigenvalue h_i of G")
+    shrink.set_ylabel("shrinkage h/(h + 2λ)")
     shrink.set_ylim(0, 1.05)
     ax_spectrum.set_title("curvature: what L2 keeps and what it shrinks")
-    if skipped:
-        ax_spectrum.text(0.98, 0.02, f"not drawn (weights not finite): λ = {', '.join(skipped)}", fontsize=7,
-                         ha="right", va="bottom", transform=ax_spectrum.transAxes)
-    if len(skipped) < len(chosen):
-        ax_spectrum.legend(fontsize=7, loc="lower left")
-    draw_gamma(ax_gamma, run, exp)
+    legend_outside(ax_spectrum, columns=1)
+    draw_gamma(ax_gamma, run, exp, cell)
 
 
 def curv_exact(exp) -> bool:
@@ -60,10 +72,12 @@ def curv_exact(exp) -> bool:
     return exact_applies(exp.layer_sizes, len(exp.split.X_train))
 
 
-def draw_gamma(ax, run, exp) -> None:
-    summary = run.summary
-    first = summary
-    for key, value in run.manifest["cells"][0]["axes"].items():
+def draw_gamma(ax, run, exp, cell: int = 0) -> None:
+    """γ against λ for grid cell ``cell``, with the parameter count and the number of training targets."""
+    from .style import legend_outside
+
+    first = run.summary
+    for key, value in run.manifest["cells"][cell]["axes"].items():
         first = first[first[key].astype(str) == str(value)]
     gamma = first.groupby("lambda")["effective_params"].mean().dropna()  # a λ whose models are not at a minimum:
     lam = gamma.index.to_numpy(dtype=float)  # no γ (l2cli.maths.evidence), and no point
@@ -79,4 +93,4 @@ def draw_gamma(ax, run, exp) -> None:
     ax.set_xlabel("λ")
     ax.set_ylabel("γ = tr(A⁻¹κG) (mean over seeds)")
     ax.set_title("effective number of parameters against λ")
-    ax.legend(fontsize=7)
+    legend_outside(ax, columns=1)

@@ -29,6 +29,7 @@ from matplotlib.figure import Figure
 
 from ..optim import METHODS
 from ..vocabulary.choices import PANELS
+from .style import cell_label, finish, lambda_colors, lambda_key, legend_outside
 
 
 def _x(lam: pd.Series) -> tuple[np.ndarray, float | None]:
@@ -52,8 +53,8 @@ def _band(ax, frame, column, label, color, style="-"):
         ax.fill_between(x, low, mean + ci, color=color, alpha=0.2, lw=0)
 
 
-def _lambda_axis(ax, agg: pd.DataFrame, selection: dict) -> None:
-    """Log λ axis with the λ = 0 marker and the selected λ."""
+def _lambda_axis(ax, agg: pd.DataFrame, selection: dict, keys: list[str] = ()) -> None:
+    """Log λ axis with the λ = 0 marker and the selected λ (and, on a grid, its cell)."""
     ax.set_xscale("log")
     ax.set_xlabel("λ")
     _, zero_at = _x(agg["lambda"])
@@ -63,7 +64,8 @@ def _lambda_axis(ax, agg: pd.DataFrame, selection: dict) -> None:
     if selection.get("lambda") is not None:
         x_sel = selection["lambda"] if selection["lambda"] > 0 else zero_at
         if x_sel is not None:
-            ax.axvline(x_sel, color="k", ls="--", lw=1, label=f"selected λ = {selection['lambda']:g}")
+            where = f" ({cell_label(selection['axes'], wrap=60)})" if keys and selection.get("axes") else ""
+            ax.axvline(x_sel, color="k", ls="--", lw=1, label=f"selected λ = {selection['lambda']:g}{where}")
     _mark_diverged(ax, agg)
 
 
@@ -98,16 +100,17 @@ def _mark_diverged(ax, agg: pd.DataFrame) -> None:
 
 
 def _against_lambda(ax_loss, ax_norm, cells: list[pd.DataFrame], keys: list[str]) -> None:
-    """Loss and weight norm against λ, one line style per grid cell (either axes may be None)."""
+    """Loss and weight norm against λ: one colour per series (train, validation, test), one line style per
+    grid cell, keyed once each in the legend (either axes may be None)."""
     colors = rcParams["axes.prop_cycle"].by_key()["color"]
+    series = (("train_loss", "train", colors[0]), ("val_loss", "validation", colors[2]),
+              ("test_loss", "test", colors[1]))
     for k, cell in enumerate(cells):
         cell = cell.sort_values("lambda")
-        tag = "" if not keys else " (" + ", ".join(f"{a}={cell[a].iloc[0]}" for a in keys) + ")"
-        style = ["-", "--", ":", "-."][k % 4]
-        _band(ax_loss, cell, "train_loss", "train" + tag, colors[0], style)
-        _band(ax_loss, cell, "val_loss", "validation" + tag, colors[2], style)
-        _band(ax_loss, cell, "test_loss", "test" + tag, colors[1], style)
-        _band(ax_norm, cell, "weight_norm", "‖W‖" + tag, colors[3], style)
+        style = STYLES[k % len(STYLES)]
+        for column, label, color in series:
+            _band(ax_loss, cell, column, label if not keys and k == 0 else None, color, style)
+        _band(ax_norm, cell, "weight_norm", "‖W‖" if not keys else None, colors[3], style)
     for ax, ylabel, title in ((ax_loss, "data loss (mean over seeds, 95 % CI)", "loss against λ"),
                               (ax_norm, "weight norm √Σ‖W_l‖²", "weight norm against λ")):
         if ax is None:
@@ -115,45 +118,62 @@ def _against_lambda(ax_loss, ax_norm, cells: list[pd.DataFrame], keys: list[str]
         ax.set_yscale("log")
         ax.set_ylabel(ylabel)
         ax.set_title(title)
+        if keys:
+            if ax is ax_loss:
+                for column, label, color in series:
+                    if any(f"{column}_mean" in c and c[f"{column}_mean"].notna().any() for c in cells):
+                        ax.plot([], [], color=color, marker="o", ms=3, label=label)
+            for k, cell in enumerate(cells):
+                ax.plot([], [], color="0.3", ls=STYLES[k % len(STYLES)], lw=1.2,
+                        label=cell_label({a: cell[a].iloc[0] for a in keys}, wrap=60))
+
+
+#: the line style of each grid cell in the panels against λ (then repeated)
+STYLES = ("-", "--", ":", "-.")
 
 
 def _learning_curves(ax, history: pd.DataFrame, first_cell: pd.DataFrame | None, keys: list[str],
                      unit: str = "epoch") -> None:
-    """Test (solid) and train (dotted) loss against epoch per λ, mean over seeds, first grid cell."""
+    """Test (solid) and train (dotted) loss against epoch per λ, mean over seeds, one grid cell (the first
+    row of ``first_cell``'s axes)."""
     hist = history if not keys else history.merge(first_cell[keys].drop_duplicates(), on=keys)
     curves = hist.groupby(["lambda", "epoch"], sort=True)[["train_loss", "test_loss"]].mean().reset_index()
     lambdas = sorted(curves["lambda"].unique())
-    cmap = colormaps["viridis"]
-    for i, lam in enumerate(lambdas):
+    colors = lambda_colors(lambdas)
+    barred = lambda_key(ax, lambdas)
+    for lam, color in zip(lambdas, colors, strict=True):
         c = curves[curves["lambda"] == lam]
-        color = cmap(i / max(len(lambdas) - 1, 1))
-        ax.plot(c["epoch"], c["test_loss"], color=color, label=f"λ={lam:g}")
+        ax.plot(c["epoch"], c["test_loss"], color=color, label=None if barred else f"λ={lam:g}")
         ax.plot(c["epoch"], c["train_loss"], color=color, ls=":", lw=0.8)
+    ax.plot([], [], color="0.3", label="test loss")
+    ax.plot([], [], color="0.3", ls=":", lw=0.8, label="train loss")
     ax.set_yscale("log")
     ax.set_xlabel(unit)
-    ax.set_ylabel("test loss (solid), train loss (dotted)")
-    ax.set_title("learning curves" + ("" if not keys else " (first grid cell)"))
-    ax.legend(fontsize=7, ncol=2)
+    ax.set_ylabel("loss (mean over seeds)")
+    ax.set_title("learning curves" + ("" if not keys else
+                                      f" ({cell_label({a: first_cell[a].iloc[0] for a in keys}, wrap=60)})"))
+    legend_outside(ax, columns=3 if not barred else 2)
 
 
-def _coefficient_path(ax, features: pd.DataFrame, agg: pd.DataFrame, keys: list[str], most: int = 12) -> None:
-    """Each input's ‖W1[j,:]‖ against λ (mean over seeds, first grid cell): the ridge path. With many
+def _coefficient_path(ax, features: pd.DataFrame, agg: pd.DataFrame, keys: list[str], most: int = 12,
+                      cell: int = 0) -> None:
+    """Each input's ‖W1[j,:]‖ against λ (mean over seeds, grid cell ``cell``): the ridge path. With many
     inputs, the ``most`` largest at the smallest λ."""
     if keys:
-        features = features.merge(agg[keys].drop_duplicates().head(1), on=keys)
+        features = features.merge(agg[keys].drop_duplicates().iloc[[cell]], on=keys)
     mean = features.groupby(["feature", "lambda"], sort=False)["norm"].mean().unstack("feature")
     mean = mean.sort_index()
     shown = mean.iloc[0].sort_values(ascending=False).index[:most]
     x, _ = _x(pd.Series(mean.index))
     cmap = colormaps["tab20"]
     for i, name in enumerate(shown):
-        ax.plot(x, mean[name].to_numpy(float), marker="o", ms=2.5, color=cmap(i % 20), label=str(name))
+        ax.plot(x, mean[name].to_numpy(float), marker="o", ms=2.5, color=cmap(i % 20), label=str(name)[:24])
     ax.set_xscale("log")
     ax.set_xlabel("λ")
     ax.set_ylabel("‖W1[j,:]‖ (mean over seeds)")
     more = f" ({most} largest of {mean.shape[1]})" if mean.shape[1] > most else ""
     ax.set_title(f"coefficient path per input{more}")
-    ax.legend(fontsize=6, ncol=2)
+    legend_outside(ax, columns=min(4, max(1, len(shown) // 3)))
 
 
 #: the panels drawn side by side in the first row (the tables' view) and in the last (pictures of models)
@@ -225,6 +245,14 @@ def plot_run(run, path: str | Path, panels: tuple[str, ...] | None = None, seed:
              log=None) -> Path:
     """Write a PNG of ``run`` (an l2cli.rundir.run.Run) with ``panels`` (default: every panel that applies), the
     model pictures for ``seed`` (default: 0, or the run's first seed); ``log`` receives the notes."""
+    path = Path(path)
+    save_atomically(run_figure(run, panels, seed, log), path)
+    return path
+
+
+def run_figure(run, panels: tuple[str, ...] | None = None, seed: int | None = None, log=None) -> Figure:
+    """The whole picture of ``run`` on one figure (see plot_run): the tables' panels in the first row, the
+    decision boundaries of every grid cell that has them in the middle, the pictures of models last."""
     from .pictures import boundary_cells
 
     chosen, reloaded = choose_panels(run, panels, log)
@@ -232,25 +260,82 @@ def plot_run(run, path: str | Path, panels: tuple[str, ...] | None = None, seed:
     bottom = [p for p in PICTURE_PANELS if p in chosen]
     cells = boundary_cells(reloaded) if "boundary" in chosen else []
     lambdas = sorted(run.summary["lambda"].unique().tolist())
-    heights = [4.6] * bool(top) + [2.3 * len(cells) + 0.4] * bool(cells) + [4.6] * bool(bottom)
+    top_height = 5.2 + 0.35 * len(run.grid_keys and run.manifest["cells"]) * ("losses" in top)
+    heights = [top_height] * bool(top) + [2.3 * len(cells) + 0.4] * bool(cells) + [5.0] * bool(bottom)
     width = max(5.4 * len(top), 2.3 * len(lambdas) * bool(cells), 6.5 * (len(bottom) + ("curvature" in bottom)))
     fig = Figure(figsize=(width, sum(heights)), layout="constrained")
     FigureCanvasAgg(fig)
     rows = iter(fig.subfigures(len(heights), 1, height_ratios=heights, squeeze=False)[:, 0])
     if top:
-        draw_tables(next(rows), run, top)
+        row = next(rows)
+        for sub, panel in zip(row.subfigures(1, len(top), squeeze=False)[0], top, strict=True):
+            draw_panel(sub, run, reloaded, panel, seed=seed)
     if cells:
-        from .pictures import draw_boundaries
-
-        figure = next(rows)
-        draw_boundaries(figure.subplots(len(cells), len(lambdas), squeeze=False), reloaded, cells, lambdas, seed)
-        figure.suptitle("decision boundary per λ (filled: training rows, hollow: test rows)", fontsize=10)
+        draw_panel(next(rows), run, reloaded, "boundary", seed=seed)
     if bottom:
-        draw_pictures(next(rows), run, reloaded, bottom, lambdas, seed)
+        row = next(rows)
+        widths = [2 if p == "curvature" else 1 for p in bottom]
+        for sub, panel in zip(row.subfigures(1, len(bottom), width_ratios=widths, squeeze=False)[0], bottom,
+                              strict=True):
+            draw_panel(sub, run, reloaded, panel, seed=seed)
     fig.suptitle(f"{run.path.name}: {data_names(run)}, {len(run.summary)} models")
-    path = Path(path)
-    save_atomically(fig, path)
-    return path
+    finish(fig)
+    return fig
+
+
+def draw_panel(figure, run, reloaded, panel: str, cell: int | None = None, seed: int | None = None,
+               columns: int | None = None) -> None:
+    """One panel on ``figure`` (a Figure or SubFigure), its axes made here: ``plot``'s whole picture and the
+    report's pictures both draw each panel through this. ``cell`` chooses the grid cell of a panel of one
+    cell (default: the first that has it; the boundary panel: every cell that has it, one row each);
+    ``columns`` wraps one cell's boundary maps into rows of that many."""
+    from . import pictures
+
+    lambdas = sorted(run.summary["lambda"].unique().tolist())
+    k = 0 if cell is None else cell
+    if panel in ("losses", "norms"):
+        ax = figure.subplots()
+        agg, keys = run.aggregate, run.grid_keys
+        cells = [agg] if not keys else [c for _, c in agg.groupby(keys, sort=False)]
+        _against_lambda(ax if panel == "losses" else None, ax if panel == "norms" else None, cells, keys)
+        _lambda_axis(ax, agg, run.selection, keys)
+        if panel == "losses":
+            _one_se_marks(ax, agg, run.selection)
+        legend_outside(ax)
+    elif panel == "learning":
+        method = METHODS.get(run.manifest.get("config", {}).get("train", {}).get("optimizer"))
+        unit = "epoch" if method is None or method.unit == "epoch" else f"{method.name} {method.unit}"
+        _learning_curves(figure.subplots(), run.history, cell_rows(run, k), run.grid_keys, unit)
+    elif panel == "coefficients":
+        _coefficient_path(figure.subplots(), run.features, run.aggregate, run.grid_keys, cell=k)
+    elif panel == "boundary":
+        cells = pictures.boundary_cells(reloaded) if cell is None else [cell]
+        per_row = columns or len(lambdas)
+        rows = -(-len(lambdas) // per_row) * len(cells)
+        grid = figure.subplots(rows, per_row, squeeze=False)
+        for ax in grid.ravel()[len(lambdas) * len(cells):]:
+            ax.set_axis_off()
+        flat = grid.ravel()
+        pictures.draw_boundaries([flat[r * len(lambdas):(r + 1) * len(lambdas)] for r in range(len(cells))],
+                                 reloaded, cells, lambdas, seed)
+        figure.suptitle("decision boundary per λ (filled: training rows, hollow: test rows)", fontsize=10)
+    elif panel == "fit":
+        pictures.draw_fits(figure.subplots(), reloaded, pictures.fit_cells(reloaded)[0] if cell is None else k,
+                           lambdas, seed)
+    elif panel == "weights":
+        pictures.draw_weights(figure.subplots(), run, lambdas, seed, run.manifest["cells"][k]["axes"])
+    elif panel == "curvature":
+        from .curvature import draw_curvature
+
+        draw_curvature(figure.subplots(1, 2), run, reloaded, lambdas, seed, cell=k)
+
+
+def cell_rows(run, k: int) -> pd.DataFrame:
+    """The aggregate rows of grid cell ``k`` (all of them when the run has no grid)."""
+    agg = run.aggregate
+    for key, value in run.manifest["cells"][k]["axes"].items():
+        agg = agg[agg[key].astype(str) == str(value)]
+    return agg
 
 
 def save_atomically(fig, path: Path) -> None:
@@ -268,44 +353,3 @@ def data_names(run) -> str:
     if any(names):
         return ", ".join(dict.fromkeys(str(n) for n in names))
     return str(run.manifest.get("data", {}).get("name", ""))
-
-
-def draw_tables(figure, run, panels: list[str]) -> None:
-    """The tables' view: losses, norms, learning curves, coefficient path, side by side."""
-    agg, keys = run.aggregate, run.grid_keys
-    cells = [agg] if not keys else [c for _, c in agg.groupby(keys, sort=False)]
-    axes = dict(zip(panels, figure.subplots(1, len(panels), squeeze=False)[0], strict=True))
-    if "losses" in axes or "norms" in axes:
-        _against_lambda(axes.get("losses"), axes.get("norms"), cells, keys)
-        for ax in (axes.get("losses"), axes.get("norms")):
-            if ax is not None:
-                _lambda_axis(ax, agg, run.selection)
-        if "losses" in axes:
-            _one_se_marks(axes["losses"], agg, run.selection)
-        for ax in (axes.get("losses"), axes.get("norms")):
-            if ax is not None:
-                ax.legend(fontsize=8)
-    if "learning" in axes:
-        method = METHODS.get(run.manifest.get("config", {}).get("train", {}).get("optimizer"))
-        unit = "epoch" if method is None or method.unit == "epoch" else f"{method.name} {method.unit}"
-        _learning_curves(axes["learning"], run.history, cells[0], keys, unit)
-    if "coefficients" in axes:
-        _coefficient_path(axes["coefficients"], run.features, agg, keys)
-
-
-def draw_pictures(figure, run, reloaded, panels: list[str], lambdas: list[float], seed: int | None) -> None:
-    """The fitted curves (first grid cell that has them) and the weight histograms (first grid cell)."""
-    from .pictures import draw_fits, draw_weights, fit_cells
-
-    widths = [2 if p == "curvature" else 1 for p in panels]
-    grid = figure.subfigures(1, len(panels), width_ratios=widths, squeeze=False)[0]
-    axes = {p: (sub.subplots(1, 2) if p == "curvature" else sub.subplots()) for p, sub in zip(panels, grid,
-                                                                                               strict=True)}
-    if "curvature" in axes:
-        from .curvature import draw_curvature
-
-        draw_curvature(axes["curvature"], run, reloaded, lambdas, seed)
-    if "fit" in axes:
-        draw_fits(axes["fit"], reloaded, fit_cells(reloaded)[0], lambdas, seed)
-    if "weights" in axes:
-        draw_weights(axes["weights"], run, lambdas, seed, run.manifest["cells"][0]["axes"])

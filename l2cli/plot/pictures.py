@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib import colormaps
 
 from ..tools.reload import Reloaded, fitted_recipe, model_params, model_row, predicted_classes, predictions
+from .style import cell_label, lambda_colors, lambda_key, legend_outside
 
 #: the true function of a built-in dataset, where it has one (drawn under the fitted curves)
 TRUTH = {"curve": lambda x: np.sin(2 * np.pi * x)}
@@ -91,8 +92,8 @@ def draw_boundaries(axes, reloaded: Reloaded, cells: list[int], lambdas: list[fl
                 style = {"facecolors": "none", "edgecolors": colour} if hollow else {"c": colour, "edgecolors": "k"}
                 ax.scatter(part.iloc[:, 0], part.iloc[:, 1], s=9, linewidths=0.4, **style)
             ax.set_title(f"λ={lam:g}  test acc {row['test_accuracy']:.2f}", fontsize=8)
-        label = ", ".join(f"{a}={v}" for a, v in run.manifest["cells"][k]["axes"].items())
-        axes[r][0].set_ylabel(label, fontsize=8)
+        if run.manifest["cells"][k]["axes"]:
+            axes[r][0].set_ylabel(cell_label(run.manifest["cells"][k]["axes"], wrap=20), fontsize=8)
 
 
 def draw_fits(ax, reloaded: Reloaded, k: int, lambdas: list[float], seed: int | None) -> None:
@@ -109,21 +110,21 @@ def draw_fits(ax, reloaded: Reloaded, k: int, lambdas: list[float], seed: int | 
     truth = TRUTH.get(run.manifest.get("data", {}).get("name", ""))
     if truth is not None:
         ax.plot(x[column], truth(x[column].to_numpy()), "k--", lw=1, label="true function")
-    cmap = colormaps["viridis"]
-    for i, lam in enumerate(lambdas):
+    barred = lambda_key(ax, lambdas)
+    for lam, color in zip(lambdas, lambda_colors(lambdas), strict=True):
         index = model_row(run, lam, seed, run.manifest["cells"][k]["axes"])
         if run.summary.iloc[index]["status"] == "diverged":
             ax.plot([], [], color="crimson", label=f"λ={lam:g}: diverged (not drawn)")
             continue
         fitted = predictions(exp, model_params(run, index), x)["predicted"]
-        ax.plot(x[column], fitted, color=cmap(i / max(len(lambdas) - 1, 1)), lw=1.5, label=f"λ={lam:g}")
+        ax.plot(x[column], fitted, color=color, lw=1.5, label=None if barred else f"λ={lam:g}")
     low, high = np.percentile(np.concatenate([exp.split.y_train, exp.split.y_test]), [0, 100])
     pad = 0.5 * (high - low)
     ax.set_ylim(low - pad, high + pad)
     ax.set_xlabel(column)
     ax.set_ylabel(run.manifest["config"]["data"].get("target") or "y")
     ax.set_title("fitted function per λ")
-    ax.legend(fontsize=7, ncol=2)
+    legend_outside(ax, columns=3)
 
 
 def draw_weights(ax, run, lambdas: list[float], seed: int | None, cell: dict, most: int = 4) -> None:
@@ -151,4 +152,4 @@ def draw_weights(ax, run, lambdas: list[float], seed: int | None, cell: dict, mo
     ax.set_xlabel("weight value (every W_l)")
     ax.set_ylabel("density")
     ax.set_title("weights per λ")
-    ax.legend(fontsize=7)
+    legend_outside(ax)

@@ -27,6 +27,7 @@ FOLDERS = (
     "sweeps",      # many models: the experiment, the layout, the engine, grid cells, CV, selection, the runner
     "tools",       # what reads a run: verify and its conclusions, diff, gradcheck, estimators, reload
     "plot",        # the pictures of a run
+    "report",      # the report of a run: one self-contained HTML page, or a Markdown summary
     "cli",         # the command line, and the reference pages generated from it
 )
 

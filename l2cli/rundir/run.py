@@ -32,7 +32,7 @@ TABLES = ("summary", "history", "aggregate", "features", "cv")
 
 #: Every file l2cli writes in a run directory: the tables, the two documents, the weights, the default picture.
 OWN_FILES = (*(f"{t}.csv" for t in TABLES), "manifest.json", "selection.json", "weights.npz", "SHA256SUMS",
-             "plot.png")
+             "plot.png", "report.html")
 
 #: What each file of a run directory holds, one line each (docs/reference/output-files.md is made from these).
 FILE_HELP = {
@@ -46,6 +46,7 @@ FILE_HELP = {
     "weights.npz": "every model's final weights and biases, row m of each array the m-th row of summary.csv",
     "SHA256SUMS": "the SHA-256 of every file above that the run wrote, last (sha256sum -c SHA256SUMS checks them)",
     "plot.png": "written by l2cli plot when no -o is given",
+    "report.html": "written by l2cli report when no -o is given: the whole run as one self-contained page",
 }
 assert set(FILE_HELP) == set(OWN_FILES)
 

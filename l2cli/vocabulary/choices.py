@@ -62,3 +62,5 @@ RARE_CLASS_POLICIES = ("error", "drop", "merge")
 FORMATS = ("table", "csv", "tsv", "json", "ndjson", "markdown")
 #: the panels of ``l2cli plot``: the tables' view first, then the models' pictures
 PANELS = ("losses", "norms", "learning", "coefficients", "boundary", "fit", "weights", "curvature")
+#: What ``l2cli report`` writes: a self-contained HTML page, or GitHub-flavoured Markdown
+REPORT_FORMATS = ("html", "markdown")

@@ -7,7 +7,7 @@ there are many, grid cells named briefly, ticks in plain numbers.
 - **grid cells** (:func:`cell_label`) are named by their axes without the section when that stays unique
   (``hidden=[64, 64], n_train=60``), wrapped to WRAP characters;
 - **ticks** (:func:`plain_ticks`): numbers as ``0.001``, ``0.3``, ``1e-10``, never ``3×10⁻¹``; a log axis
-  labels its decades, and its 2 and 5 when it spans less than two.
+  labels its decades, and its 2 and 5 when it spans less than two decades.
 """
 
 from __future__ import annotations
@@ -27,13 +27,15 @@ WRAP = 28
 
 
 def plain(value: float) -> str:
-    """A tick's number in plain text: 0.001, 0.3, 12, 2,000, 1e-10, 1e+06 (no mathtext, no ×10ⁿ)."""
+    """A tick's number in plain text: 0.001, 0.3, 12, 2,000, 4.21697e-5, 1e-10, 1e6 (6 significant digits at
+    most, no mathtext, no ×10ⁿ)."""
     if value == 0 or not math.isfinite(value):
         return f"{value:g}"
     if 1e-4 <= abs(value) < 1e6:
         text = f"{value:.6g}"
         return f"{value:,.0f}" if abs(value) >= 1000 and float(text) == round(value) else text
-    return f"{value:.0e}".replace("e-0", "e-").replace("e+0", "e+")
+    mantissa, exponent = f"{value:.6g}".split("e")
+    return f"{mantissa}e{int(exponent)}"
 
 
 def _log_formatter(axis, minor: bool):

@@ -1,7 +1,9 @@
 """The report's pictures: each panel on its own figure, drawn by ``l2cli plot``'s own code (draw_panel), as an
 SVG to put inline in the page or a PNG to write beside a Markdown summary.
 
-The bytes depend on the run alone: matplotlib's SVG ids are hashed with a fixed salt, its date and metadata
+Each figure has fixed axes and is cut to what it draws (``bbox_inches="tight"``), legends below included: one
+pass over the artists where a layout engine takes three (the page is made in a third less time). The bytes
+depend on the run alone: matplotlib's SVG ids are hashed with a fixed salt, its date and metadata
 are left out, and text is kept as text (``svg.fonttype = none``), which makes the page smaller and its words
 searchable. :func:`inline` then prefixes every id of a picture with its name, so that many SVGs in one page
 never point into each other, and drops what a page does not need (the XML prolog, the metadata, the fixed
@@ -26,6 +28,8 @@ SIZES = {"curvature": (10.5, 5.6), "boundary": (8.0, 2.6)}
 DEFAULT_SIZE = (6.4, 5.2)
 #: a cell's boundary maps per row
 MAPS_PER_ROW = 4
+#: room between a panel's axes (the others have one axes)
+SPACING = {"curvature": {"wspace": 0.45}, "boundary": {"hspace": 0.3, "wspace": 0.05}}
 RC = {"svg.hashsalt": "l2cli-report", "svg.fonttype": "none", "font.family": "DejaVu Sans", "axes.titlesize": 11}
 
 
@@ -40,8 +44,9 @@ def figure(run, reloaded, picture, seed: int | None) -> Figure:
         width = min(width, 2.0 * per_row)
     elif picture.panel == "losses" and run.grid_keys:
         height += 0.3 * len(run.manifest["cells"])
-    fig = Figure(figsize=(width, height), layout="constrained")
+    fig = Figure(figsize=(width, height))
     FigureCanvasAgg(fig)
+    fig.subplots_adjust(**SPACING.get(picture.panel, {}))
     columns = min(MAPS_PER_ROW, lambdas) if picture.panel == "boundary" else None
     draw_panel(fig, run, reloaded, picture.panel, cell=picture.cell, seed=seed, columns=columns)
     finish(fig)
@@ -53,7 +58,8 @@ def svg(run, reloaded, picture, seed: int | None) -> str:
     with rc_context(RC):
         fig = figure(run, reloaded, picture, seed)
         buffer = io.StringIO()
-        fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
+        fig.savefig(buffer, format="svg", bbox_inches="tight", pad_inches=0.1,
+                    metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
     return inline(buffer.getvalue(), picture.name, picture.caption)
 
 
@@ -62,7 +68,7 @@ def png(run, reloaded, picture, seed: int | None) -> bytes:
     with rc_context(RC):
         fig = figure(run, reloaded, picture, seed)
         buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+        fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight", pad_inches=0.1, metadata={"Software": None})
     return buffer.getvalue()
 
 

@@ -292,7 +292,7 @@ def test_the_ci_recipe_file_and_its_actions_job_run_verbatim_in_a_clean_clone(tm
         assert done.returncode == 0, (command, done.stdout[-2000:], done.stderr[-3000:])
         return done
 
-    run("python -m pip install --quiet .")  # the machine that makes the reference has l2cli
+    run("python -m pip install --quiet '.[plot]'")  # the machine that makes the reference has l2cli
     run(once)
     for extra in ({}, {"OPENBLAS_CORETYPE": other}):  # this CPU's kernel, then another: the job passes on both
         summary.unlink(missing_ok=True)
@@ -302,6 +302,8 @@ def test_the_ci_recipe_file_and_its_actions_job_run_verbatim_in_a_clean_clone(tm
         assert json.loads((clone / "verify.json").read_text())["passed"] is True
         assert "| config | sweep.portable" in (clone / "diff.md").read_text()
         assert summary.read_text().startswith("### l2cli: the new run against reference-runs/default")
+        assert "\n# l2cli report: new-run\n" in summary.read_text() and "**Answer:** λ = " in summary.read_text()
+        assert (clone / "report.html").read_text().count("<svg") >= 6  # the page, kept as an artifact
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 RUN_STAMP  := $(VENV)/.installed-run
 STAMP      := $(VENV)/.installed-test
 
-.PHONY: venv run lint test test-slow test-all bench bench-cluster bench-estimators bench-lbfgs bench-side-by-side bench-curvature bench-memory bench-path \
+.PHONY: venv run lint test test-slow test-all bench bench-cluster bench-estimators bench-lbfgs bench-side-by-side bench-curvature bench-memory bench-path bench-report \
 	startup clean docs
 
 $(PY):
@@ -71,6 +71,10 @@ bench-memory: $(STAMP)
 
 bench-path: $(STAMP)
 	$(PY) bench/path.py
+
+# the default run's report: its size, its time after imports, the same bytes from process to process
+bench-report: $(STAMP)
+	$(PY) bench/report.py
 
 startup: $(STAMP)
 	$(PY) bench/startup.py

@@ -77,3 +77,11 @@ def test_path_bench_quick_run_writes_its_tables():
     assert (table["iterations"] <= 16 * 20).all() and (table["speedup_vs_sklearn_cold_1core"] > 0).all()
     per_lambda = pd.read_csv(ROOT / "bench/results/path_lambdas-quick.csv")
     assert len(per_lambda) == 6 * 16 and per_lambda["test_accuracy"].between(0, 1).all()
+
+
+@pytest.mark.slow
+def test_report_bench_quick_run_writes_its_table():
+    quick_run("bench/report.py")
+    table = pd.read_csv(ROOT / "bench/results/report-quick.csv")
+    assert len(table) == 1 and table["same_bytes_every_round"].all()
+    assert (table["html_bytes"] > 10_000).all() and (table["markdown_bytes"] < 65_536).all()

@@ -71,7 +71,8 @@ def grid_figure(tmp_path, *args):
 
 
 def test_a_small_grid_picture_has_no_legend_over_data_and_no_overlapping_labels(tmp_path):
-    check_readable(grid_figure(tmp_path, *TUTORIAL_GRID[:4], "--cv", "2", "--epochs", "60", "--seeds", "0,1"))
+    check_readable(grid_figure(tmp_path, "--grid", "model.hidden=[4],[8]", "--grid", "data.n_train=20,40", "--cv", "2",
+                               "--epochs", "30", "--seeds", "0,1", "--lambdas", "1e-4,1e-2,1"))
 
 
 @pytest.mark.slow  # the tutorial's grid run itself: about a minute here

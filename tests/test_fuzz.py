@@ -204,6 +204,40 @@ def test_manifest_fields(pristine_manifest, data):
         sorted([checked.get("started", ""), ""])
 
 
+@FUZZ
+@given(st.data(), st.sampled_from(["manifest", "selection"]))
+def test_report_text_of_hostile_documents(pristine_manifest, data, which):
+    """The report's words and tables of a run whose manifest or selection holds a hostile value: made, or one
+    InputError line when the documents' checks refuse it; in HTML every string escaped, in Markdown one line."""
+    import json
+    import re
+
+    from l2cli.report.html import page
+    from l2cli.report.markdown import summary
+    from l2cli.report.story import story
+    from l2cli.rundir.files import check_manifest, check_selection
+    from l2cli.rundir.run import Run
+
+    doc, path = pristine_manifest
+    selection = json.loads((path.parent / "selection.json").read_text())
+    manifest = mutated(doc, data) if which == "manifest" else doc
+    selection = mutated(selection, data) if which == "selection" else selection
+    checked = succeeds_or_input_error(check_manifest, manifest if isinstance(manifest, dict) else {"x": manifest},
+                                      path)
+    chosen = succeeds_or_input_error(check_selection, selection if isinstance(selection, dict) else {"x": 1},
+                                     path.parent / "selection.json")
+    if checked is None or chosen is None:
+        return
+    doc_ = succeeds_or_input_error(lambda: story(Run(checked, chosen, path.parent), [], {}))
+    if doc_ is None:
+        return
+    html = page(doc_, {})
+    assert not re.search(r"<(?!/?(?:html|head|meta|title|style|body|main|h1|h2|h3|p|nav|ol|li|a|section|table|"
+                         r"caption|thead|tbody|tr|th|td|div|footer)\b)", html[html.index("<body>"):])
+    md = summary(doc_)
+    assert "\x00" not in md
+
+
 @pytest.fixture(scope="module")
 def pristine_manifest(tmp_path_factory):
     import json

@@ -73,5 +73,8 @@ def number(value, digits: int = 4) -> str:
 
 
 def lam(value) -> str:
-    """A λ as the run's tables write it (the shortest text that reads back as the same float)."""
-    return f"{float(value):g}"
+    """A λ as the run's tables write it (the shortest text that reads back as the same float); anything else
+    that stands where a λ should, as its text."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{float(value):g}"
+    return str(value)

@@ -7,9 +7,10 @@ every string is escaped besides. There is no timestamp and no random id: the sam
 
 from __future__ import annotations
 
-from html import escape
+from html import escape as _escape
 
 from .. import __version__
+from ..rundir.formats import printable
 from .document import Document, Facts, Picture, Table
 
 STYLE = """
@@ -61,6 +62,12 @@ def page(doc: Document, svgs: dict[str, str]) -> str:
 
 #: the panels that take the page's whole width (the others sit two to a row on a wide screen)
 WIDE = ("boundary", "curvature")
+
+
+def escape(text) -> str:
+    """``text`` as HTML text: markup escaped, control and format characters (a NUL, a bidirectional override)
+    shown as U+FFFD."""
+    return _escape(printable(str(text)))
 
 
 def blocks_html(blocks: list, svgs: dict[str, str]) -> list[str]:

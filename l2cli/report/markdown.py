@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from ..rundir.formats import printable
 from .document import Document, Facts, Picture, Table
 
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|~&!#])")
@@ -16,7 +17,7 @@ _SPECIAL = re.compile(r"([\\`*_\[\]<>|~&!#])")
 
 def text(value: str) -> str:
     """``value`` as literal Markdown text on one line."""
-    return _SPECIAL.sub(r"\\\1", " ".join(str(value).split()))
+    return _SPECIAL.sub(r"\\\1", " ".join(printable(str(value)).split()))
 
 
 def summary(doc: Document, assets: dict[str, str] | None = None) -> str:

@@ -95,8 +95,10 @@ def answer(run) -> str:
 
 def facts(run) -> list[tuple[str, str]]:
     """What was run: the command, the data, the network, the training, the sweep, the environment."""
-    m, cfg = run.manifest, run.manifest.get("config", {})
-    data, train, sweep = m.get("data", {}), cfg.get("train", {}), cfg.get("sweep", {})
+    from ..config import Config
+
+    m, cfg = run.manifest, Config.from_dict(run.manifest["config"]).to_dict()  # checked key by key, or InputError
+    data, train, sweep = m.get("data", {}), cfg["train"], cfg["sweep"]
     model = cfg.get("model", {})
     command = m.get("command")
     cells = m.get("cells") or [{}]
@@ -113,17 +115,27 @@ def facts(run) -> list[tuple[str, str]]:
             ("training", f"{train.get('optimizer')}, learning rate {number(train.get('lr'))}, "
                          f"{train.get('epochs')} epochs, batch size {train.get('batch_size') or 'full'}, "
                          f"decay {train.get('decay', 'l2')}, {train.get('dtype')}"),
-            ("λ grid", ", ".join(lam(v) for v in sweep.get("lambdas", []))),
-            ("seeds", ", ".join(str(s) for s in sweep.get("seeds", []))),
+            ("λ grid", ", ".join(lam(v) for v in listed(sweep.get("lambdas")))),
+            ("seeds", ", ".join(str(s) for s in listed(sweep.get("seeds")))),
             ("selection", f"rule {sweep.get('select')}"
                           + (f", {sweep['cv']}-fold cross-validation" if sweep.get("cv") else "")),
             ("models", f"{m.get('models')}: " + ", ".join(f"{n} {s}" for s, n in
-                                                            (m.get("status_counts") or {}).items())),
+                                                            listed_counts(m.get("status_counts")))),
             ("time", f"started {m.get('started')}, {number(m.get('seconds'), 3)} s")]
     if run.grid_keys:
         rows.insert(6, ("grid", "; ".join(f"{k} = {', '.join(str(v) for v in values)}"
                                           for k, values in cfg.get("grid", {}).items())))
     return rows + environment_rows(m.get("environment") or {})
+
+
+def listed_counts(value) -> list:
+    """status_counts' (status, count) pairs, or none when it is not a table."""
+    return list(value.items()) if isinstance(value, dict) else []
+
+
+def listed(value) -> list:
+    """A list from the manifest as a list; anything else as the one thing it is."""
+    return value if isinstance(value, list) else [] if value is None else [value]
 
 
 def environment_rows(env: dict) -> list[tuple[str, str]]:
@@ -277,10 +289,7 @@ def warnings(run, notes: list[str]) -> list[str]:
     if warned:
         from ..training.numeric_warnings import line
 
-        try:
-            out.append(f"Numeric warnings while training: {line(warned)}.")
-        except (TypeError, KeyError, AttributeError):  # not the shape l2cli writes: said as it is
-            out.append(f"Numeric warnings while training: {warned!r}.")
+        out.append(f"Numeric warnings while training: {line(warned)}.")  # its shape checked by check_manifest
     for note in (m.get("curvature") or {}).get("notes") or []:
         out.append(f"Curvature: {note}.")
     evidence = sel.get("by_evidence")

@@ -265,7 +265,32 @@ def check_manifest(doc: dict, path: Path) -> dict:
     for k, cell in enumerate(cells):
         check_cell(cell, k, path)
     check_record_fields(doc, path)
+    check_run_notes(doc, path)
     return doc
+
+
+def check_run_notes(doc: dict, path: Path) -> None:
+    """What the manifest says of how the run went, of the shapes l2cli writes: status_counts (status → count),
+    curvature (its notes and reason text), numeric_warnings (a count, message → count, the diverged models)."""
+    counts = doc.get("status_counts")
+    if counts is not None and not (isinstance(counts, dict) and all(_is_count(n) or n == 0 for n in counts.values())):
+        _fail(path, "status_counts is not a table of counts")
+    curvature = doc.get("curvature")
+    if curvature is not None and not (isinstance(curvature, dict)
+                                      and all(isinstance(n, str) for n in _list(curvature.get("notes")))
+                                      and isinstance(curvature.get("reason", ""), str)):
+        _fail(path, "curvature is not a table with notes in text")
+    warned = doc.get("numeric_warnings")
+    if warned is not None and not (isinstance(warned, dict) and _is_count(warned.get("count"))
+                                   and isinstance(warned.get("kinds"), dict)
+                                   and all(_is_count(n) for n in warned["kinds"].values())
+                                   and all(isinstance(m, dict) for m in _list(warned.get("diverged_models")))):
+        _fail(path, "numeric_warnings is not a count with its kinds and models")
+
+
+def _list(value) -> list:
+    """A list field: itself, [] when absent or null, and a list holding anything else (which then fails)."""
+    return value if isinstance(value, list) else [] if value is None else [None]
 
 
 def check_record_fields(doc: dict, path: Path) -> None:
@@ -295,6 +320,24 @@ def _is_lambda(value) -> bool:
 SELECTION_FIELDS = {"axes": dict, "rule": str, "source": str, "reason": str, "reason_code": str, "metric": str,
                     "at_edge": bool, "remarks": list, "table": list, "choices": dict, "within_1se": list,
                     "by_evidence": dict, "by_validation": dict, "left_out_reason": str, "se_over": str}
+#: the numbers of selection.json, at its top, in each table row and in each choice (None: absent or null)
+SELECTION_NUMBERS = ("val_loss_mean", "val_loss_se", "min_val_loss_mean", "se", "se_n", "n_candidates",
+                     "win_frequency", "test_loss_mean", "n_left_out")
+
+
+def _is_number(value) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def _check_selection_numbers(doc: dict, fail) -> None:
+    """Each table row's λ and within_1se, and every number of the document, of the kinds l2cli writes."""
+    if not all(_is_lambda(row.get("lambda")) and isinstance(row.get("within_1se", False), bool)
+               for row in doc.get("table") or []):
+        fail("a row of its table has no λ, or a within_1se that is not true or false")
+    places = [doc, *(doc.get("table") or []), *(v for v in (doc.get("choices") or {}).values() if isinstance(v, dict)),
+              *(doc.get(k) for k in ("by_evidence", "by_validation") if isinstance(doc.get(k), dict))]
+    if not all(_is_number(place.get(key)) for place in places for key in SELECTION_NUMBERS):
+        fail("a number of it is not a number")
 
 
 def check_selection(doc: dict, path: Path) -> dict:
@@ -315,6 +358,7 @@ def check_selection(doc: dict, path: Path) -> dict:
         fail("within_1se holds something that is not a λ")
     if not all(isinstance(row, dict) for row in doc.get("table") or []):
         fail("a row of its table is not an object")
+    _check_selection_numbers(doc, fail)
     if not all(isinstance(r, str) for r in doc.get("remarks") or []):
         fail("a remark is not text")
     for name in ("by_evidence", "by_validation", *((doc.get("choices") or {}).keys())):

@@ -137,12 +137,12 @@ def test_for_plain_gradient_descent_both_decays_are_the_same_bits(optimizer):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("decay", ["l2", "decoupled"])
+@pytest.mark.parametrize("decay", ["l2", "decoupled", "independent"])
 @pytest.mark.parametrize("name", list(RULES))  # every first-order rule l2cli.optim finds
 def test_every_optimizer_takes_lambda_as_its_decay_says(name, decay):
     """One step at λ equals the step at λ = 0 on ∂L/∂θ + 2λθ (l2), or on ∂L/∂θ after θ ← (1 − 2ηλ)θ (decoupled).
     An optimizer that ignored λ, or applied it the other way, fails here."""
-    lam, lr = np.array([0.3, 0.0, 2.0]), 0.05
+    lam, lr = np.array([0.3, 0.0, 2.0 if decay != "independent" else 0.9]), 0.05
     p0 = make_params((4, 5, 3), seeds=(0, 1, 2))
     X = np.random.default_rng(1).standard_normal((10, 4))
     Y = np.eye(3)[np.arange(10) % 3]
@@ -157,8 +157,9 @@ def test_every_optimizer_takes_lambda_as_its_decay_says(name, decay):
     if decay == "l2":
         add_penalty_grad(ref, dW, db, lam * at_zero.grad_scale, True)
     else:
+        shrink = 1 - (2 * lr * lam if decay == "decoupled" else lam)
         for a in ref.arrays():
-            a *= (1 - 2 * lr * lam).reshape((-1,) + (1,) * (a.ndim - 1))
+            a *= shrink.reshape((-1,) + (1,) * (a.ndim - 1))
     at_zero.step(ref, dW, db)
     for a, b in zip(ours.arrays(), ref.arrays(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
@@ -230,3 +231,38 @@ def test_the_estimators_take_decay():
         L2MLPClassifier(optimizer="lbfgs", decay="decoupled").fit(X, y)
     with pytest.raises(ValueError, match="decay: 'adamw' is not one of l2, decoupled"):
         L2MLPClassifier(decay="adamw").fit(X, y)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "momentum", "sgd"])
+def test_independent_decay_at_2_eta_lambda_is_decoupled_decay_bit_for_bit(optimizer):
+    """Algorithm 2's shrink by λ' is AdamW's by 2ηλ when λ' = 2ηλ: one update, the same bits."""
+    lr = 0.01
+    decoupled = l2cli_models(experiment(optimizer, "decoupled", False, lr=lr))[1]
+    exp = experiment(optimizer, "independent", False, lr=lr)
+    params = init_params(exp.layer_sizes, [init_rng(SEED)] * len(LAMS), exp.init, exp.dtype)
+    independent = train(params, 2 * lr * np.array(LAMS), [SEED] * len(LAMS), exp.arrays, exp.spec,
+                        exp.schedule).params
+    for a, b in zip(decoupled.arrays(), independent.arrays(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_independent_decay_does_not_move_with_the_learning_rate():
+    """With zero data gradient, n steps of independent decay leave (1 − λ)ⁿ θ at any η; decoupled (1 − 2ηλ)ⁿ θ."""
+    lam = np.array([0.01, 0.1])
+    p0 = make_params((3, 4, 2), seeds=(0, 1))
+    for lr in (0.001, 0.1):
+        for decay, factor in (("independent", 1 - lam), ("decoupled", 1 - 2 * lr * lam)):
+            opt = make_optimizer("sgd", lr, lam, False, decay=decay)
+            params = p0.copy()
+            for _ in range(5):
+                opt.step(params, [np.zeros_like(W) for W in params.W], [np.zeros_like(b) for b in params.b])
+            for W, W0 in zip(params.W, p0.W, strict=True):
+                np.testing.assert_allclose(W, W0 * (factor ** 5)[:, None, None], rtol=1e-14)
+
+
+def test_independent_decay_needs_lambda_below_one(tmp_path):
+    result = invoke("sweep", "--decay", "independent", "--lambdas", "0.1,1", "--out", tmp_path / "r")
+    assert result.exit_code == 2 and "must be below 1; got 1" in result.output
+    result = invoke("sweep", "--optimizer", "lbfgs", "--decay", "independent", "--lambdas", "0.1", "--out",
+                    tmp_path / "r")
+    assert result.exit_code == 2 and "independent decay shrinks θ at each step" in result.output

@@ -29,6 +29,7 @@ def check_rules(cfg: Config) -> None:
     if cfg.sweep.cv and cfg.train.early_stopping:
         raise InputError("train.early_stopping uses a validation split; it cannot be combined with sweep.cv")
     check_selection(cfg)
+    check_independent_decay(cfg)
     check_optimizer_keys(cfg)
     check_path(cfg)
     check_size(cfg)
@@ -84,6 +85,14 @@ def check_selection(cfg: Config) -> None:
                          "cross-validation (--cv 5), whose standard error is over the folds")
 
 
+def check_independent_decay(cfg: Config) -> None:
+    """With train.decay = independent (in any grid cell), λ is the fraction of θ taken off at each step: < 1."""
+    decays = {cell.get("train.decay", cfg.train.decay) for cell in cfg.cells()}
+    if "independent" in decays and max(cfg.sweep.lambdas) >= 1:
+        raise InputError(f"sweep.lambdas: with train.decay = independent, λ is the fraction of every weight taken off "
+                         f"at each step (θ ← (1 − λ)θ), so it must be below 1; got {max(cfg.sweep.lambdas):g}")
+
+
 def check_optimizer_keys(cfg: Config) -> None:
     """A key given explicitly (a file, --set, a flag) must be one the optimizer reads (l2cli.optim.METHODS)."""
     name = cfg.train.optimizer
@@ -104,9 +113,9 @@ def check_train_rules(train: TrainConfig) -> None:
     method = METHODS[train.optimizer]
     name = train.optimizer
     if train.decay not in method.decays:
-        raise InputError(f"train.decay = {train.decay} does not apply to train.optimizer = {name}: decoupled decay "
-                         f"shrinks θ by the step size η, and {name} has none (it minimizes J = L + λΩ, which is "
-                         "decay = l2)")
+        raise InputError(f"train.decay = {train.decay} does not apply to train.optimizer = {name}: {train.decay} "
+                         f"decay shrinks θ at each step of a first-order rule, and {name} takes none (it minimizes "
+                         "J = L + λΩ, which is decay = l2)")
     if train.early_stopping and not method.early_stopping:
         raise InputError(f"train.early_stopping does not apply to train.optimizer = {name}, which runs each model "
                          f"to its minimum ({', '.join(f'train.{k}' for k in method.keys)})")

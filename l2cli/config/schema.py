@@ -146,8 +146,9 @@ class TrainKeys(Section):
     optimizer: str = key("adam", Choice(OPTIMIZERS), f"{', '.join(RULES)} (first-order rules, l2cli/optim/) or "
                          f"{', '.join(MINIMIZERS)} (minimizers: full-batch L-BFGS, conjugate gradients)")
     decay: str = key("l2", Choice(DECAYS), "how λ enters a step: l2 (the penalty's gradient 2λθ joins ∂L/∂θ, "
-                     "as torch Adam's weight_decay) or decoupled (θ ← (1 − 2ηλ)θ beside the optimizer's step on "
-                     "∂L/∂θ, as torch AdamW); the same for gd and sgd")
+                     "as torch Adam's weight_decay), decoupled (θ ← (1 − 2ηλ)θ beside the optimizer's step on "
+                     "∂L/∂θ, as torch AdamW; the same as l2 for gd and sgd) or independent (θ ← (1 − λ)θ, not "
+                     "scaled by η: Loshchilov & Hutter's Algorithm 2; λ is then a fraction per step, < 1)")
     lr: float = key(0.01, Float(positive()), "learning rate η")
     epochs: int = key(2000, Int(Range(low=1)), "maximum number of epochs (gd, sgd, momentum, nesterov, adam: "
                       "passes over the training rows; lbfgs and cg count max_iter instead)")

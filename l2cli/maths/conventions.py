@@ -26,6 +26,12 @@ reduction: ``torch.optim.AdamW(lr=η, weight_decay=2λ)``,
 ``optax.adamw(learning_rate=η, weight_decay=2λ)``, and for momentum SGDW
 (Loshchilov & Hutter's Algorithm 1 with α = 1, schedule multiplier η_t = η,
 decay 2λ). Plain gd and sgd are the same update under both decays.
+
+Independent decay (``train.decay = "independent"``) shrinks θ ← (1 − λ)·θ each step, whatever η: Loshchilov &
+Hutter's Algorithm 2 with a constant schedule multiplier η_t = 1 and decay λ. At one learning rate η it is
+decoupled decay at λ/(2η), so ``torch.optim.AdamW(lr=η, weight_decay=λ/η)`` (and optax's and Keras's AdamW
+likewise): the same update, but where a sweep over η must move AdamW's weight_decay as 1/η to keep the decay,
+l2cli keeps λ.
 """
 
 from __future__ import annotations
@@ -52,12 +58,13 @@ DECOUPLED = {"adam": ("torch_adamw_weight_decay", "keras_adamw_weight_decay", "o
 def equivalents(lam: float, task: str, reduction: str, n_train: int, batch_size: int, decay: str,
                 optimizer: str, lr: float | None = None) -> dict[str, float]:
     """Settings of other libraries that give the same objective as λ (see the module docstring), and with
-    decay = "decoupled" those of the same decoupled update at the run's learning rate ``lr``.
+    decay = "decoupled" or "independent" those of the same decoupled update at the run's learning rate ``lr``.
 
     batch_size: rows per mini-batch of the run (0 or ≥ n_train: full batch).
     """
     mean_lam = lam if reduction == "mean" else lam / n_train
-    decoupled = {name: 2.0 * lam for name in DECOUPLED.get(optimizer, ())} if decay == "decoupled" else {}
+    per_step = {"decoupled": 2.0 * lam, "independent": lam / lr if lr else float("nan")}.get(decay)
+    decoupled = {name: per_step for name in DECOUPLED.get(optimizer, ())} if per_step is not None else {}
     if decoupled:
         decoupled["learning_rate"] = lr
     return {

@@ -106,7 +106,7 @@ _LOOP_KEYS = ("epochs", "lr", "batch_size", "tol", "patience")
 def _rule_method(name: str) -> Method:
     rule = RULES[name]
     return Method(name, (*_LOOP_KEYS, *(h.name for h in rule.hyper)), "epochs", "epoch", False, False,
-                  rule.full_batch, ("l2", "decoupled"), True)
+                  rule.full_batch, ("l2", "decoupled", "independent"), True)
 
 
 #: every value of train.optimizer, with what it declares: the rules', then the minimizers'

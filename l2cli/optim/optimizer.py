@@ -6,6 +6,11 @@ The regularization enters in :meth:`Optimizer.step`, around the rule (l2cli.opti
 
     l2 (coupled):   g = ∂L_data/∂θ + 2λθ                       (the gradient of J), then the rule on g
     decoupled:      θ ← (1 - 2ηλ)·θ,  then the rule on g = ∂L_data/∂θ      (AdamW, SGDW)
+    independent:    θ ← (1 - λ)·θ,    then the rule on g = ∂L_data/∂θ      (Loshchilov & Hutter, Alg. 2)
+
+``independent`` is the decay of Loshchilov & Hutter's Algorithm 2 with a constant schedule multiplier: a shrink
+by λ per step that the learning rate does not scale, so that the best λ stays put when η moves. At one η it is
+``decoupled`` at λ/(2η): ``independent`` at λ' = 2ηλ shrinks by the same factor, bit for bit.
 
 The decoupled shrink acts on the parameters the step starts from, before the rule's own update is added:
 the order of ``torch.optim.AdamW``, so that ``AdamW(lr=η, weight_decay=2λ)`` is its exact equivalent. For
@@ -53,8 +58,8 @@ class Optimizer:
 
     @property
     def shrinks(self) -> bool:
-        """Whether λ enters as the shrink θ ← (1 - 2ηλ)θ rather than as the gradient 2λθ."""
-        return self.decay == "decoupled" or self.rule.l2_is_shrink
+        """Whether λ enters as a shrink of θ (by 2ηλ, or by λ) rather than as the gradient 2λθ."""
+        return self.decay in ("decoupled", "independent") or self.rule.l2_is_shrink
 
     def step(self, params: Params, dW: list[np.ndarray], db: list[np.ndarray]) -> None:
         """Update every θ in place from c ∂L_data/∂θ (dW, db; c = grad_scale), which step may overwrite."""
@@ -68,9 +73,11 @@ class Optimizer:
         self.rule.update(thetas, dW + db, self.state)
 
     def shrink(self, params: Params) -> None:
-        """θ ← (1 - 2ηλ)·θ for every penalized array: the weights, and the biases when they are penalized."""
+        """θ ← (1 - 2ηλ)·θ (or (1 - λ)·θ, independent) for every penalized array: the weights, and the biases
+        when they are penalized."""
         if self._shrink is None:
-            shrink = (1 - 2 * self.lr * self.lam).astype(params.W[0].dtype, copy=False)
+            step = self.lam if self.decay == "independent" else 2 * self.lr * self.lam
+            shrink = (1 - step).astype(params.W[0].dtype, copy=False)
             self._shrink = (shrink[:, None, None], shrink[:, None] if self.penalize_bias else None)
         shrink_W, shrink_b = self._shrink
         for W in params.W:

@@ -38,8 +38,9 @@ DEFAULT_INIT = {"relu": "he", "tanh": "glorot", "sigmoid": "glorot", "identity":
 INITS = ("auto", "he", "glorot")
 LOSSES = ("auto", "cross_entropy", "logistic", "squared")
 REDUCTIONS = ("mean", "sum")
-#: How the penalty enters a first-order step (train.decay): as its gradient 2λθ, or as a decoupled shrink (AdamW).
-DECAYS = ("l2", "decoupled")
+#: How the penalty enters a first-order step (train.decay): as its gradient 2λθ, as a decoupled shrink by 2ηλ
+#: (AdamW), or as a shrink by λ that the learning rate does not scale (Loshchilov & Hutter's Algorithm 2).
+DECAYS = ("l2", "decoupled", "independent")
 DTYPES = ("float64", "float32")
 ENGINES = ("stacked", "sequential")
 #: How the models of one seed start (sweep.path): each from its initialisation, or from the previous λ's

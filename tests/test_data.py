@@ -65,3 +65,27 @@ def test_csv_inference_and_encoding(tmp_path):
     pd.DataFrame({"x": [1.0, None], "y": [0, 1]}).to_csv(path, index=False)
     with pytest.raises(InputError, match=r"has missing values \(of 2 rows\): x 1;"):
         load_csv(path, "y", na="error")
+
+
+def test_the_teacher_is_an_isotropic_linear_model_with_a_unit_teacher():
+    """y − xᵀβ is the noise alone: least squares on many rows finds a β of norm 1 and residuals of std σ."""
+    from l2cli.data.builtin import load_builtin
+
+    ds = load_builtin("teacher", n_samples=20000, n_features=10, noise=0.3, seed=4)
+    X, y = ds.X.to_numpy(), ds.y
+    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+    assert abs(np.linalg.norm(beta) - 1) < 0.01 and abs(np.std(y - X @ beta) - 0.3) < 0.01
+    assert np.allclose(X.mean(axis=0), 0, atol=0.03) and np.allclose(np.cov(X.T), np.eye(10), atol=0.05)
+    again = load_builtin("teacher", n_samples=50, n_features=10, noise=0.3, seed=4)
+    assert np.array_equal(again.X.to_numpy(), X[:50])  # the teacher first, then the rows: more rows extend them
+
+
+def test_modular_addition_has_every_pair_once_and_its_sum_mod_p():
+    from l2cli.data.builtin import load_builtin
+
+    ds = load_builtin("modular", modulus=7)
+    X = ds.X.to_numpy()
+    assert X.shape == (49, 14) and (X.sum(axis=1) == 2).all() and ds.task == "classification"
+    a, b = X[:, :7].argmax(axis=1), X[:, 7:].argmax(axis=1)
+    assert len(set(zip(a, b, strict=True))) == 49 and np.array_equal(ds.y, (a + b) % 7)
+    assert list(ds.X.columns[:2]) == ["a=0", "a=1"] and ds.X.columns[7] == "b=0"

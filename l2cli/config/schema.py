@@ -113,8 +113,11 @@ class DataConfig(Section):
     n_samples: int = key(150, Int(Range(low=4)), "rows generated for synthetic datasets")
     noise: float | None = key(None, Float(Range(low=0), optional=True),
                               "noise of synthetic datasets (default: per dataset)")
-    n_features: int = key(20, Int(Range(low=1)), "features of the classification/regression generators")
+    n_features: int = key(20, Int(Range(low=1)), "features of the classification, regression and teacher "
+                          "generators")
     n_classes: int = key(2, Int(Range(low=2)), "classes of the classification generator")
+    modulus: int = key(23, Int(Range(low=2, high=1000)), "p of the modular dataset: the p² pairs (a, b) → (a + b) "
+                       "mod p")
     test_size: float = key(0.4, Float(Range(low=0, high=1, low_open=True)), "fraction of rows held out for testing")
     val_size: float = key(0.2, Float(FRACTION), "fraction of rows held out for validation")
     n_train: int = key(0, Int(Range(low=0)), "training rows to use, drawn from the training part; 0: all")

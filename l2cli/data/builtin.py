@@ -67,11 +67,13 @@ def declared(**given) -> dict:
 
 
 def load_builtin(name: str, n_samples: int | None = None, noise: float | None = None,
-                 n_features: int | None = None, n_classes: int | None = None, seed: int | None = None) -> Dataset:
-    """Load or generate a built-in dataset. Options apply to the synthetic ones only (None: the declared
-    data.* default; data.noise's None is each generator's own)."""
-    keys = declared(n_samples=n_samples, n_features=n_features, n_classes=n_classes, seed=seed)
-    n_samples, n_features, n_classes, seed = keys["n_samples"], keys["n_features"], keys["n_classes"], keys["seed"]
+                 n_features: int | None = None, n_classes: int | None = None, seed: int | None = None,
+                 modulus: int | None = None) -> Dataset:
+    """Load or generate a built-in dataset. Options apply to the generated ones only (None: the declared
+    data.* default; data.noise's None is each generator's own; l2cli.data.synthetic)."""
+    from .synthetic import generate
+
+    keys = declared(n_samples=n_samples, n_features=n_features, n_classes=n_classes, seed=seed, modulus=modulus)
     if name not in DATASETS:
         raise InputError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
     task = DATASETS[name].task
@@ -79,24 +81,12 @@ def load_builtin(name: str, n_samples: int | None = None, noise: float | None = 
         bunch = getattr(skd, f"load_{name}")()
         return Dataset(name, pd.DataFrame(bunch.data.astype(np.float64), columns=list(bunch.feature_names)),
                        bunch.target, task)
-    if name == "moons":
-        X, y = skd.make_moons(n_samples, noise=0.3 if noise is None else noise, random_state=seed)
-    elif name == "circles":
-        X, y = skd.make_circles(n_samples, noise=0.1 if noise is None else noise, factor=0.5, random_state=seed)
-    elif name == "classification":
-        X, y = skd.make_classification(
-            n_samples, n_features=n_features, n_informative=min(n_features, 5),
-            n_redundant=0, n_classes=n_classes, n_clusters_per_class=1,
-            flip_y=0.05 if noise is None else noise, random_state=seed)
-    elif name == "regression":
-        X, y = skd.make_regression(n_samples, n_features=n_features, n_informative=min(n_features, 5),
-                                   noise=10.0 if noise is None else noise, random_state=seed)
-    else:  # curve
-        rng = np.random.default_rng(seed)
-        x = rng.uniform(0.0, 1.0, n_samples)
-        y = np.sin(2 * np.pi * x) + rng.normal(0.0, 0.3 if noise is None else noise, n_samples)
-        X = x[:, None]
-    return Dataset(name, np.asarray(X, dtype=np.float64), y, task)
+    X, y = generate(name, keys["n_samples"], noise, keys["n_features"], keys["n_classes"], keys["seed"],
+                    keys["modulus"])
+    if name == "modular":
+        p = keys["modulus"]
+        X = pd.DataFrame(X, columns=[f"a={i}" for i in range(p)] + [f"b={i}" for i in range(p)])
+    return Dataset(name, np.asarray(X, dtype=np.float64) if name != "modular" else X, y, task)
 
 
 def load_csv(path: str | Path, target: str, data=None, **keys) -> Dataset:

@@ -57,9 +57,13 @@ def load_data(cfg: Config) -> Dataset:
     if d.path:
         return load_csv(d.path, d.target, d)
     if DATASETS[d.dataset].synthetic:  # generated: estimate before generating (X, y and the split's copies)
-        columns = {"moons": 2, "circles": 2, "curve": 1}.get(d.dataset, d.n_features)
-        check_fits(6 * 8 * d.n_samples * (columns + 1), f"data.n_samples = {d.n_samples:,} rows of {d.dataset}")
-    ds = load_builtin(d.dataset, d.n_samples, d.noise, d.n_features, d.n_classes, d.seed)
+        from ..data.synthetic import columns, rows
+
+        n = rows(d.dataset, d.n_samples, d.modulus)
+        check_fits(6 * 8 * n * (columns(d.dataset, d.n_features, d.modulus) + 1),
+                   f"data.n_samples = {n:,} rows of {d.dataset}" if d.dataset != "modular"
+                   else f"data.modulus = {d.modulus}: {n:,} pairs")
+    ds = load_builtin(d.dataset, d.n_samples, d.noise, d.n_features, d.n_classes, d.seed, d.modulus)
     if d.task != "auto":
         ds.task = d.task
     return ds

@@ -29,6 +29,10 @@ DATASETS: dict[str, BuiltIn] = {
                               "Gaussian clusters; n_samples, n_features, n_classes, noise = label flip rate", True),
     "regression": BuiltIn("regression", "Sparse linear target; n_samples, n_features, noise = target std", True),
     "curve": BuiltIn("regression", "Noisy 1-D curve y = sin(2πx) + ε, x in [0, 1]; n_samples, noise", True),
+    "teacher": BuiltIn("regression", "Isotropic linear teacher y = xᵀβ + σε, x ~ N(0, I_d), ‖β‖ = 1; n_samples, "
+                                     "n_features = d, noise = σ", True),
+    "modular": BuiltIn("classification", "Modular addition: the p² pairs (a, b) one-hot, class (a + b) mod p; "
+                                         "modulus = p", True),
 }
 
 TASKS = ("classification", "regression")

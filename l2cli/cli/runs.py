@@ -23,12 +23,21 @@ from .options import data_and_model_options, experiment_config, with_options
 @click.option("--selection", "what", flag_value="selection",
               help="How sure the choice of λ is: per λ the mean validation loss, its standard error, whether it "
                    "is within one SE of the best, and how often it wins over folds × seeds (or seeds).")
+@click.option("--pivot", "pivot_key", metavar="KEY",
+              help="A grid key × λ table of --metric (mean over seeds, averaged over the other grid keys).")
+@click.option("--metric", help="The metric of --pivot: a column of aggregate.csv without _mean (default: test_loss; "
+                               "val_loss, test_accuracy, weight_norm, …).")
 @format_options
-def show(run, what, fmt, tablefmt):
+def show(run, what, pivot_key, metric, fmt, tablefmt):
     """Print a table of the run directory RUN (the summary unless asked otherwise)."""
     from ..rundir.run import Run
 
+    if metric is not None and pivot_key is None:
+        raise CliError("--metric goes with --pivot KEY")
     loaded = Run.load(run)
+    if pivot_key is not None:
+        echo_table(pivot_view(loaded, pivot_key, metric or "test_loss", what), fmt, tablefmt)
+        return
     what = what or "summary"
     if what == "features":
         from ..rundir.formats import feature_matrix
@@ -63,6 +72,23 @@ def show(run, what, fmt, tablefmt):
     echo_table(loaded.table(what), fmt, tablefmt, what, loaded.grid_keys)
     if loaded.loss_units and what in ("summary", "history", "aggregate"):
         click.echo(f"l2cli: {loaded.loss_units}", err=True)
+
+
+def pivot_view(run, key: str, metric: str, other: str | None):
+    """show --pivot: the grid key × λ table, the key's values a first column and each λ a column λ=…."""
+    from ..rundir.formats import pivot
+
+    if other:
+        raise CliError(f"--pivot is a view of its own: give it without --{other}")
+    if key not in run.grid_keys:
+        raise CliError(f"--pivot {key}: not a grid key of {run.path}; its grid keys: "
+                       f"{', '.join(run.grid_keys) or 'none (it swept λ alone)'}")
+    stems = [c.removesuffix("_mean") for c in run.aggregate.columns if c.endswith("_mean")]
+    if metric not in stems:
+        raise CliError(f"--metric {metric}: not a metric of {run.path}/aggregate.csv; choose from {', '.join(stems)}")
+    table = pivot(run.aggregate, key, metric)
+    table.columns = [f"λ={lam:g}" for lam in table.columns]
+    return table.rename_axis(key).reset_index()
 
 
 @cli.command()

@@ -9,6 +9,8 @@
     weights       the weights' distribution at a few λ
     curvature     the eigenvalues L2 acts on and their shrinkage at a few λ; γ against λ (runs with
                   effective_params; l2cli.plot.curvature)
+    heatmap       a grid's test loss over λ × its last grid key, a map per value of the others (l2cli.plot.grid)
+    across        a grid's test loss against its first grid key (a number), one line per λ (l2cli.plot.grid)
 
 The first four read the tables; the last three the models (l2cli.plot.pictures),
 with the data rebuilt and checked against the run's fingerprint. The figure
@@ -29,6 +31,7 @@ from matplotlib.figure import Figure
 
 from ..optim import METHODS
 from ..vocabulary.choices import PANELS
+from .grid import numeric_axis
 from .style import cell_label, finish, lambda_colors, lambda_key, legend_outside
 
 
@@ -178,6 +181,8 @@ def _coefficient_path(ax, features: pd.DataFrame, agg: pd.DataFrame, keys: list[
 
 #: the panels drawn side by side in the first row (the tables' view) and in the last (pictures of models)
 TABLE_PANELS = ("losses", "norms", "learning", "coefficients")
+#: the views of a grid, side by side in a row of their own
+GRID_PANELS = ("heatmap", "across")
 PICTURE_PANELS = ("fit", "weights", "curvature")
 
 
@@ -189,6 +194,10 @@ def applies(run, panel: str, reloaded=None) -> str | None:
     what = f"{data.get('name')} is {data.get('task')} with {data.get('n_features')} input feature(s)"
     if panel == "coefficients" and run.features is None:
         return "the run has no features.csv"
+    if panel in GRID_PANELS and not run.grid_keys:
+        return "it draws a grid (sweep --grid KEY=VALUES), and the run has none"
+    if panel == "across" and not numeric_axis(run, run.grid_keys[0]):
+        return f"its x-axis is the first grid key, {run.grid_keys[0]}, which needs at least 3 numbers"
     if panel in ("boundary", "fit", "weights", "curvature") and not (run.path / "weights.npz").is_file():
         return "the run has no weights.npz (output.weights = false)"
     if panel == "curvature" and "effective_params" not in run.summary.columns:
@@ -257,18 +266,25 @@ def run_figure(run, panels: tuple[str, ...] | None = None, seed: int | None = No
 
     chosen, reloaded = choose_panels(run, panels, log)
     top = [p for p in TABLE_PANELS if p in chosen]
+    middle = [p for p in GRID_PANELS if p in chosen]
     bottom = [p for p in PICTURE_PANELS if p in chosen]
     cells = boundary_cells(reloaded) if "boundary" in chosen else []
     lambdas = sorted(run.summary["lambda"].unique().tolist())
     top_height = 5.2 + 0.35 * len(run.grid_keys and run.manifest["cells"]) * ("losses" in top)
-    heights = [top_height] * bool(top) + [2.3 * len(cells) + 0.4] * bool(cells) + [5.0] * bool(bottom)
-    width = max(5.4 * len(top), 2.3 * len(lambdas) * bool(cells), 6.5 * (len(bottom) + ("curvature" in bottom)))
+    heights = ([top_height] * bool(top) + [5.4] * bool(middle) + [2.3 * len(cells) + 0.4] * bool(cells)
+               + [5.0] * bool(bottom))
+    width = max(5.4 * len(top), 7.0 * len(middle), 2.3 * len(lambdas) * bool(cells),
+                6.5 * (len(bottom) + ("curvature" in bottom)))
     fig = Figure(figsize=(width, sum(heights)), layout="constrained")
     FigureCanvasAgg(fig)
     rows = iter(fig.subfigures(len(heights), 1, height_ratios=heights, squeeze=False)[:, 0])
     if top:
         row = next(rows)
         for sub, panel in zip(row.subfigures(1, len(top), squeeze=False)[0], top, strict=True):
+            draw_panel(sub, run, reloaded, panel, seed=seed)
+    if middle:
+        row = next(rows)
+        for sub, panel in zip(row.subfigures(1, len(middle), squeeze=False)[0], middle, strict=True):
             draw_panel(sub, run, reloaded, panel, seed=seed)
     if cells:
         draw_panel(next(rows), run, reloaded, "boundary", seed=seed)
@@ -308,6 +324,14 @@ def draw_panel(figure, run, reloaded, panel: str, cell: int | None = None, seed:
         _learning_curves(figure.subplots(), run.history, cell_rows(run, k), run.grid_keys, unit)
     elif panel == "coefficients":
         _coefficient_path(figure.subplots(), run.features, run.aggregate, run.grid_keys, cell=k)
+    elif panel == "heatmap":
+        from .grid import draw_heatmap
+
+        draw_heatmap(figure, run)
+    elif panel == "across":
+        from .grid import draw_across
+
+        draw_across(figure.subplots(), run)
     elif panel == "boundary":
         cells = pictures.boundary_cells(reloaded) if cell is None else [cell]
         per_row = columns or len(lambdas)

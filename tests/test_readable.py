@@ -59,7 +59,7 @@ def check_readable(fig):
     clashes = [(a, b) for i, (a, box_a) in enumerate(texts) for b, box_b in texts[i + 1:] if overlap(box_a, box_b)]
     assert clashes == []
     labels = [t for t, _ in texts]
-    assert not [t for t in labels if re.search(r"×|10[⁻⁰¹²³⁴⁵⁶⁷⁸⁹]|\$", t)]  # plain numbers, no mathtext
+    assert not [t for t in labels if re.search(r"×\s*10|10[⁻⁰¹²³⁴⁵⁶⁷⁸⁹]|\$", t)]  # plain numbers, no mathtext
 
 
 def grid_figure(tmp_path, *args):

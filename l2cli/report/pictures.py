@@ -24,12 +24,12 @@ from ..plot.figure import draw_panel
 from ..plot.style import finish
 
 #: each panel's size in inches (width, height per row of boundary maps)
-SIZES = {"curvature": (10.5, 5.6), "boundary": (8.0, 2.6)}
+SIZES = {"curvature": (10.5, 5.6), "boundary": (8.0, 2.6), "heatmap": (8.0, 5.0)}
 DEFAULT_SIZE = (6.4, 5.2)
 #: a cell's boundary maps per row
 MAPS_PER_ROW = 4
 #: room between a panel's axes (the others have one axes)
-SPACING = {"curvature": {"wspace": 0.45}, "boundary": {"hspace": 0.3, "wspace": 0.05}}
+SPACING = {"curvature": {"wspace": 0.45}, "boundary": {"hspace": 0.3, "wspace": 0.05}, "heatmap": {"wspace": 0.35}}
 RC = {"svg.hashsalt": "l2cli-report", "svg.fonttype": "none", "font.family": "DejaVu Sans", "axes.titlesize": 11}
 
 
@@ -44,6 +44,11 @@ def figure(run, reloaded, picture, seed: int | None) -> Figure:
         width = min(width, 2.0 * per_row)
     elif picture.panel == "losses" and run.grid_keys:
         height += 0.3 * len(run.manifest["cells"])
+    elif picture.panel == "heatmap":
+        from ..plot.grid import facets
+
+        maps = len(facets(run, run.grid_keys[:-1]))
+        width, height = 1.0 + 4.2 * maps, 1.5 + 0.3 * run.aggregate[run.grid_keys[-1]].nunique() + 1.0
     fig = Figure(figsize=(width, height))
     FigureCanvasAgg(fig)
     fig.subplots_adjust(**SPACING.get(picture.panel, {}))

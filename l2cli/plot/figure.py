@@ -63,7 +63,7 @@ def _lambda_axis(ax, agg: pd.DataFrame, selection: dict, keys: list[str] = ()) -
     _, zero_at = _x(agg["lambda"])
     if zero_at is not None:
         ax.axvline(zero_at, color="0.85", lw=0.8)
-        ax.annotate("λ=0", (zero_at, 1), xycoords=("data", "axes fraction"), fontsize=8, ha="center", va="bottom")
+        ax.annotate("λ=0", (zero_at, 0.99), xycoords=("data", "axes fraction"), fontsize=8, ha="center", va="top")
     if selection.get("lambda") is not None:
         x_sel = selection["lambda"] if selection["lambda"] > 0 else zero_at
         if x_sel is not None:

@@ -30,7 +30,8 @@ DEFAULT_SIZE = (6.4, 5.2)
 MAPS_PER_ROW = 4
 #: room between a panel's axes (the others have one axes)
 SPACING = {"curvature": {"wspace": 0.45}, "boundary": {"hspace": 0.3, "wspace": 0.05}, "heatmap": {"wspace": 0.35}}
-RC = {"svg.hashsalt": "l2cli-report", "svg.fonttype": "none", "font.family": "DejaVu Sans", "axes.titlesize": 11}
+RC = {"svg.hashsalt": "l2cli-report", "svg.fonttype": "none", "font.family": "DejaVu Sans", "axes.titlesize": 11,
+      "axes.titley": 1.01}  # a fixed title height: matplotlib then skips measuring every tick label to place it
 
 
 def figure(run, reloaded, picture, seed: int | None) -> Figure:

@@ -63,3 +63,64 @@ def test_the_decay_config_shows_where_coupled_l2_and_decoupled_decay_part():
     best = {name: t["val_loss_mean"].idxmin() for name, t in (("l2", l2), ("decoupled", dec))}
     assert best["decoupled"] >= 30 * best["l2"]
     assert abs(l2["val_loss_mean"].min() - dec["val_loss_mean"].min()) < 0.05
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_weight_decay_closes_the_gap_of_d2ls_figure():
+    """configs/weight-decay.toml: at λ = 0 the 200-input linear model interpolates its 20 rows (train loss below 1 %
+    of the test loss); at the λ the validation rows choose, the test loss is at most half of λ = 0's."""
+    run = run_of(ROOT / "configs" / "weight-decay.toml")
+    agg = run.aggregate.set_index("lambda")
+    assert agg.loc[0.0, "train_loss_mean"] < 0.01 * agg.loc[0.0, "test_loss_mean"]
+    assert agg.loc[run.selection["lambda"], "test_loss_mean"] <= 0.5 * agg.loc[0.0, "test_loss_mean"]
+
+
+@pytest.mark.slow
+def test_optimal_ridge_mitigates_double_descent():
+    """configs/double-descent.toml (Nakkiran et al. 2021, Fig. 1), over the five data draws: with λ ≈ 0 the risk
+    at n = d is over 3× that at n = d/2 and n = 2d; the best λ's risk does not increase with n beyond the 95 %
+    band of the difference over the draws; the best λ is one grid point for every n, within one step."""
+    from l2cli.rundir.formats import pivot
+
+    run = run_of(ROOT / "configs" / "double-descent.toml")
+    agg = run.aggregate
+    draws = [pivot(agg[agg["data.seed"] == s], "data.n_train", "test_loss") for s in range(5)]
+    risk = np.stack([d.to_numpy(float) for d in draws])  # (draw, n, λ)
+    n, lambdas = list(draws[0].index), list(draws[0].columns)
+    mean = risk.mean(axis=0)
+    tiny = lambdas.index(1e-4)
+    assert mean[n.index(50), tiny] > 3 * mean[n.index(25), tiny]
+    assert mean[n.index(50), tiny] > 3 * mean[n.index(100), tiny]
+    best = mean.argmin(axis=1)
+    assert best.max() - best.min() <= 1, [lambdas[b] for b in best]
+    at_best = risk[:, np.arange(len(n)), best]  # (draw, n): each draw at the mean's best λ of each n
+    rises = np.diff(at_best, axis=1)  # per draw, the change from one n to the next
+    band = 2.776 * rises.std(axis=0, ddof=1) / np.sqrt(5)  # t(0.975, 4): the 95 % half-width of the mean change
+    assert (rises.mean(axis=0) <= band).all(), rises.mean(axis=0)
+
+
+@pytest.mark.slow
+def test_under_adam_the_best_coupled_lambda_stays_and_unscaled_decay_moves_with_the_learning_rate():
+    """configs/decay-heatmap.toml: the best λ (by validation) of each learning rate. Coupled L2 under Adam: the
+    same grid point within one step at η = 0.001, 0.01, 0.1. Independent decay: it grows with η, a fitted slope of
+    log λ* on log η between 0.5 and 1.5; read as AdamW's decay λ'/(2η), it stays within one grid step."""
+    from l2cli.rundir.formats import pivot
+
+    run = run_of(ROOT / "configs" / "decay-heatmap.toml")
+    agg = run.aggregate
+    step = np.log10(3.1622776601683795)  # the grid's step: 12 points over 5.5 decades, half a decade
+    best = {}
+    for decay in ("l2", "independent"):
+        table = pivot(agg[agg["train.decay"] == decay], "train.lr", "val_loss")
+        best[decay] = {lr: table.loc[lr].idxmin() for lr in table.index}
+    l2 = np.log10(list(best["l2"].values()))
+    assert l2.max() - l2.min() <= step + 1e-9, best["l2"]
+    lrs = np.array(sorted(best["independent"]))
+    lam = np.array([best["independent"][lr] for lr in lrs])
+    slope = np.polyfit(np.log10(lrs), np.log10(lam), 1)[0]
+    assert 0.5 <= slope <= 1.5, (slope, best["independent"])
+    adamw = np.log10(lam / (2 * lrs))
+    assert adamw.max() - adamw.min() <= step + 1e-9, lam / (2 * lrs)

@@ -31,7 +31,7 @@ from matplotlib.figure import Figure
 
 from ..optim import METHODS
 from ..vocabulary.choices import PANELS
-from .grid import numeric_axis
+from .grid import heatmap_size, numeric_axis
 from .style import cell_label, finish, lambda_colors, lambda_key, legend_outside
 
 
@@ -271,9 +271,10 @@ def run_figure(run, panels: tuple[str, ...] | None = None, seed: int | None = No
     cells = boundary_cells(reloaded) if "boundary" in chosen else []
     lambdas = sorted(run.summary["lambda"].unique().tolist())
     top_height = 5.2 + 0.35 * len(run.grid_keys and run.manifest["cells"]) * ("losses" in top)
-    heights = ([top_height] * bool(top) + [5.4] * bool(middle) + [2.3 * len(cells) + 0.4] * bool(cells)
+    heat = heatmap_size(run) if "heatmap" in middle else (0.0, 5.4)
+    heights = ([top_height] * bool(top) + [max(5.4, heat[1])] * bool(middle) + [2.3 * len(cells) + 0.4] * bool(cells)
                + [5.0] * bool(bottom))
-    width = max(5.4 * len(top), 7.0 * len(middle), 2.3 * len(lambdas) * bool(cells),
+    width = max(5.4 * len(top), heat[0] + 7.0 * ("across" in middle), 2.3 * len(lambdas) * bool(cells),
                 6.5 * (len(bottom) + ("curvature" in bottom)))
     fig = Figure(figsize=(width, sum(heights)), layout="constrained")
     FigureCanvasAgg(fig)
@@ -284,7 +285,9 @@ def run_figure(run, panels: tuple[str, ...] | None = None, seed: int | None = No
             draw_panel(sub, run, reloaded, panel, seed=seed)
     if middle:
         row = next(rows)
-        for sub, panel in zip(row.subfigures(1, len(middle), squeeze=False)[0], middle, strict=True):
+        widths = [heat[0] if p == "heatmap" else 7.0 for p in middle]
+        for sub, panel in zip(row.subfigures(1, len(middle), width_ratios=widths, squeeze=False)[0], middle,
+                              strict=True):
             draw_panel(sub, run, reloaded, panel, seed=seed)
     if cells:
         draw_panel(next(rows), run, reloaded, "boundary", seed=seed)

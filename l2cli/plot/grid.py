@@ -1,8 +1,9 @@
 """The two-axis views of a grid: a metric over λ × a grid key (heatmap), and a metric against a grid key with one
 line per λ (across). Both read aggregate.csv through l2cli.rundir.formats.pivot.
 
-    heatmap   the metric (mean over seeds) over λ (columns) × the last grid key (rows), one map per value of the
-              other grid keys; each row's best λ ringed, the selected cell boxed, a NaN cell crossed and named
+    heatmap   the metric (mean over seeds) over λ (columns) × the grid key with the most values (rows; the later
+              key on a tie), one map per value of the other grid keys, or their mean when that would be more
+              than MAPS_MOST maps; each row's best λ ringed, the selected cell boxed, a NaN cell named
     across    the metric against the first grid key (a number: n_train, a width, a learning rate), one line per λ,
               averaged over the other grid keys with a 95 % band over them (or over the seeds, without others),
               and the best λ at each x as a black line: the curve of the optimally regularized model
@@ -24,6 +25,18 @@ from .style import cell_label, lambda_colors, lambda_key, legend_outside, plain,
 METRIC = "test_loss"
 #: cells annotated with their value up to this many (beyond, the colour bar alone says it)
 ANNOTATE_MOST = 120
+#: the most maps side by side; beyond, the other grid keys are averaged over
+MAPS_MOST = 4
+
+
+def heatmap_keys(run) -> tuple[str, list[str], list[dict]]:
+    """(the rows' key, the other keys, one combination of their values per map: [{}] when averaged over)."""
+    keys = run.grid_keys
+    count = {k: len(run.manifest.get("config", {}).get("grid", {}).get(k, [])) for k in keys}
+    row_key = max(keys, key=lambda k: (count[k], keys.index(k)))
+    others = [k for k in keys if k != row_key]
+    combos = facets(run, others)
+    return row_key, others, combos if len(combos) <= MAPS_MOST else [{}]
 
 
 def numeric_axis(run, key: str) -> bool:
@@ -47,11 +60,17 @@ def rows_of(agg: pd.DataFrame, combo: dict) -> pd.DataFrame:
     return agg
 
 
+def heatmap_size(run) -> tuple[float, float]:
+    """Inches (width, height) that give each cell of the maps room for its number: half an inch per λ, a third
+    of an inch per row."""
+    row_key, _, combos = heatmap_keys(run)
+    lambdas, rows = run.aggregate["lambda"].nunique(), run.aggregate[row_key].nunique()
+    return 1.2 + len(combos) * (1.4 + 0.5 * lambdas), 2.6 + 0.32 * rows
+
+
 def draw_heatmap(figure, run, metric: str = METRIC) -> None:
     """The heatmaps (see the module docstring), one axes per combination of the other grid keys."""
-    keys = run.grid_keys
-    row_key, others = keys[-1], keys[:-1]
-    combos = facets(run, others)
+    row_key, others, combos = heatmap_keys(run)
     axes = figure.subplots(1, len(combos), squeeze=False)[0]
     tables = [pivot(rows_of(run.aggregate, c), row_key, metric) for c in combos]
     values = np.concatenate([t.to_numpy(float).ravel() for t in tables])
@@ -66,8 +85,9 @@ def draw_heatmap(figure, run, metric: str = METRIC) -> None:
     bar = figure.colorbar(image, ax=list(axes), fraction=0.04, pad=0.02)
     bar.set_label(f"{metric.replace('_', ' ')} (mean over seeds)", fontsize=8)
     bar.ax.tick_params(labelsize=7)
-    figure.suptitle(f"{metric.replace('_', ' ')} over λ × {short_keys([row_key])[row_key]}: ○ each row's best λ, "
-                    "□ the selected", fontsize=10)
+    mean = f" (mean over {', '.join(short_keys(others).values())})" if others and combos == [{}] else ""
+    figure.suptitle(f"{metric.replace('_', ' ')} over λ × {short_keys([row_key])[row_key]}{mean}: ○ each row's "
+                    "best λ, □ the selected", fontsize=10)
 
 
 def heat(ax, table: pd.DataFrame, norm, selection: dict, combo: dict, row_key: str):

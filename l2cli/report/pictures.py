@@ -46,10 +46,9 @@ def figure(run, reloaded, picture, seed: int | None) -> Figure:
     elif picture.panel == "losses" and run.grid_keys:
         height += 0.3 * len(run.manifest["cells"])
     elif picture.panel == "heatmap":
-        from ..plot.grid import facets
+        from ..plot.grid import heatmap_size
 
-        maps = len(facets(run, run.grid_keys[:-1]))
-        width, height = 1.0 + 4.2 * maps, 1.5 + 0.3 * run.aggregate[run.grid_keys[-1]].nunique() + 1.0
+        width, height = heatmap_size(run)
     fig = Figure(figsize=(width, height))
     FigureCanvasAgg(fig)
     fig.subplots_adjust(**SPACING.get(picture.panel, {}))

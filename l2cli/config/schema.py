@@ -169,6 +169,8 @@ class TrainKeys(Section):
                        "max_fun)")
     history_every: int = key(10, Int(Range(low=0)), "record the history every k epochs (lbfgs, cg: iterations); 0: "
                              "first and last only")
+    history_metrics: bool = key(False, Bool(), "also record each part's accuracy (classification) or R² in "
+                                "history.csv at every recorded epoch: train_accuracy, val_accuracy, test_accuracy")
     dtype: str = key("float64", Choice(DTYPES), "float64 or float32")
 
 

@@ -90,6 +90,18 @@ def class_probabilities(Z: np.ndarray) -> np.ndarray:
     return softmax(Z)
 
 
+def scored_by_targets(parts: list[Part], loss: str) -> tuple[list[Part], Scorer]:
+    """The parts with labels read off the targets they are trained on, and the Scorer of them: accuracy (the
+    class of the one-hot row, or of the 0/1 logistic target) or R² (on the standardized target, which R²
+    does not see: it is the same on the original scale). What the training loop records in history.csv with
+    train.history_metrics, where the raw labels are not at hand."""
+    if loss == "squared":
+        return [Part(p.name, p.X, p.Y, p.Y[:, 0] if p.Y.shape[1] == 1 else p.Y) for p in parts], Scorer("regression")
+    K = parts[0].Y.shape[1]
+    labelled = [Part(p.name, p.X, p.Y, p.Y[:, 0].astype(int) if K == 1 else p.Y.argmax(axis=1)) for p in parts]
+    return labelled, Scorer("classification", np.arange(max(K, 2)))
+
+
 def class_index(Z: np.ndarray) -> np.ndarray:
     """The most probable class of each row of the logits Z (..., n, K): the largest logit, or z > 0 for one
     logistic output. Shape (..., n)."""

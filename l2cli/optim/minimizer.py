@@ -108,6 +108,11 @@ def minimize_one(start: Params, lam: float, m: int, data, spec: Spec, schedule, 
     sizes, dtype = start.layer_sizes, start.W[0].dtype
     lam_m = np.array([lam], dtype=dtype)
     X, Y, parts = data.X_train, data.Y_train, data.parts()
+    scorer = None
+    if schedule.history_metrics:
+        from ..maths.evaluate import scored_by_targets
+
+        parts, scorer = scored_by_targets(parts, spec.loss)
 
     def fun(theta: np.ndarray) -> tuple[float, np.ndarray]:
         params = unpack(theta, sizes, dtype)
@@ -115,7 +120,8 @@ def minimize_one(start: Params, lam: float, m: int, data, spec: Spec, schedule, 
         return float(J[0]), pack(Params(dW, db))
 
     def record(iteration: int, theta: np.ndarray) -> None:
-        history.record(iteration, np.array([m]), evaluate(unpack(theta, sizes, dtype), lam_m, parts, spec))
+        history.record(iteration, np.array([m]), evaluate(unpack(theta, sizes, dtype), lam_m, parts, spec,
+                                                          scorer=scorer))
 
     done = [0]
 

@@ -138,21 +138,25 @@ STYLES = ("-", "--", ":", "-.")
 def _learning_curves(ax, history: pd.DataFrame, first_cell: pd.DataFrame | None, keys: list[str],
                      unit: str = "epoch") -> None:
     """Test (solid) and train (dotted) loss against epoch per λ, mean over seeds, one grid cell (the first
-    row of ``first_cell``'s axes)."""
+    row of ``first_cell``'s axes); their accuracy or R² instead when history.csv has it (train.history_metrics)."""
     hist = history if not keys else history.merge(first_cell[keys].drop_duplicates(), on=keys)
-    curves = hist.groupby(["lambda", "epoch"], sort=True)[["train_loss", "test_loss"]].mean().reset_index()
+    score = next((s for s in ("accuracy", "r2") if f"test_{s}" in hist and hist[f"test_{s}"].notna().any()), None)
+    train, test = (f"train_{score}", f"test_{score}") if score else ("train_loss", "test_loss")
+    curves = hist.groupby(["lambda", "epoch"], sort=True)[[train, test]].mean().reset_index()
     lambdas = sorted(curves["lambda"].unique())
     colors = lambda_colors(lambdas)
     barred = lambda_key(ax, lambdas)
     for lam, color in zip(lambdas, colors, strict=True):
         c = curves[curves["lambda"] == lam]
-        ax.plot(c["epoch"], c["test_loss"], color=color, label=None if barred else f"λ={lam:g}")
-        ax.plot(c["epoch"], c["train_loss"], color=color, ls=":", lw=0.8)
-    ax.plot([], [], color="0.3", label="test loss")
-    ax.plot([], [], color="0.3", ls=":", lw=0.8, label="train loss")
-    ax.set_yscale("log")
+        ax.plot(c["epoch"], c[test], color=color, label=None if barred else f"λ={lam:g}")
+        ax.plot(c["epoch"], c[train], color=color, ls=":", lw=0.8)
+    what = {"accuracy": "accuracy", "r2": "R²"}.get(score, "loss")
+    ax.plot([], [], color="0.3", label=f"test {what}")
+    ax.plot([], [], color="0.3", ls=":", lw=0.8, label=f"train {what}")
+    if score is None:
+        ax.set_yscale("log")
     ax.set_xlabel(unit)
-    ax.set_ylabel("loss (mean over seeds)")
+    ax.set_ylabel(f"{what} (mean over seeds)")
     ax.set_title("learning curves" + ("" if not keys else
                                       f" ({cell_label({a: first_cell[a].iloc[0] for a in keys}, wrap=60)})"))
     legend_outside(ax, columns=3 if not barred else 2)

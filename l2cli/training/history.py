@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-#: the statistics recorded per model and epoch
+#: the statistics recorded per model and epoch; with train.history_metrics also each part's accuracy or R²
 HISTORY_METRICS = ("train_loss", "test_loss", "val_loss", "penalty", "weight_norm", "objective")
+SCORES = tuple(f"{part}_{score}" for score in ("accuracy", "r2") for part in ("train", "test", "val"))
 
 
 class History:
@@ -17,7 +18,8 @@ class History:
 
     def record(self, epoch: int, models: np.ndarray, stats: dict[str, np.ndarray], rows=slice(None)) -> None:
         nan = np.full(len(models), np.nan)
-        self.records.append((epoch, models[rows], {k: stats.get(k, nan)[rows] for k in HISTORY_METRICS}))
+        names = HISTORY_METRICS + tuple(k for k in SCORES if k in stats)
+        self.records.append((epoch, models[rows], {k: stats.get(k, nan)[rows] for k in names}))
 
     def state_dict(self) -> dict:
         """The records as a few arrays: each record's epoch and size, then its models and metrics, concatenated."""
@@ -36,13 +38,13 @@ class History:
             at += n
 
     def columns(self) -> dict[str, np.ndarray]:
-        """"model", "epoch" and HISTORY_METRICS, sorted by model, then epoch."""
+        """"model", "epoch", HISTORY_METRICS and the SCORES recorded, sorted by model, then epoch."""
         if not self.records:
             return {}
         model = np.concatenate([models for _, models, _ in self.records])
         epoch = np.concatenate([np.full(len(models), e) for e, models, _ in self.records])
         cols = {"model": model, "epoch": epoch}
-        for name in HISTORY_METRICS:
+        for name in self.records[0][2]:
             cols[name] = np.concatenate([stats[name] for _, _, stats in self.records]).astype(np.float64)
         order = np.lexsort((epoch, model))
         return {k: v[order] for k, v in cols.items()}

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..maths.evaluate import Part, evaluate
+from ..maths.evaluate import Part, evaluate, scored_by_targets
 from ..maths.network import Params, Workspace, eval_buffers
 from ..maths.objective import Spec, data_grad
 from ..optim import METHODS, Method, budget, make_optimizer, minimizer
@@ -40,6 +40,7 @@ class Schedule:
     early_stopping: bool
     patience: int
     history_every: int
+    history_metrics: bool
     max_iter: int
     gtol: float
     ftol: float
@@ -285,4 +286,7 @@ class Training:
         buffers = self.buffers.get(len(self.stack))
         if buffers is None:
             buffers = self.buffers[len(self.stack)] = eval_buffers(params, max(len(p.X) for p in parts))
-        return evaluate(params, self.stack.lam, parts, self.spec, buffers)
+        scorer = None
+        if self.schedule.history_metrics:
+            parts, scorer = scored_by_targets(parts, self.spec.loss)
+        return evaluate(params, self.stack.lam, parts, self.spec, buffers, scorer)

@@ -330,3 +330,25 @@ def test_history_records_each_model_where_it_stops_whatever_its_neighbours():
     last = stacked.history.groupby(["lambda", "seed"], sort=False)["epoch"].agg(["min", "max", "size"])
     assert list(last["max"]) == list(stopped) and (last["min"] == 0).all() and (last["size"] == 2).all()
     pd.testing.assert_frame_equal(stacked.history, alone.history, rtol=1e-10)
+
+
+@pytest.mark.parametrize(("dataset", "score"), [("moons", "accuracy"), ("iris", "accuracy"), ("curve", "r2")])
+def test_history_metrics_end_where_the_summary_does(tmp_path, dataset, score):
+    """train.history_metrics: the scores recorded from the trained-on targets at the last epoch are the summary's,
+    computed from the raw labels (accuracy exactly; R², which standardizing the target cannot change, to 1e-12)."""
+    from conftest import invoke
+
+    from l2cli.rundir.run import Run
+
+    result = invoke("sweep", "--dataset", dataset, "--epochs", "30", "--lambdas", "0,0.1", "--seeds", "0,1",
+                    "--set", "model.hidden=[8]", "--set", "train.history_metrics=true", "--out", tmp_path / "r", "-q")
+    assert result.exit_code == 0, result.output
+    run = Run.load(tmp_path / "r")
+    last = run.history.sort_values("epoch").groupby(["lambda", "seed"]).tail(1).set_index(["lambda", "seed"])
+    summary = run.summary.set_index(["lambda", "seed"])
+    for part in ("train", "val", "test"):
+        np.testing.assert_allclose(last[f"{part}_{score}"], summary.loc[last.index, f"{part}_{score}"], rtol=1e-12,
+                                   atol=1e-12)
+    plain = invoke("sweep", "--dataset", dataset, "--epochs", "3", "--lambdas", "0", "--seeds", "0", "--set",
+                   "model.hidden=[8]", "--out", tmp_path / "p", "-q")
+    assert plain.exit_code == 0 and f"train_{score}" not in Run.load(tmp_path / "p").history.columns  # off: as before

@@ -142,3 +142,28 @@ def test_weight_decay_makes_the_network_grok_modular_addition():
             risen = h.loc[h["test_accuracy"] >= 0.5, "epoch"].min()
             assert h["test_accuracy"].max() >= 0.95, seed
             assert h.loc[h["epoch"] == fitted, "test_accuracy"].iloc[0] < 0.2 and fitted < risen, (fitted, risen)
+
+
+@pytest.mark.slow
+def test_the_evidence_chooses_lambda_and_ranks_architectures():
+    """configs/evidence.toml (MacKay 1992): per architecture, the log evidence peaks strictly inside the λ grid
+    and γ falls with λ; across architectures, a higher largest evidence goes with a lower test loss at its λ
+    (Spearman ≤ −0.5), the smallest network is last on both, and the highest evidence's test loss is within 10 %
+    of the grid's best."""
+    from scipy.stats import spearmanr
+
+    run = run_of(ROOT / "configs" / "evidence.toml")
+    agg = run.aggregate
+    best = []
+    for _, rows in agg.groupby("model.hidden", sort=False):
+        rows = rows.sort_values("lambda").dropna(subset=["log_evidence_mean"])
+        ev = rows["log_evidence_mean"].to_numpy()
+        k = int(ev.argmax())
+        assert 0 < k < len(ev) - 1, rows["lambda"].tolist()
+        assert rows["effective_params_mean"].iloc[-1] < rows["effective_params_mean"].iloc[0]
+        best.append((rows["model.hidden"].iloc[0], ev[k], rows["test_loss_mean"].iloc[k]))
+    names, evidence, test = zip(*best, strict=True)
+    assert spearmanr(evidence, test).statistic <= -0.5, best
+    smallest = names.index("[1]")
+    assert evidence[smallest] == min(evidence) and test[smallest] == max(test)
+    assert test[int(np.argmax(evidence))] <= 1.1 * agg["test_loss_mean"].min()

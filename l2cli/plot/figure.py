@@ -11,6 +11,8 @@
                   effective_params; l2cli.plot.curvature)
     heatmap       a grid's test loss over λ × its last grid key, a map per value of the others (l2cli.plot.grid)
     across        a grid's test loss against its first grid key (a number), one line per λ (l2cli.plot.grid)
+    evidence      the log evidence against λ per grid cell, and each cell's best evidence against its test
+                  loss (runs with log_evidence; l2cli.plot.grid)
 
 The first four read the tables; the last three the models (l2cli.plot.pictures),
 with the data rebuilt and checked against the run's fingerprint. The figure
@@ -186,7 +188,7 @@ def _coefficient_path(ax, features: pd.DataFrame, agg: pd.DataFrame, keys: list[
 #: the panels drawn side by side in the first row (the tables' view) and in the last (pictures of models)
 TABLE_PANELS = ("losses", "norms", "learning", "coefficients")
 #: the views of a grid, side by side in a row of their own
-GRID_PANELS = ("heatmap", "across")
+GRID_PANELS = ("heatmap", "across", "evidence")
 PICTURE_PANELS = ("fit", "weights", "curvature")
 
 
@@ -198,6 +200,10 @@ def applies(run, panel: str, reloaded=None) -> str | None:
     what = f"{data.get('name')} is {data.get('task')} with {data.get('n_features')} input feature(s)"
     if panel == "coefficients" and run.features is None:
         return "the run has no features.csv"
+    if panel == "evidence":
+        if "log_evidence_mean" not in run.aggregate or not run.aggregate["log_evidence_mean"].notna().any():
+            return "no model of the run has a log evidence (sweep.curvature = on, trained to a minimum of J)"
+        return None
     if panel in GRID_PANELS and not run.grid_keys:
         return "it draws a grid (sweep --grid KEY=VALUES), and the run has none"
     if panel == "across" and not numeric_axis(run, run.grid_keys[0]):
@@ -278,7 +284,8 @@ def run_figure(run, panels: tuple[str, ...] | None = None, seed: int | None = No
     heat = heatmap_size(run) if "heatmap" in middle else (0.0, 5.4)
     heights = ([top_height] * bool(top) + [max(5.4, heat[1])] * bool(middle) + [2.3 * len(cells) + 0.4] * bool(cells)
                + [5.0] * bool(bottom))
-    width = max(5.4 * len(top), heat[0] + 7.0 * ("across" in middle), 2.3 * len(lambdas) * bool(cells),
+    width = max(5.4 * len(top), heat[0] + 7.0 * ("across" in middle) + 12.0 * ("evidence" in middle),
+                2.3 * len(lambdas) * bool(cells),
                 6.5 * (len(bottom) + ("curvature" in bottom)))
     fig = Figure(figsize=(width, sum(heights)), layout="constrained")
     FigureCanvasAgg(fig)
@@ -289,7 +296,7 @@ def run_figure(run, panels: tuple[str, ...] | None = None, seed: int | None = No
             draw_panel(sub, run, reloaded, panel, seed=seed)
     if middle:
         row = next(rows)
-        widths = [heat[0] if p == "heatmap" else 7.0 for p in middle]
+        widths = [heat[0] if p == "heatmap" else 12.0 if p == "evidence" else 7.0 for p in middle]
         for sub, panel in zip(row.subfigures(1, len(middle), width_ratios=widths, squeeze=False)[0], middle,
                               strict=True):
             draw_panel(sub, run, reloaded, panel, seed=seed)
@@ -335,10 +342,10 @@ def draw_panel(figure, run, reloaded, panel: str, cell: int | None = None, seed:
         from .grid import draw_heatmap
 
         draw_heatmap(figure, run)
-    elif panel == "across":
-        from .grid import draw_across
+    elif panel in ("across", "evidence"):
+        from .grid import draw_across, draw_evidence
 
-        draw_across(figure.subplots(), run)
+        draw_across(figure.subplots(), run) if panel == "across" else draw_evidence(figure, run)
     elif panel == "boundary":
         cells = pictures.boundary_cells(reloaded) if cell is None else [cell]
         per_row = columns or len(lambdas)

@@ -155,3 +155,32 @@ def draw_across(ax, run, metric: str = METRIC) -> None:
 def ci_table(agg: pd.DataFrame, key: str, metric: str) -> pd.DataFrame:
     """The 95 % half-widths over seeds of ``metric`` as key × λ (0 where a cell has one seed)."""
     return pivot(agg.assign(**{f"{metric}_ci95_mean": agg.get(f"{metric}_ci95", 0.0)}), key, f"{metric}_ci95")
+
+
+def draw_evidence(figure, run) -> None:
+    """MacKay's two pictures: the log evidence against λ, one line per grid cell (the architectures), its maximum
+    marked; and each cell's largest log evidence against the test loss at that λ (mean over the seeds at a
+    minimum of J; a λ without evidence leaves a gap)."""
+    ax_lam, ax_test = figure.subplots(1, 2)
+    keys, agg = run.grid_keys, run.aggregate
+    cells = facets(run, keys)
+    points = []
+    for cell, color in zip(cells, lambda_colors(cells, "plasma"), strict=True):
+        rows = rows_of(agg, cell).sort_values("lambda")
+        lam, ev = rows["lambda"].to_numpy(float), rows["log_evidence_mean"].to_numpy(float)
+        name = cell_label(cell, wrap=40) if cell else "the run"
+        ax_lam.plot(lam, ev, marker="o", ms=3, color=color, label=name)
+        if np.isfinite(ev).any():
+            k = int(np.nanargmax(np.where(np.isfinite(ev), ev, np.nan)))
+            ax_lam.plot(lam[k], ev[k], "*", ms=11, color=color, mec="k", mew=0.5)
+            points.append((ev[k], rows["test_loss_mean"].iloc[k], color, name))
+    ax_lam.set_xscale("log")
+    ax_lam.set_xlabel("λ")
+    ax_lam.set_ylabel("log evidence log p(D | λ) (mean over seeds)")
+    ax_lam.set_title("the evidence against λ (★ its maximum)")
+    legend_outside(ax_lam, columns=2)
+    for ev, test, color, _ in points:
+        ax_test.plot(ev, test, "o", ms=8, color=color, mec="k", mew=0.5)
+    ax_test.set_xlabel("largest log evidence of the cell")
+    ax_test.set_ylabel("test loss at that λ (mean over seeds)")
+    ax_test.set_title("evidence against test loss, one point per cell")

@@ -66,7 +66,7 @@ RARE_CLASS_POLICIES = ("error", "drop", "merge")
 #: What a command can print on stdout (``--format``).
 FORMATS = ("table", "csv", "tsv", "json", "ndjson", "markdown")
 #: the panels of ``l2cli plot``: the tables' view first, then the models' pictures
-PANELS = ("losses", "norms", "learning", "coefficients", "heatmap", "across", "boundary", "fit", "weights",
-          "curvature")
+PANELS = ("losses", "norms", "learning", "coefficients", "heatmap", "across", "evidence", "boundary", "fit",
+          "weights", "curvature")
 #: What ``l2cli report`` writes: a self-contained HTML page, or GitHub-flavoured Markdown
 REPORT_FORMATS = ("html", "markdown")

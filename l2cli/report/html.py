@@ -61,7 +61,7 @@ def page(doc: Document, svgs: dict[str, str]) -> str:
 
 
 #: the panels that take the page's whole width (the others sit two to a row on a wide screen)
-WIDE = ("boundary", "curvature", "heatmap")
+WIDE = ("boundary", "curvature", "heatmap", "evidence")
 
 
 def escape(text) -> str:

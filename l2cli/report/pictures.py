@@ -24,12 +24,13 @@ from ..plot.figure import draw_panel
 from ..plot.style import finish
 
 #: each panel's size in inches (width, height per row of boundary maps)
-SIZES = {"curvature": (10.5, 5.6), "boundary": (8.0, 2.6), "heatmap": (8.0, 5.0)}
+SIZES = {"curvature": (10.5, 5.6), "boundary": (8.0, 2.6), "heatmap": (8.0, 5.0), "evidence": (10.5, 5.4)}
 DEFAULT_SIZE = (6.4, 5.2)
 #: a cell's boundary maps per row
 MAPS_PER_ROW = 4
 #: room between a panel's axes (the others have one axes)
-SPACING = {"curvature": {"wspace": 0.45}, "boundary": {"hspace": 0.3, "wspace": 0.05}, "heatmap": {"wspace": 0.35}}
+SPACING = {"curvature": {"wspace": 0.45}, "evidence": {"wspace": 0.35}, "boundary": {"hspace": 0.3, "wspace": 0.05},
+           "heatmap": {"wspace": 0.35}}
 RC = {"svg.hashsalt": "l2cli-report", "svg.fonttype": "none", "font.family": "DejaVu Sans", "axes.titlesize": 11,
       "axes.titley": 1.01}  # a fixed title height: matplotlib then skips measuring every tick label to place it
 

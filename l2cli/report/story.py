@@ -16,13 +16,15 @@ from ..plot.style import cell_label
 from .document import Document, Facts, Picture, Section, Table, lam, number
 
 #: the panels of the whole run on a grid (the rest are drawn per cell)
-ACROSS_CELLS = ("losses", "norms", "heatmap", "across")
+ACROSS_CELLS = ("losses", "norms", "heatmap", "across", "evidence")
 CAPTIONS = {
     "losses": "Train, validation and test loss against λ (mean over seeds, 95 % band).",
     "norms": "The weight norm √Σ‖W_l‖² against λ.",
     "learning": "Learning curves per λ: test loss (solid) and train loss (dotted).",
     "heatmap": "The test loss over λ × the last grid key (mean over seeds), a map per value of the other keys: "
                "each row's best λ ringed, the selected cell boxed.",
+    "evidence": "MacKay's evidence: the log evidence against λ (★ its maximum), and each cell's largest evidence "
+                "against the test loss at that λ.",
     "across": "The test loss against the first grid key, one line per λ; the black line is the best λ at each "
               "value: the optimally regularized model.",
     "coefficients": "The norm of each input's first-layer weights against λ: the ridge path.",

@@ -7,6 +7,11 @@ Workloads (plain SGD, no momentum, same data, split, epochs, batch size and lear
   W1  moons n=1000 (half train), noise 0.3, 2-64-64-2 relu, batch 32, 200 epochs, 16 λ in logspace(-5,0,16)
   W2  digits (half train), 64-128-10 relu, batch 64, 100 epochs, the same 16 λ
 
+The strongest PyTorch peer races beside the loops: every model of the sweep in one stack of tensors, one
+``baddbmm`` per layer, autograd, SGD with weight_decay 2λ, from l2cli's own initial weights and batches
+(bench/torch_batched.py), on one thread and on all; l2cli is timed on one thread (one process, one BLAS
+thread) for the first and with its automatic layout for the second.
+
 Tables: speed.csv (times, ratios, GFLOP/s, memory), accuracy.csv (test accuracy over seeds beside
 scikit-learn's; for W1 also with the one-output logistic head, scikit-learn's own binary network),
 step.csv (one step of an 8-model stack against its matrix products alone), scaling.csv.
@@ -39,6 +44,8 @@ from sklearn.neural_network import MLPClassifier
 from threadpoolctl import threadpool_info, threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from torch_batched import torch_batched  # noqa: E402  (bench/torch_batched.py: the batched PyTorch peer)
+
 from l2cli.config import resolve  # noqa: E402
 from l2cli.maths.conventions import sklearn_alpha  # noqa: E402
 from l2cli.maths.network import training_flops_per_row  # noqa: E402
@@ -186,6 +193,8 @@ def compare(w: Workload, peaks: dict, quick: bool) -> tuple[list[dict], list[dic
         flops = flops_per_model(exp.layer_sizes, exp.split.X_train.shape[0], w.epochs) * len(lambdas)
         t_sk, _ = sklearn_loop(w, exp.split, lambdas, 0, npdt)
         tl = torch_loop(w, exp.split, lambdas, 0, npdt)
+        one = min(l2cli_run(w, dtype, **{"sweep.workers": 1, "sweep.threads": 1})[0] for _ in range(2 if quick else 3))
+        batched = {n: torch_batched(exp, lambdas, 0, npdt, n) for n in (1, CORES)}
         mem = l2cli_peak_memory(w, dtype)
         gflops = flops / t16 / 1e9
         rows.append({
@@ -194,6 +203,13 @@ def compare(w: Workload, peaks: dict, quick: bool) -> tuple[list[dict], list[dic
             "sklearn_s": round(t_sk, 3), "speedup_vs_sklearn": round(t_sk / t16, 1),
             "torch_s": None if tl is None else round(tl[0], 3),
             "speedup_vs_torch": None if tl is None else round(tl[0] / t16, 1),
+            "l2cli_1_thread_s": round(one, 3),
+            "torch_batched_1_thread_s": None if batched[1] is None else round(batched[1][0], 3),
+            "speedup_vs_torch_batched_1_thread": None if batched[1] is None else round(batched[1][0] / one, 2),
+            "torch_batched_all_threads_s": None if batched[CORES] is None else round(batched[CORES][0], 3),
+            "speedup_vs_torch_batched_all": None if batched[CORES] is None else round(batched[CORES][0] / t16, 2),
+            "torch_batched_max_accuracy_difference": None if batched[1] is None else round(float(np.max(np.abs(
+                np.array(batched[1][1]) - np.array(res.summary["test_accuracy"])))), 4),
             "gflops": round(gflops, 1), "peak_gflops": round(peaks[dtype], 1),
             "fraction_of_peak": round(gflops / peaks[dtype], 3),
             "peak_mem_mib": round(mem, 1),

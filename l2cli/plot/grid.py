@@ -132,7 +132,7 @@ def draw_across(ax, run, metric: str = METRIC) -> None:
         half = 1.96 * stack.std(axis=0, ddof=1) / math.sqrt(len(per))
         over = f"mean over {len(per)} cells of {', '.join(short_keys(others).values())}, 95 % band"
     else:
-        half = ci_table(agg, x_key, metric).to_numpy(float)
+        half = pivot(agg, x_key, metric, "ci95").to_numpy(float)  # NaN (one seed): no band
         over = "mean over seeds, 95 % band"
     barred = lambda_key(ax, lambdas)
     for j, (lam, color) in enumerate(zip(lambdas, lambda_colors(lambdas), strict=True)):
@@ -150,11 +150,6 @@ def draw_across(ax, run, metric: str = METRIC) -> None:
     ax.set_ylabel(f"{metric.replace('_', ' ')} ({over})")
     ax.set_title(f"{metric.replace('_', ' ')} against {short_keys([x_key])[x_key]}, one line per λ")
     legend_outside(ax, columns=3)
-
-
-def ci_table(agg: pd.DataFrame, key: str, metric: str) -> pd.DataFrame:
-    """The 95 % half-widths over seeds of ``metric`` as key × λ (0 where a cell has one seed)."""
-    return pivot(agg.assign(**{f"{metric}_ci95_mean": agg.get(f"{metric}_ci95", 0.0)}), key, f"{metric}_ci95")
 
 
 def draw_evidence(figure, run) -> None:

@@ -39,11 +39,11 @@ def feature_matrix(features: pd.DataFrame, grid_keys=()) -> pd.DataFrame:
     return matrix[order].reset_index().rename_axis(columns=None)
 
 
-def pivot(aggregate: pd.DataFrame, key: str, metric: str = "test_loss") -> pd.DataFrame:
-    """aggregate.csv's ``metric`` (its mean over seeds, ``METRIC_mean``) as a grid key × λ table: one row per
-    value of ``key`` in the grid's order, one column per λ, each cell averaged over the other grid keys' cells.
-    A NaN (a diverged model's mean) stays NaN: it is never averaged away."""
-    column = f"{metric}_mean"
+def pivot(aggregate: pd.DataFrame, key: str, metric: str = "test_loss", statistic: str = "mean") -> pd.DataFrame:
+    """aggregate.csv's ``metric`` (its ``statistic`` over seeds: the column ``METRIC_mean``, or ``_ci95``) as a
+    grid key × λ table: one row per value of ``key`` in the grid's order, one column per λ, each cell averaged
+    over the other grid keys' cells. A NaN (a diverged model's mean) stays NaN: it is never averaged away."""
+    column = f"{metric}_{statistic}"
     means = aggregate.groupby([key, "lambda"], sort=False)[column].apply(lambda s: s.mean(skipna=False))
     table = means.unstack("lambda").reindex(list(dict.fromkeys(aggregate[key])))
     return table[sorted(table.columns)]

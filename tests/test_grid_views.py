@@ -83,8 +83,9 @@ def test_the_panels_draw_the_pivots_numbers(grid):
 def test_the_views_apply_to_grids_only(tmp_path, grid):
     result = invoke("sweep", "--epochs", "5", "--lambdas", "0,1", "--seeds", "0", "--out", tmp_path / "one", "-q")
     assert result.exit_code == 0
-    refused = invoke("plot", tmp_path / "one", "--panel", "heatmap")
-    assert refused.exit_code == 2 and "the run has none" in refused.output
+    for panel in ("heatmap", "across", "evidence"):
+        refused = invoke("plot", tmp_path / "one", "--panel", panel)
+        assert refused.exit_code == 2 and "the run has none" in refused.output, panel
     words = invoke("sweep", "--epochs", "5", "--lambdas", "0,1", "--seeds", "0", "--grid", "model.hidden=[4],[8]",
                    "--out", tmp_path / "words", "-q")
     assert words.exit_code == 0

@@ -166,7 +166,7 @@ RUNS = {
               "--cv", "3"],
              ["What was run", "Comparison across cells", "Cell 1: hidden=[4]", "Cell 2: hidden=[8]",
               "Warnings and notes"],
-             ["losses", "norms", *(f"{p}-cell-{k}" for k in (1, 2) for p in
+             ["losses", "norms", "heatmap", *(f"{p}-cell-{k}" for k in (1, 2) for p in
                                    ("learning", "coefficients", "boundary", "weights"))]),
     "animals": (["sweep", str(CONFIGS / "animals.toml"), "--epochs", "100", "--seeds", "0,1"],
                 ["What was run", "Results", "Pictures", "Warnings and notes"],

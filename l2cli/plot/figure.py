@@ -200,12 +200,12 @@ def applies(run, panel: str, reloaded=None) -> str | None:
     what = f"{data.get('name')} is {data.get('task')} with {data.get('n_features')} input feature(s)"
     if panel == "coefficients" and run.features is None:
         return "the run has no features.csv"
+    if panel in GRID_PANELS and not run.grid_keys:
+        return "it draws a grid (sweep --grid KEY=VALUES), and the run has none"
     if panel == "evidence":
         if "log_evidence_mean" not in run.aggregate or not run.aggregate["log_evidence_mean"].notna().any():
             return "no model of the run has a log evidence (sweep.curvature = on, trained to a minimum of J)"
         return None
-    if panel in GRID_PANELS and not run.grid_keys:
-        return "it draws a grid (sweep --grid KEY=VALUES), and the run has none"
     if panel == "across" and not numeric_axis(run, run.grid_keys[0]):
         return f"its x-axis is the first grid key, {run.grid_keys[0]}, which needs at least 3 numbers"
     if panel in ("boundary", "fit", "weights", "curvature") and not (run.path / "weights.npz").is_file():

@@ -153,9 +153,9 @@ def draw_across(ax, run, metric: str = METRIC) -> None:
 
 
 def draw_evidence(figure, run) -> None:
-    """MacKay's two pictures: the log evidence against λ, one line per grid cell (the architectures), its maximum
-    marked; and each cell's largest log evidence against the test loss at that λ (mean over the seeds at a
-    minimum of J; a λ without evidence leaves a gap)."""
+    """MacKay's two pictures of a grid: the log evidence against λ, one line per grid cell (the architectures),
+    its maximum marked; and each cell's largest log evidence against the test loss at that λ (mean over the seeds
+    at a minimum of J; a λ without evidence leaves a gap)."""
     ax_lam, ax_test = figure.subplots(1, 2)
     keys, agg = run.grid_keys, run.aggregate
     cells = facets(run, keys)
